@@ -1,0 +1,333 @@
+"""Base classes and validators for the generated protocol classes.
+
+``amqp_client.spec`` (generated from the XML spec) subclasses :class:`Method`
+and :class:`Properties` and calls the ``check_*`` functions here. This module
+holds what is the same for every method: equality, repr, the slow paths that
+turn a failed encode or decode into an error naming the field. The fast
+paths (specialised encode/decode) are generated per class.
+
+No I/O here, and nothing imports the generated package.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+from amqp_client.errors import FrameDecodeError
+
+__all__ = [
+    "REQUIRED",
+    "Buffer",
+    "Field",
+    "OCTETS",
+    "Method",
+    "Properties",
+    "check_bit",
+    "check_int",
+    "check_longstr",
+    "check_shortstr",
+    "check_table",
+    "check_timestamp",
+    "decode_error",
+    "encode_error",
+]
+
+#: What a generated decoder accepts: the frame reader hands it slices of its
+#: receive buffer without copying.
+Buffer = bytes | bytearray | memoryview
+
+
+class _Required:
+    """Marker default of a field that has no default (a notnull assert)."""
+
+    _instance: ClassVar[_Required | None] = None
+
+    def __new__(cls) -> _Required:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+#: ``OCTETS[n] == bytes([n])``: the length prefix of a shortstr without a
+#: struct call on the hot path.
+OCTETS: tuple[bytes, ...] = tuple(bytes((i,)) for i in range(256))
+
+_INT_LIMITS = {"octet": 8, "short": 16, "long": 32, "longlong": 64}
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """Describes one field of a method or one content property.
+
+    Attributes:
+        name: the Python attribute and parameter name (``auto_delete``).
+        spec_name: the name in the spec (``auto-delete``).
+        type: the AMQP primitive type (``bit``, ``shortstr``, ``table``...).
+        domain: the spec domain the field was declared with.
+        default: the default value, or :data:`REQUIRED`.
+        label: the spec's one-line label.
+        doc: the spec's text for the field, reflowed.
+    """
+
+    name: str
+    spec_name: str
+    type: str
+    domain: str
+    default: Any
+    label: str
+    doc: str
+
+
+def check_shortstr(value: object, name: str) -> str:
+    """Return ``value`` if it is a str of at most 255 UTF-8 bytes.
+
+    Raises:
+        TypeError: not a str.
+        ValueError: longer than 255 bytes encoded.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be str, not {type(value).__name__}")
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > 255:
+        raise ValueError(f"{name} is {size} bytes in UTF-8; a shortstr holds at most 255")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{name} is not encodable as UTF-8: {exc.reason}") from None
+    return value
+
+
+def check_longstr(value: object, name: str) -> bytes:
+    """Return ``value`` as bytes if it is bytes-like and under 4 GiB.
+
+    Raises:
+        TypeError: a str or another non-bytes type (encode text yourself).
+        ValueError: 2**32 bytes or more.
+    """
+    if isinstance(value, bytes | bytearray | memoryview):
+        data = bytes(value)
+        if len(data) > 0xFFFFFFFF:
+            raise ValueError(f"{name} is {len(data)} bytes; a longstr holds at most 2**32-1")
+        return data
+    raise TypeError(f"{name} must be bytes, not {type(value).__name__}")
+
+
+def check_int(value: object, name: str, amqp_type: str) -> int:
+    """Return ``value`` if it is an int that fits the unsigned AMQP type.
+
+    Raises:
+        TypeError: not an int.
+        ValueError: negative or too large for the type.
+    """
+    if not isinstance(value, int):
+        raise TypeError(f"{name} must be int, not {type(value).__name__}")
+    bits = _INT_LIMITS[amqp_type]
+    if not 0 <= value < 1 << bits:
+        raise ValueError(f"{name}={value} is outside 0..{(1 << bits) - 1} ({amqp_type})")
+    return int(value)
+
+
+def check_bit(value: object, name: str) -> bool:
+    """Return ``value`` as a bool; accepts bools and the ints 0 and 1.
+
+    Raises:
+        TypeError: any other value.
+    """
+    if value is True or value is False:
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"{name} must be bool, not {type(value).__name__}")
+
+
+def check_table(value: object, name: str) -> dict[str, Any]:
+    """Return ``value`` as a dict if it is a mapping (``None`` -> empty).
+
+    Values are checked when the table is encoded, before anything is sent.
+
+    Raises:
+        TypeError: not a mapping.
+    """
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{name} must be a dict, not {type(value).__name__}")
+
+
+def check_timestamp(value: object, name: str) -> datetime.datetime:
+    """Return ``value`` if it is a datetime (naive values are taken as UTC).
+
+    Raises:
+        TypeError: not a datetime.
+    """
+    if not isinstance(value, datetime.datetime):
+        raise TypeError(f"{name} must be datetime, not {type(value).__name__}")
+    return value
+
+
+_CHECKS = {
+    "shortstr": check_shortstr,
+    "longstr": check_longstr,
+    "bit": check_bit,
+    "table": check_table,
+    "timestamp": check_timestamp,
+}
+
+
+def _check_field(field: Field, value: object) -> None:
+    if field.type in _INT_LIMITS:
+        check_int(value, field.name, field.type)
+    else:
+        _CHECKS[field.type](value, field.name)
+
+
+class _Codec:
+    """What Method and Properties share: fields, equality, repr."""
+
+    __slots__ = ()
+
+    NAME: ClassVar[str]
+    FIELDS: ClassVar[tuple[Field, ...]]
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in self.FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like dataclasses
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in self.FIELDS)
+        return f"{type(self).__name__}({args})"
+
+    def encode(self) -> bytes:
+        raise NotImplementedError
+
+    @classmethod
+    def decode_from(cls, buf: Buffer, offset: int, end: int) -> Self:
+        raise NotImplementedError
+
+    @classmethod
+    def decode(cls, data: Buffer) -> Self:
+        """Decode ``data``, which must hold exactly one encoded value.
+
+        Raises:
+            FrameDecodeError: the bytes do not decode, or bytes are left over.
+        """
+        return cls.decode_from(data, 0, len(data))
+
+
+class Method(_Codec):
+    """Base of every generated method class (``QueueDeclare``...).
+
+    Class attributes (set by the generator):
+        CLASS_ID, METHOD_ID: the ids on the wire; INDEX is
+            ``(CLASS_ID << 16) | METHOD_ID``, the registry key.
+        NAME: ``"queue.declare"``.
+        SYNCHRONOUS: the sender waits for one of RESPONSES.
+        RESPONSES: the method classes that answer it (empty if none).
+        HAS_CONTENT: a content header and body frames follow it.
+        DEPRECATED: the spec marks it deprecated.
+        FIELDS: the non-reserved fields in wire order.
+    """
+
+    __slots__ = ()
+
+    CLASS_ID: ClassVar[int]
+    METHOD_ID: ClassVar[int]
+    INDEX: ClassVar[int]
+    SYNCHRONOUS: ClassVar[bool]
+    RESPONSES: ClassVar[tuple[type[Method], ...]] = ()
+    HAS_CONTENT: ClassVar[bool]
+    DEPRECATED: ClassVar[bool] = False
+    #: Every field on the wire, reserved ones included, as (name, type).
+    WIRE: ClassVar[tuple[tuple[str, str], ...]]
+
+
+class Properties(_Codec):
+    """Base of generated content-property classes (``BasicProperties``)."""
+
+    __slots__ = ()
+
+    CLASS_ID: ClassVar[int]
+
+
+def encode_error(obj: _Codec, exc: Exception) -> Exception:
+    """Turn a failed fast-path encode into a TypeError/ValueError naming the field.
+
+    The generated encoders run without checks; when one fails (an attribute
+    was set to a bad value after construction), this re-checks every field.
+    """
+    for field in obj.FIELDS:
+        value = getattr(obj, field.name)
+        if value is None and (isinstance(obj, Properties) or field.type == "table"):
+            continue
+        try:
+            _check_field(field, value)
+        except (TypeError, ValueError) as err:
+            return type(err)(f"{obj.NAME}: {err}")
+    if isinstance(exc, TypeError | ValueError):
+        return exc
+    return ValueError(f"{obj.NAME}: cannot encode: {exc!r}")
+
+
+def _skip(amqp_type: str, buf: Buffer, offset: int) -> int:
+    """Decode one field slowly, for diagnosis; return the next offset."""
+    from amqp_client import wire
+
+    size = {"octet": 1, "short": 2, "long": 4, "longlong": 8, "timestamp": 8}.get(amqp_type)
+    if size is not None:
+        if offset + size > len(buf):
+            raise FrameDecodeError("truncated")
+        return offset + size
+    if amqp_type == "shortstr":
+        return wire.decode_shortstr(buf, offset)[1]
+    if amqp_type == "longstr":
+        return wire.decode_longstr(buf, offset)[1]
+    if amqp_type == "table":
+        return wire.decode_table(buf, offset)[1]
+    raise FrameDecodeError(f"unknown type {amqp_type}")
+
+
+def decode_error(
+    cls: type[_Codec], buf: Buffer, start: int, end: int, exc: BaseException | None
+) -> FrameDecodeError:
+    """Explain why ``cls`` could not decode ``buf[start:end]``.
+
+    Called only after the fast generated decoder failed: walks the fields one
+    by one to name the first that does not decode.
+    """
+    size = end - start
+    prefix = f"cannot decode {cls.NAME} from {size} bytes"
+    data = bytes(buf[start:end])
+    if exc is None:
+        return FrameDecodeError(f"{prefix}: the payload has bytes left over")
+    if issubclass(cls, Method):
+        offset = 0
+        bit = 0
+        for name, amqp_type in cls.WIRE:
+            if amqp_type == "bit":
+                if bit % 8 == 0:
+                    if offset >= len(data):
+                        return FrameDecodeError(f"{prefix}: field {name!r}: truncated")
+                    offset += 1
+                bit += 1
+                continue
+            bit = 0
+            try:
+                offset = _skip(amqp_type, data, offset)
+            except (FrameDecodeError, IndexError, ValueError) as err:
+                return FrameDecodeError(f"{prefix}: field {name!r} ({amqp_type}): {err}")
+    detail = str(exc) if isinstance(exc, FrameDecodeError) else repr(exc)
+    return FrameDecodeError(f"{prefix}: {detail}")

@@ -1,0 +1,994 @@
+"""Turn the spec model into render-ready plans. Pure: no I/O, no jinja2.
+
+The templates only place what this module computes: Python names and
+annotations, signatures, docstrings and the bodies of the specialised
+codecs. The codec rules (AMQP 0-9-1 §4.2.5):
+
+* fixed-size fields (octet, short, long, longlong) next to each other form a
+  *run* packed by one precompiled ``struct.Struct``; the length prefix of a
+  following shortstr or longstr joins the run;
+* consecutive bit fields are folded into octets, least significant bit
+  first, eight to an octet; any other field ends the fold;
+* reserved fields are written as zero/empty and skipped when read;
+* content properties (§4.2.6.1) are announced by 16-bit flag words, the
+  first property in the highest bit; bit 0 of a word says another follows.
+"""
+
+from __future__ import annotations
+
+import keyword
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from codegen import docs, naming
+from codegen.model import AMQPClass, Constant, Field, Method, Rule, Spec, SpecError
+
+#: Python annotation of each AMQP primitive type.
+ANNOTATIONS = {
+    "bit": "bool",
+    "octet": "int",
+    "short": "int",
+    "long": "int",
+    "longlong": "int",
+    "timestamp": "datetime.datetime",
+    "shortstr": "str",
+    "longstr": "bytes",
+    "table": "dict[str, Any]",
+}
+
+#: Parameter annotation of each type where it differs from the attribute's.
+PARAM_ANNOTATIONS = {"table": "Mapping[str, Any]"}
+
+_STRUCT_CHARS = {"octet": "B", "short": "H", "long": "I", "longlong": "Q"}
+_INT_MAX = {"octet": 1 << 8, "short": 1 << 16, "long": 1 << 32, "longlong": 1 << 64}
+_ZERO: dict[str, Any] = {
+    "bit": False,
+    "octet": 0,
+    "short": 0,
+    "long": 0,
+    "longlong": 0,
+    "shortstr": "",
+    "longstr": b"",
+    "table": None,
+}
+
+#: Defaults the spec text leaves open, chosen as pika, pamqp and the Java
+#: client do, so that ``exchange_declare("logs")`` is a direct exchange rather
+#: than a connection error for the empty type.
+CLIENT_DEFAULTS: dict[tuple[str, str, str], Any] = {
+    ("exchange", "declare", "type"): "direct",
+}
+
+#: Client-sent methods the runtime drives itself (connection and channel
+#: lifecycle); they get no generated API method. Replies to server-sent
+#: methods (start-ok, tune-ok, close-ok, flow-ok...) are owned by the
+#: runtime as well; see :func:`runtime_owned`.
+LIFECYCLE = frozenset(
+    {
+        ("connection", "open"),
+        ("connection", "close"),
+        ("channel", "open"),
+        ("channel", "close"),
+    }
+)
+
+#: Classes whose API methods live on the connection, not the channel.
+CONNECTION_CLASSES = frozenset({"connection"})
+
+
+@dataclass(frozen=True)
+class PlanField:
+    spec: Field
+    name: str
+    spec_name: str
+    type: str
+    reserved: bool
+    annotation: str
+    default: Any
+    required: bool
+    keyword_only: bool
+    label: str
+    doc: str
+
+    @property
+    def default_src(self) -> str:
+        return "REQUIRED" if self.required else py_repr(self.default)
+
+    @property
+    def param(self) -> str:
+        """The parameter as written in a signature."""
+        if self.type == "table":
+            return f"{self.name}: {PARAM_ANNOTATIONS['table']} | None = None"
+        if self.required:
+            return f"{self.name}: {self.annotation}"
+        return f"{self.name}: {self.annotation} = {py_repr(self.default)}"
+
+
+@dataclass(frozen=True)
+class MethodPlan:
+    amqp_class: AMQPClass
+    method: Method
+    class_name: str
+    name: str
+    class_id: int
+    method_id: int
+    fields: tuple[PlanField, ...]
+    wire: tuple[PlanField, ...]
+    responses: tuple[str, ...]
+    docstring: str
+    init_lines: tuple[str, ...]
+    encode_lines: tuple[str, ...]
+    decode_lines: tuple[str, ...]
+    structs: tuple[str, ...]
+    signature: tuple[str, ...]
+
+    @property
+    def index(self) -> int:
+        return (self.class_id << 16) | self.method_id
+
+
+@dataclass(frozen=True)
+class PropertiesPlan:
+    amqp_class: AMQPClass
+    class_name: str
+    fields: tuple[PlanField, ...]
+    docstring: str
+    init_lines: tuple[str, ...]
+    encode_lines: tuple[str, ...]
+    decode_lines: tuple[str, ...]
+    structs: tuple[str, ...]
+    signature: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ApiMethod:
+    name: str
+    method: MethodPlan
+    params: tuple[str, ...]  # rendered parameters after self
+    params_no_wait_true: tuple[str, ...]  # the overload with no_wait: Literal[True]
+    params_no_wait_false: tuple[str, ...]
+    call: str  # the method class construction
+    kind: str  # "rpc", "send", "rpc_no_wait", "content"
+    returns: str
+    docstring: str
+
+
+@dataclass(frozen=True)
+class ErrorPlan:
+    class_name: str
+    base: str
+    code: int
+    constant: str
+    docstring: str
+
+
+@dataclass(frozen=True)
+class ModulePlan:
+    amqp_class: AMQPClass
+    module: str
+    methods: tuple[MethodPlan, ...]
+    structs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SpecPlan:
+    spec: Spec
+    header: str
+    constants: tuple[tuple[str, int, str], ...]
+    reply_codes: tuple[tuple[str, int, str], ...]
+    class_ids: tuple[tuple[str, int], ...]
+    errors: tuple[ErrorPlan, ...]
+    modules: tuple[ModulePlan, ...]
+    properties: tuple[PropertiesPlan, ...]
+    channel_api: tuple[ApiMethod, ...]
+    connection_api: tuple[ApiMethod, ...]
+    property_structs: tuple[str, ...] = field(default=())
+
+    @property
+    def methods(self) -> tuple[MethodPlan, ...]:
+        return tuple(m for mod in self.modules for m in mod.methods)
+
+
+# --- fields ------------------------------------------------------------------
+
+
+def _default(cls: AMQPClass, method: Method, fld: Field) -> Any:
+    key = (cls.name, method.name, fld.name)
+    if key in CLIENT_DEFAULTS:
+        return CLIENT_DEFAULTS[key]
+    if fld.default is not None:
+        raw = fld.default
+        if fld.type == "bit":
+            return raw in ("1", "true")
+        if fld.type in _INT_MAX:
+            return int(raw)
+        if fld.type == "longstr":
+            return raw.encode()
+        if fld.type == "shortstr":
+            return raw
+        raise SpecError(f"{fld.source}: a default is not supported for type {fld.type}")
+    if fld.type == "timestamp":
+        raise SpecError(f"{fld.source}: a timestamp method field needs a default")
+    return _ZERO[fld.type]
+
+
+def py_repr(value: Any) -> str:
+    """repr() with double-quoted strings, as the rest of the code base."""
+    if isinstance(value, str) and '"' not in value and "\\" not in value:
+        return f'"{value}"'
+    return repr(value)
+
+
+def _field_texts(spec: Spec | None, fld: Field) -> tuple[str, str]:
+    """The field's label and doc, falling back to its domain's."""
+    label, doc = fld.label, docs.text_of(fld.docs)
+    if spec is not None and (not label or not doc):
+        try:
+            domain = spec.domain(fld.domain)
+        except KeyError:
+            return label, doc
+        label = label or domain.label
+        doc = doc or docs.text_of(domain.docs)
+    return label, doc
+
+
+def plan_fields(
+    cls: AMQPClass, method: Method, spec: Spec | None = None
+) -> tuple[PlanField, ...]:
+    """Every field of ``method`` in wire order, reserved ones included.
+
+    Non-bit, non-table fields are positional-or-keyword in spec order, bits
+    and tables keyword-only. A field with a notnull assert has no default;
+    positional fields before a required one become required too, since
+    Python allows no required positional parameter after a defaulted one.
+    """
+    planned: list[PlanField] = []
+    for fld in method.fields:
+        if fld.type not in ANNOTATIONS:
+            raise SpecError(f"{fld.source}: unsupported type {fld.type!r}")
+        name = naming.python_name(fld.name)
+        keyword_only = fld.type in ("bit", "table")
+        label, doc = _field_texts(spec, fld)
+        required = fld.required and not keyword_only and not fld.reserved
+        if (cls.name, method.name, fld.name) in CLIENT_DEFAULTS:
+            required = False
+        planned.append(
+            PlanField(
+                spec=fld,
+                name=name,
+                spec_name=fld.name,
+                type=fld.type,
+                reserved=fld.reserved,
+                annotation=ANNOTATIONS[fld.type],
+                default=_default(cls, method, fld),
+                required=required,
+                keyword_only=keyword_only,
+                label=label,
+                doc=doc,
+            )
+        )
+    last_required = max(
+        (i for i, f in enumerate(planned) if f.required and not f.keyword_only),
+        default=-1,
+    )
+    result = []
+    for i, f in enumerate(planned):
+        if (
+            i < last_required
+            and not f.keyword_only
+            and not f.reserved
+            and not f.required
+        ):
+            f = PlanField(**{**f.__dict__, "required": True})
+        result.append(f)
+    names = [f.name for f in result if not f.reserved]
+    if len(set(names)) != len(names):
+        raise SpecError(f"{method.source}: two fields map to the same Python name")
+    return tuple(result)
+
+
+def signature(
+    fields: tuple[PlanField, ...], extra_kw: tuple[str, ...] = ()
+) -> tuple[str, ...]:
+    """Parameters in order: positional ones, then ``*`` and keyword-only."""
+    public = [f for f in fields if not f.reserved]
+    positional = [f.param for f in public if not f.keyword_only]
+    keyword_only = [f.param for f in public if f.keyword_only] + list(extra_kw)
+    return tuple(positional + (["*", *keyword_only] if keyword_only else []))
+
+
+def _check_expr(f: PlanField) -> str:
+    """A constructor assignment: fast path inline, slow path a check call."""
+    n = f.name
+    if f.type == "shortstr":
+        # 63 characters are at most 252 UTF-8 bytes: no need to encode.
+        return f"{n} if isinstance({n}, str) and len({n}) < 64 else check_shortstr({n}, \"{n}\")"
+    if f.type == "longstr":
+        return f"{n} if isinstance({n}, bytes) else check_longstr({n}, \"{n}\")"
+    if f.type in _INT_MAX:
+        return (
+            f"{n} if isinstance({n}, int) and 0 <= {n} < {_INT_MAX[f.type]:#x} "
+            f"else check_int({n}, \"{n}\", \"{f.type}\")"
+        )
+    if f.type == "bit":
+        return f"{n} if {n} is True or {n} is False else check_bit({n}, \"{n}\")"
+    if f.type == "table":
+        return f"{n} if isinstance({n}, dict) else check_table({n}, \"{n}\")"
+    if f.type == "timestamp":
+        return f"check_timestamp({n}, \"{n}\")"
+    raise AssertionError(f.type)
+
+
+def _init_expr(f: PlanField, optional: bool) -> str:
+    expr = _check_expr(f)
+    if optional:
+        return f"None if {f.name} is None else {expr}"
+    if f.type == "table":
+        return f"{{}} if {f.name} is None else {expr}"
+    return expr
+
+
+def init_lines(
+    fields: tuple[PlanField, ...], optional: bool = False
+) -> tuple[str, ...]:
+    lines = []
+    for f in fields:
+        if f.reserved:
+            continue
+        expr = _init_expr(f, optional)
+        lines.append(f"self.{f.name} = {expr}")
+    return tuple(lines) or ("pass",)
+
+
+# --- method codecs -----------------------------------------------------------
+
+
+class _Emitter:
+    """Builds the encode and decode bodies of one method."""
+
+    def __init__(self, structs: set[str]) -> None:
+        self.structs = structs
+        self.prelude: list[str] = []
+        self.parts: list[str] = []
+        self.decode: list[str] = []
+        self.run: list[
+            tuple[str, str, str]
+        ] = []  # (struct char, encode expr, decode target)
+        self.after_run: list[str] = []  # bit unpacking after the run is read
+        self.bits: list[tuple[str, int]] = []  # current bit fold: (expr, position)
+        self.bit_target = ""
+        self._bit_count = 0
+        self.temp = 0
+
+    def _name(self, prefix: str) -> str:
+        self.temp += 1
+        return f"{prefix}{self.temp}"
+
+    def struct(self, chars: str) -> str:
+        self.structs.add(chars)
+        return f"_S_{chars}"
+
+    def close_bits(self) -> None:
+        if not self.bit_target:
+            return
+        exprs = [f"self.{e} << {p}" if p else f"self.{e}" for e, p in self.bits]
+        # An octet of reserved bits only: written as 0, read and dropped.
+        target = self.bit_target if exprs else "_"
+        self.run[-1] = ("B", " | ".join(exprs) if exprs else "0", target)
+        self.bits = []
+        self.bit_target = ""
+
+    def add_bit(self, f: PlanField) -> None:
+        if self.bit_target and self._bit_count == 8:
+            self.close_bits()
+        if not self.bit_target:
+            self.bit_target = self._name("bits")
+            self._bit_count = 0
+            self.run.append(("B", "0", self.bit_target))
+        position = self._bit_count
+        self._bit_count += 1
+        if not f.reserved:
+            self.bits.append((f.name, position))
+            mask = 1 << position
+            self.after_run.append(
+                f"self.{f.name} = ({self.bit_target} & {mask:#04x}) != 0"
+            )
+
+    def flush(self) -> None:
+        self.close_bits()
+        if not self.run:
+            return
+        chars = "".join(c for c, _, _ in self.run)
+        size = struct.calcsize(">" + chars)
+        encode_exprs = [e for _, e, _ in self.run]
+        targets = [t for _, _, t in self.run]
+        if all(e.isdigit() for e in encode_exprs):
+            self.parts.append(repr(struct.pack(">" + chars, *map(int, encode_exprs))))
+        else:
+            self.parts.append(f"{self.struct(chars)}.pack({', '.join(encode_exprs)})")
+        if chars == "B":
+            self.decode.append(f"{targets[0]} = buf[offset]")
+        elif len(targets) == 1:
+            self.decode.append(
+                f"{targets[0]} = {self.struct(chars)}.unpack_from(buf, offset)[0]"
+            )
+        else:
+            self.decode.append(
+                f"{', '.join(targets)} = {self.struct(chars)}.unpack_from(buf, offset)"
+            )
+        self.decode.append(f"offset += {size}")
+        self.decode.extend(self.after_run)
+        self.run = []
+        self.after_run = []
+
+    def add(self, f: PlanField) -> None:
+        if f.type == "bit":
+            self.add_bit(f)
+            return
+        self.close_bits()
+        if f.type in _STRUCT_CHARS:
+            value = "0" if f.reserved else f"self.{f.name}"
+            target = "_" if f.reserved else f"self.{f.name}"
+            self.run.append((_STRUCT_CHARS[f.type], value, target))
+            return
+        if f.type in ("shortstr", "longstr"):
+            length = self._name("n")
+            char = "B" if f.type == "shortstr" else "I"
+            if f.reserved:
+                self.run.append((char, "0", length))
+                self.flush()
+                self.decode.append(f"offset += {length}")
+                return
+            if f.type == "shortstr":
+                data = f"{f.name}_"
+                self.prelude.append(f"{data} = self.{f.name}.encode()")
+            else:
+                data = f"self.{f.name}"
+            self.run.append((char, f"len({data})", length))
+            self.flush()
+            self.parts.append(data)
+            if f.type == "shortstr":
+                self.decode.append(
+                    f'self.{f.name} = str(buf[offset:offset + {length}], "utf-8")'
+                )
+            else:
+                self.decode.append(
+                    f"self.{f.name} = bytes(buf[offset:offset + {length}])"
+                )
+            self.decode.append(f"offset += {length}")
+            return
+        self.flush()
+        if f.type == "table":
+            if f.reserved:
+                self.parts.append(repr(b"\0\0\0\0"))
+                self.decode.append("_, offset = decode_table(buf, offset)")
+            else:
+                self.parts.append(f"encode_table(self.{f.name}, \"{f.name}\")")
+                self.decode.append(f"self.{f.name}, offset = decode_table(buf, offset)")
+            return
+        if f.type == "timestamp":
+            self.parts.append(f"encode_timestamp(self.{f.name}, \"{f.name}\")")
+            self.decode.append(f"self.{f.name}, offset = decode_timestamp(buf, offset)")
+            return
+        raise AssertionError(f.type)
+
+    def result(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        self.flush()
+        if not self.parts:
+            ret = 'return b""'
+        elif len(self.parts) == 1:
+            ret = f"return {self.parts[0]}"
+        elif len(self.parts) == 2:
+            ret = f"return {self.parts[0]} + {self.parts[1]}"
+        else:
+            ret = f'return b"".join(({", ".join(self.parts)}))'
+        # Decoders build ``obj`` without calling __init__ (values from the
+        # wire are already valid by construction of the codec).
+        return (*self.prelude, ret), tuple(
+            line.replace("self.", "obj.") for line in self.decode
+        )
+
+
+def method_codec(
+    fields: tuple[PlanField, ...], structs: set[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    emitter = _Emitter(structs)
+    for f in fields:
+        emitter.add(f)
+    return emitter.result()
+
+
+# --- properties codec ----------------------------------------------------------
+
+
+def plan_properties(cls: AMQPClass) -> tuple[PlanField, ...]:
+    planned = []
+    for fld in cls.properties:
+        if fld.type not in ANNOTATIONS:
+            raise SpecError(f"{fld.source}: unsupported type {fld.type!r}")
+        if fld.type == "bit":
+            raise SpecError(f"{fld.source}: bit content properties are not supported")
+        planned.append(
+            PlanField(
+                spec=fld,
+                name=naming.property_name(cls.name, fld.name),
+                spec_name=fld.name,
+                type=fld.type,
+                reserved=False,
+                annotation=ANNOTATIONS[fld.type],
+                default=None,
+                required=False,
+                keyword_only=True,
+                label=fld.label,
+                doc=docs.text_of(fld.docs),
+            )
+        )
+    return tuple(planned)
+
+
+def flag_layout(count: int) -> tuple[int, list[int]]:
+    """Number of 16-bit flag words and each property's mask in the joined int.
+
+    Property ``k`` sits in word ``k // 15`` at bit ``15 - k % 15``; the flag
+    words are joined big-endian into one integer.
+    """
+    words = max(1, (count + 14) // 15)
+    masks = []
+    for k in range(count):
+        word, bit = divmod(k, 15)
+        masks.append(1 << (16 * (words - 1 - word) + 15 - bit))
+    return words, masks
+
+
+def properties_codec(
+    fields: tuple[PlanField, ...], structs: set[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    words, masks = flag_layout(len(fields))
+    structs.add("H")
+    used = 0
+    for mask in masks:
+        used |= mask
+    enc = ["flags = 0", 'parts: list[bytes] = [b""]']
+    dec: list[str] = []
+    if words == 1:
+        dec += ["flags = _S_H.unpack_from(buf, offset)[0]", "offset += 2"]
+    else:
+        dec += [
+            "flags = 0",
+            f"for _ in range({words}):",
+            "    word = _S_H.unpack_from(buf, offset)[0]",
+            "    offset += 2",
+            "    flags = flags << 16 | word",
+            "    if not word & 1:",
+            "        break",
+            "else:",
+            '    raise FrameDecodeError("too many property flag words")',
+        ]
+    full = (1 << (16 * words)) - 1
+    dec += [
+        f"if flags & {full & ~used:#x}:",
+        '    raise FrameDecodeError(f"unknown property flags {flags:#x}")',
+    ]
+    for f, mask in zip(fields, masks, strict=True):
+        n = f.name
+        v = f"v_{n}"
+        enc += [f"{v} = self.{n}", f"if {v} is not None:", f"    flags |= {mask:#x}"]
+        dec += [f"if flags & {mask:#x}:"]
+        if f.type == "shortstr":
+            enc += [f"    b = {v}.encode()", "    parts += (OCTETS[len(b)], b)"]
+            dec += [
+                "    n = buf[offset]",
+                f'    self.{n} = str(buf[offset + 1:offset + 1 + n], "utf-8")',
+                "    offset += 1 + n",
+            ]
+        elif f.type == "longstr":
+            structs.add("I")
+            enc += [f"    parts += (_S_I.pack(len({v})), {v})"]
+            dec += [
+                "    n = _S_I.unpack_from(buf, offset)[0]",
+                f"    self.{n} = bytes(buf[offset + 4:offset + 4 + n])",
+                "    offset += 4 + n",
+            ]
+        elif f.type in _STRUCT_CHARS:
+            char = _STRUCT_CHARS[f.type]
+            structs.add(char)
+            size = struct.calcsize(">" + char)
+            enc += [f"    parts.append(_S_{char}.pack({v}))"]
+            if char == "B":
+                dec += [f"    self.{n} = buf[offset]", "    offset += 1"]
+            else:
+                dec += [
+                    f"    self.{n} = _S_{char}.unpack_from(buf, offset)[0]",
+                    f"    offset += {size}",
+                ]
+        elif f.type == "table":
+            enc += [f"    parts.append(encode_table({v}, \"{n}\"))"]
+            dec += [f"    self.{n}, offset = decode_table(buf, offset)"]
+        elif f.type == "timestamp":
+            enc += [f"    parts.append(encode_timestamp({v}, \"{n}\"))"]
+            dec += [f"    self.{n}, offset = decode_timestamp(buf, offset)"]
+        else:
+            raise AssertionError(f.type)
+        dec += ["else:", f"    self.{n} = None"]
+    if words == 1:
+        enc += ["parts[0] = _S_H.pack(flags)"]
+    else:
+        enc += [
+            'parts[0] = b"".join(',
+            f"    _S_H.pack((flags >> {16} * ({words - 1} - i)) & 0xFFFF | (i < {words - 1}))",
+            f"    for i in range({words})",
+            ")",
+        ]
+    enc += ['return b"".join(parts)']
+    return tuple(enc), tuple(line.replace("self.", "obj.") for line in dec)
+
+
+# --- docstrings -------------------------------------------------------------------
+
+
+def _field_doc(f: PlanField, indent: str = "    ") -> list[str]:
+    default = "required" if f.required else f"default {py_repr(f.default)}"
+    if f.type == "table":
+        default = "default empty"
+    kind = f.type if f.spec.domain == f.type else f"{f.spec.domain}: {f.type}"
+    head = f"{f.name} ({kind}, {default}):"
+    label = docs.sentence(f.label)
+    text = " ".join(p for p in (label, *docs.paragraphs(f.doc)[:1]) if p)
+    more = docs.paragraphs(f.doc)[1:]
+    body = "\n\n".join([text, *more]) if text else "\n\n".join(more)
+    return docs.hanging(head, body, indent)
+
+
+def _rules(method: Method, fields: tuple[PlanField, ...]) -> list[tuple[str, Rule]]:
+    rules: list[tuple[str, Rule]] = [("", r) for r in method.rules]
+    for f in fields:
+        rules += [(f"{f.name}.", r) for r in f.spec.rules]
+    return rules
+
+
+def method_docstring(
+    cls: AMQPClass,
+    method: Method,
+    fields: tuple[PlanField, ...],
+    error_names: dict[str, str],
+) -> str:
+    lines = [docs.sentence(method.label) or f"{cls.name}.{method.name}.", ""]
+    lines += docs.fill(docs.text_of(method.docs))
+    flags = []
+    if method.synchronous:
+        flags.append("synchronous")
+    if method.content:
+        flags.append("carries content")
+    if method.deprecated:
+        flags.append("deprecated")
+    senders = []
+    if method.client_sent:
+        senders.append("client")
+    if method.server_sent:
+        senders.append("server")
+    replies = (
+        ", ".join(naming.class_name(cls.name, r) for r in method.responses) or "none"
+    )
+    lines += [
+        "",
+        *docs.fill(
+            f"AMQP {cls.name}.{method.name} ({cls.index}/{method.index}); "
+            f"{', '.join(flags) or 'asynchronous'}; sent by the {' and '.join(senders) or '?'}; "
+            f"replies: {replies}."
+        ),
+    ]
+    public = [f for f in fields if not f.reserved]
+    if public:
+        lines += ["", "Args:"]
+        for f in public:
+            lines += _field_doc(f)
+    rules = docs.rules_section(_rules(method, fields), error_names)
+    if rules:
+        lines += ["", *rules]
+    return docs.escape("\n".join(lines).strip())
+
+
+def properties_docstring(cls: AMQPClass, fields: tuple[PlanField, ...]) -> str:
+    lines = [
+        f"Content properties of class {cls.name} ({cls.index}).",
+        "",
+        *docs.fill(
+            "Every property is optional; None leaves it out of the content "
+            "header (its flag bit stays clear). Timestamps are datetimes; a "
+            "naive one is taken as UTC and decoded ones are UTC-aware."
+        ),
+        "",
+        "Args:",
+    ]
+    for f in fields:
+        head = f"{f.name} ({f.type}):"
+        text = " ".join(
+            p for p in (docs.sentence(f.label), *docs.paragraphs(f.doc)) if p
+        )
+        lines += docs.hanging(head, text, "    ")
+    return docs.escape("\n".join(lines))
+
+
+def api_docstring(
+    cls: AMQPClass,
+    method: Method,
+    fields: tuple[PlanField, ...],
+    returns: str,
+    error_names: dict[str, str],
+    content: bool,
+) -> str:
+    lines = [docs.sentence(method.label) or f"{cls.name}.{method.name}.", ""]
+    lines += docs.fill(docs.text_of(method.docs))
+    lines += [
+        "",
+        *docs.fill(
+            f"Sends {naming.class_name(cls.name, method.name)} "
+            f"({cls.name}.{method.name})."
+        ),
+    ]
+    public = [f for f in fields if not f.reserved]
+    args: list[str] = []
+    if content:
+        args += docs.hanging("body (bytes):", "The message body.", "    ")
+    for f in public:
+        args += _field_doc(f)
+    if content:
+        args += docs.hanging(
+            "properties (BasicProperties | None):", "The content properties.", "    "
+        )
+    if method.synchronous and method.responses:
+        args += docs.hanging(
+            "timeout (float | None):",
+            "Seconds to wait for the reply; None waits until the connection "
+            "fails. TimeoutError when it passes.",
+            "    ",
+        )
+    if args:
+        lines += ["", "Args:", *args]
+    lines += ["", "Returns:"]
+    lines += docs.fill(returns, "    ")
+    codes = []
+    for _, rule in _rules(method, fields):
+        if rule.on_failure and rule.on_failure in error_names:
+            name = error_names[rule.on_failure]
+            if name not in codes:
+                codes.append(name)
+    raises = [
+        *docs.hanging(
+            "ChannelClosed:",
+            "The broker closed the channel with a soft error"
+            + (f" (such as {', '.join(codes)})" if codes else "")
+            + "; the channel is unusable, the connection goes on.",
+            "    ",
+        ),
+        *docs.hanging(
+            "ConnectionClosed:", "The connection closed or was lost meanwhile.", "    "
+        ),
+        *docs.hanging(
+            "TypeError, ValueError:",
+            "An argument has the wrong type or is out of range; nothing was sent.",
+            "    ",
+        ),
+    ]
+    lines += ["", "Raises:", *raises]
+    return docs.escape("\n".join(lines).strip())
+
+
+# --- the API --------------------------------------------------------------------
+
+
+def runtime_owned(cls: AMQPClass, method: Method) -> bool:
+    """Whether the runtime sends ``method`` itself (no generated API method)."""
+    if (cls.name, method.name) in LIFECYCLE:
+        return True
+    return any(
+        method.name in other.responses and other.server_sent for other in cls.methods
+    )
+
+
+def plan_api(
+    mp: MethodPlan, error_names: dict[str, str], by_name: dict[str, MethodPlan]
+) -> ApiMethod:
+    cls, method = mp.amqp_class, mp.method
+    connection_level = cls.name in CONNECTION_CLASSES
+    name = (
+        naming.connection_api_name(method.name)
+        if connection_level
+        else naming.api_name(cls.name, method.name)
+    )
+    public = [f for f in mp.wire if not f.reserved]
+    if keyword.iskeyword(name):
+        name += "_"
+    responses = [by_name[f"{cls.name}.{r}"] for r in method.responses]
+    waits = bool(method.synchronous and responses)
+    has_no_wait = waits and any(
+        f.spec_name == "no-wait" and f.type == "bit" for f in public
+    )
+    extra = ("timeout: float | None = None",) if waits else ()
+    content = method.content
+    if content:
+        params = (
+            "body: bytes",
+            "*",
+            *[p for p in signature(mp.wire) if p != "*"],
+            "properties: BasicProperties | None = None",
+            *extra,
+        )
+    else:
+        params = signature(mp.wire, extra)
+    args = ", ".join(
+        f.name if not f.keyword_only and not content else f"{f.name}={f.name}"
+        for f in public
+    )
+    call = f"{mp.class_name}({args})"
+    if content:
+        kind, returns = "content", "object"
+        returns_doc = (
+            "What the runtime returns for a publish (a Confirmation in confirm "
+            "mode, else None)."
+        )
+    elif not waits:
+        kind, returns = "send", "None"
+        returns_doc = "None: the method has no reply."
+    else:
+        if any(r.method.content for r in responses):
+            returns = "object"
+            returns_doc = "The reply with its content, as the runtime assembles it."
+        else:
+            returns = " | ".join(r.class_name for r in responses)
+            returns_doc = f"The reply: {returns}."
+        kind = "rpc_no_wait" if has_no_wait else "rpc"
+        if has_no_wait:
+            returns_doc += " None when no_wait is true (nothing is awaited)."
+    doc = api_docstring(cls, method, mp.wire, returns_doc, error_names, content)
+
+    def swap(params: tuple[str, ...], replacement: str) -> tuple[str, ...]:
+        return tuple(replacement if p.startswith("no_wait:") else p for p in params)
+
+    return ApiMethod(
+        name=name,
+        method=mp,
+        params=params,
+        params_no_wait_true=swap(params, "no_wait: Literal[True]"),
+        params_no_wait_false=swap(params, "no_wait: Literal[False] = False"),
+        call=call,
+        kind=kind,
+        returns=returns,
+        docstring=doc,
+    )
+
+
+# --- the whole spec -----------------------------------------------------------------
+
+
+def _error_plans(constants: tuple[Constant, ...]) -> tuple[ErrorPlan, ...]:
+    plans = []
+    for const in constants:
+        if not const.error_class:
+            continue
+        base = (
+            "ChannelClosed" if const.error_class == "soft-error" else "ConnectionClosed"
+        )
+        text = docs.text_of(const.docs)
+        lines = [f"{const.value} {const.name} ({const.error_class}).", ""]
+        lines += docs.fill(text)
+        plans.append(
+            ErrorPlan(
+                class_name=naming.error_name(const.name),
+                base=base,
+                code=const.value,
+                constant=naming.constant_name(const.name),
+                docstring=docs.escape("\n".join(lines).strip()),
+            )
+        )
+    return tuple(plans)
+
+
+def header(spec: Spec) -> str:
+    files = " and ".join(f"{f.name} (sha256 {f.sha256})" for f in spec.files)
+    return f"# Generated by codegen from {files}. Do not edit: run `make generate`."
+
+
+def build(spec: Spec) -> SpecPlan:
+    """Plan everything the templates render for ``spec``."""
+    errors = _error_plans(spec.constants)
+    error_names = {
+        next(c.name for c in spec.constants if c.value == e.code): e.class_name
+        for e in errors
+    }
+    modules = []
+    by_name: dict[str, MethodPlan] = {}
+    for cls in spec.classes:
+        structs: set[str] = set()
+        plans = []
+        for method in cls.methods:
+            wire = plan_fields(cls, method, spec)
+            encode, decode = method_codec(wire, structs)
+            mp = MethodPlan(
+                amqp_class=cls,
+                method=method,
+                class_name=naming.class_name(cls.name, method.name),
+                name=f"{cls.name}.{method.name}",
+                class_id=cls.index,
+                method_id=method.index,
+                fields=tuple(f for f in wire if not f.reserved),
+                wire=wire,
+                responses=tuple(
+                    naming.class_name(cls.name, r) for r in method.responses
+                ),
+                docstring=method_docstring(cls, method, wire, error_names),
+                init_lines=init_lines(wire),
+                encode_lines=encode,
+                decode_lines=decode,
+                structs=(),
+                signature=signature(wire),
+            )
+            plans.append(mp)
+            by_name[mp.name] = mp
+        modules.append(
+            ModulePlan(
+                amqp_class=cls,
+                module=naming.python_name(cls.name),
+                methods=tuple(plans),
+                structs=tuple(sorted(structs)),
+            )
+        )
+    properties = []
+    prop_structs: set[str] = set()
+    for cls in spec.classes:
+        if not cls.properties:
+            continue
+        fields = plan_properties(cls)
+        encode, decode = properties_codec(fields, prop_structs)
+        properties.append(
+            PropertiesPlan(
+                amqp_class=cls,
+                class_name=naming.properties_class_name(cls.name),
+                fields=fields,
+                docstring=properties_docstring(cls, fields),
+                init_lines=init_lines(fields, optional=True),
+                encode_lines=encode,
+                decode_lines=decode,
+                structs=(),
+                signature=tuple(
+                    ["*"]
+                    + [
+                        f"{f.name}: {PARAM_ANNOTATIONS.get(f.type, f.annotation)} | None = None"
+                        for f in fields
+                    ]
+                ),
+            )
+        )
+    channel_api = []
+    connection_api = []
+    for mod in modules:
+        for mp in mod.methods:
+            if not mp.method.client_sent or runtime_owned(mp.amqp_class, mp.method):
+                continue
+            api = plan_api(mp, error_names, by_name)
+            if mp.amqp_class.name in CONNECTION_CLASSES:
+                connection_api.append(api)
+            else:
+                channel_api.append(api)
+    reply_codes = tuple(
+        (naming.constant_name(c.name), c.value, c.error_class)
+        for c in spec.constants
+        if c.error_class or c.name.startswith("reply-")
+    )
+    constants = tuple(
+        (naming.constant_name(c.name), c.value, c.error_class) for c in spec.constants
+    )
+    return SpecPlan(
+        spec=spec,
+        header=header(spec),
+        constants=constants,
+        reply_codes=reply_codes,
+        class_ids=tuple((naming.constant_name(c.name), c.index) for c in spec.classes),
+        errors=errors,
+        modules=tuple(modules),
+        properties=tuple(properties),
+        channel_api=tuple(channel_api),
+        connection_api=tuple(connection_api),
+        property_structs=tuple(sorted(prop_structs)),
+    )
