@@ -734,9 +734,8 @@ def api_docstring(
     for f in public:
         args += _field_doc(f)
     if content:
-        args += docs.hanging(
-            "properties (BasicProperties | None):", "The content properties.", "    "
-        )
+        props = naming.properties_class_name(cls.name)
+        args += docs.hanging(f"properties ({props} | None):", "The content properties.", "    ")
     if method.synchronous and method.responses:
         args += docs.hanging(
             "timeout (float | None):",
@@ -812,14 +811,14 @@ def plan_api(
             "body: bytes",
             "*",
             *[p for p in signature(mp.wire) if p != "*"],
-            "properties: BasicProperties | None = None",
+            f"properties: {naming.properties_class_name(cls.name)} | None = None",
             *extra,
         )
     else:
         params = signature(mp.wire, extra)
     args = ", ".join(
-        f.name if not f.keyword_only and not content else f"{f.name}={f.name}"
-        for f in public
+        [f.name for f in public if not f.keyword_only]
+        + [f"{f.name}={f.name}" for f in public if f.keyword_only]
     )
     call = f"{mp.class_name}({args})"
     if content:

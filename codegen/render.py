@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jinja2
 
-from codegen import docs
+from codegen import docs, naming
 from codegen import plan as planning
 from codegen.model import Spec
 
@@ -208,6 +208,13 @@ def render(spec: Spec) -> dict[str, str]:
         channel_api=plan.channel_api,
         connection_api=plan.connection_api,
         api_classes=api_classes,
+        properties_classes=sorted(
+            {
+                naming.properties_class_name(a.method.amqp_class.name)
+                for a in (*plan.channel_api, *plan.connection_api)
+                if a.kind == "content"
+            }
+        ),
     )
     all_names = (
         [

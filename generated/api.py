@@ -1115,7 +1115,7 @@ class AsyncChannelMethods:
             TypeError, ValueError: An argument has the wrong type or is out of
                 range; nothing was sent.
         """
-        method = BasicPublish(exchange=exchange, routing_key=routing_key, mandatory=mandatory, immediate=immediate)
+        method = BasicPublish(exchange, routing_key, mandatory=mandatory, immediate=immediate)
         return await self._publish(method, body, properties)
 
     async def basic_get(
@@ -2503,7 +2503,7 @@ class ChannelMethods:
             TypeError, ValueError: An argument has the wrong type or is out of
                 range; nothing was sent.
         """
-        method = BasicPublish(exchange=exchange, routing_key=routing_key, mandatory=mandatory, immediate=immediate)
+        method = BasicPublish(exchange, routing_key, mandatory=mandatory, immediate=immediate)
         return self._publish(method, body, properties)
 
     def basic_get(

@@ -1,0 +1,52 @@
+# amqp-client developer commands. `make help` lists them.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+SOURCES := amqp_client codegen generated tests bench examples
+
+.DEFAULT_GOAL := help
+.PHONY: help install generate check-generated lint typecheck test unit broker demo bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,codegen]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the package with the dev and codegen extras
+
+generate: $(STAMP) ## regenerate generated/ from spec/ (commit both)
+	$(PY) -m codegen
+
+check-generated: $(STAMP) ## fail, with a diff, if generated/ is stale
+	$(PY) -m codegen --check
+
+lint: $(STAMP) ## ruff check (and format check of hand-written code)
+	$(PY) -m ruff check $(wildcard $(SOURCES))
+	$(PY) -m ruff format --check $(filter-out generated,$(wildcard $(SOURCES)))
+
+typecheck: $(STAMP) ## mypy --strict on the runtime, the generator and the generated code
+	$(PY) scripts/typecheck.py
+
+test: $(STAMP) check-generated lint typecheck ## everything CI runs: freshness, lint, types, the whole test suite
+	$(PY) -m pytest
+
+unit: $(STAMP) ## the fast tests only (no wheel build)
+	$(PY) -m pytest -m "not slow"
+
+broker: ## make sure a RabbitMQ broker listens on 127.0.0.1:5672
+	@bash scripts/ensure-broker.sh
+
+demo: $(STAMP) ## show the generated codec at work: encode a publish, decode it, show the spec docs
+	$(PY) examples/codec_demo.py
+
+bench: $(STAMP) ## codec benchmark against pamqp and pika (bench/codec.py)
+	$(PY) bench/codec.py
+
+clean: ## remove the venv and caches
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,49 @@
+"""amqp-client: an AMQP 0-9-1 client for RabbitMQ.
+
+The protocol layer (``amqp_client.spec``) is generated from the official XML
+specification; this package is the hand-written runtime around it. Every
+exception class, the reply-code ones included, and ``BasicProperties`` are
+importable from here.
+"""
+
+from __future__ import annotations
+
+from amqp_client import spec
+from amqp_client.errors import (
+    AMQPError,
+    AuthenticationError,
+    ChannelClosed,
+    ConnectionClosed,
+    ConnectionLost,
+    FrameDecodeError,
+    FrameSequenceError,
+    HeartbeatTimeout,
+    MessageNacked,
+    MessageReturned,
+    ProtocolError,
+    UsageError,
+)
+from amqp_client.spec import BasicProperties
+from amqp_client.spec.errors import *  # noqa: F403  (one class per reply code)
+from amqp_client.spec.errors import __all__ as _reply_code_errors
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AMQPError",
+    "AuthenticationError",
+    "BasicProperties",
+    "ChannelClosed",
+    "ConnectionClosed",
+    "ConnectionLost",
+    "FrameDecodeError",
+    "FrameSequenceError",
+    "HeartbeatTimeout",
+    "MessageNacked",
+    "MessageReturned",
+    "ProtocolError",
+    "UsageError",
+    "__version__",
+    "spec",
+]
+__all__ += _reply_code_errors

@@ -1,0 +1,239 @@
+"""Codec benchmark: amqp_client against pamqp and pika, in one run.
+
+(a) encode one publish: the basic.publish method frame, a content header
+    with content_type, delivery_mode=2 and headers {"x-trace": "abc", "n": 1},
+    and one 128-byte body frame, joined into the bytes a transport writes.
+(b) decode a buffer of 10,000 basic.deliver + header + 128-byte body frames
+    into method objects, properties and bodies.
+
+Each library runs the way it runs inside its own client:
+
+* amqp_client: ``content_frames`` to encode; ``FrameReader.feed`` on the
+  256 KiB chunks asyncio's transport hands over (its ``max_size``).
+* pika: ``frame.Method/Header/Body(...).marshal()`` as
+  ``Connection._send_message`` does; to decode, ``Connection._on_data_available``'s
+  loop (append, ``frame.decode_frame``, trim) on pika's 4 KiB socket reads.
+* pamqp: ``pamqp.frame.marshal`` per frame as aiormq does; to decode, each
+  frame cut out of the buffer and passed to ``pamqp.frame.unmarshal``, as
+  aiormq's reader does after ``readexactly`` (its socket reads not counted).
+
+Best of several repeats; prints ops/s and the ratios. Not a test: timings
+are never asserted. Run with ``make bench`` or ``python bench/codec.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import platform
+import struct
+import sys
+import time
+from collections.abc import Callable
+
+import pamqp
+import pamqp.body
+import pamqp.commands
+import pamqp.frame
+import pamqp.header
+import pika
+import pika.frame
+import pika.spec
+
+import amqp_client
+from amqp_client import spec
+from amqp_client.frames import BodyFrame, FrameReader, HeaderFrame, MethodFrame, content_frames
+
+BODY = bytes(range(128))
+HEADERS = {"x-trace": "abc", "n": 1}
+FRAME_MAX = 131072
+DELIVERIES = 10_000
+
+
+# --- (a) encode one publish ------------------------------------------------------
+
+
+def encode_ours() -> bytes:
+    frames = content_frames(
+        1,
+        spec.BasicPublish(exchange="", routing_key="bench"),
+        spec.BasicProperties(content_type="text/plain", delivery_mode=2, headers=HEADERS),
+        BODY,
+        FRAME_MAX,
+    )
+    return frames[0] if len(frames) == 1 else b"".join(frames)
+
+
+def encode_pika() -> bytes:
+    props = pika.spec.BasicProperties(
+        content_type="text/plain", delivery_mode=2, headers=HEADERS
+    )
+    return b"".join(
+        (
+            pika.frame.Method(1, pika.spec.Basic.Publish(exchange="", routing_key="bench")).marshal(),
+            pika.frame.Header(1, len(BODY), props).marshal(),
+            pika.frame.Body(1, BODY).marshal(),
+        )
+    )
+
+
+def encode_pamqp() -> bytes:
+    props = pamqp.commands.Basic.Properties(
+        content_type="text/plain", delivery_mode=2, headers=HEADERS
+    )
+    return b"".join(
+        (
+            pamqp.frame.marshal(pamqp.commands.Basic.Publish(exchange="", routing_key="bench"), 1),
+            pamqp.frame.marshal(pamqp.header.ContentHeader(0, len(BODY), props), 1),
+            pamqp.frame.marshal(pamqp.body.ContentBody(BODY), 1),
+        )
+    )
+
+
+# --- (b) decode 10,000 deliveries ---------------------------------------------------
+
+
+def delivery_stream(count: int) -> bytes:
+    props = spec.BasicProperties(content_type="text/plain", delivery_mode=2, headers=HEADERS)
+    parts = []
+    for tag in range(1, count + 1):
+        method = spec.BasicDeliver("ctag-1", tag, exchange="", routing_key="bench")
+        parts.extend(content_frames(1, method, props, BODY, FRAME_MAX))
+    return b"".join(parts)
+
+
+def chunks(data: bytes, size: int) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def decode_ours(pieces: list[bytes]) -> int:
+    reader = FrameReader(FRAME_MAX)
+    frames = []
+    for piece in pieces:
+        frames.extend(reader.feed(piece))
+    return len(frames)
+
+
+def decode_pika(pieces: list[bytes]) -> int:
+    # pika.connection.Connection._on_data_available, minus the dispatch.
+    buffer = b""
+    frames = []
+    decode_frame = pika.frame.decode_frame
+    for piece in pieces:
+        buffer += piece
+        while buffer:
+            consumed, frame = decode_frame(buffer)
+            if not frame:
+                break
+            buffer = buffer[consumed:]
+            frames.append(frame)
+    return len(frames)
+
+
+def decode_pamqp(data: bytes) -> int:
+    # aiormq: read the 7-byte frame header, then payload + frame-end, unmarshal.
+    frames = []
+    unmarshal = pamqp.frame.unmarshal
+    header = struct.Struct(">BHI").unpack_from
+    offset, end = 0, len(data)
+    while offset < end:
+        size = header(data, offset)[2]
+        stop = offset + size + 8
+        frames.append(unmarshal(data[offset:stop]))
+        offset = stop
+    return len(frames)
+
+
+def boundaries_only(data: bytes) -> int:
+    """The floor: find the frame boundaries and do nothing else."""
+    header = struct.Struct(">BHI").unpack_from
+    count, offset, end = 0, 0, len(data)
+    while offset < end:
+        offset += header(data, offset)[2] + 8
+        count += 1
+    return count
+
+
+# --- measuring ---------------------------------------------------------------------
+
+
+def best_rate(fn: Callable[[], object], ops: int, repeats: int, min_time: float = 0.2) -> float:
+    """Best ops/s over ``repeats`` runs of ``fn`` (each run does ``ops`` ops)."""
+    loops = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(loops):
+            fn()
+        if time.perf_counter() - start >= min_time:
+            break
+        loops *= 2
+    best = float("inf")
+    for _ in range(repeats):
+        gc.collect()
+        start = time.perf_counter()
+        for _ in range(loops):
+            fn()
+        best = min(best, (time.perf_counter() - start) / loops)
+    return ops / best
+
+
+def check_agreement(stream: bytes) -> None:
+    """All three libraries must agree on the bytes before speed is compared."""
+    ours, theirs_pika, theirs_pamqp = encode_ours(), encode_pika(), encode_pamqp()
+    reader = FrameReader(FRAME_MAX)
+    for other in (theirs_pika, theirs_pamqp):
+        a, b = reader.feed(ours), reader.feed(other)
+        assert [type(f) for f in a] == [MethodFrame, HeaderFrame, BodyFrame], a
+        assert a == b, (a, b)
+    frames = FrameReader(FRAME_MAX).feed(stream)
+    assert len(frames) == 3 * DELIVERIES
+    assert decode_pika(chunks(stream, 4096)) == 3 * DELIVERIES
+    assert decode_pamqp(stream) == 3 * DELIVERIES
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    args = parser.parse_args()
+    repeats = 3 if args.quick else args.repeats
+
+    stream = delivery_stream(DELIVERIES)
+    check_agreement(stream)
+    ours_pieces = chunks(stream, 256 * 1024)
+    pika_pieces = chunks(stream, 4096)
+
+    print(
+        f"python {platform.python_version()} on {platform.machine()}; amqp_client "
+        f"{amqp_client.__version__}, pamqp {pamqp.__version__}, pika {pika.__version__}"
+    )
+    print(f"stream: {DELIVERIES:,} deliveries, {len(stream):,} bytes, {3 * DELIVERIES:,} frames\n")
+
+    encode = {
+        "amqp_client": best_rate(encode_ours, 1, repeats),
+        "pamqp": best_rate(encode_pamqp, 1, repeats),
+        "pika": best_rate(encode_pika, 1, repeats),
+    }
+    decode = {
+        "amqp_client": best_rate(lambda: decode_ours(ours_pieces), DELIVERIES, repeats),
+        "pamqp": best_rate(lambda: decode_pamqp(stream), DELIVERIES, repeats),
+        "pika": best_rate(lambda: decode_pika(pika_pieces), DELIVERIES, repeats),
+    }
+    floor = best_rate(lambda: boundaries_only(stream), DELIVERIES, repeats)
+
+    for title, rates, unit in (
+        ("(a) encode one publish (method + header + 128 B body)", encode, "publishes/s"),
+        ("(b) decode deliver + header + 128 B body", decode, "deliveries/s"),
+    ):
+        peer = max(rates["pamqp"], rates["pika"])
+        print(title)
+        for name, rate in rates.items():
+            print(f"  {name:<12} {rate:>12,.0f} {unit}   {rate / peer:5.2f}x the faster peer")
+        print(f"  amqp_client / pamqp = {rates['amqp_client'] / rates['pamqp']:.2f}x, "
+              f"amqp_client / pika = {rates['amqp_client'] / rates['pika']:.2f}x\n")
+    print(f"(b) floor: finding frame boundaries only: {floor:,.0f} deliveries/s")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
