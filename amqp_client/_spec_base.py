@@ -22,6 +22,7 @@ __all__ = [
     "REQUIRED",
     "Buffer",
     "Field",
+    "BITS",
     "OCTETS",
     "Method",
     "Properties",
@@ -35,9 +36,10 @@ __all__ = [
     "encode_error",
 ]
 
-#: What a generated decoder accepts: the frame reader hands it slices of its
-#: receive buffer without copying.
-Buffer = bytes | bytearray | memoryview
+#: What a generated decoder reads from: the frame reader hands it its whole
+#: receive buffer with offsets, so nothing is copied. (memoryview is left
+#: out because it has no ``decode()``; :meth:`_Codec.decode` converts one.)
+Buffer = bytes | bytearray
 
 
 class _Required:
@@ -55,6 +57,9 @@ class _Required:
 
 
 REQUIRED: Any = _Required()
+
+#: Bit values for folding: a KeyError for anything but False/True/0/1.
+BITS: dict[object, int] = {False: 0, True: 1}
 
 #: ``OCTETS[n] == bytes([n])``: the length prefix of a shortstr without a
 #: struct call on the hot path.
@@ -97,7 +102,9 @@ def check_shortstr(value: object, name: str) -> str:
         raise TypeError(f"{name} must be str, not {type(value).__name__}")
     size = len(value.encode("utf-8", "surrogatepass"))
     if size > 255:
-        raise ValueError(f"{name} is {size} bytes in UTF-8; a shortstr holds at most 255")
+        raise ValueError(
+            f"{name} is {size} bytes in UTF-8; a shortstr holds at most 255"
+        )
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -115,7 +122,9 @@ def check_longstr(value: object, name: str) -> bytes:
     if isinstance(value, bytes | bytearray | memoryview):
         data = bytes(value)
         if len(data) > 0xFFFFFFFF:
-            raise ValueError(f"{name} is {len(data)} bytes; a longstr holds at most 2**32-1")
+            raise ValueError(
+                f"{name} is {len(data)} bytes; a longstr holds at most 2**32-1"
+            )
         return data
     raise TypeError(f"{name} must be bytes, not {type(value).__name__}")
 
@@ -131,7 +140,9 @@ def check_int(value: object, name: str, amqp_type: str) -> int:
         raise TypeError(f"{name} must be int, not {type(value).__name__}")
     bits = _INT_LIMITS[amqp_type]
     if not 0 <= value < 1 << bits:
-        raise ValueError(f"{name}={value} is outside 0..{(1 << bits) - 1} ({amqp_type})")
+        raise ValueError(
+            f"{name}={value} is outside 0..{(1 << bits) - 1} ({amqp_type})"
+        )
     return int(value)
 
 
@@ -165,15 +176,24 @@ def check_table(value: object, name: str) -> dict[str, Any]:
     raise TypeError(f"{name} must be a dict, not {type(value).__name__}")
 
 
-def check_timestamp(value: object, name: str) -> datetime.datetime:
-    """Return ``value`` if it is a datetime (naive values are taken as UTC).
+def check_timestamp(value: object, name: str) -> datetime.datetime | int:
+    """Return ``value`` if it is a datetime or an int of seconds since the epoch.
+
+    Naive datetimes are taken as UTC; ints must fit uint64.
 
     Raises:
-        TypeError: not a datetime.
+        TypeError: neither a datetime nor an int.
+        ValueError: an int outside 0..2**64-1.
     """
-    if not isinstance(value, datetime.datetime):
-        raise TypeError(f"{name} must be datetime, not {type(value).__name__}")
-    return value
+    if isinstance(value, datetime.datetime):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value <= 0xFFFFFFFFFFFFFFFF:
+            raise ValueError(f"{name}={value} is outside 0..2**64-1 seconds")
+        return value
+    raise TypeError(
+        f"{name} must be datetime or int seconds, not {type(value).__name__}"
+    )
 
 
 _CHECKS = {
@@ -219,12 +239,14 @@ class _Codec:
         raise NotImplementedError
 
     @classmethod
-    def decode(cls, data: Buffer) -> Self:
+    def decode(cls, data: bytes | bytearray | memoryview) -> Self:
         """Decode ``data``, which must hold exactly one encoded value.
 
         Raises:
             FrameDecodeError: the bytes do not decode, or bytes are left over.
         """
+        if isinstance(data, memoryview):
+            data = data.tobytes()
         return cls.decode_from(data, 0, len(data))
 
 
@@ -286,7 +308,9 @@ def _skip(amqp_type: str, buf: Buffer, offset: int) -> int:
     """Decode one field slowly, for diagnosis; return the next offset."""
     from amqp_client import wire
 
-    size = {"octet": 1, "short": 2, "long": 4, "longlong": 8, "timestamp": 8}.get(amqp_type)
+    size = {"octet": 1, "short": 2, "long": 4, "longlong": 8, "timestamp": 8}.get(
+        amqp_type
+    )
     if size is not None:
         if offset + size > len(buf):
             raise FrameDecodeError("truncated")
@@ -328,6 +352,8 @@ def decode_error(
             try:
                 offset = _skip(amqp_type, data, offset)
             except (FrameDecodeError, IndexError, ValueError) as err:
-                return FrameDecodeError(f"{prefix}: field {name!r} ({amqp_type}): {err}")
+                return FrameDecodeError(
+                    f"{prefix}: field {name!r} ({amqp_type}): {err}"
+                )
     detail = str(exc) if isinstance(exc, FrameDecodeError) else repr(exc)
     return FrameDecodeError(f"{prefix}: {detail}")

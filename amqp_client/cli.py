@@ -91,7 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Show the spec text of a method (queue.declare), a class "
         "(basic) or content properties (basic.properties).",
     )
-    doc.add_argument("name", nargs="?", help="e.g. queue.declare, basic, basic.properties")
+    doc.add_argument(
+        "name", nargs="?", help="e.g. queue.declare, basic, basic.properties"
+    )
     doc.add_argument("--list", action="store_true", help="list every class and method")
     args = parser.parse_args(argv)
     try:

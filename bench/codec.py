@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import math
 import platform
 import struct
 import sys
@@ -37,12 +38,19 @@ import pamqp.commands
 import pamqp.frame
 import pamqp.header
 import pika
+import pika.compat
 import pika.frame
 import pika.spec
 
 import amqp_client
 from amqp_client import spec
-from amqp_client.frames import BodyFrame, FrameReader, HeaderFrame, MethodFrame, content_frames
+from amqp_client.frames import (
+    BodyFrame,
+    FrameReader,
+    HeaderFrame,
+    MethodFrame,
+    content_frames,
+)
 
 BODY = bytes(range(128))
 HEADERS = {"x-trace": "abc", "n": 1}
@@ -57,7 +65,9 @@ def encode_ours() -> bytes:
     frames = content_frames(
         1,
         spec.BasicPublish(exchange="", routing_key="bench"),
-        spec.BasicProperties(content_type="text/plain", delivery_mode=2, headers=HEADERS),
+        spec.BasicProperties(
+            content_type="text/plain", delivery_mode=2, headers=HEADERS
+        ),
         BODY,
         FRAME_MAX,
     )
@@ -65,16 +75,26 @@ def encode_ours() -> bytes:
 
 
 def encode_pika() -> bytes:
-    props = pika.spec.BasicProperties(
+    # pika.channel.Channel.basic_publish, then Connection._send_message up to
+    # the frames it hands the transport (body_max_length = frame_max - 8).
+    body = pika.compat.as_bytes(BODY)
+    properties = pika.spec.BasicProperties(
         content_type="text/plain", delivery_mode=2, headers=HEADERS
     )
-    return b"".join(
-        (
-            pika.frame.Method(1, pika.spec.Basic.Publish(exchange="", routing_key="bench")).marshal(),
-            pika.frame.Header(1, len(BODY), props).marshal(),
-            pika.frame.Body(1, BODY).marshal(),
-        )
-    )
+    method = pika.spec.Basic.Publish(exchange="", routing_key="bench", mandatory=False)
+    length = len(body)
+    marshaled = [
+        pika.frame.Method(1, method).marshal(),
+        pika.frame.Header(1, length, properties).marshal(),
+    ]
+    body_max = FRAME_MAX - 8
+    if body:
+        chunks = math.ceil(float(length) / body_max)
+        for chunk in range(chunks):
+            start = chunk * body_max
+            end = min(start + body_max, length)
+            marshaled.append(pika.frame.Body(1, body[start:end]).marshal())
+    return b"".join(marshaled)
 
 
 def encode_pamqp() -> bytes:
@@ -83,7 +103,9 @@ def encode_pamqp() -> bytes:
     )
     return b"".join(
         (
-            pamqp.frame.marshal(pamqp.commands.Basic.Publish(exchange="", routing_key="bench"), 1),
+            pamqp.frame.marshal(
+                pamqp.commands.Basic.Publish(exchange="", routing_key="bench"), 1
+            ),
             pamqp.frame.marshal(pamqp.header.ContentHeader(0, len(BODY), props), 1),
             pamqp.frame.marshal(pamqp.body.ContentBody(BODY), 1),
         )
@@ -94,7 +116,9 @@ def encode_pamqp() -> bytes:
 
 
 def delivery_stream(count: int) -> bytes:
-    props = spec.BasicProperties(content_type="text/plain", delivery_mode=2, headers=HEADERS)
+    props = spec.BasicProperties(
+        content_type="text/plain", delivery_mode=2, headers=HEADERS
+    )
     parts = []
     for tag in range(1, count + 1):
         method = spec.BasicDeliver("ctag-1", tag, exchange="", routing_key="bench")
@@ -157,7 +181,9 @@ def boundaries_only(data: bytes) -> int:
 # --- measuring ---------------------------------------------------------------------
 
 
-def best_rate(fn: Callable[[], object], ops: int, repeats: int, min_time: float = 0.2) -> float:
+def best_rate(
+    fn: Callable[[], object], ops: int, repeats: int, min_time: float = 0.2
+) -> float:
     """Best ops/s over ``repeats`` runs of ``fn`` (each run does ``ops`` ops)."""
     loops = 1
     while True:
@@ -207,7 +233,9 @@ def main() -> None:
         f"python {platform.python_version()} on {platform.machine()}; amqp_client "
         f"{amqp_client.__version__}, pamqp {pamqp.__version__}, pika {pika.__version__}"
     )
-    print(f"stream: {DELIVERIES:,} deliveries, {len(stream):,} bytes, {3 * DELIVERIES:,} frames\n")
+    print(
+        f"stream: {DELIVERIES:,} deliveries, {len(stream):,} bytes, {3 * DELIVERIES:,} frames\n"
+    )
 
     encode = {
         "amqp_client": best_rate(encode_ours, 1, repeats),
@@ -222,15 +250,23 @@ def main() -> None:
     floor = best_rate(lambda: boundaries_only(stream), DELIVERIES, repeats)
 
     for title, rates, unit in (
-        ("(a) encode one publish (method + header + 128 B body)", encode, "publishes/s"),
+        (
+            "(a) encode one publish (method + header + 128 B body)",
+            encode,
+            "publishes/s",
+        ),
         ("(b) decode deliver + header + 128 B body", decode, "deliveries/s"),
     ):
         peer = max(rates["pamqp"], rates["pika"])
         print(title)
         for name, rate in rates.items():
-            print(f"  {name:<12} {rate:>12,.0f} {unit}   {rate / peer:5.2f}x the faster peer")
-        print(f"  amqp_client / pamqp = {rates['amqp_client'] / rates['pamqp']:.2f}x, "
-              f"amqp_client / pika = {rates['amqp_client'] / rates['pika']:.2f}x\n")
+            print(
+                f"  {name:<12} {rate:>12,.0f} {unit}   {rate / peer:5.2f}x the faster peer"
+            )
+        print(
+            f"  amqp_client / pamqp = {rates['amqp_client'] / rates['pamqp']:.2f}x, "
+            f"amqp_client / pika = {rates['amqp_client'] / rates['pika']:.2f}x\n"
+        )
     print(f"(b) floor: finding frame boundaries only: {floor:,.0f} deliveries/s")
     sys.stdout.flush()
 

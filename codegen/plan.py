@@ -31,7 +31,7 @@ ANNOTATIONS = {
     "short": "int",
     "long": "int",
     "longlong": "int",
-    "timestamp": "datetime.datetime",
+    "timestamp": "datetime.datetime | int",
     "shortstr": "str",
     "longstr": "bytes",
     "table": "dict[str, Any]",
@@ -303,20 +303,20 @@ def _check_expr(f: PlanField) -> str:
     n = f.name
     if f.type == "shortstr":
         # 63 characters are at most 252 UTF-8 bytes: no need to encode.
-        return f"{n} if isinstance({n}, str) and len({n}) < 64 else check_shortstr({n}, \"{n}\")"
+        return f'{n} if isinstance({n}, str) and len({n}) < 64 else check_shortstr({n}, "{n}")'
     if f.type == "longstr":
-        return f"{n} if isinstance({n}, bytes) else check_longstr({n}, \"{n}\")"
+        return f'{n} if isinstance({n}, bytes) else check_longstr({n}, "{n}")'
     if f.type in _INT_MAX:
         return (
             f"{n} if isinstance({n}, int) and 0 <= {n} < {_INT_MAX[f.type]:#x} "
-            f"else check_int({n}, \"{n}\", \"{f.type}\")"
+            f'else check_int({n}, "{n}", "{f.type}")'
         )
     if f.type == "bit":
-        return f"{n} if {n} is True or {n} is False else check_bit({n}, \"{n}\")"
+        return f'{n} if {n} is True or {n} is False else check_bit({n}, "{n}")'
     if f.type == "table":
-        return f"{n} if isinstance({n}, dict) else check_table({n}, \"{n}\")"
+        return f'{n} if isinstance({n}, dict) else check_table({n}, "{n}")'
     if f.type == "timestamp":
-        return f"check_timestamp({n}, \"{n}\")"
+        return f'check_timestamp({n}, "{n}")'
     raise AssertionError(f.type)
 
 
@@ -372,7 +372,12 @@ class _Emitter:
     def close_bits(self) -> None:
         if not self.bit_target:
             return
-        exprs = [f"self.{e} << {p}" if p else f"self.{e}" for e, p in self.bits]
+        # BITS maps False/True (and 0/1) to 0/1 and raises KeyError for any
+        # other value, so a bad value assigned after construction cannot
+        # leak into a neighbouring bit.
+        exprs = [
+            f"BITS[self.{e}] << {p}" if p else f"BITS[self.{e}]" for e, p in self.bits
+        ]
         # An octet of reserved bits only: written as 0, read and dropped.
         target = self.bit_target if exprs else "_"
         self.run[-1] = ("B", " | ".join(exprs) if exprs else "0", target)
@@ -405,6 +410,10 @@ class _Emitter:
         targets = [t for _, _, t in self.run]
         if all(e.isdigit() for e in encode_exprs):
             self.parts.append(repr(struct.pack(">" + chars, *map(int, encode_exprs))))
+        elif chars == "B" and not encode_exprs[0].startswith("self."):
+            # A length or a bit octet: never negative, so a table lookup
+            # (IndexError past 255) replaces a struct call.
+            self.parts.append(f"OCTETS[{encode_exprs[0]}]")
         else:
             self.parts.append(f"{self.struct(chars)}.pack({', '.join(encode_exprs)})")
         if chars == "B":
@@ -450,7 +459,7 @@ class _Emitter:
             self.parts.append(data)
             if f.type == "shortstr":
                 self.decode.append(
-                    f'self.{f.name} = str(buf[offset:offset + {length}], "utf-8")'
+                    f"self.{f.name} = buf[offset:offset + {length}].decode()"
                 )
             else:
                 self.decode.append(
@@ -464,11 +473,11 @@ class _Emitter:
                 self.parts.append(repr(b"\0\0\0\0"))
                 self.decode.append("_, offset = decode_table(buf, offset)")
             else:
-                self.parts.append(f"encode_table(self.{f.name}, \"{f.name}\")")
+                self.parts.append(f'encode_table(self.{f.name}, "{f.name}")')
                 self.decode.append(f"self.{f.name}, offset = decode_table(buf, offset)")
             return
         if f.type == "timestamp":
-            self.parts.append(f"encode_timestamp(self.{f.name}, \"{f.name}\")")
+            self.parts.append(f'encode_timestamp(self.{f.name}, "{f.name}")')
             self.decode.append(f"self.{f.name}, offset = decode_timestamp(buf, offset)")
             return
         raise AssertionError(f.type)
@@ -579,7 +588,7 @@ def properties_codec(
             enc += [f"    b = {v}.encode()", "    parts += (OCTETS[len(b)], b)"]
             dec += [
                 "    n = buf[offset]",
-                f'    self.{n} = str(buf[offset + 1:offset + 1 + n], "utf-8")',
+                f"    self.{n} = buf[offset + 1:offset + 1 + n].decode()",
                 "    offset += 1 + n",
             ]
         elif f.type == "longstr":
@@ -603,10 +612,10 @@ def properties_codec(
                     f"    offset += {size}",
                 ]
         elif f.type == "table":
-            enc += [f"    parts.append(encode_table({v}, \"{n}\"))"]
+            enc += [f'    parts.append(encode_table({v}, "{n}"))']
             dec += [f"    self.{n}, offset = decode_table(buf, offset)"]
         elif f.type == "timestamp":
-            enc += [f"    parts.append(encode_timestamp({v}, \"{n}\"))"]
+            enc += [f'    parts.append(encode_timestamp({v}, "{n}"))']
             dec += [f"    self.{n}, offset = decode_timestamp(buf, offset)"]
         else:
             raise AssertionError(f.type)
@@ -695,8 +704,9 @@ def properties_docstring(cls: AMQPClass, fields: tuple[PlanField, ...]) -> str:
         "",
         *docs.fill(
             "Every property is optional; None leaves it out of the content "
-            "header (its flag bit stays clear). Timestamps are datetimes; a "
-            "naive one is taken as UTC and decoded ones are UTC-aware."
+            "header (its flag bit stays clear). A timestamp is a datetime (a "
+            "naive one is taken as UTC) or an int of seconds; decoded ones are "
+            "UTC-aware datetimes, or the int of seconds when past year 9999."
         ),
         "",
         "Args:",
@@ -735,7 +745,9 @@ def api_docstring(
         args += _field_doc(f)
     if content:
         props = naming.properties_class_name(cls.name)
-        args += docs.hanging(f"properties ({props} | None):", "The content properties.", "    ")
+        args += docs.hanging(
+            f"properties ({props} | None):", "The content properties.", "    "
+        )
     if method.synchronous and method.responses:
         args += docs.hanging(
             "timeout (float | None):",

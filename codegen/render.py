@@ -24,6 +24,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 LINE = 88
 
 _SPEC_BASE = (
+    "BITS",
     "OCTETS",
     "REQUIRED",
     "Buffer",

@@ -46,7 +46,9 @@ def main() -> None:
     elapsed = time.perf_counter() - start
     print(f"encoded {count:,} publishes in {elapsed:.3f} s ({count / elapsed:,.0f}/s)")
 
-    print("\nThe spec's own words, as `python -m amqp_client doc basic.publish` shows:\n")
+    print(
+        "\nThe spec's own words, as `python -m amqp_client doc basic.publish` shows:\n"
+    )
     print("\n".join(inspect.cleandoc(spec.BasicPublish.__doc__ or "").splitlines()[:8]))
 
 

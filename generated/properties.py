@@ -41,8 +41,9 @@ class BasicProperties(Properties):
     """Content properties of class basic (60).
 
     Every property is optional; None leaves it out of the content header
-    (its flag bit stays clear). Timestamps are datetimes; a naive one is
-    taken as UTC and decoded ones are UTC-aware.
+    (its flag bit stays clear). A timestamp is a datetime (a naive one is
+    taken as UTC) or an int of seconds; decoded ones are UTC-aware
+    datetimes, or the int of seconds when past year 9999.
 
     Args:
         content_type (shortstr): MIME content type.
@@ -72,7 +73,7 @@ class BasicProperties(Properties):
     reply_to: str | None
     expiration: str | None
     message_id: str | None
-    timestamp: datetime.datetime | None
+    timestamp: datetime.datetime | int | None
     type: str | None
     user_id: str | None
     app_id: str | None
@@ -220,7 +221,7 @@ class BasicProperties(Properties):
         reply_to: str | None = None,
         expiration: str | None = None,
         message_id: str | None = None,
-        timestamp: datetime.datetime | None = None,
+        timestamp: datetime.datetime | int | None = None,
         type: str | None = None,
         user_id: str | None = None,
         app_id: str | None = None,
@@ -329,13 +330,13 @@ class BasicProperties(Properties):
                 raise FrameDecodeError(f"unknown property flags {flags:#x}")
             if flags & 0x8000:
                 n = buf[offset]
-                obj.content_type = str(buf[offset + 1:offset + 1 + n], "utf-8")
+                obj.content_type = buf[offset + 1:offset + 1 + n].decode()
                 offset += 1 + n
             else:
                 obj.content_type = None
             if flags & 0x4000:
                 n = buf[offset]
-                obj.content_encoding = str(buf[offset + 1:offset + 1 + n], "utf-8")
+                obj.content_encoding = buf[offset + 1:offset + 1 + n].decode()
                 offset += 1 + n
             else:
                 obj.content_encoding = None
@@ -355,25 +356,25 @@ class BasicProperties(Properties):
                 obj.priority = None
             if flags & 0x400:
                 n = buf[offset]
-                obj.correlation_id = str(buf[offset + 1:offset + 1 + n], "utf-8")
+                obj.correlation_id = buf[offset + 1:offset + 1 + n].decode()
                 offset += 1 + n
             else:
                 obj.correlation_id = None
             if flags & 0x200:
                 n = buf[offset]
-                obj.reply_to = str(buf[offset + 1:offset + 1 + n], "utf-8")
+                obj.reply_to = buf[offset + 1:offset + 1 + n].decode()
                 offset += 1 + n
             else:
                 obj.reply_to = None
             if flags & 0x100:
                 n = buf[offset]
-                obj.expiration = str(buf[offset + 1:offset + 1 + n], "utf-8")
+                obj.expiration = buf[offset + 1:offset + 1 + n].decode()
                 offset += 1 + n
             else:
                 obj.expiration = None
             if flags & 0x80:
                 n = buf[offset]
-                obj.message_id = str(buf[offset + 1:offset + 1 + n], "utf-8")
+                obj.message_id = buf[offset + 1:offset + 1 + n].decode()
                 offset += 1 + n
             else:
                 obj.message_id = None
@@ -383,25 +384,25 @@ class BasicProperties(Properties):
                 obj.timestamp = None
             if flags & 0x20:
                 n = buf[offset]
-                obj.type = str(buf[offset + 1:offset + 1 + n], "utf-8")
+                obj.type = buf[offset + 1:offset + 1 + n].decode()
                 offset += 1 + n
             else:
                 obj.type = None
             if flags & 0x10:
                 n = buf[offset]
-                obj.user_id = str(buf[offset + 1:offset + 1 + n], "utf-8")
+                obj.user_id = buf[offset + 1:offset + 1 + n].decode()
                 offset += 1 + n
             else:
                 obj.user_id = None
             if flags & 0x8:
                 n = buf[offset]
-                obj.app_id = str(buf[offset + 1:offset + 1 + n], "utf-8")
+                obj.app_id = buf[offset + 1:offset + 1 + n].decode()
                 offset += 1 + n
             else:
                 obj.app_id = None
             if flags & 0x4:
                 n = buf[offset]
-                obj.cluster_id = str(buf[offset + 1:offset + 1 + n], "utf-8")
+                obj.cluster_id = buf[offset + 1:offset + 1 + n].decode()
                 offset += 1 + n
             else:
                 obj.cluster_id = None

@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from amqp_client._spec_base import (
+    BITS,
+    OCTETS,
     REQUIRED,
     Buffer,
     Field,
@@ -42,7 +44,6 @@ from amqp_client._spec_base import (
 )
 from amqp_client.wire import decode_table, encode_table
 
-_S_B = struct.Struct(">B")
 _S_HB = struct.Struct(">HB")
 _S_I = struct.Struct(">I")
 _S_IHB = struct.Struct(">IHB")
@@ -155,7 +156,7 @@ class BasicQos(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return _S_IHB.pack(self.prefetch_size, self.prefetch_count, self.global_)
+            return _S_IHB.pack(self.prefetch_size, self.prefetch_count, BITS[self.global_])
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -393,7 +394,7 @@ class BasicConsume(Method):
         try:
             queue_ = self.queue.encode()
             consumer_tag_ = self.consumer_tag.encode()
-            return b"".join((_S_HB.pack(0, len(queue_)), queue_, _S_B.pack(len(consumer_tag_)), consumer_tag_, _S_B.pack(self.no_local | self.no_ack << 1 | self.exclusive << 2 | self.no_wait << 3), encode_table(self.arguments, "arguments")))
+            return b"".join((_S_HB.pack(0, len(queue_)), queue_, OCTETS[len(consumer_tag_)], consumer_tag_, OCTETS[BITS[self.no_local] | BITS[self.no_ack] << 1 | BITS[self.exclusive] << 2 | BITS[self.no_wait] << 3], encode_table(self.arguments, "arguments")))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -405,11 +406,11 @@ class BasicConsume(Method):
             obj = cls.__new__(cls)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.queue = str(buf[offset:offset + n1], "utf-8")
+            obj.queue = buf[offset:offset + n1].decode()
             offset += n1
             n2 = buf[offset]
             offset += 1
-            obj.consumer_tag = str(buf[offset:offset + n2], "utf-8")
+            obj.consumer_tag = buf[offset:offset + n2].decode()
             offset += n2
             bits3 = buf[offset]
             offset += 1
@@ -471,7 +472,7 @@ class BasicConsumeOk(Method):
         """The method's arguments in wire format (no class and method ids)."""
         try:
             consumer_tag_ = self.consumer_tag.encode()
-            return _S_B.pack(len(consumer_tag_)) + consumer_tag_
+            return OCTETS[len(consumer_tag_)] + consumer_tag_
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -483,7 +484,7 @@ class BasicConsumeOk(Method):
             obj = cls.__new__(cls)
             n1 = buf[offset]
             offset += 1
-            obj.consumer_tag = str(buf[offset:offset + n1], "utf-8")
+            obj.consumer_tag = buf[offset:offset + n1].decode()
             offset += n1
         except Exception as exc:
             raise decode_error(cls, buf, start, end, exc) from None
@@ -570,7 +571,7 @@ class BasicCancel(Method):
         """The method's arguments in wire format (no class and method ids)."""
         try:
             consumer_tag_ = self.consumer_tag.encode()
-            return b"".join((_S_B.pack(len(consumer_tag_)), consumer_tag_, _S_B.pack(self.no_wait)))
+            return b"".join((OCTETS[len(consumer_tag_)], consumer_tag_, OCTETS[BITS[self.no_wait]]))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -582,7 +583,7 @@ class BasicCancel(Method):
             obj = cls.__new__(cls)
             n1 = buf[offset]
             offset += 1
-            obj.consumer_tag = str(buf[offset:offset + n1], "utf-8")
+            obj.consumer_tag = buf[offset:offset + n1].decode()
             offset += n1
             bits2 = buf[offset]
             offset += 1
@@ -638,7 +639,7 @@ class BasicCancelOk(Method):
         """The method's arguments in wire format (no class and method ids)."""
         try:
             consumer_tag_ = self.consumer_tag.encode()
-            return _S_B.pack(len(consumer_tag_)) + consumer_tag_
+            return OCTETS[len(consumer_tag_)] + consumer_tag_
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -650,7 +651,7 @@ class BasicCancelOk(Method):
             obj = cls.__new__(cls)
             n1 = buf[offset]
             offset += 1
-            obj.consumer_tag = str(buf[offset:offset + n1], "utf-8")
+            obj.consumer_tag = buf[offset:offset + n1].decode()
             offset += n1
         except Exception as exc:
             raise decode_error(cls, buf, start, end, exc) from None
@@ -784,7 +785,7 @@ class BasicPublish(Method):
         try:
             exchange_ = self.exchange.encode()
             routing_key_ = self.routing_key.encode()
-            return b"".join((_S_HB.pack(0, len(exchange_)), exchange_, _S_B.pack(len(routing_key_)), routing_key_, _S_B.pack(self.mandatory | self.immediate << 1)))
+            return b"".join((_S_HB.pack(0, len(exchange_)), exchange_, OCTETS[len(routing_key_)], routing_key_, OCTETS[BITS[self.mandatory] | BITS[self.immediate] << 1]))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -796,11 +797,11 @@ class BasicPublish(Method):
             obj = cls.__new__(cls)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.exchange = str(buf[offset:offset + n1], "utf-8")
+            obj.exchange = buf[offset:offset + n1].decode()
             offset += n1
             n2 = buf[offset]
             offset += 1
-            obj.routing_key = str(buf[offset:offset + n2], "utf-8")
+            obj.routing_key = buf[offset:offset + n2].decode()
             offset += n2
             bits3 = buf[offset]
             offset += 1
@@ -914,7 +915,7 @@ class BasicReturn(Method):
             reply_text_ = self.reply_text.encode()
             exchange_ = self.exchange.encode()
             routing_key_ = self.routing_key.encode()
-            return b"".join((_S_HB.pack(self.reply_code, len(reply_text_)), reply_text_, _S_B.pack(len(exchange_)), exchange_, _S_B.pack(len(routing_key_)), routing_key_))
+            return b"".join((_S_HB.pack(self.reply_code, len(reply_text_)), reply_text_, OCTETS[len(exchange_)], exchange_, OCTETS[len(routing_key_)], routing_key_))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -926,15 +927,15 @@ class BasicReturn(Method):
             obj = cls.__new__(cls)
             obj.reply_code, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.reply_text = str(buf[offset:offset + n1], "utf-8")
+            obj.reply_text = buf[offset:offset + n1].decode()
             offset += n1
             n2 = buf[offset]
             offset += 1
-            obj.exchange = str(buf[offset:offset + n2], "utf-8")
+            obj.exchange = buf[offset:offset + n2].decode()
             offset += n2
             n3 = buf[offset]
             offset += 1
-            obj.routing_key = str(buf[offset:offset + n3], "utf-8")
+            obj.routing_key = buf[offset:offset + n3].decode()
             offset += n3
         except Exception as exc:
             raise decode_error(cls, buf, start, end, exc) from None
@@ -1068,7 +1069,7 @@ class BasicDeliver(Method):
             consumer_tag_ = self.consumer_tag.encode()
             exchange_ = self.exchange.encode()
             routing_key_ = self.routing_key.encode()
-            return b"".join((_S_B.pack(len(consumer_tag_)), consumer_tag_, _S_QBB.pack(self.delivery_tag, self.redelivered, len(exchange_)), exchange_, _S_B.pack(len(routing_key_)), routing_key_))
+            return b"".join((OCTETS[len(consumer_tag_)], consumer_tag_, _S_QBB.pack(self.delivery_tag, BITS[self.redelivered], len(exchange_)), exchange_, OCTETS[len(routing_key_)], routing_key_))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -1080,16 +1081,16 @@ class BasicDeliver(Method):
             obj = cls.__new__(cls)
             n1 = buf[offset]
             offset += 1
-            obj.consumer_tag = str(buf[offset:offset + n1], "utf-8")
+            obj.consumer_tag = buf[offset:offset + n1].decode()
             offset += n1
             obj.delivery_tag, bits2, n3 = _S_QBB.unpack_from(buf, offset)
             offset += 10
             obj.redelivered = (bits2 & 0x01) != 0
-            obj.exchange = str(buf[offset:offset + n3], "utf-8")
+            obj.exchange = buf[offset:offset + n3].decode()
             offset += n3
             n4 = buf[offset]
             offset += 1
-            obj.routing_key = str(buf[offset:offset + n4], "utf-8")
+            obj.routing_key = buf[offset:offset + n4].decode()
             offset += n4
         except Exception as exc:
             raise decode_error(cls, buf, start, end, exc) from None
@@ -1164,7 +1165,7 @@ class BasicGet(Method):
         """The method's arguments in wire format (no class and method ids)."""
         try:
             queue_ = self.queue.encode()
-            return b"".join((_S_HB.pack(0, len(queue_)), queue_, _S_B.pack(self.no_ack)))
+            return b"".join((_S_HB.pack(0, len(queue_)), queue_, OCTETS[BITS[self.no_ack]]))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -1176,7 +1177,7 @@ class BasicGet(Method):
             obj = cls.__new__(cls)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.queue = str(buf[offset:offset + n1], "utf-8")
+            obj.queue = buf[offset:offset + n1].decode()
             offset += n1
             bits2 = buf[offset]
             offset += 1
@@ -1307,7 +1308,7 @@ class BasicGetOk(Method):
         try:
             exchange_ = self.exchange.encode()
             routing_key_ = self.routing_key.encode()
-            return b"".join((_S_QBB.pack(self.delivery_tag, self.redelivered, len(exchange_)), exchange_, _S_B.pack(len(routing_key_)), routing_key_, _S_I.pack(self.message_count)))
+            return b"".join((_S_QBB.pack(self.delivery_tag, BITS[self.redelivered], len(exchange_)), exchange_, OCTETS[len(routing_key_)], routing_key_, _S_I.pack(self.message_count)))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -1320,11 +1321,11 @@ class BasicGetOk(Method):
             obj.delivery_tag, bits1, n2 = _S_QBB.unpack_from(buf, offset)
             offset += 10
             obj.redelivered = (bits1 & 0x01) != 0
-            obj.exchange = str(buf[offset:offset + n2], "utf-8")
+            obj.exchange = buf[offset:offset + n2].decode()
             offset += n2
             n3 = buf[offset]
             offset += 1
-            obj.routing_key = str(buf[offset:offset + n3], "utf-8")
+            obj.routing_key = buf[offset:offset + n3].decode()
             offset += n3
             obj.message_count = _S_I.unpack_from(buf, offset)[0]
             offset += 4
@@ -1463,7 +1464,7 @@ class BasicAck(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return _S_QB.pack(self.delivery_tag, self.multiple)
+            return _S_QB.pack(self.delivery_tag, BITS[self.multiple])
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -1564,7 +1565,7 @@ class BasicReject(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return _S_QB.pack(self.delivery_tag, self.requeue)
+            return _S_QB.pack(self.delivery_tag, BITS[self.requeue])
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -1637,7 +1638,7 @@ class BasicRecoverAsync(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return _S_B.pack(self.requeue)
+            return OCTETS[BITS[self.requeue]]
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -1709,7 +1710,7 @@ class BasicRecover(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return _S_B.pack(self.requeue)
+            return OCTETS[BITS[self.requeue]]
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -1889,7 +1890,7 @@ class BasicNack(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return _S_QB.pack(self.delivery_tag, self.multiple | self.requeue << 1)
+            return _S_QB.pack(self.delivery_tag, BITS[self.multiple] | BITS[self.requeue] << 1)
         except Exception as exc:
             raise encode_error(self, exc) from None
 

@@ -21,6 +21,8 @@ import struct
 from typing import ClassVar
 
 from amqp_client._spec_base import (
+    BITS,
+    OCTETS,
     REQUIRED,
     Buffer,
     Field,
@@ -32,7 +34,6 @@ from amqp_client._spec_base import (
     encode_error,
 )
 
-_S_B = struct.Struct(">B")
 _S_HB = struct.Struct(">HB")
 _S_HH = struct.Struct(">HH")
 _S_I = struct.Struct(">I")
@@ -207,7 +208,7 @@ class ChannelFlow(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return _S_B.pack(self.active)
+            return OCTETS[BITS[self.active]]
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -272,7 +273,7 @@ class ChannelFlowOk(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return _S_B.pack(self.active)
+            return OCTETS[BITS[self.active]]
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -409,7 +410,7 @@ class ChannelClose(Method):
             obj = cls.__new__(cls)
             obj.reply_code, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.reply_text = str(buf[offset:offset + n1], "utf-8")
+            obj.reply_text = buf[offset:offset + n1].decode()
             offset += n1
             obj.class_id, obj.method_id = _S_HH.unpack_from(buf, offset)
             offset += 4

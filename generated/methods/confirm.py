@@ -25,10 +25,11 @@ Grammar::
 
 from __future__ import annotations
 
-import struct
 from typing import ClassVar
 
 from amqp_client._spec_base import (
+    BITS,
+    OCTETS,
     Buffer,
     Field,
     Method,
@@ -36,8 +37,6 @@ from amqp_client._spec_base import (
     decode_error,
     encode_error,
 )
-
-_S_B = struct.Struct(">B")
 
 
 class ConfirmSelect(Method):
@@ -86,7 +85,7 @@ class ConfirmSelect(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return _S_B.pack(self.nowait)
+            return OCTETS[BITS[self.nowait]]
         except Exception as exc:
             raise encode_error(self, exc) from None
 

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from amqp_client._spec_base import (
+    OCTETS,
     REQUIRED,
     Buffer,
     Field,
@@ -39,7 +40,6 @@ from amqp_client._spec_base import (
 )
 from amqp_client.wire import decode_table, encode_table
 
-_S_B = struct.Struct(">B")
 _S_BB = struct.Struct(">BB")
 _S_HB = struct.Struct(">HB")
 _S_HH = struct.Struct(">HH")
@@ -323,7 +323,7 @@ class ConnectionStartOk(Method):
         try:
             mechanism_ = self.mechanism.encode()
             locale_ = self.locale.encode()
-            return b"".join((encode_table(self.client_properties, "client_properties"), _S_B.pack(len(mechanism_)), mechanism_, _S_I.pack(len(self.response)), self.response, _S_B.pack(len(locale_)), locale_))
+            return b"".join((encode_table(self.client_properties, "client_properties"), OCTETS[len(mechanism_)], mechanism_, _S_I.pack(len(self.response)), self.response, OCTETS[len(locale_)], locale_))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -336,7 +336,7 @@ class ConnectionStartOk(Method):
             obj.client_properties, offset = decode_table(buf, offset)
             n1 = buf[offset]
             offset += 1
-            obj.mechanism = str(buf[offset:offset + n1], "utf-8")
+            obj.mechanism = buf[offset:offset + n1].decode()
             offset += n1
             n2 = _S_I.unpack_from(buf, offset)[0]
             offset += 4
@@ -344,7 +344,7 @@ class ConnectionStartOk(Method):
             offset += n2
             n3 = buf[offset]
             offset += 1
-            obj.locale = str(buf[offset:offset + n3], "utf-8")
+            obj.locale = buf[offset:offset + n3].decode()
             offset += n3
         except Exception as exc:
             raise decode_error(cls, buf, start, end, exc) from None
@@ -774,7 +774,7 @@ class ConnectionOpen(Method):
         """The method's arguments in wire format (no class and method ids)."""
         try:
             virtual_host_ = self.virtual_host.encode()
-            return b"".join((_S_B.pack(len(virtual_host_)), virtual_host_, b'\x00', b'\x00'))
+            return b"".join((OCTETS[len(virtual_host_)], virtual_host_, b'\x00', b'\x00'))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -786,7 +786,7 @@ class ConnectionOpen(Method):
             obj = cls.__new__(cls)
             n1 = buf[offset]
             offset += 1
-            obj.virtual_host = str(buf[offset:offset + n1], "utf-8")
+            obj.virtual_host = buf[offset:offset + n1].decode()
             offset += n1
             n2 = buf[offset]
             offset += 1
@@ -966,7 +966,7 @@ class ConnectionClose(Method):
             obj = cls.__new__(cls)
             obj.reply_code, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.reply_text = str(buf[offset:offset + n1], "utf-8")
+            obj.reply_text = buf[offset:offset + n1].decode()
             offset += n1
             obj.class_id, obj.method_id = _S_HH.unpack_from(buf, offset)
             offset += 4
@@ -1072,7 +1072,7 @@ class ConnectionBlocked(Method):
         """The method's arguments in wire format (no class and method ids)."""
         try:
             reason_ = self.reason.encode()
-            return _S_B.pack(len(reason_)) + reason_
+            return OCTETS[len(reason_)] + reason_
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -1084,7 +1084,7 @@ class ConnectionBlocked(Method):
             obj = cls.__new__(cls)
             n1 = buf[offset]
             offset += 1
-            obj.reason = str(buf[offset:offset + n1], "utf-8")
+            obj.reason = buf[offset:offset + n1].decode()
             offset += n1
         except Exception as exc:
             raise decode_error(cls, buf, start, end, exc) from None
@@ -1195,7 +1195,7 @@ class ConnectionUpdateSecret(Method):
         """The method's arguments in wire format (no class and method ids)."""
         try:
             reason_ = self.reason.encode()
-            return b"".join((_S_I.pack(len(self.new_secret)), self.new_secret, _S_B.pack(len(reason_)), reason_))
+            return b"".join((_S_I.pack(len(self.new_secret)), self.new_secret, OCTETS[len(reason_)], reason_))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -1211,7 +1211,7 @@ class ConnectionUpdateSecret(Method):
             offset += n1
             n2 = buf[offset]
             offset += 1
-            obj.reason = str(buf[offset:offset + n2], "utf-8")
+            obj.reason = buf[offset:offset + n2].decode()
             offset += n2
         except Exception as exc:
             raise decode_error(cls, buf, start, end, exc) from None

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from amqp_client._spec_base import (
+    BITS,
+    OCTETS,
     REQUIRED,
     Buffer,
     Field,
@@ -31,7 +33,6 @@ from amqp_client._spec_base import (
 )
 from amqp_client.wire import decode_table, encode_table
 
-_S_B = struct.Struct(">B")
 _S_HB = struct.Struct(">HB")
 
 
@@ -254,7 +255,7 @@ class ExchangeDeclare(Method):
         try:
             exchange_ = self.exchange.encode()
             type_ = self.type.encode()
-            return b"".join((_S_HB.pack(0, len(exchange_)), exchange_, _S_B.pack(len(type_)), type_, _S_B.pack(self.passive | self.durable << 1 | self.auto_delete << 2 | self.internal << 3 | self.no_wait << 4), encode_table(self.arguments, "arguments")))
+            return b"".join((_S_HB.pack(0, len(exchange_)), exchange_, OCTETS[len(type_)], type_, OCTETS[BITS[self.passive] | BITS[self.durable] << 1 | BITS[self.auto_delete] << 2 | BITS[self.internal] << 3 | BITS[self.no_wait] << 4], encode_table(self.arguments, "arguments")))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -266,11 +267,11 @@ class ExchangeDeclare(Method):
             obj = cls.__new__(cls)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.exchange = str(buf[offset:offset + n1], "utf-8")
+            obj.exchange = buf[offset:offset + n1].decode()
             offset += n1
             n2 = buf[offset]
             offset += 1
-            obj.type = str(buf[offset:offset + n2], "utf-8")
+            obj.type = buf[offset:offset + n2].decode()
             offset += n2
             bits3 = buf[offset]
             offset += 1
@@ -426,7 +427,7 @@ class ExchangeDelete(Method):
         """The method's arguments in wire format (no class and method ids)."""
         try:
             exchange_ = self.exchange.encode()
-            return b"".join((_S_HB.pack(0, len(exchange_)), exchange_, _S_B.pack(self.if_unused | self.no_wait << 1)))
+            return b"".join((_S_HB.pack(0, len(exchange_)), exchange_, OCTETS[BITS[self.if_unused] | BITS[self.no_wait] << 1]))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -438,7 +439,7 @@ class ExchangeDelete(Method):
             obj = cls.__new__(cls)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.exchange = str(buf[offset:offset + n1], "utf-8")
+            obj.exchange = buf[offset:offset + n1].decode()
             offset += n1
             bits2 = buf[offset]
             offset += 1
@@ -636,7 +637,7 @@ class ExchangeBind(Method):
             destination_ = self.destination.encode()
             source_ = self.source.encode()
             routing_key_ = self.routing_key.encode()
-            return b"".join((_S_HB.pack(0, len(destination_)), destination_, _S_B.pack(len(source_)), source_, _S_B.pack(len(routing_key_)), routing_key_, _S_B.pack(self.no_wait), encode_table(self.arguments, "arguments")))
+            return b"".join((_S_HB.pack(0, len(destination_)), destination_, OCTETS[len(source_)], source_, OCTETS[len(routing_key_)], routing_key_, OCTETS[BITS[self.no_wait]], encode_table(self.arguments, "arguments")))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -648,15 +649,15 @@ class ExchangeBind(Method):
             obj = cls.__new__(cls)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.destination = str(buf[offset:offset + n1], "utf-8")
+            obj.destination = buf[offset:offset + n1].decode()
             offset += n1
             n2 = buf[offset]
             offset += 1
-            obj.source = str(buf[offset:offset + n2], "utf-8")
+            obj.source = buf[offset:offset + n2].decode()
             offset += n2
             n3 = buf[offset]
             offset += 1
-            obj.routing_key = str(buf[offset:offset + n3], "utf-8")
+            obj.routing_key = buf[offset:offset + n3].decode()
             offset += n3
             bits4 = buf[offset]
             offset += 1
@@ -840,7 +841,7 @@ class ExchangeUnbind(Method):
             destination_ = self.destination.encode()
             source_ = self.source.encode()
             routing_key_ = self.routing_key.encode()
-            return b"".join((_S_HB.pack(0, len(destination_)), destination_, _S_B.pack(len(source_)), source_, _S_B.pack(len(routing_key_)), routing_key_, _S_B.pack(self.no_wait), encode_table(self.arguments, "arguments")))
+            return b"".join((_S_HB.pack(0, len(destination_)), destination_, OCTETS[len(source_)], source_, OCTETS[len(routing_key_)], routing_key_, OCTETS[BITS[self.no_wait]], encode_table(self.arguments, "arguments")))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -852,15 +853,15 @@ class ExchangeUnbind(Method):
             obj = cls.__new__(cls)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.destination = str(buf[offset:offset + n1], "utf-8")
+            obj.destination = buf[offset:offset + n1].decode()
             offset += n1
             n2 = buf[offset]
             offset += 1
-            obj.source = str(buf[offset:offset + n2], "utf-8")
+            obj.source = buf[offset:offset + n2].decode()
             offset += n2
             n3 = buf[offset]
             offset += 1
-            obj.routing_key = str(buf[offset:offset + n3], "utf-8")
+            obj.routing_key = buf[offset:offset + n3].decode()
             offset += n3
             bits4 = buf[offset]
             offset += 1

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from amqp_client._spec_base import (
+    BITS,
+    OCTETS,
     REQUIRED,
     Buffer,
     Field,
@@ -34,7 +36,6 @@ from amqp_client._spec_base import (
 )
 from amqp_client.wire import decode_table, encode_table
 
-_S_B = struct.Struct(">B")
 _S_HB = struct.Struct(">HB")
 _S_I = struct.Struct(">I")
 _S_II = struct.Struct(">II")
@@ -252,7 +253,7 @@ class QueueDeclare(Method):
         """The method's arguments in wire format (no class and method ids)."""
         try:
             queue_ = self.queue.encode()
-            return b"".join((_S_HB.pack(0, len(queue_)), queue_, _S_B.pack(self.passive | self.durable << 1 | self.exclusive << 2 | self.auto_delete << 3 | self.no_wait << 4), encode_table(self.arguments, "arguments")))
+            return b"".join((_S_HB.pack(0, len(queue_)), queue_, OCTETS[BITS[self.passive] | BITS[self.durable] << 1 | BITS[self.exclusive] << 2 | BITS[self.auto_delete] << 3 | BITS[self.no_wait] << 4], encode_table(self.arguments, "arguments")))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -264,7 +265,7 @@ class QueueDeclare(Method):
             obj = cls.__new__(cls)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.queue = str(buf[offset:offset + n1], "utf-8")
+            obj.queue = buf[offset:offset + n1].decode()
             offset += n1
             bits2 = buf[offset]
             offset += 1
@@ -366,7 +367,7 @@ class QueueDeclareOk(Method):
         """The method's arguments in wire format (no class and method ids)."""
         try:
             queue_ = self.queue.encode()
-            return b"".join((_S_B.pack(len(queue_)), queue_, _S_II.pack(self.message_count, self.consumer_count)))
+            return b"".join((OCTETS[len(queue_)], queue_, _S_II.pack(self.message_count, self.consumer_count)))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -378,7 +379,7 @@ class QueueDeclareOk(Method):
             obj = cls.__new__(cls)
             n1 = buf[offset]
             offset += 1
-            obj.queue = str(buf[offset:offset + n1], "utf-8")
+            obj.queue = buf[offset:offset + n1].decode()
             offset += n1
             obj.message_count, obj.consumer_count = _S_II.unpack_from(buf, offset)
             offset += 8
@@ -551,7 +552,7 @@ class QueueBind(Method):
             queue_ = self.queue.encode()
             exchange_ = self.exchange.encode()
             routing_key_ = self.routing_key.encode()
-            return b"".join((_S_HB.pack(0, len(queue_)), queue_, _S_B.pack(len(exchange_)), exchange_, _S_B.pack(len(routing_key_)), routing_key_, _S_B.pack(self.no_wait), encode_table(self.arguments, "arguments")))
+            return b"".join((_S_HB.pack(0, len(queue_)), queue_, OCTETS[len(exchange_)], exchange_, OCTETS[len(routing_key_)], routing_key_, OCTETS[BITS[self.no_wait]], encode_table(self.arguments, "arguments")))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -563,15 +564,15 @@ class QueueBind(Method):
             obj = cls.__new__(cls)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.queue = str(buf[offset:offset + n1], "utf-8")
+            obj.queue = buf[offset:offset + n1].decode()
             offset += n1
             n2 = buf[offset]
             offset += 1
-            obj.exchange = str(buf[offset:offset + n2], "utf-8")
+            obj.exchange = buf[offset:offset + n2].decode()
             offset += n2
             n3 = buf[offset]
             offset += 1
-            obj.routing_key = str(buf[offset:offset + n3], "utf-8")
+            obj.routing_key = buf[offset:offset + n3].decode()
             offset += n3
             bits4 = buf[offset]
             offset += 1
@@ -739,7 +740,7 @@ class QueueUnbind(Method):
             queue_ = self.queue.encode()
             exchange_ = self.exchange.encode()
             routing_key_ = self.routing_key.encode()
-            return b"".join((_S_HB.pack(0, len(queue_)), queue_, _S_B.pack(len(exchange_)), exchange_, _S_B.pack(len(routing_key_)), routing_key_, encode_table(self.arguments, "arguments")))
+            return b"".join((_S_HB.pack(0, len(queue_)), queue_, OCTETS[len(exchange_)], exchange_, OCTETS[len(routing_key_)], routing_key_, encode_table(self.arguments, "arguments")))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -751,15 +752,15 @@ class QueueUnbind(Method):
             obj = cls.__new__(cls)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.queue = str(buf[offset:offset + n1], "utf-8")
+            obj.queue = buf[offset:offset + n1].decode()
             offset += n1
             n2 = buf[offset]
             offset += 1
-            obj.exchange = str(buf[offset:offset + n2], "utf-8")
+            obj.exchange = buf[offset:offset + n2].decode()
             offset += n2
             n3 = buf[offset]
             offset += 1
-            obj.routing_key = str(buf[offset:offset + n3], "utf-8")
+            obj.routing_key = buf[offset:offset + n3].decode()
             offset += n3
             obj.arguments, offset = decode_table(buf, offset)
         except Exception as exc:
@@ -891,7 +892,7 @@ class QueuePurge(Method):
         """The method's arguments in wire format (no class and method ids)."""
         try:
             queue_ = self.queue.encode()
-            return b"".join((_S_HB.pack(0, len(queue_)), queue_, _S_B.pack(self.no_wait)))
+            return b"".join((_S_HB.pack(0, len(queue_)), queue_, OCTETS[BITS[self.no_wait]]))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -903,7 +904,7 @@ class QueuePurge(Method):
             obj = cls.__new__(cls)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.queue = str(buf[offset:offset + n1], "utf-8")
+            obj.queue = buf[offset:offset + n1].decode()
             offset += n1
             bits2 = buf[offset]
             offset += 1
@@ -1100,7 +1101,7 @@ class QueueDelete(Method):
         """The method's arguments in wire format (no class and method ids)."""
         try:
             queue_ = self.queue.encode()
-            return b"".join((_S_HB.pack(0, len(queue_)), queue_, _S_B.pack(self.if_unused | self.if_empty << 1 | self.no_wait << 2)))
+            return b"".join((_S_HB.pack(0, len(queue_)), queue_, OCTETS[BITS[self.if_unused] | BITS[self.if_empty] << 1 | BITS[self.no_wait] << 2]))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -1112,7 +1113,7 @@ class QueueDelete(Method):
             obj = cls.__new__(cls)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.queue = str(buf[offset:offset + n1], "utf-8")
+            obj.queue = buf[offset:offset + n1].decode()
             offset += n1
             bits2 = buf[offset]
             offset += 1

@@ -41,8 +41,9 @@ class ThingProperties(Properties):
     """Content properties of class thing (70).
 
     Every property is optional; None leaves it out of the content header
-    (its flag bit stays clear). Timestamps are datetimes; a naive one is
-    taken as UTC and decoded ones are UTC-aware.
+    (its flag bit stays clear). A timestamp is a datetime (a naive one is
+    taken as UTC) or an int of seconds; decoded ones are UTC-aware
+    datetimes, or the int of seconds when past year 9999.
 
     Args:
         colour (shortstr): Colour of the thing.
@@ -56,7 +57,7 @@ class ThingProperties(Properties):
     colour: str | None
     size: int | None
     tags: dict[str, Any] | None
-    born: datetime.datetime | None
+    born: datetime.datetime | int | None
     CLASS_ID: ClassVar[int] = 70
     NAME: ClassVar[str] = "thing properties"
     FIELDS: ClassVar[tuple[Field, ...]] = (
@@ -104,7 +105,7 @@ class ThingProperties(Properties):
         colour: str | None = None,
         size: int | None = None,
         tags: Mapping[str, Any] | None = None,
-        born: datetime.datetime | None = None,
+        born: datetime.datetime | int | None = None,
     ) -> None:
         self.colour = None if colour is None else colour if isinstance(colour, str) and len(colour) < 64 else check_shortstr(colour, "colour")
         self.size = None if size is None else size if isinstance(size, int) and 0 <= size < 0x100 else check_int(size, "size", "octet")
@@ -150,7 +151,7 @@ class ThingProperties(Properties):
                 raise FrameDecodeError(f"unknown property flags {flags:#x}")
             if flags & 0x8000:
                 n = buf[offset]
-                obj.colour = str(buf[offset + 1:offset + 1 + n], "utf-8")
+                obj.colour = buf[offset + 1:offset + 1 + n].decode()
                 offset += 1 + n
             else:
                 obj.colour = None

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from amqp_client._spec_base import (
+    BITS,
+    OCTETS,
     REQUIRED,
     Buffer,
     Field,
@@ -30,7 +32,6 @@ from amqp_client._spec_base import (
 )
 from amqp_client.wire import decode_table, encode_table
 
-_S_B = struct.Struct(">B")
 _S_HB = struct.Struct(">HB")
 _S_IBBQ = struct.Struct(">IBBQ")
 
@@ -257,7 +258,7 @@ class ThingMake(Method):
         """The method's arguments in wire format (no class and method ids)."""
         try:
             name_ = self.name.encode()
-            return b"".join((_S_HB.pack(0, len(name_)), name_, _S_IBBQ.pack(self.count, self.a | self.b << 1 | self.c << 3 | self.d << 4 | self.e << 5 | self.f << 6 | self.g << 7, self.h | self.no_wait << 1, self.tag), encode_table(self.arguments, "arguments")))
+            return b"".join((_S_HB.pack(0, len(name_)), name_, _S_IBBQ.pack(self.count, BITS[self.a] | BITS[self.b] << 1 | BITS[self.c] << 3 | BITS[self.d] << 4 | BITS[self.e] << 5 | BITS[self.f] << 6 | BITS[self.g] << 7, BITS[self.h] | BITS[self.no_wait] << 1, self.tag), encode_table(self.arguments, "arguments")))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -269,7 +270,7 @@ class ThingMake(Method):
             obj = cls.__new__(cls)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.name = str(buf[offset:offset + n1], "utf-8")
+            obj.name = buf[offset:offset + n1].decode()
             offset += n1
             obj.count, bits2, bits3, obj.tag = _S_IBBQ.unpack_from(buf, offset)
             offset += 14
@@ -332,7 +333,7 @@ class ThingMakeOk(Method):
         """The method's arguments in wire format (no class and method ids)."""
         try:
             name_ = self.name.encode()
-            return _S_B.pack(len(name_)) + name_
+            return OCTETS[len(name_)] + name_
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -344,7 +345,7 @@ class ThingMakeOk(Method):
             obj = cls.__new__(cls)
             n1 = buf[offset]
             offset += 1
-            obj.name = str(buf[offset:offset + n1], "utf-8")
+            obj.name = buf[offset:offset + n1].decode()
             offset += n1
         except Exception as exc:
             raise decode_error(cls, buf, start, end, exc) from None
@@ -408,7 +409,7 @@ class ThingPut(Method):
         """The method's arguments in wire format (no class and method ids)."""
         try:
             name_ = self.name.encode()
-            return b"".join((_S_B.pack(len(name_)), name_, _S_B.pack(self.global_)))
+            return b"".join((OCTETS[len(name_)], name_, OCTETS[BITS[self.global_]]))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -420,7 +421,7 @@ class ThingPut(Method):
             obj = cls.__new__(cls)
             n1 = buf[offset]
             offset += 1
-            obj.name = str(buf[offset:offset + n1], "utf-8")
+            obj.name = buf[offset:offset + n1].decode()
             offset += n1
             bits2 = buf[offset]
             offset += 1
