@@ -86,8 +86,8 @@ def test_fixed_fields_share_one_struct_and_bits_fold() -> None:
     # short, long, two bit octets and the shortstr length in one run; the
     # longlong after the string in another.
     assert structs == {"HIBBB", "Q"}
-    assert "self.bit0 | self.bit1 << 1" in encode[-1]
-    assert "self.bit8" in encode[-1] and "self.bit8 << " not in encode[-1]
+    assert "BITS[self.bit0] | BITS[self.bit1] << 1" in encode[-1]
+    assert "BITS[self.bit8]," in encode[-1]  # alone in the second octet
     assert any("obj.bit8 = (bits" in line and "& 0x01)" in line for line in decode)
 
 
