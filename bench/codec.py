@@ -10,9 +10,9 @@ Each library runs the way it runs inside its own client:
 
 * amqp_client: ``content_frames`` to encode; ``FrameReader.feed`` on the
   256 KiB chunks asyncio's transport hands over (its ``max_size``).
-* pika: ``frame.Method/Header/Body(...).marshal()`` as
-  ``Connection._send_message`` does; to decode, ``Connection._on_data_available``'s
-  loop (append, ``frame.decode_frame``, trim) on pika's 4 KiB socket reads.
+* pika: its own ``Connection`` with the I/O adapter cut off:
+  ``_send_message`` marshals the frames it would write; ``_on_data_available``
+  (append, ``frame.decode_frame``, trim) runs on pika's 4 KiB socket reads.
 * pamqp: ``pamqp.frame.marshal`` per frame as aiormq does; to decode, each
   frame cut out of the buffer and passed to ``pamqp.frame.unmarshal``, as
   aiormq's reader does after ``readexactly`` (its socket reads not counted).
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import math
 import platform
 import struct
 import sys
@@ -39,6 +38,7 @@ import pamqp.frame
 import pamqp.header
 import pika
 import pika.compat
+import pika.connection
 import pika.frame
 import pika.spec
 
@@ -74,27 +74,54 @@ def encode_ours() -> bytes:
     return frames[0] if len(frames) == 1 else b"".join(frames)
 
 
+class _PikaConnection(pika.connection.Connection):
+    """pika's own Connection with the I/O adapter cut off: what it would
+    write is collected, the frames it reads are collected."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            pika.ConnectionParameters(), internal_connection_workflow=False
+        )
+        self._body_max_length = FRAME_MAX - 8  # as after connection.tune
+        self.written: list[bytes] = []
+        self.frames: list[object] = []
+
+    def _adapter_call_later(self, delay: float, callback: Callable[[], None]) -> None:
+        raise NotImplementedError
+
+    def _adapter_remove_timeout(self, timeout_id: object) -> None:
+        raise NotImplementedError
+
+    def _adapter_add_callback_threadsafe(self, callback: Callable[[], None]) -> None:
+        raise NotImplementedError
+
+    def _adapter_connect_stream(self) -> None:
+        raise NotImplementedError
+
+    def _adapter_disconnect_stream(self) -> None:
+        raise NotImplementedError
+
+    def _adapter_emit_data(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def _process_frame(self, frame_value: object) -> None:
+        self.frames.append(frame_value)
+
+
+_PIKA = _PikaConnection()
+
+
 def encode_pika() -> bytes:
-    # pika.channel.Channel.basic_publish, then Connection._send_message up to
-    # the frames it hands the transport (body_max_length = frame_max - 8).
+    # Channel.basic_publish's body, then pika's own Connection._send_message
+    # (Method, Header and Body frames marshalled and handed to the adapter).
     body = pika.compat.as_bytes(BODY)
     properties = pika.spec.BasicProperties(
         content_type="text/plain", delivery_mode=2, headers=HEADERS
     )
     method = pika.spec.Basic.Publish(exchange="", routing_key="bench", mandatory=False)
-    length = len(body)
-    marshaled = [
-        pika.frame.Method(1, method).marshal(),
-        pika.frame.Header(1, length, properties).marshal(),
-    ]
-    body_max = FRAME_MAX - 8
-    if body:
-        chunks = math.ceil(float(length) / body_max)
-        for chunk in range(chunks):
-            start = chunk * body_max
-            end = min(start + body_max, length)
-            marshaled.append(pika.frame.Body(1, body[start:end]).marshal())
-    return b"".join(marshaled)
+    _PIKA.written = []
+    _PIKA._send_message(1, method, (properties, body))
+    return b"".join(_PIKA.written)
 
 
 def encode_pamqp() -> bytes:
@@ -139,19 +166,11 @@ def decode_ours(pieces: list[bytes]) -> int:
 
 
 def decode_pika(pieces: list[bytes]) -> int:
-    # pika.connection.Connection._on_data_available, minus the dispatch.
-    buffer = b""
-    frames = []
-    decode_frame = pika.frame.decode_frame
+    # pika's own Connection._on_data_available on each 4 KiB socket read.
+    connection = _PikaConnection()
     for piece in pieces:
-        buffer += piece
-        while buffer:
-            consumed, frame = decode_frame(buffer)
-            if not frame:
-                break
-            buffer = buffer[consumed:]
-            frames.append(frame)
-    return len(frames)
+        connection._on_data_available(piece)
+    return len(connection.frames)
 
 
 def decode_pamqp(data: bytes) -> int:

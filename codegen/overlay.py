@@ -1,7 +1,8 @@
 """Merge an overlay spec over a base spec.
 
-An overlay may add constants, domains, classes, methods, fields of an
-existing method and content properties of an existing class. Repeating an
+An overlay may add constants, domains, classes, methods, fields and
+responses of an existing method (with ``synchronous="1"``, to fix an
+erratum of the base file) and content properties of an existing class. Repeating an
 identical constant or domain is a no-op; anything that would redefine what
 the base already says (another value, another type, a method name or index
 already taken, a field name already used) is a :class:`SpecError` naming
@@ -34,15 +35,31 @@ def _merge_fields(
 
 
 def _merge_method(cls: AMQPClass, old: Method, new: Method) -> Method:
+    """Extend an existing method: fields, responses, and synchronous="1".
+
+    Adding a response is how an overlay fixes an erratum of the base file
+    (basic.recover answers with recover-ok but the XML lists no response);
+    a method with a response is synchronous, so ``synchronous="1"`` may be
+    added with it. The index, the content flag and the chassis stay as the
+    base says.
+    """
     where = f"{cls.name}.{new.name}"
     if new.index not in (-1, old.index):
         raise _conflict(new, old, f"method {where} index {new.index}")
-    if new.responses or new.chassis or new.synchronous or new.content:
+    if new.chassis or (new.content and not old.content):
         raise _conflict(
-            new, old, f"method {where} (an overlay may only add fields to it)"
+            new,
+            old,
+            f"method {where} (an overlay may only add fields, responses and "
+            'synchronous="1" to it)',
         )
+    for response in new.responses:
+        if response in old.responses:
+            raise _conflict(new, old, f"method {where} response {response!r}")
     return replace(
         old,
+        synchronous=old.synchronous or new.synchronous,
+        responses=old.responses + new.responses,
         fields=_merge_fields(old.fields, new.fields, where),
         docs=old.docs + new.docs,
         rules=old.rules + new.rules,

@@ -579,14 +579,15 @@ def properties_codec(
         f"if flags & {full & ~used:#x}:",
         '    raise FrameDecodeError(f"unknown property flags {flags:#x}")',
     ]
+    blocks: list[tuple[int, str, list[str]]] = []
     for f, mask in zip(fields, masks, strict=True):
         n = f.name
         v = f"v_{n}"
         enc += [f"{v} = self.{n}", f"if {v} is not None:", f"    flags |= {mask:#x}"]
-        dec += [f"if flags & {mask:#x}:"]
+        block = [f"if flags & {mask:#x}:"]
         if f.type == "shortstr":
             enc += [f"    b = {v}.encode()", "    parts += (OCTETS[len(b)], b)"]
-            dec += [
+            block += [
                 "    n = buf[offset]",
                 f"    self.{n} = buf[offset + 1:offset + 1 + n].decode()",
                 "    offset += 1 + n",
@@ -594,7 +595,7 @@ def properties_codec(
         elif f.type == "longstr":
             structs.add("I")
             enc += [f"    parts += (_S_I.pack(len({v})), {v})"]
-            dec += [
+            block += [
                 "    n = _S_I.unpack_from(buf, offset)[0]",
                 f"    self.{n} = bytes(buf[offset + 4:offset + 4 + n])",
                 "    offset += 4 + n",
@@ -605,21 +606,34 @@ def properties_codec(
             size = struct.calcsize(">" + char)
             enc += [f"    parts.append(_S_{char}.pack({v}))"]
             if char == "B":
-                dec += [f"    self.{n} = buf[offset]", "    offset += 1"]
+                block += [f"    self.{n} = buf[offset]", "    offset += 1"]
             else:
-                dec += [
+                block += [
                     f"    self.{n} = _S_{char}.unpack_from(buf, offset)[0]",
                     f"    offset += {size}",
                 ]
         elif f.type == "table":
             enc += [f'    parts.append(encode_table({v}, "{n}"))']
-            dec += [f"    self.{n}, offset = decode_table(buf, offset)"]
+            block += [f"    self.{n}, offset = decode_table(buf, offset)"]
         elif f.type == "timestamp":
             enc += [f'    parts.append(encode_timestamp({v}, "{n}"))']
-            dec += [f"    self.{n}, offset = decode_timestamp(buf, offset)"]
+            block += [f"    self.{n}, offset = decode_timestamp(buf, offset)"]
         else:
             raise AssertionError(f.type)
-        dec += ["else:", f"    self.{n} = None"]
+        block += ["else:", f"    self.{n} = None"]
+        blocks.append((mask, n, block))
+    # Properties are tested in groups of four: a group with no flag set (the
+    # common case: most messages carry few properties) costs one test and
+    # one chained assignment instead of four tests.
+    for i in range(0, len(blocks), 4):
+        group = blocks[i : i + 4]
+        group_mask = 0
+        for mask, _, _ in group:
+            group_mask |= mask
+        dec.append(f"if flags & {group_mask:#x}:")
+        dec.extend("    " + line for _, _, block in group for line in block)
+        dec.append("else:")
+        dec.append("    " + " = ".join(f"self.{n}" for _, n, _ in group) + " = None")
     if words == 1:
         enc += ["parts[0] = _S_H.pack(flags)"]
     else:

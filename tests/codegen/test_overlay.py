@@ -38,6 +38,21 @@ def test_overlay_adds_a_method_a_class_a_constant_and_fields(tmp_path: Path) -> 
     assert [f.name for f in spec.files] == ["tiny.xml", "extra.xml"]
 
 
+def test_overlay_adds_a_response_and_makes_the_method_synchronous(
+    tmp_path: Path,
+) -> None:
+    path = overlay(
+        tmp_path,
+        '<class name="thing"><method name="poke" synchronous="1">'
+        "<doc>Erratum: poke is answered.</doc>"
+        '<response name="make-ok"/></method></class>',
+    )
+    poke = load(TINY, (path,)).amqp_class("thing").method("poke")
+    assert poke.synchronous
+    assert poke.responses == ("make-ok",)
+    assert poke.docs[-1].text == "Erratum: poke is answered."
+
+
 def test_identical_constant_is_a_no_op(tmp_path: Path) -> None:
     path = overlay(tmp_path, '<constant name="frame-end" value="206"/>')
     spec = load(TINY, (path,))
@@ -64,8 +79,16 @@ def test_identical_constant_is_a_no_op(tmp_path: Path) -> None:
             "method thing.make index 12",
         ),
         (
-            '<class name="thing"><method name="make" synchronous="1"/></class>',
-            "an overlay may only add fields",
+            '<class name="thing"><method name="put"><chassis name="client"/></method></class>',
+            "an overlay may only add fields, responses",
+        ),
+        (
+            '<class name="thing"><method name="poke" content="1"/></class>',
+            "an overlay may only add fields, responses",
+        ),
+        (
+            '<class name="thing"><method name="make"><response name="make-ok"/></method></class>',
+            "method thing.make response 'make-ok'",
         ),
         (
             '<class name="thing"><field name="colour" domain="shortstr"/></class>',

@@ -149,25 +149,28 @@ class ThingProperties(Properties):
             offset += 2
             if flags & 0xfff:
                 raise FrameDecodeError(f"unknown property flags {flags:#x}")
-            if flags & 0x8000:
-                n = buf[offset]
-                obj.colour = buf[offset + 1:offset + 1 + n].decode()
-                offset += 1 + n
+            if flags & 0xf000:
+                if flags & 0x8000:
+                    n = buf[offset]
+                    obj.colour = buf[offset + 1:offset + 1 + n].decode()
+                    offset += 1 + n
+                else:
+                    obj.colour = None
+                if flags & 0x4000:
+                    obj.size = buf[offset]
+                    offset += 1
+                else:
+                    obj.size = None
+                if flags & 0x2000:
+                    obj.tags, offset = decode_table(buf, offset)
+                else:
+                    obj.tags = None
+                if flags & 0x1000:
+                    obj.born, offset = decode_timestamp(buf, offset)
+                else:
+                    obj.born = None
             else:
-                obj.colour = None
-            if flags & 0x4000:
-                obj.size = buf[offset]
-                offset += 1
-            else:
-                obj.size = None
-            if flags & 0x2000:
-                obj.tags, offset = decode_table(buf, offset)
-            else:
-                obj.tags = None
-            if flags & 0x1000:
-                obj.born, offset = decode_timestamp(buf, offset)
-            else:
-                obj.born = None
+                obj.colour = obj.size = obj.tags = obj.born = None
         except Exception as exc:
             raise decode_error(cls, buf, start, end, exc) from None
         if offset != end:
