@@ -1,14 +1,23 @@
 """amqp-client: an AMQP 0-9-1 client for RabbitMQ.
 
 The protocol layer (``amqp_client.spec``) is generated from the official XML
-specification; this package is the hand-written runtime around it. Every
-exception class, the reply-code ones included, and ``BasicProperties`` are
-importable from here.
+specification; this package is the hand-written runtime around it.
+``amqp_client.connect()`` is the asyncio client (``amqp_client.blocking``
+the threaded one). Every exception class, the reply-code ones included, and
+``BasicProperties`` are importable from here.
 """
 
 from __future__ import annotations
 
 from amqp_client import spec
+from amqp_client.aio import (
+    Channel,
+    Confirmation,
+    Connection,
+    Consumer,
+    Delivery,
+    connect,
+)
 from amqp_client.errors import (
     AMQPError,
     AuthenticationError,
@@ -31,6 +40,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AMQPError",
+    "Channel",
+    "Confirmation",
+    "Connection",
+    "Consumer",
+    "Delivery",
+    "connect",
     "AuthenticationError",
     "BasicProperties",
     "ChannelClosed",

@@ -1,0 +1,605 @@
+"""asyncio channels, consumers, deliveries and confirmations.
+
+``Channel`` is the generated ``AsyncChannelMethods`` plus what needs more
+than send-and-await-reply: publishing (with confirmations and returns),
+consuming, basic.get and closing. Replies are matched to requests by the
+core's per-channel FIFO order; this module only keeps the futures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Generator, Mapping
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+from amqp_client._delivery import DeliveryData, ReturnedMessage
+from amqp_client._spec_base import Method, Properties
+from amqp_client.errors import (
+    AMQPError,
+    ChannelClosed,
+    MessageNacked,
+    MessageReturned,
+    UsageError,
+)
+from amqp_client.protocol import events as ev
+from amqp_client.spec import (
+    AsyncChannelMethods,
+    BasicAck,
+    BasicCancel,
+    BasicCancelOk,
+    BasicConsume,
+    BasicConsumeOk,
+    BasicGet,
+    BasicNack,
+    BasicProperties,
+    BasicPublish,
+    BasicReject,
+)
+
+if TYPE_CHECKING:
+    from amqp_client.aio.connection import Connection
+
+__all__ = ["Channel", "Confirmation", "Consumer", "Delivery"]
+
+log = logging.getLogger("amqp_client.aio")
+
+Callback = Callable[..., object]
+_END = object()  # ends a consumer's iteration
+
+
+class Delivery(DeliveryData):
+    """A delivered message (see :class:`amqp_client._delivery.DeliveryData`)."""
+
+    __slots__ = ()
+
+    _channel: Channel
+
+    async def ack(self, multiple: bool = False) -> None:
+        """Acknowledge this message (and all before it if ``multiple``).
+
+        Raises:
+            ChannelClosed: the channel closed; the delivery tag is dead.
+        """
+        self._channel._settle(BasicAck(self.delivery_tag, multiple=multiple))
+
+    async def nack(self, multiple: bool = False, requeue: bool = True) -> None:
+        """Reject this message (and all before it if ``multiple``)."""
+        self._channel._settle(
+            BasicNack(self.delivery_tag, multiple=multiple, requeue=requeue)
+        )
+
+    async def reject(self, requeue: bool = True) -> None:
+        """Reject this one message."""
+        self._channel._settle(BasicReject(self.delivery_tag, requeue=requeue))
+
+
+class Confirmation:
+    """The broker's verdict on one publish in confirm mode; await it.
+
+    Resolves to None when the broker acks; raises ``MessageNacked`` on a
+    nack, ``MessageReturned`` when a mandatory publish came back, and the
+    channel's or connection's error if either closes first.
+    """
+
+    __slots__ = ("_future", "delivery_tag")
+
+    def __init__(self, future: asyncio.Future[None], delivery_tag: int) -> None:
+        self._future = future
+        self.delivery_tag = delivery_tag
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self._future.__await__()
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def __repr__(self) -> str:
+        state = "pending"
+        if self._future.done():
+            state = "failed" if self._future.exception() else "acked"
+        return f"<Confirmation #{self.delivery_tag} {state}>"
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    # A publisher may never await its confirmations; mark the exception as
+    # seen so asyncio does not log "exception was never retrieved".
+    if not future.cancelled():
+        future.exception()
+
+
+class Consumer:
+    """An async iterator of deliveries from ``basic_consume``.
+
+    Iteration ends after a cancel from either side (``cancel()`` or the
+    broker's basic.cancel); it raises the channel's error if the channel
+    closes with one. ``async with`` cancels on exit.
+    """
+
+    def __init__(self, channel: Channel, queue: str) -> None:
+        self._channel = channel
+        self.queue = queue
+        self.consumer_tag = ""
+        self._items: deque[Any] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._active = False
+        self._ended = False
+
+    def __repr__(self) -> str:
+        return f"<Consumer {self.consumer_tag!r} on {self.queue!r}>"
+
+    def __aiter__(self) -> AsyncIterator[Delivery]:
+        return self
+
+    async def __anext__(self) -> Delivery:
+        while not self._items:
+            if self._ended:
+                raise StopAsyncIteration
+            waiter = self._channel._loop.create_future()
+            self._waiter = waiter
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        item = self._items.popleft()
+        if item is _END:
+            self._ended = True
+            self._items.clear()
+            raise StopAsyncIteration
+        if isinstance(item, BaseException):
+            self._ended = True
+            raise item
+        self._channel._connection._delivery_buffered(-1)
+        return item  # type: ignore[no-any-return]
+
+    async def cancel(self) -> None:
+        """Stop the consumer (basic.cancel); iteration ends after the
+        deliveries already received. Idempotent."""
+        if self._active and self._channel.is_open:
+            self._active = False
+            await self._channel.basic_cancel(self.consumer_tag)
+
+    async def __aenter__(self) -> Consumer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.cancel()
+
+    def _push(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _end(self, error: BaseException | None = None) -> None:
+        self._active = False
+        dropped = sum(1 for item in self._items if isinstance(item, Delivery))
+        if error is not None:
+            # Deliveries queued before the failure can no longer be acked.
+            self._items.clear()
+            self._channel._connection._delivery_buffered(-dropped)
+        self._push(error if error is not None else _END)
+
+
+class Channel(AsyncChannelMethods):
+    """An AMQP channel for asyncio programs; open one with
+    ``await connection.channel()``. Every generated method of
+    :class:`amqp_client.spec.AsyncChannelMethods` is available.
+    """
+
+    def __init__(self, connection: Connection, channel_id: int) -> None:
+        self._connection = connection
+        self._core = connection._core
+        self._loop = connection._loop
+        self.channel_id = channel_id
+        self._waiters: deque[
+            tuple[asyncio.Future[Any], Callable[[Any], Any] | None]
+        ] = deque()
+        self._error: AMQPError | None = None
+        self._terminated: asyncio.Future[AMQPError | None] = self._loop.create_future()
+        self._consumers: dict[str, Consumer] = {}
+        self._confirms: dict[int, asyncio.Future[None]] = {}
+        self._mandatory: dict[int, tuple[str, str, Any]] = {}
+        self._returned: dict[int, ReturnedMessage] = {}
+        self._flow = asyncio.Event()
+        self._flow.set()
+        self._return_callbacks: list[Callback] = []
+        self._confirm_callbacks: list[Callback] = []
+        self._close_callbacks: list[Callback] = []
+        self._flow_callbacks: list[Callback] = []
+        self._cancel_callbacks: list[Callback] = []
+
+    def __repr__(self) -> str:
+        state = "open" if self.is_open else "closed"
+        return f"<amqp_client.aio.Channel {self.channel_id} {state}>"
+
+    # --- public -----------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self._error is None and not self._terminated.done()
+
+    @property
+    def is_closed(self) -> bool:
+        return not self.is_open
+
+    @property
+    def connection(self) -> Connection:
+        return self._connection
+
+    async def close(self, reply_code: int = 200, reply_text: str = "") -> None:
+        """Close the channel (channel.close handshake). Idempotent."""
+        if self._terminated.done():
+            return
+        if self._connection.is_closed:
+            return
+        self._core.close_channel(self.channel_id, reply_code, reply_text)
+        self._connection._after_command()
+        await asyncio.shield(self._terminated)
+
+    async def __aenter__(self) -> Channel:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def add_on_return_callback(self, callback: Callback) -> None:
+        """``callback(returned_message)`` for each basic.return."""
+        self._return_callbacks.append(callback)
+
+    def add_on_confirm_callback(self, callback: Callback) -> None:
+        """``callback(delivery_tag, acked)`` for each confirmed publish."""
+        self._confirm_callbacks.append(callback)
+
+    def add_on_close_callback(self, callback: Callback) -> None:
+        """``callback(error)`` when the channel closes (None if clean)."""
+        self._close_callbacks.append(callback)
+
+    def add_on_flow_callback(self, callback: Callback) -> None:
+        """``callback(active)`` when the broker sends channel.flow."""
+        self._flow_callbacks.append(callback)
+
+    def add_on_cancel_callback(self, callback: Callback) -> None:
+        """``callback(consumer_tag)`` when the broker cancels a consumer."""
+        self._cancel_callbacks.append(callback)
+
+    async def basic_publish(
+        self,
+        body: bytes,
+        *,
+        exchange: str = "",
+        routing_key: str = "",
+        mandatory: bool = False,
+        immediate: bool = False,
+        properties: BasicProperties | None = None,
+    ) -> Confirmation | None:
+        """Publish a message; in confirm mode, return its :class:`Confirmation`.
+
+        Waits while the broker blocks the connection, the transport's write
+        buffer is full, or the broker paused the channel (channel.flow).
+
+        Raises:
+            ChannelClosed, ConnectionClosed: the channel or connection is closed.
+            TypeError, ValueError: bad arguments; nothing is sent.
+        """
+        if self._error is not None:
+            raise self._error
+        method = BasicPublish(
+            exchange, routing_key, mandatory=mandatory, immediate=immediate
+        )
+        connection = self._connection
+        if not connection._writable.is_set():
+            await connection._writable.wait()
+        if not self._flow.is_set():
+            await self._flow.wait()
+        if self._error is not None:
+            raise self._error
+        try:
+            tag = self._core.publish(self.channel_id, method, properties, body)
+        except UsageError:
+            connection._check_open()
+            raise
+        connection._flush_later()
+        if tag is None:
+            return None
+        future: asyncio.Future[None] = self._loop.create_future()
+        future.add_done_callback(_retrieve)
+        self._confirms[tag] = future
+        if mandatory:
+            self._mandatory[tag] = (exchange, routing_key, body)
+        return Confirmation(future, tag)
+
+    async def basic_consume(  # type: ignore[override]
+        self,
+        queue: str = "",
+        *,
+        consumer_tag: str = "",
+        no_local: bool = False,
+        no_ack: bool = False,
+        exclusive: bool = False,
+        arguments: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Consumer:
+        """Start a consumer on ``queue`` and return it (an async iterator).
+
+        Raises:
+            ChannelClosed: e.g. NotFoundError for a missing queue; the
+                channel is closed then.
+        """
+        consumer = Consumer(self, queue)
+        method = BasicConsume(
+            queue,
+            consumer_tag,
+            no_local=no_local,
+            no_ack=no_ack,
+            exclusive=exclusive,
+            arguments=arguments,
+        )
+
+        def registered(reply: Method) -> Method:
+            # Runs as the reply is dispatched, before any delivery that
+            # follows it in the same read is handed out.
+            assert isinstance(reply, BasicConsumeOk)
+            consumer.consumer_tag = reply.consumer_tag
+            consumer._active = True
+            self._consumers[reply.consumer_tag] = consumer
+            return reply
+
+        await self._request(method, timeout, registered)
+        return consumer
+
+    @overload
+    async def basic_cancel(
+        self,
+        consumer_tag: str = "",
+        *,
+        no_wait: Literal[False] = False,
+        timeout: float | None = None,
+    ) -> BasicCancelOk: ...
+
+    @overload
+    async def basic_cancel(
+        self,
+        consumer_tag: str = "",
+        *,
+        no_wait: Literal[True],
+        timeout: float | None = None,
+    ) -> None: ...
+
+    async def basic_cancel(
+        self,
+        consumer_tag: str = "",
+        *,
+        no_wait: bool = False,
+        timeout: float | None = None,
+    ) -> BasicCancelOk | None:
+        """Cancel a consumer; its iteration ends after what was delivered."""
+        method = BasicCancel(consumer_tag, no_wait=no_wait)
+        if no_wait:
+            await self._send(method)
+            self._end_consumer(consumer_tag)
+            return None
+
+        def cancelled(reply: Method) -> Method:
+            self._end_consumer(consumer_tag)
+            return reply
+
+        reply = await self._request(method, timeout, cancelled)
+        assert isinstance(reply, BasicCancelOk)
+        return reply
+
+    async def basic_get(
+        self, queue: str = "", *, no_ack: bool = False, timeout: float | None = None
+    ) -> Delivery | None:
+        """Fetch one message; None when the queue is empty."""
+        return await self._request(BasicGet(queue, no_ack=no_ack), timeout, None)  # type: ignore[no-any-return]
+
+    async def flow(self, active: bool, *, timeout: float | None = None) -> bool:
+        """Ask the broker to pause (False) or resume (True) deliveries."""
+        reply = await self.channel_flow(active=active, timeout=timeout)
+        return reply.active
+
+    # --- generated API hooks --------------------------------------------------------
+
+    async def _rpc(self, method: Method, timeout: float | None) -> Method:
+        return await self._request(method, timeout, None)  # type: ignore[no-any-return]
+
+    async def _send(self, method: Method) -> None:
+        if self._error is not None:
+            raise self._error
+        try:
+            self._core.send(self.channel_id, method)
+        except UsageError:
+            self._connection._check_open()
+            raise
+        self._connection._after_command()
+
+    async def _publish(
+        self, method: Method, body: bytes, properties: Properties | None
+    ) -> Any:
+        assert isinstance(method, BasicPublish)
+        assert properties is None or isinstance(properties, BasicProperties)
+        return await self.basic_publish(
+            body,
+            exchange=method.exchange,
+            routing_key=method.routing_key,
+            mandatory=method.mandatory,
+            immediate=method.immediate,
+            properties=properties,
+        )
+
+    async def _request(
+        self, method: Method, timeout: float | None, hook: Callable[[Any], Any] | None
+    ) -> Any:
+        if self._error is not None:
+            raise self._error
+        try:
+            self._core.call(self.channel_id, method)
+        except UsageError:
+            self._connection._check_open()
+            raise
+        waiter: asyncio.Future[Any] = self._loop.create_future()
+        self._waiters.append((waiter, hook))
+        self._connection._after_command()
+        if timeout is None:
+            return await waiter
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except TimeoutError:
+            waiter.cancel()  # its FIFO slot stays, so later replies still match
+            raise
+
+    def _settle(self, method: Method) -> None:
+        if self._error is not None:
+            raise self._error
+        self._core.send(self.channel_id, method)
+        self._connection._flush_later()
+
+    # --- events from the connection ----------------------------------------------------
+
+    def _on_reply(self, event: ev.ReplyReceived | ev.GetReceived) -> None:
+        if isinstance(event, ev.GetReceived):
+            method = event.method
+            result: Any = Delivery(
+                self,
+                event.body,
+                event.properties,
+                method.delivery_tag,
+                method.redelivered,
+                method.exchange,
+                method.routing_key,
+                "",
+                method.message_count,
+            )
+        else:
+            result = event.method
+            if type(result).__name__ == "BasicGetEmpty":
+                result = None
+        while self._waiters:
+            waiter, hook = self._waiters.popleft()
+            if hook is not None:
+                result = hook(result)
+            if not waiter.done():
+                waiter.set_result(result)
+            return
+
+    def _on_delivery(self, event: ev.DeliveryReceived) -> None:
+        method = event.method
+        consumer = self._consumers.get(method.consumer_tag)
+        if consumer is None:
+            log.warning(
+                "delivery for unknown consumer %r on channel %d",
+                method.consumer_tag,
+                self.channel_id,
+            )
+            return
+        delivery = Delivery(
+            self,
+            event.body,
+            event.properties,
+            method.delivery_tag,
+            method.redelivered,
+            method.exchange,
+            method.routing_key,
+            method.consumer_tag,
+        )
+        self._connection._delivery_buffered(1)
+        consumer._push(delivery)
+
+    def _on_confirm(
+        self, event: ev.PublishAcked | ev.PublishNacked, acked: bool
+    ) -> None:
+        confirms = self._confirms
+        for tag in event.delivery_tags:
+            future = confirms.pop(tag, None)
+            returned = self._returned.pop(tag, None) if self._returned else None
+            if self._mandatory:
+                self._mandatory.pop(tag, None)
+            if future is not None and not future.done():
+                if returned is not None:
+                    future.set_exception(
+                        MessageReturned(
+                            returned.reply_code, returned.reply_text, returned
+                        )
+                    )
+                elif acked:
+                    future.set_result(None)
+                else:
+                    future.set_exception(MessageNacked(tag))
+            if self._confirm_callbacks:
+                _run(self._confirm_callbacks, tag, acked)
+
+    def _on_return(self, event: ev.ReturnReceived) -> None:
+        method = event.method
+        message = ReturnedMessage(
+            method.reply_code,
+            method.reply_text,
+            method.exchange,
+            method.routing_key,
+            event.properties,
+            event.body,
+        )
+        # The return carries no delivery tag: it belongs to the oldest
+        # unconfirmed mandatory publish with the same exchange, routing key
+        # and body (returns come in publish order, before their confirm).
+        for tag, (exchange, routing_key, body) in self._mandatory.items():
+            if (
+                tag not in self._returned
+                and exchange == method.exchange
+                and routing_key == method.routing_key
+                and body == event.body
+            ):
+                self._returned[tag] = message
+                break
+        _run(self._return_callbacks, message)
+
+    def _on_server_cancel(self, consumer_tag: str) -> None:
+        self._end_consumer(consumer_tag)
+        _run(self._cancel_callbacks, consumer_tag)
+
+    def _on_flow(self, active: bool) -> None:
+        if active:
+            self._flow.set()
+        else:
+            self._flow.clear()
+        _run(self._flow_callbacks, active)
+
+    def _end_consumer(self, consumer_tag: str) -> None:
+        consumer = self._consumers.pop(consumer_tag, None)
+        if consumer is not None:
+            consumer._end()
+
+    def _on_terminated(self, error: AMQPError | None) -> None:
+        if self._terminated.done():
+            return
+        failure: AMQPError = (
+            error
+            if error is not None
+            else ChannelClosed(200, f"channel {self.channel_id} is closed")
+        )
+        self._error = failure
+        self._terminated.set_result(error)
+        for waiter, _ in self._waiters:
+            if not waiter.done():
+                waiter.set_exception(failure)
+        self._waiters.clear()
+        for future in self._confirms.values():
+            if not future.done():
+                future.set_exception(failure)
+        self._confirms.clear()
+        self._mandatory.clear()
+        self._returned.clear()
+        for consumer in self._consumers.values():
+            consumer._end(error)
+        self._consumers.clear()
+        self._flow.set()
+        _run(self._close_callbacks, error)
+
+
+def _run(callbacks: list[Callback], *args: object) -> None:
+    for callback in list(callbacks):
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("callback %r failed", callback)

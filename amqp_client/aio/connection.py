@@ -1,0 +1,567 @@
+"""The asyncio front: an ``asyncio.Protocol`` driving the sans-IO core.
+
+This module moves bytes between the transport and
+:class:`amqp_client.protocol.Connection`, schedules the core's heartbeat
+deadline with ``loop.call_at`` and turns core events into futures,
+callbacks and consumer queues. It holds no protocol rules of its own.
+
+Backpressure, both ways:
+
+* publishing waits while the broker has blocked the connection
+  (connection.blocked) or the transport's write buffer is above its
+  high-water mark (``pause_writing``);
+* when consumers hold more undelivered messages than ``_READ_HIGH`` the
+  transport stops reading until the application catches up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl as _ssl
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from typing import Any
+
+from amqp_client import auth, uri
+from amqp_client._spec_base import Method
+from amqp_client.errors import (
+    AMQPError,
+    ConnectionClosed,
+    ConnectionLost,
+    UsageError,
+)
+from amqp_client.protocol import Connection as ProtocolConnection
+from amqp_client.protocol import events as ev
+from amqp_client.spec import AsyncConnectionMethods
+
+__all__ = ["Connection", "connect"]
+
+log = logging.getLogger("amqp_client.aio")
+
+#: Undelivered messages (all consumers of a connection) above which the
+#: transport stops reading, and below which it reads again.
+_READ_HIGH = 20_000
+_READ_LOW = 5_000
+
+#: Publishes buffered before their bytes are handed to the transport at
+#: once instead of at the end of the current loop iteration.
+_FLUSH_EVERY = 256
+
+#: How long close() waits for the broker's close-ok.
+_CLOSE_TIMEOUT = 10.0
+
+Callback = Callable[..., object]
+
+
+class _Protocol(asyncio.Protocol):
+    """The transport side: bytes in and out, nothing else."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._connection._on_transport(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._connection._on_data(data)
+
+    def eof_received(self) -> bool | None:
+        self._connection._on_eof()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._connection._on_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._connection._writable_transport = False
+        self._connection._update_writable()
+
+    def resume_writing(self) -> None:
+        self._connection._writable_transport = True
+        self._connection._update_writable()
+
+
+class Connection(AsyncConnectionMethods):
+    """An AMQP connection for asyncio programs. Create it with :func:`connect`.
+
+    Use it as an async context manager, open channels with
+    :meth:`channel`, close it with :meth:`close`. ``await conn.closed``
+    resolves (to the terminal error, or None after a clean close) when the
+    connection is over.
+    """
+
+    def __init__(self, params: uri.ConnectionParameters) -> None:
+        self._params = params
+        self._loop = asyncio.get_running_loop()
+        mechanism = auth.mechanism_for(
+            params.auth_mechanism, params.username, params.password
+        )
+        self._core = ProtocolConnection(
+            mechanism=mechanism,
+            vhost=params.vhost,
+            heartbeat=params.heartbeat,
+            frame_max=params.frame_max or 0,
+            channel_max=params.channel_max or 0,
+            client_properties=params.client_properties,
+            connection_name=params.connection_name,
+            locale=params.locale,
+        )
+        self._transport: asyncio.Transport | None = None
+        self._opened: asyncio.Future[None] = self._loop.create_future()
+        self._closed: asyncio.Future[AMQPError | None] = self._loop.create_future()
+        self._channels: dict[int, Any] = {}
+        self._opening: dict[int, asyncio.Future[None]] = {}
+        self._control_waiters: list[asyncio.Future[Method]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._flush_handle: asyncio.Handle | None = None
+        self._unflushed = 0
+        self._writable_transport = True
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._buffered = 0
+        self._reading_paused = False
+        self._on_close: list[Callback] = []
+        self._on_blocked: list[Callback] = []
+        self._on_unblocked: list[Callback] = []
+
+    # --- public -------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        state = self._core.state.value
+        return f"<amqp_client.aio.Connection {self._params.redacted_url()} {state}>"
+
+    @property
+    def is_open(self) -> bool:
+        return self._core.is_open
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed.done()
+
+    @property
+    def closed(self) -> asyncio.Future[AMQPError | None]:
+        """Resolves when the connection is over, to its terminal error (None
+        after a clean close)."""
+        return self._closed
+
+    @property
+    def server_properties(self) -> dict[str, Any]:
+        return self._core.server_properties
+
+    @property
+    def blocked(self) -> bool:
+        """The broker has blocked publishing (connection.blocked)."""
+        return self._core.blocked
+
+    @property
+    def heartbeat(self) -> int:
+        return self._core.heartbeat
+
+    @property
+    def frame_max(self) -> int:
+        return self._core.frame_max
+
+    @property
+    def channel_max(self) -> int:
+        return self._core.channel_max
+
+    async def channel(self) -> Any:
+        """Open a channel on the lowest free id.
+
+        Raises:
+            ConnectionClosed: the connection is closed.
+            UsageError: all channel ids are in use.
+        """
+        from amqp_client.aio.channel import Channel
+
+        self._check_open()
+        channel_id = self._core.open_channel()
+        opened: asyncio.Future[None] = self._loop.create_future()
+        self._opening[channel_id] = opened
+        channel = Channel(self, channel_id)
+        self._channels[channel_id] = channel
+        self._flush()
+        try:
+            await opened
+        except BaseException:
+            self._opening.pop(channel_id, None)
+            raise
+        return channel
+
+    async def close(self, reply_code: int = 200, reply_text: str = "") -> None:
+        """Close the connection (handshake with the broker, then the socket).
+
+        Idempotent. Waits at most 10 s for the broker's close-ok.
+        """
+        if self._closed.done():
+            return
+        self._core.close(reply_code, reply_text)
+        self._after_command()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._closed), _CLOSE_TIMEOUT)
+        except TimeoutError:
+            log.warning(
+                "no connection.close-ok within %.0f s; dropping the socket",
+                _CLOSE_TIMEOUT,
+            )
+            self._core.connection_lost("close timed out")
+            self._dispatch()
+        finally:
+            if self._transport is not None:
+                self._transport.close()
+
+    def wait_closed(self) -> Awaitable[AMQPError | None]:
+        """The same as ``await conn.closed``."""
+        return asyncio.shield(self._closed)
+
+    def add_on_close_callback(self, callback: Callback) -> None:
+        """``callback(error)`` when the connection is over (None if clean)."""
+        self._on_close.append(callback)
+
+    def add_on_blocked_callback(self, callback: Callback) -> None:
+        """``callback(reason)`` on connection.blocked."""
+        self._on_blocked.append(callback)
+
+    def add_on_unblocked_callback(self, callback: Callback) -> None:
+        """``callback()`` on connection.unblocked."""
+        self._on_unblocked.append(callback)
+
+    async def __aenter__(self) -> Connection:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- generated API hooks (connection-level methods) -----------------------------
+
+    async def _rpc(self, method: Method, timeout: float | None) -> Method:
+        self._check_open()
+        waiter: asyncio.Future[Method] = self._loop.create_future()
+        self._control_waiters.append(waiter)
+        self._core.call(0, method)
+        self._after_command()
+        reply: Method = await _wait(waiter, timeout)
+        return reply
+
+    async def _send(self, method: Method) -> None:
+        self._check_open()
+        self._core.send(0, method)
+        self._after_command()
+
+    async def _publish(self, method: Method, body: bytes, properties: Any) -> Any:
+        raise UsageError("publishing happens on a channel")
+
+    # --- plumbing used by channels ----------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed.done():
+            error = self._closed.result()
+            raise (
+                error
+                if error is not None
+                else ConnectionClosed(200, "the connection is closed")
+            )
+
+    def _after_command(self) -> None:
+        """A command produced bytes: write them and act on any events."""
+        self._flush()
+        self._dispatch()
+
+    def _flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        self._unflushed = 0
+        data = self._core.data_to_send()
+        if data and self._transport is not None and not self._transport.is_closing():
+            self._transport.writelines(data)
+        self._reschedule()
+
+    def _flush_later(self) -> None:
+        """Coalesce the writes of many publishes into one per loop turn."""
+        self._unflushed += 1
+        if self._unflushed >= _FLUSH_EVERY:
+            self._flush()
+        elif self._flush_handle is None:
+            self._flush_handle = self._loop.call_soon(self._flush)
+
+    def _update_writable(self) -> None:
+        if self._writable_transport and not self._core.blocked:
+            self._writable.set()
+        else:
+            self._writable.clear()
+
+    def _delivery_buffered(self, count: int) -> None:
+        """Consumers gained (count > 0) or handed out messages."""
+        self._buffered += count
+        transport = self._transport
+        if transport is None:
+            return
+        if not self._reading_paused and self._buffered >= _READ_HIGH:
+            self._reading_paused = True
+            transport.pause_reading()
+        elif self._reading_paused and self._buffered <= _READ_LOW:
+            self._reading_paused = False
+            if not transport.is_closing():
+                transport.resume_reading()
+
+    def _reschedule(self) -> None:
+        deadline = self._core.next_deadline()
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self._core.handle_timers(self._loop.time())
+        self._after_command()
+
+    # --- transport callbacks -------------------------------------------------------------
+
+    def _on_transport(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        transport.set_write_buffer_limits(high=1 << 20, low=1 << 18)
+        self._core.initiate(self._loop.time())
+        self._flush()
+
+    def _on_data(self, data: bytes) -> None:
+        self._core.receive_data(data, self._loop.time())
+        self._after_command()
+
+    def _on_eof(self) -> None:
+        self._core.receive_eof()
+        self._after_command()
+
+    def _on_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        reason = f"connection to {self._params.address} lost"
+        if exc is not None:
+            reason += f": {exc}"
+        self._core.connection_lost(reason)
+        self._dispatch()
+
+    # --- events ------------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        events = self._core.events_received()
+        if not events:
+            return
+        channels = self._channels
+        for event in events:
+            kind = type(event)
+            if kind is ev.DeliveryReceived:
+                channel = channels.get(event.channel)  # type: ignore[union-attr]
+                if channel is not None:
+                    channel._on_delivery(event)
+            elif kind is ev.ReplyReceived or kind is ev.GetReceived:
+                if event.channel == 0:  # type: ignore[union-attr]
+                    self._resolve_control(event.method)  # type: ignore[union-attr]
+                else:
+                    channel = channels.get(event.channel)  # type: ignore[union-attr]
+                    if channel is not None:
+                        channel._on_reply(event)
+            elif kind is ev.PublishAcked or kind is ev.PublishNacked:
+                channel = channels.get(event.channel)  # type: ignore[union-attr]
+                if channel is not None:
+                    channel._on_confirm(event, kind is ev.PublishAcked)
+            elif kind is ev.ChannelOpened:
+                opened = self._opening.pop(event.channel, None)  # type: ignore[union-attr]
+                if opened is not None and not opened.done():
+                    opened.set_result(None)
+            elif kind is ev.ChannelTerminated:
+                channel = channels.pop(event.channel, None)  # type: ignore[union-attr]
+                opened = self._opening.pop(event.channel, None)  # type: ignore[union-attr]
+                error = event.error  # type: ignore[union-attr]
+                if opened is not None and not opened.done():
+                    opened.set_exception(
+                        error or ConnectionClosed(200, "channel closed")
+                    )
+                if channel is not None:
+                    channel._on_terminated(error)
+            elif kind is ev.ReturnReceived:
+                channel = channels.get(event.channel)  # type: ignore[union-attr]
+                if channel is not None:
+                    channel._on_return(event)
+            elif kind is ev.ConsumerCancelled:
+                channel = channels.get(event.channel)  # type: ignore[union-attr]
+                if channel is not None:
+                    channel._on_server_cancel(event.consumer_tag)  # type: ignore[union-attr]
+            elif kind is ev.ChannelFlowChanged:
+                channel = channels.get(event.channel)  # type: ignore[union-attr]
+                if channel is not None:
+                    channel._on_flow(event.active)  # type: ignore[union-attr]
+            elif kind is ev.ConnectionOpened:
+                if not self._opened.done():
+                    self._opened.set_result(None)
+            elif kind is ev.ConnectionBlocked:
+                self._update_writable()
+                _run_callbacks(self._on_blocked, event.reason)  # type: ignore[union-attr]
+            elif kind is ev.ConnectionUnblocked:
+                self._update_writable()
+                _run_callbacks(self._on_unblocked)
+            elif kind is ev.ConnectionTerminated:
+                self._on_terminated(event.error)  # type: ignore[union-attr]
+
+    def _resolve_control(self, method: Method) -> None:
+        while self._control_waiters:
+            waiter = self._control_waiters.pop(0)
+            if not waiter.done():
+                waiter.set_result(method)
+                return
+
+    def _on_terminated(self, error: AMQPError | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        failure = (
+            error if error is not None else ConnectionClosed(200, "connection closed")
+        )
+        if not self._opened.done():
+            self._opened.set_exception(failure)
+        for opened in self._opening.values():
+            if not opened.done():
+                opened.set_exception(failure)
+        self._opening.clear()
+        for waiter in self._control_waiters:
+            if not waiter.done():
+                waiter.set_exception(failure)
+        self._control_waiters.clear()
+        channels = list(self._channels.values())
+        self._channels.clear()
+        for channel in channels:
+            channel._on_terminated(failure)
+        self._writable.set()  # wake blocked publishers; they will see the error
+        if not self._closed.done():
+            self._closed.set_result(error)
+        if self._transport is not None:
+            # Let the close (or close-ok) frame go out first.
+            data = self._core.data_to_send()
+            if data and not self._transport.is_closing():
+                self._transport.writelines(data)
+            self._transport.close()
+        _run_callbacks(self._on_close, error)
+
+
+def _run_callbacks(callbacks: Sequence[Callback], *args: object) -> None:
+    for callback in list(callbacks):
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("callback %r failed", callback)
+
+
+async def _wait(waiter: asyncio.Future[Any], timeout: float | None) -> Any:
+    if timeout is None:
+        return await waiter
+    try:
+        return await asyncio.wait_for(asyncio.shield(waiter), timeout)
+    except TimeoutError:
+        # The reply may still come: the waiter stays in its FIFO slot so that
+        # later replies keep matching their requests.
+        waiter.cancel()
+        raise
+
+
+class _Connect:
+    """What :func:`connect` returns: awaitable, and an async context manager."""
+
+    def __init__(self, params: uri.ConnectionParameters) -> None:
+        self._params = params
+        self._connection: Connection | None = None
+
+    def __await__(self) -> Generator[Any, None, Connection]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> Connection:
+        self._connection = await self._open()
+        return self._connection
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+    async def _open(self) -> Connection:
+        params = self._params
+        loop = asyncio.get_running_loop()
+        connection = Connection(params)
+        ssl_context: _ssl.SSLContext | None = None
+        if params.tls:
+            ssl_context = params.ssl_context or _ssl.create_default_context()
+        timeout = params.connection_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                try:
+                    await loop.create_connection(
+                        lambda: _Protocol(connection),
+                        params.host,
+                        params.port,
+                        ssl=ssl_context,
+                        server_hostname=params.host if ssl_context else None,
+                    )
+                except OSError as exc:
+                    raise ConnectionLost(
+                        f"cannot connect to {params.address}: {exc.strerror or exc}"
+                    ) from exc
+                await connection._opened
+        except TimeoutError:
+            if connection._transport is not None:
+                connection._transport.close()
+            raise TimeoutError(
+                f"connecting to {params.address} timed out after {timeout} s"
+            ) from None
+        except BaseException:
+            if connection._transport is not None:
+                connection._transport.close()
+            raise
+        return connection
+
+
+def connect(
+    url: str | None = None,
+    *,
+    heartbeat: int | None = None,
+    frame_max: int | None = None,
+    channel_max: int | None = None,
+    ssl: _ssl.SSLContext | None = None,
+    auth_mechanism: str | None = None,
+    client_properties: Mapping[str, Any] | None = None,
+    connection_name: str | None = None,
+    connection_timeout: float | None = None,
+    locale: str | None = None,
+) -> _Connect:
+    """Connect to a broker: ``conn = await connect(url)`` or
+    ``async with connect(url) as conn``.
+
+    Keyword arguments override what the URL says. The default URL is
+    ``amqp://guest:guest@localhost:5672/%2f``.
+
+    Raises:
+        ValueError: a malformed URL or argument (before anything is sent).
+        AuthenticationError: the broker refused the credentials.
+        ConnectionClosed: the broker refused the connection (a subclass
+            such as NotAllowedError for an unknown vhost).
+        ConnectionLost: the TCP connection could not be made or broke.
+        TimeoutError: connection_timeout passed.
+    """
+    params = uri.parse_url(url or "amqp://").with_overrides(
+        heartbeat=heartbeat,
+        frame_max=frame_max,
+        channel_max=channel_max,
+        ssl=ssl,
+        auth_mechanism=auth_mechanism,
+        client_properties=client_properties,
+        connection_name=connection_name,
+        connection_timeout=connection_timeout,
+        locale=locale,
+    )
+    return _Connect(params)

@@ -1,0 +1,710 @@
+"""AMQP URIs and the connection parameters they describe.
+
+:func:`parse_url` reads ``amqp://`` and ``amqps://`` URIs as the RabbitMQ
+URI specification defines them (https://www.rabbitmq.com/docs/uri-spec)::
+
+    amqp[s]://[username[:password]@]host[:port][/vhost][?key=value&...]
+
+into a :class:`ConnectionParameters`; keyword arguments to ``connect()``
+then override the URL through :meth:`ConnectionParameters.with_overrides`.
+
+How the parts read (the URI spec's table of examples holds for all of them):
+
+* The scheme is case-insensitive. ``amqps`` means TLS and port 5671;
+  ``amqp`` port 5672.
+* A part that is absent takes its default: host ``localhost``, user and
+  password ``guest``, vhost ``/``. A part that is present but empty is
+  empty: ``amqp://:@host`` logs in as ``""`` with password ``""``.
+* The vhost is the single path segment after the authority, percent-decoded.
+  ``amqp://host`` (no path) is the default vhost ``/``; ``amqp://host/`` is
+  the *empty* vhost ``""``; ``amqp://host/%2f`` is ``/``;
+  ``amqp://host/%2Fprod`` is ``/prod``. A second unencoded ``/`` in the path
+  is an error, as in RabbitMQ's Java client: write ``%2F``.
+* User name, password and host are percent-decoded as UTF-8 too, so a
+  password with ``@``, ``:``, ``/``, ``?`` or ``#`` works when those are
+  written ``%40``, ``%3A``, ``%2F``, ``%3F``, ``%23``. A ``%`` that does not
+  start a ``%XX`` escape is an error, not a literal.
+* An IPv6 host is written in brackets, ``amqp://[::1]:5673``; the
+  :attr:`~ConnectionParameters.host` attribute holds it without them.
+* Query keys are the ones RabbitMQ's URI query parameters page gives the
+  Erlang client (https://www.rabbitmq.com/docs/uri-query-parameters):
+  ``heartbeat`` (seconds), ``frame_max``, ``channel_max``,
+  ``connection_timeout`` (**milliseconds** in the URL, as RabbitMQ,
+  amqp091-go and lapin read it; the attribute is seconds) and
+  ``auth_mechanism`` (``plain``, ``amqplain``, ``external``, any case). Any
+  other key (the TLS ones included: TLS settings go in an ``ssl.SSLContext``)
+  is an error, and so is a key given twice.
+
+Rules:
+
+* Every malformed value raises ``ValueError`` (``TypeError`` for a wrong
+  type passed as a keyword) whose message starts with the name of the part
+  or key at fault, such as ``heartbeat: expected a non-negative integer,
+  got 'abc'``. URL errors then quote the URL with the password replaced by
+  ``***``.
+* The password never appears in a repr, a str, an exception message or a
+  log record (this module does not log). An error about the password says
+  what is wrong with it without showing it.
+* No I/O: nothing here resolves names or opens sockets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import math
+import re
+import ssl
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, TypedDict, Unpack
+from urllib.parse import quote, unquote
+
+from amqp_client.auth import MECHANISMS
+from amqp_client.wire import encode_table
+
+__all__ = [
+    "DEFAULT_PORT",
+    "DEFAULT_TLS_PORT",
+    "ConnectionParameters",
+    "parse_url",
+]
+
+#: The IANA port of AMQP over TCP.
+DEFAULT_PORT = 5672
+#: The IANA port of AMQP over TLS.
+DEFAULT_TLS_PORT = 5671
+
+_DEFAULT_CONNECTION_TIMEOUT = 10.0
+
+# Field limits from the AMQP 0-9-1 spec: heartbeat and channel-max are
+# shorts, frame-max a long of at least frame-min-size (4096) unless 0
+# (no limit); vhost and locale are shortstrs.
+_U16_MAX = 0xFFFF
+_U32_MAX = 0xFFFF_FFFF
+_FRAME_MIN_SIZE = 4096
+_SHORTSTR_MAX = 255
+
+_SCHEMES = {"amqp": False, "amqps": True}
+_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://", re.ASCII)
+# Percent-encoding is "%" HEXDIG HEXDIG (RFC 3986 §2.1).
+_BAD_PERCENT_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_BAD_HOST_CHARS = frozenset(" \t\r\n/?#@[]\\")
+
+_QUERY_KEYS = (
+    "auth_mechanism",
+    "channel_max",
+    "connection_timeout",
+    "frame_max",
+    "heartbeat",
+)
+# RabbitMQ's Erlang-client TLS keys: named in the error so the user knows
+# where that setting goes instead.
+_TLS_QUERY_KEYS = frozenset(
+    {
+        "cacertfile",
+        "certfile",
+        "depth",
+        "fail_if_no_peer_cert",
+        "keyfile",
+        "password",
+        "server_name_indication",
+        "verify",
+    }
+)
+
+
+class _Fields(TypedDict, total=False):
+    """The keyword arguments :meth:`ConnectionParameters.replace` takes."""
+
+    tls: bool
+    host: str
+    port: int | None
+    username: str
+    password: str
+    vhost: str
+    heartbeat: int | None
+    frame_max: int | None
+    channel_max: int | None
+    connection_timeout: float | None
+    auth_mechanism: str
+    locale: str
+    connection_name: str | None
+    client_properties: Mapping[str, object] | None
+    ssl_context: ssl.SSLContext | None
+
+
+class _Overrides(TypedDict, total=False):
+    """The keyword arguments :meth:`ConnectionParameters.with_overrides`
+    takes: the fields, ``None`` meaning "keep", plus ``ssl``."""
+
+    tls: bool | None
+    ssl: bool | ssl.SSLContext | None
+    host: str | None
+    port: int | None
+    username: str | None
+    password: str | None
+    vhost: str | None
+    heartbeat: int | None
+    frame_max: int | None
+    channel_max: int | None
+    connection_timeout: float | None
+    auth_mechanism: str | None
+    locale: str | None
+    connection_name: str | None
+    client_properties: Mapping[str, object] | None
+    ssl_context: ssl.SSLContext | None
+
+
+def _default_port(tls: bool) -> int:
+    return DEFAULT_TLS_PORT if tls else DEFAULT_PORT
+
+
+def _type_error(key: str, expected: str, value: object) -> TypeError:
+    return TypeError(f"{key}: expected {expected}, got {type(value).__name__}")
+
+
+def _check_str(key: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise _type_error(key, "str", value)
+    return value
+
+
+def _check_shortstr(key: str, value: object) -> str:
+    text = _check_str(key, value)
+    try:
+        size = len(text.encode())
+    except UnicodeEncodeError:
+        size = -1
+    if size < 0:
+        raise ValueError(f"{key}: not encodable as UTF-8 (a lone surrogate?)")
+    if size > _SHORTSTR_MAX:
+        raise ValueError(
+            f"{key}: {size} bytes in UTF-8, longer than the "
+            f"{_SHORTSTR_MAX} of a shortstr"
+        )
+    return text
+
+
+def _check_int(key: str, value: object, low: int, high: int) -> int:
+    # bool is an int subclass, but heartbeat=True is a mistake.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _type_error(key, "int", value)
+    if not low <= value <= high:
+        raise ValueError(f"{key}: {value} is outside {low}..{high}")
+    return value
+
+
+def _check_optional_int(key: str, value: object, low: int, high: int) -> int | None:
+    return None if value is None else _check_int(key, value, low, high)
+
+
+def _check_frame_max(value: object) -> int | None:
+    if value is None:
+        return None
+    # 0 means "no limit" (AMQP 0-9-1 connection.tune); otherwise a frame
+    # must be able to hold frame-min-size octets.
+    if type(value) is int and value == 0:
+        return 0
+    return _check_int("frame_max", value, _FRAME_MIN_SIZE, _U32_MAX)
+
+
+def _check_timeout(value: object) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise _type_error("connection_timeout", "a number of seconds", value)
+    seconds = float(value)
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise ValueError(
+            f"connection_timeout: expected a positive number of seconds, got {value!r}"
+        )
+    return seconds
+
+
+def _check_host(value: object) -> str:
+    host = _check_str("host", value)
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host:
+        raise ValueError("host: empty")
+    if ":" in host:
+        # Only an IPv6 literal (with an optional %zone) has colons.
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            ok = False
+        else:
+            ok = True
+        if not ok:
+            raise ValueError(
+                f"host: {host!r} is neither a host name nor an IPv6 address"
+            )
+    elif any(c in _BAD_HOST_CHARS or not c.isprintable() for c in host):
+        raise ValueError(f"host: {host!r} is not a valid host name")
+    return host
+
+
+def _check_mechanism(value: object) -> str:
+    name = _check_str("auth_mechanism", value).upper()
+    if name not in MECHANISMS:
+        raise ValueError(
+            f"auth_mechanism: unknown mechanism {value!r}; "
+            f"expected one of {', '.join(MECHANISMS)}"
+        )
+    return name
+
+
+def _check_client_properties(value: object) -> Mapping[str, object] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise _type_error("client_properties", "a mapping", value)
+    # Fail now, not at connection.start-ok: encode it once.
+    encode_table(value, "client_properties")
+    return MappingProxyType(dict(value))
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, init=False, repr=False)
+class ConnectionParameters:
+    """Where and how to connect: the parsed URL plus keyword overrides.
+
+    Build one with :func:`parse_url`, or directly with keyword arguments
+    (every one has a default, so ``ConnectionParameters()`` is
+    ``amqp://guest:guest@localhost:5672/%2F``). Instances are immutable and
+    validated on construction; derive changed copies with :meth:`replace`
+    or :meth:`with_overrides`.
+
+    Attributes:
+        tls: connect over TLS (the ``amqps`` scheme).
+        host: host name or IP address; an IPv6 address without brackets.
+        port: TCP port, 1..65535. Passing ``None`` (the default) picks 5671
+            with TLS and 5672 without.
+        username: user name for the SASL mechanism.
+        password: password for the SASL mechanism; shown as ``'***'``.
+        vhost: virtual host; ``"/"`` by default, may be ``""``.
+        heartbeat: heartbeat interval to ask for, in seconds, 0..65535;
+            0 disables heartbeats; ``None`` accepts the broker's proposal.
+        frame_max: largest frame to ask for, 0 (no limit) or
+            4096..4294967295; ``None`` accepts the broker's proposal.
+        channel_max: most channels to ask for, 0 (no limit) or up to 65535;
+            ``None`` accepts the broker's proposal.
+        connection_timeout: seconds for the TCP connect, the TLS handshake
+            and the AMQP handshake together; ``None`` waits forever.
+            Default 10.
+        auth_mechanism: ``"PLAIN"`` (default), ``"AMQPLAIN"`` or
+            ``"EXTERNAL"``; stored upper case.
+        locale: the locale for connection.start-ok, default ``"en_US"``.
+        connection_name: sent as the ``connection_name`` client property
+            (shown in the management UI), or ``None``.
+        client_properties: extra client properties (a read-only copy), or
+            ``None``.
+        ssl_context: the ``ssl.SSLContext`` for TLS, or ``None`` for one
+            that verifies the server against the system CAs. Requires
+            ``tls``.
+
+    Raises:
+        TypeError: a value has the wrong type (``heartbeat="30"``).
+        ValueError: a value is out of range; the message starts with the
+            attribute's name and never shows the password.
+    """
+
+    tls: bool = False
+    host: str = "localhost"
+    port: int = DEFAULT_PORT
+    username: str = "guest"
+    password: str = "guest"
+    vhost: str = "/"
+    heartbeat: int | None = None
+    frame_max: int | None = None
+    channel_max: int | None = None
+    connection_timeout: float | None = _DEFAULT_CONNECTION_TIMEOUT
+    auth_mechanism: str = "PLAIN"
+    locale: str = "en_US"
+    connection_name: str | None = None
+    client_properties: Mapping[str, object] | None = dataclasses.field(
+        default=None, hash=False
+    )
+    ssl_context: ssl.SSLContext | None = None
+
+    def __init__(
+        self,
+        *,
+        tls: bool = False,
+        host: str = "localhost",
+        port: int | None = None,
+        username: str = "guest",
+        password: str = "guest",
+        vhost: str = "/",
+        heartbeat: int | None = None,
+        frame_max: int | None = None,
+        channel_max: int | None = None,
+        connection_timeout: float | None = _DEFAULT_CONNECTION_TIMEOUT,
+        auth_mechanism: str = "PLAIN",
+        locale: str = "en_US",
+        connection_name: str | None = None,
+        client_properties: Mapping[str, object] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        if not isinstance(tls, bool):
+            raise _type_error("tls", "bool", tls)
+        if ssl_context is not None:
+            if not isinstance(ssl_context, ssl.SSLContext):
+                raise _type_error("ssl_context", "ssl.SSLContext", ssl_context)
+            if not tls:
+                raise ValueError("ssl_context: given for a connection without TLS")
+        port = _default_port(tls) if port is None else port
+        if connection_name is not None:
+            _check_str("connection_name", connection_name)
+        values = {
+            "tls": tls,
+            "host": _check_host(host),
+            "port": _check_int("port", port, 1, _U16_MAX),
+            "username": _check_str("username", username),
+            "password": _check_str("password", password),
+            "vhost": _check_shortstr("vhost", vhost),
+            "heartbeat": _check_optional_int("heartbeat", heartbeat, 0, _U16_MAX),
+            "frame_max": _check_frame_max(frame_max),
+            "channel_max": _check_optional_int("channel_max", channel_max, 0, _U16_MAX),
+            "connection_timeout": _check_timeout(connection_timeout),
+            "auth_mechanism": _check_mechanism(auth_mechanism),
+            "locale": _check_shortstr("locale", locale),
+            "connection_name": connection_name,
+            "client_properties": _check_client_properties(client_properties),
+            "ssl_context": ssl_context,
+        }
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "password":
+                parts.append("password='***'")
+            elif f.name == "client_properties" and value is not None:
+                parts.append(f"client_properties={dict(value)!r}")
+            else:
+                parts.append(f"{f.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    @property
+    def address(self) -> str:
+        """``"host:port"`` for messages, an IPv6 host in brackets:
+        ``"[::1]:5672"``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def redacted_url(self) -> str:
+        """This connection as an AMQP URI with the password shown as ``***``.
+
+        Scheme, user, host, port and vhost are always written out; the query
+        holds ``heartbeat``, ``frame_max`` and ``channel_max`` when set,
+        ``connection_timeout`` (in milliseconds) when not the default 10 s,
+        and ``auth_mechanism`` when not PLAIN. Parsing it back gives the same
+        URL-expressible parameters (only the password differs).
+        """
+        scheme = "amqps" if self.tls else "amqp"
+        user = quote(self.username, safe="")
+        host = quote(self.host, safe=":")  # a %zone becomes %25zone
+        if ":" in self.host:
+            host = f"[{host}]"
+        url = f"{scheme}://{user}:***@{host}:{self.port}/{quote(self.vhost, safe='')}"
+        query = []
+        for key in ("heartbeat", "frame_max", "channel_max"):
+            value = getattr(self, key)
+            if value is not None:
+                query.append(f"{key}={value}")
+        timeout = self.connection_timeout
+        if timeout is not None and timeout != _DEFAULT_CONNECTION_TIMEOUT:
+            millis = max(1, round(timeout * 1000))
+            query.append(f"connection_timeout={millis}")
+        if self.auth_mechanism != "PLAIN":
+            query.append(f"auth_mechanism={self.auth_mechanism.lower()}")
+        return url + ("?" + "&".join(query) if query else "")
+
+    def replace(self, **changes: Unpack[_Fields]) -> ConnectionParameters:
+        """A copy with the given attributes changed, validated like the
+        constructor.
+
+        Two attributes follow others unless given too: a non-``None``
+        ``ssl_context`` turns ``tls`` on, and when ``tls`` changes, a port
+        that is the old scheme's default becomes the new one's (so
+        ``parse_url("amqp://h").replace(tls=True).port == 5671``).
+        ``port=None`` means the scheme's default port.
+
+        Raises:
+            TypeError: an unknown attribute name or a value of the wrong
+                type.
+            ValueError: a value out of range (see the class).
+        """
+        unknown = sorted(set(changes) - _FIELD_NAMES)
+        if unknown:
+            raise TypeError(
+                f"{unknown[0]}: not a connection parameter; expected one of "
+                f"{', '.join(sorted(_FIELD_NAMES))}"
+            )
+        values: dict[str, Any] = {n: getattr(self, n) for n in _FIELD_NAMES}
+        values.update(changes)
+        if changes.get("ssl_context") is not None and "tls" not in changes:
+            values["tls"] = True
+        tls = values["tls"]
+        if (
+            "port" not in changes
+            and isinstance(tls, bool)
+            and tls != self.tls
+            and self.port == _default_port(self.tls)
+        ):
+            values["port"] = _default_port(tls)
+        return ConnectionParameters(**values)
+
+    def with_overrides(self, **overrides: Unpack[_Overrides]) -> ConnectionParameters:
+        """Apply ``connect()``'s keyword arguments over these (URL) values.
+
+        A keyword whose value is ``None`` means "not given" and keeps the
+        current value, so ``connect()`` can pass all its keywords straight
+        through; use :meth:`replace` to set an attribute to ``None``.
+        ``ssl`` is ``connect()``'s spelling: ``True``/``False`` set ``tls``,
+        an ``ssl.SSLContext`` sets ``ssl_context`` and turns TLS on.
+
+        Raises:
+            TypeError: an unknown keyword, or a value of the wrong type.
+            ValueError: a value out of range (see the class).
+        """
+        given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+        if "ssl" in given:
+            value = given.pop("ssl")
+            if isinstance(value, ssl.SSLContext):
+                given.setdefault("ssl_context", value)
+                given.setdefault("tls", True)
+            elif isinstance(value, bool):
+                given.setdefault("tls", value)
+            else:
+                raise _type_error("ssl", "bool or ssl.SSLContext", value)
+        return self.replace(**given)
+
+
+_FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(ConnectionParameters))
+
+
+# --------------------------------------------------------------------------
+# Parsing
+
+
+def _redact_text(url: str) -> str:
+    """``url`` as an error message may quote it: the password and the values
+    of unknown query keys replaced by ``***``.
+
+    Works on text that does not parse: everything between the first ``:``
+    after the scheme and the *last* ``@`` is hidden, so a password with an
+    unencoded ``/``, ``?``, ``#`` or ``@`` is still covered (at worst more
+    than the password is hidden). Without an ``@``, a "port" that is not a
+    number is hidden too: it is likely a password whose host was left out.
+    """
+    match = _SCHEME_RE.match(url)
+    start = match.end() if match else 0
+    head, rest = url[:start], url[start:]
+    at = rest.rfind("@")
+    if at >= 0:
+        userinfo = rest[:at]
+        colon = userinfo.find(":")
+        if colon >= 0:
+            head += userinfo[:colon] + ":***"
+            rest = rest[at:]
+    else:
+        # "amqp://user:secret" (the "@host" forgotten) reads as host "user"
+        # and port "secret": hide a port that is not a number.
+        end = min(
+            (i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest)
+        )
+        authority = rest[:end]
+        if authority.startswith("["):  # an IPv6 literal: look after the "]"
+            close = authority.find("]") + 1 or len(authority)
+            host, after = authority[:close], authority[close:]
+            port = after[1:] if after.startswith(":") else ""
+        else:
+            host, _, port = authority.partition(":")
+        if port and not (port.isascii() and port.isdigit()):
+            head += host + ":***"
+            rest = rest[end:]
+    before, sep, query = rest.partition("?")
+    if sep:
+        items = []
+        for item in query.split("&"):
+            key, eq, _ = item.partition("=")
+            if eq and unquote(key) not in _QUERY_KEYS:
+                item = key + "=***"
+            items.append(item)
+        rest = before + "?" + "&".join(items)
+    return head + rest
+
+
+def _unquote(text: str, key: str, *, secret: bool = False) -> str:
+    """Percent-decode one URI part as UTF-8; errors name ``key`` and show
+    the text only if it is not ``secret``."""
+    shown = "" if secret else f" in {text!r}"
+    if _BAD_PERCENT_RE.search(text):
+        raise ValueError(
+            f"{key}: '%' not followed by two hex digits{shown} (write '%' as %25)"
+        )
+    try:
+        return unquote(text, errors="strict")
+    except UnicodeDecodeError:
+        pass
+    # Raised outside the except block so the UnicodeDecodeError, which holds
+    # the decoded bytes, is not chained to it.
+    raise ValueError(f"{key}: percent-encoded bytes are not UTF-8{shown}")
+
+
+def _parse_uint(key: str, text: str) -> int:
+    # str.isdigit() alone accepts "²" and int() accepts "+1", " 1", "1_0".
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"{key}: expected a non-negative integer, got {text!r}")
+    return int(text)
+
+
+def _parse_host_port(hostport: str, values: dict[str, Any]) -> None:
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            raise ValueError("host: '[' without a closing ']'")
+        host_text, after = hostport[1:end], hostport[end + 1 :]
+        if after and not after.startswith(":"):
+            raise ValueError(f"host: unexpected {after!r} after ']'")
+        port_text = after[1:]
+        host = _unquote(host_text, "host")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            ok = False
+        else:
+            ok = True
+        if not ok:
+            raise ValueError(f"host: [{host_text}] is not an IPv6 address")
+    else:
+        host_text, _, port_text = hostport.partition(":")
+        if ":" in port_text:
+            raise ValueError("host: an IPv6 address must be written in brackets")
+        host = _unquote(host_text, "host")
+    if host:
+        values["host"] = host
+    if port_text:
+        # The port text is not quoted back: with a mis-encoded password it
+        # could be a piece of it. The redacted URL shows it.
+        if not (port_text.isascii() and port_text.isdigit()):
+            raise ValueError("port: expected an integer from 1 to 65535")
+        values["port"] = int(port_text)
+
+
+def _parse_query(query: str, values: dict[str, Any]) -> None:
+    seen: set[str] = set()
+    for item in query.split("&"):
+        if not item:
+            continue  # "?", "a=1&", "a=1&&b=2"
+        key_text, eq, value_text = item.partition("=")
+        key = _unquote(key_text, "query key")
+        if key not in _QUERY_KEYS:
+            hint = (
+                "; TLS settings go in an ssl.SSLContext passed as ssl="
+                if key in _TLS_QUERY_KEYS
+                else ""
+            )
+            raise ValueError(
+                f"{key}: unknown URL query parameter; expected one of "
+                f"{', '.join(_QUERY_KEYS)}{hint}"
+            )
+        if key in seen:
+            raise ValueError(f"{key}: given more than once in the URL query")
+        seen.add(key)
+        if not eq:
+            raise ValueError(f"{key}: no value (expected {key}=...)")
+        value = _unquote(value_text, key)
+        if key == "auth_mechanism":
+            values[key] = value  # validated (and upper-cased) by the class
+        elif key == "connection_timeout":
+            millis = _parse_uint(key, value)
+            if millis == 0:
+                raise ValueError(
+                    f"{key}: expected a positive number of milliseconds, got '0'"
+                )
+            values[key] = millis / 1000
+        else:
+            values[key] = _parse_uint(key, value)
+
+
+def _parse(url: str) -> ConnectionParameters:
+    match = _SCHEME_RE.match(url)
+    if match is None:
+        raise ValueError("scheme: expected a URL starting amqp:// or amqps://")
+    scheme = match.group(1).lower()
+    if scheme not in _SCHEMES:
+        raise ValueError(
+            f"scheme: unknown scheme {match.group(1)!r}; expected amqp or amqps"
+        )
+    values: dict[str, Any] = {"tls": _SCHEMES[scheme]}
+    rest = url[match.end() :]
+    if "#" in rest:
+        # RFC 3986 would read a fragment; AMQP URIs have none, and an
+        # unencoded '#' is far more likely part of a password.
+        raise ValueError("url: contains '#'; percent-encode it as %23")
+    # The authority ends at the first '/' or '?' (RFC 3986 §3.2).
+    end = len(rest)
+    for stop in "/?":
+        index = rest.find(stop)
+        if 0 <= index < end:
+            end = index
+    authority, tail = rest[:end], rest[end:]
+    userinfo, at, hostport = authority.rpartition("@")
+    if not at and "@" in tail:
+        # "amqp://user:pa/ss@host": the '/' cut the authority short, so the
+        # password would be read as host, port, vhost or query.
+        raise ValueError(
+            "url: '@' after the host; percent-encode '/', '?', '#' and '@' "
+            "in the user name, password and vhost (%2F, %3F, %23, %40)"
+        )
+    if at:
+        user_text, colon, password_text = userinfo.partition(":")
+        values["username"] = _unquote(user_text, "username")
+        if colon:
+            values["password"] = _unquote(password_text, "password", secret=True)
+    _parse_host_port(hostport, values)
+    path, _, query = tail.partition("?")
+    if path:
+        # path starts with "/"; what follows is the vhost, possibly empty.
+        segment = path[1:]
+        if "/" in segment:
+            raise ValueError(
+                f"vhost: {segment!r} has more than one path segment; "
+                "percent-encode '/' in a vhost as %2F"
+            )
+        values["vhost"] = _unquote(segment, "vhost")
+    _parse_query(query, values)
+    return ConnectionParameters(**values)
+
+
+def parse_url(url: str) -> ConnectionParameters:
+    """Parse an ``amqp://`` or ``amqps://`` URI (see the module docstring).
+
+    Args:
+        url: the URI. Leading and trailing whitespace is ignored.
+
+    Returns:
+        The parameters, every part the URL leaves out at its default.
+
+    Raises:
+        TypeError: ``url`` is not a ``str``.
+        ValueError: the URL is malformed: an unknown scheme, a bad or
+            out-of-range port or query value, an unknown or repeated query
+            key, a bad percent-escape, a vhost with an unencoded ``/``. The
+            message starts with the name of the part or key and ends with
+            the URL, its password replaced by ``***``.
+    """
+    if not isinstance(url, str):
+        raise _type_error("url", "str", url)
+    url = url.strip()
+    try:
+        return _parse(url)
+    except ValueError as exc:
+        message = str(exc)
+    # Raised outside the except block: nothing chains to the original.
+    raise ValueError(f"{message} (in URL {_redact_text(url)!r})")

@@ -1,0 +1,688 @@
+"""Unit tests of amqp_client.uri: the RabbitMQ URI spec's examples, every
+query key, percent-decoding, IPv6 hosts, each malformed part naming itself,
+keyword overrides, and that the password never shows in a repr, a str or an
+error message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ssl
+from typing import Any
+
+import pytest
+
+from amqp_client.uri import (
+    DEFAULT_PORT,
+    DEFAULT_TLS_PORT,
+    ConnectionParameters,
+    parse_url,
+)
+
+SECRET = "Sup3rSecretPw"
+
+
+def _error(url: str) -> str:
+    """The message of the ValueError ``parse_url(url)`` raises."""
+    with pytest.raises(ValueError) as info:
+        parse_url(url)
+    return str(info.value)
+
+
+# -- defaults --------------------------------------------------------------------
+
+
+def test_defaults() -> None:
+    params = ConnectionParameters()
+    assert params.tls is False
+    assert params.host == "localhost"
+    assert params.port == 5672 == DEFAULT_PORT
+    assert params.username == "guest"
+    assert params.password == "guest"
+    assert params.vhost == "/"
+    assert params.heartbeat is None
+    assert params.frame_max is None
+    assert params.channel_max is None
+    assert params.connection_timeout == 10.0
+    assert params.auth_mechanism == "PLAIN"
+    assert params.locale == "en_US"
+    assert params.connection_name is None
+    assert params.client_properties is None
+    assert params.ssl_context is None
+
+
+def test_bare_url_is_all_defaults() -> None:
+    assert parse_url("amqp://") == ConnectionParameters()
+
+
+def test_full_url() -> None:
+    params = parse_url("amqp://user:pass@host:10000/vhost")
+    assert (params.username, params.password) == ("user", "pass")
+    assert (params.host, params.port, params.vhost) == ("host", 10000, "vhost")
+    assert params.tls is False
+
+
+def test_amqps_default_port_and_tls() -> None:
+    params = parse_url("amqps://host")
+    assert params.tls is True
+    assert params.port == 5671 == DEFAULT_TLS_PORT
+    assert parse_url("amqps://host:5999").port == 5999
+
+
+def test_scheme_is_case_insensitive() -> None:
+    assert parse_url("AMQPS://host").tls is True
+    assert parse_url("Amqp://host").tls is False
+
+
+def test_surrounding_whitespace_is_ignored() -> None:
+    assert parse_url("  amqp://host\n").host == "host"
+
+
+def test_parameters_are_frozen_and_slotted() -> None:
+    params = ConnectionParameters()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        params.host = "other"  # type: ignore[misc]
+    assert not hasattr(params, "__dict__")
+    assert hash(params) == hash(ConnectionParameters())
+
+
+# -- the URI spec's table of examples (https://www.rabbitmq.com/docs/uri-spec) ----
+
+
+@pytest.mark.parametrize(
+    ("url", "username", "password", "host", "port", "vhost"),
+    [
+        ("amqp://user:pass@host:10000/vhost", "user", "pass", "host", 10000, "vhost"),
+        (
+            "amqp://user%61:%61pass@ho%61st:10000/v%2fhost",
+            "usera",
+            "apass",
+            "hoast",
+            10000,
+            "v/host",
+        ),
+        ("amqp://", "guest", "guest", "localhost", 5672, "/"),
+        ("amqp://:@/", "", "", "localhost", 5672, ""),
+        ("amqp://user@", "user", "guest", "localhost", 5672, "/"),
+        ("amqp://user:pass@", "user", "pass", "localhost", 5672, "/"),
+        ("amqp://host", "guest", "guest", "host", 5672, "/"),
+        ("amqp://:10000", "guest", "guest", "localhost", 10000, "/"),
+        ("amqp:///vhost", "guest", "guest", "localhost", 5672, "vhost"),
+        ("amqp://host/", "guest", "guest", "host", 5672, ""),
+        ("amqp://host/%2f", "guest", "guest", "host", 5672, "/"),
+        ("amqp://[::1]", "guest", "guest", "::1", 5672, "/"),
+    ],
+)
+def test_uri_spec_examples(
+    url: str, username: str, password: str, host: str, port: int, vhost: str
+) -> None:
+    params = parse_url(url)
+    assert params.username == username
+    assert params.password == password
+    assert params.host == host
+    assert params.port == port
+    assert params.vhost == vhost
+
+
+def test_empty_port_is_default() -> None:
+    assert parse_url("amqp://host:").port == 5672
+    assert parse_url("amqps://host:").port == 5671
+
+
+# -- vhost -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "vhost"),
+    [
+        ("amqp://host", "/"),  # absent: the default
+        ("amqp://host/", ""),  # present and empty: the empty vhost
+        ("amqp://host/%2f", "/"),
+        ("amqp://host/%2F", "/"),
+        ("amqp://host/%2Fprod", "/prod"),
+        ("amqp://host/prod", "prod"),
+        ("amqp://host/a%2Fb%2Fc", "a/b/c"),
+        ("amqp://host/caf%C3%A9", "caf\u00e9"),
+        ("amqp://host/%2f?heartbeat=5", "/"),
+        ("amqp://host?heartbeat=5", "/"),
+        ("amqp://host/?heartbeat=5", ""),
+    ],
+)
+def test_vhost(url: str, vhost: str) -> None:
+    assert parse_url(url).vhost == vhost
+
+
+def test_vhost_with_unencoded_slash_is_an_error() -> None:
+    message = _error("amqp://host/a/b")
+    assert message.startswith("vhost:")
+    assert "%2F" in message
+
+
+def test_vhost_longer_than_a_shortstr() -> None:
+    assert len(parse_url("amqp://host/" + "v" * 255).vhost) == 255
+    assert _error("amqp://host/" + "v" * 256).startswith("vhost:")
+
+
+# -- user name and password ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("encoded", "decoded"),
+    [
+        ("p%40ss", "p@ss"),
+        ("p%3Ass", "p:ss"),
+        ("p%2Fss", "p/ss"),
+        ("p%3Fss", "p?ss"),
+        ("p%23ss", "p#ss"),
+        ("p%25ss", "p%ss"),
+        ("%40%3A%2F%3F%23%25%26%3D%20", "@:/?#%&= "),
+        ("p%C3%A4ss", "p\u00e4ss"),
+        ("", ""),
+    ],
+)
+def test_password_percent_decoding(encoded: str, decoded: str) -> None:
+    params = parse_url(f"amqp://user:{encoded}@host/%2f")
+    assert params.password == decoded
+    assert params.username == "user"
+    assert params.host == "host"
+    assert params.vhost == "/"
+
+
+def test_username_percent_decoding() -> None:
+    params = parse_url("amqp://us%40er%3Aname:pw@host")
+    assert params.username == "us@er:name"
+    assert params.password == "pw"
+
+
+def test_unencoded_colon_in_password_splits_at_the_first_colon() -> None:
+    assert parse_url("amqp://user:pa:ss@host").password == "pa:ss"
+
+
+def test_unencoded_at_in_password_uses_the_last_at() -> None:
+    params = parse_url("amqp://user:p@ss@host")
+    assert params.password == "p@ss"
+    assert params.host == "host"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"amqp://user:{SECRET}/x@host",
+        f"amqp://user:{SECRET}?x@host",
+        f"amqp://user:{SECRET}#x@host",
+        f"amqp://user:{SECRET}/x@host/vhost?heartbeat=5",
+    ],
+)
+def test_unencoded_delimiter_in_password_is_an_error_that_hides_it(url: str) -> None:
+    message = _error(url)
+    assert SECRET not in message
+    assert "x@host" not in message
+    assert "%2F" in message or "%23" in message
+
+
+@pytest.mark.parametrize(
+    "password", [f"{SECRET}%zz", f"{SECRET}%4", f"{SECRET}%", f"{SECRET}%ff"]
+)
+def test_bad_percent_escape_in_password_hides_it(password: str) -> None:
+    with pytest.raises(ValueError, match=r"^password: ") as info:
+        parse_url(f"amqp://user:{password}@host")
+    assert SECRET not in str(info.value)
+    assert info.value.__cause__ is None
+    assert info.value.__context__ is None
+
+
+@pytest.mark.parametrize(
+    ("url", "key"),
+    [
+        ("amqp://us%zzer@host", "username"),
+        ("amqp://host/v%zz", "vhost"),
+        ("amqp://ho%zzst", "host"),
+        ("amqp://host/v%ff", "vhost"),
+    ],
+)
+def test_bad_percent_escape_names_the_part(url: str, key: str) -> None:
+    assert _error(url).startswith(f"{key}: ")
+
+
+# -- hosts and ports -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "port", "address"),
+    [
+        ("amqp://[::1]", "::1", 5672, "[::1]:5672"),
+        ("amqp://[::1]:5673", "::1", 5673, "[::1]:5673"),
+        ("amqps://[2001:db8::7]", "2001:db8::7", 5671, "[2001:db8::7]:5671"),
+        ("amqp://u:p@[::1]:1/v", "::1", 1, "[::1]:1"),
+        ("amqp://[fe80::1%25eth0]:5672", "fe80::1%eth0", 5672, "[fe80::1%eth0]:5672"),
+        ("amqp://127.0.0.1:65535", "127.0.0.1", 65535, "127.0.0.1:65535"),
+        ("amqp://rabbit.example.com", "rabbit.example.com", 5672, None),
+    ],
+)
+def test_hosts(url: str, host: str, port: int, address: str | None) -> None:
+    params = parse_url(url)
+    assert params.host == host
+    assert params.port == port
+    assert params.address == (address or f"{host}:{port}")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "amqp://::1",
+        "amqp://[::1",
+        "amqp://[::1]x",
+        "amqp://[not-ipv6]",
+        "amqp://[127.0.0.1]",
+        "amqp://ho st",
+        "amqp://ho%2Fst",
+    ],
+)
+def test_bad_hosts(url: str) -> None:
+    assert _error(url).startswith("host: ")
+
+
+@pytest.mark.parametrize(
+    "port",
+    ["0", "65536", "99999999999999999999", "x", "-1", "+1", " 1", "1_0", "\u00b2"],
+)
+def test_bad_ports(port: str) -> None:
+    assert _error(f"amqp://host:{port}").startswith("port: ")
+
+
+def test_port_range_edges() -> None:
+    assert parse_url("amqp://host:1").port == 1
+    assert parse_url("amqp://host:65535").port == 65535
+
+
+@pytest.mark.parametrize(
+    "url", ["amqp://user:hunter2x", "amqp://user:hunter2x/vhost", "amqps://u:hunter2x?"]
+)
+def test_bad_port_text_is_not_shown_when_it_may_be_a_password(url: str) -> None:
+    # "@host" left out: the password reads as a port. Neither the message
+    # nor the URL it quotes shows it.
+    message = _error(url)
+    assert message.startswith("port: ")
+    assert "hunter2x" not in message
+    assert ":***" in message
+
+
+# -- scheme ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url", ["http://host", "amqp+ssl://host", "rabbitmq://h", "amqp:/host", "host:5672"]
+)
+def test_bad_scheme(url: str) -> None:
+    assert _error(url).startswith("scheme: ")
+
+
+def test_url_must_be_str() -> None:
+    with pytest.raises(TypeError, match="url"):
+        parse_url(b"amqp://host")  # type: ignore[arg-type]
+
+
+# -- query parameters ------------------------------------------------------------
+
+
+def test_every_query_key() -> None:
+    params = parse_url(
+        "amqp://host/%2f?heartbeat=30&frame_max=131072&channel_max=2047"
+        "&connection_timeout=2500&auth_mechanism=AMQPLAIN"
+    )
+    assert params.heartbeat == 30
+    assert params.frame_max == 131072
+    assert params.channel_max == 2047
+    assert params.connection_timeout == 2.5
+    assert params.auth_mechanism == "AMQPLAIN"
+
+
+@pytest.mark.parametrize(
+    ("query", "attribute", "value"),
+    [
+        ("heartbeat=0", "heartbeat", 0),
+        ("heartbeat=65535", "heartbeat", 65535),
+        ("frame_max=0", "frame_max", 0),
+        ("frame_max=4096", "frame_max", 4096),
+        ("frame_max=4294967295", "frame_max", 4294967295),
+        ("channel_max=0", "channel_max", 0),
+        ("channel_max=65535", "channel_max", 65535),
+        ("connection_timeout=1", "connection_timeout", 0.001),
+        ("connection_timeout=10000", "connection_timeout", 10.0),
+        ("auth_mechanism=plain", "auth_mechanism", "PLAIN"),
+        ("auth_mechanism=amqplain", "auth_mechanism", "AMQPLAIN"),
+        ("auth_mechanism=external", "auth_mechanism", "EXTERNAL"),
+        ("auth_mechanism=EXTERNAL", "auth_mechanism", "EXTERNAL"),
+        ("heart%62eat=7", "heartbeat", 7),
+        ("heartbeat=%37", "heartbeat", 7),
+    ],
+)
+def test_query_values(query: str, attribute: str, value: object) -> None:
+    assert getattr(parse_url(f"amqp://host?{query}"), attribute) == value
+
+
+def test_empty_query_items_are_ignored() -> None:
+    assert parse_url("amqp://host?").heartbeat is None
+    assert parse_url("amqp://host/?heartbeat=5&&frame_max=4096&").frame_max == 4096
+
+
+@pytest.mark.parametrize(
+    ("query", "key"),
+    [
+        ("heartbeat=abc", "heartbeat"),
+        ("heartbeat=-1", "heartbeat"),
+        ("heartbeat=1.5", "heartbeat"),
+        ("heartbeat=", "heartbeat"),
+        ("heartbeat", "heartbeat"),
+        ("heartbeat=65536", "heartbeat"),
+        ("frame_max=4095", "frame_max"),
+        ("frame_max=1", "frame_max"),
+        ("frame_max=-4096", "frame_max"),
+        ("frame_max=4294967296", "frame_max"),
+        ("channel_max=65536", "channel_max"),
+        ("channel_max=-1", "channel_max"),
+        ("connection_timeout=0", "connection_timeout"),
+        ("connection_timeout=-5", "connection_timeout"),
+        ("connection_timeout=1.5", "connection_timeout"),
+        ("auth_mechanism=CRAM-MD5", "auth_mechanism"),
+        ("auth_mechanism=", "auth_mechanism"),
+        ("heartbeat=5&heartbeat=6", "heartbeat"),
+    ],
+)
+def test_bad_query_values_name_the_key(query: str, key: str) -> None:
+    message = _error(f"amqp://user:{SECRET}@host/?{query}")
+    assert message.startswith(f"{key}: ")
+    assert SECRET not in message
+    assert "***" in message
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "foo",
+        "heartbeats",
+        "Heartbeat",
+        "cacertfile",
+        "verify",
+        "server_name_indication",
+        "connection_name",
+        "socket_timeout",
+    ],
+)
+def test_unknown_query_key_names_it(key: str) -> None:
+    message = _error(f"amqp://host?{key}=1")
+    assert message.startswith(f"{key}: unknown URL query parameter")
+    assert "heartbeat" in message  # lists the known keys
+
+
+def test_unknown_query_value_is_not_echoed() -> None:
+    # RabbitMQ's TLS "password" key holds the key file's passphrase.
+    message = _error(f"amqps://host?password={SECRET}")
+    assert message.startswith("password: unknown URL query parameter")
+    assert "SSLContext" in message
+    assert SECRET not in message
+
+
+def test_fragment_is_an_error() -> None:
+    assert _error("amqp://host/vhost#frag").startswith("url: ")
+
+
+# -- the password never shows ----------------------------------------------------
+
+
+def test_repr_and_str_hide_password() -> None:
+    params = parse_url(f"amqp://user:{SECRET}@host/%2f")
+    for text in (repr(params), str(params), f"{params}", f"{params!r}"):
+        assert SECRET not in text
+        assert "password='***'" in text
+        assert "username='user'" in text
+    assert params.password == SECRET
+
+
+def test_redacted_url() -> None:
+    params = parse_url(f"amqps://us%40er:{SECRET}@[::1]:5999/%2Fprod?heartbeat=5")
+    url = params.redacted_url()
+    assert SECRET not in url
+    assert url == "amqps://us%40er:***@[::1]:5999/%2Fprod?heartbeat=5"
+
+
+def test_redacted_url_of_defaults() -> None:
+    assert (
+        ConnectionParameters().redacted_url() == "amqp://guest:***@localhost:5672/%2F"
+    )
+    assert parse_url("amqp://h/").redacted_url() == "amqp://guest:***@h:5672/"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "amqp://",
+        "amqp://h/",
+        "amqps://u%3Ax:pw@[fe80::1%25eth0]:1/a%2Fb%20c",
+        "amqp://h?heartbeat=0&frame_max=0&channel_max=0",
+        "amqp://h?connection_timeout=1500&auth_mechanism=external",
+        "amqp://h?frame_max=131072&auth_mechanism=amqplain",
+    ],
+)
+def test_redacted_url_round_trips_all_but_the_password(url: str) -> None:
+    params = parse_url(url)
+    again = parse_url(params.redacted_url())
+    assert again.password == "***"
+    assert again == params.replace(password="***")
+
+
+def test_errors_redact_the_password() -> None:
+    message = _error(f"amqp://user:{SECRET}@host/?heartbeat=x")
+    assert SECRET not in message
+    assert "amqp://user:***@host/?heartbeat=x" in message
+
+
+def test_errors_do_not_chain_the_password() -> None:
+    with pytest.raises(ValueError) as info:
+        parse_url(f"amqp://user:{SECRET}@host:99999")
+    assert info.value.__cause__ is None
+    assert info.value.__context__ is None
+    assert SECRET not in str(info.value)
+
+
+def test_encoded_password_is_hidden_in_errors_too() -> None:
+    message = _error("amqp://user:p%40ssw0rd@host?frame_max=1")
+    assert "p%40ssw0rd" not in message
+    assert "p@ssw0rd" not in message
+
+
+# -- constructor validation ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "error"),
+    [
+        ("tls", "yes", TypeError),
+        ("host", "", ValueError),
+        ("host", 1, TypeError),
+        ("host", "a b", ValueError),
+        ("port", 0, ValueError),
+        ("port", 65536, ValueError),
+        ("port", "5672", TypeError),
+        ("port", True, TypeError),
+        ("username", None, TypeError),
+        ("password", None, TypeError),
+        ("vhost", "v" * 256, ValueError),
+        ("vhost", 1, TypeError),
+        ("heartbeat", -1, ValueError),
+        ("heartbeat", 65536, ValueError),
+        ("heartbeat", 1.5, TypeError),
+        ("heartbeat", "30", TypeError),
+        ("heartbeat", True, TypeError),
+        ("frame_max", 4095, ValueError),
+        ("frame_max", 2**32, ValueError),
+        ("frame_max", 0.0, TypeError),
+        ("channel_max", 65536, ValueError),
+        ("channel_max", -1, ValueError),
+        ("connection_timeout", 0, ValueError),
+        ("connection_timeout", -1.0, ValueError),
+        ("connection_timeout", float("inf"), ValueError),
+        ("connection_timeout", float("nan"), ValueError),
+        ("connection_timeout", "10", TypeError),
+        ("auth_mechanism", "GSSAPI", ValueError),
+        ("auth_mechanism", None, TypeError),
+        ("locale", "x" * 256, ValueError),
+        ("connection_name", 1, TypeError),
+        ("client_properties", [("a", 1)], TypeError),
+        ("client_properties", {"a": object()}, TypeError),
+        ("client_properties", {1: "a"}, TypeError),
+        ("ssl_context", "ctx", TypeError),
+    ],
+)
+def test_constructor_validation_names_the_field(
+    key: str, value: object, error: type[Exception]
+) -> None:
+    kwargs: dict[str, Any] = {key: value}
+    if key == "ssl_context":
+        kwargs["tls"] = True
+    with pytest.raises(error, match=f"^{key}"):
+        ConnectionParameters(**kwargs)
+
+
+def test_constructor_normalises() -> None:
+    params = ConnectionParameters(
+        host="[::1]",
+        auth_mechanism="external",
+        connection_timeout=3,
+        tls=True,
+    )
+    assert params.host == "::1"
+    assert params.auth_mechanism == "EXTERNAL"
+    assert params.connection_timeout == 3.0
+    assert isinstance(params.connection_timeout, float)
+    assert params.port == 5671
+
+
+def test_constructor_accepts_none_for_optional_limits() -> None:
+    params = ConnectionParameters(
+        heartbeat=None, frame_max=None, channel_max=None, connection_timeout=None
+    )
+    assert params.connection_timeout is None
+
+
+def test_client_properties_are_a_read_only_copy() -> None:
+    source = {"product": "test", "capabilities": {"x": True}}
+    params = ConnectionParameters(client_properties=source)
+    source["product"] = "changed"
+    assert params.client_properties is not None
+    assert params.client_properties["product"] == "test"
+    with pytest.raises(TypeError):
+        params.client_properties["product"] = "x"  # type: ignore[index]
+    assert "client_properties={'product': 'test'" in repr(params)
+    assert params == ConnectionParameters(
+        client_properties={"product": "test", "capabilities": {"x": True}}
+    )
+    hash(params)
+
+
+def test_ssl_context_needs_tls() -> None:
+    context = ssl.create_default_context()
+    with pytest.raises(ValueError, match=r"^ssl_context"):
+        ConnectionParameters(ssl_context=context)
+    assert ConnectionParameters(tls=True, ssl_context=context).ssl_context is context
+
+
+def test_constructor_errors_hide_password() -> None:
+    with pytest.raises(ValueError) as info:
+        ConnectionParameters(password=SECRET, heartbeat=-1)
+    assert SECRET not in str(info.value)
+
+
+# -- replace and with_overrides --------------------------------------------------
+
+
+def test_replace_overrides_the_url() -> None:
+    params = parse_url("amqp://user:pw@host/v?heartbeat=30")
+    changed = params.replace(heartbeat=5, vhost="other", connection_name="app")
+    assert changed.heartbeat == 5
+    assert changed.vhost == "other"
+    assert changed.connection_name == "app"
+    assert (changed.username, changed.password, changed.host) == ("user", "pw", "host")
+    assert params.heartbeat == 30  # unchanged
+    assert params.replace() == params
+
+
+def test_replace_can_set_none() -> None:
+    params = parse_url("amqp://host?heartbeat=30")
+    assert params.replace(heartbeat=None).heartbeat is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "key", "error"),
+    [
+        ({"heartbeat": -1}, "heartbeat", ValueError),
+        ({"frame_max": 100}, "frame_max", ValueError),
+        ({"channel_max": 70000}, "channel_max", ValueError),
+        ({"port": 0}, "port", ValueError),
+        ({"auth_mechanism": "NOPE"}, "auth_mechanism", ValueError),
+        ({"heartbeat": "5"}, "heartbeat", TypeError),
+        ({"heartbaet": 5}, "heartbaet", TypeError),
+    ],
+)
+def test_replace_validates(changes: dict[str, Any], key: str, error: type) -> None:
+    params = parse_url(f"amqp://u:{SECRET}@host")
+    with pytest.raises(error, match=f"^{key}") as info:
+        params.replace(**changes)
+    assert SECRET not in str(info.value)
+
+
+def test_replace_tls_moves_a_default_port() -> None:
+    assert parse_url("amqp://h").replace(tls=True).port == 5671
+    assert parse_url("amqps://h").replace(tls=False).port == 5672
+    assert parse_url("amqp://h:1234").replace(tls=True).port == 1234
+    assert parse_url("amqp://h").replace(tls=True, port=99).port == 99
+    assert parse_url("amqps://h").replace(port=None).port == 5671
+
+
+def test_replace_ssl_context_turns_tls_on() -> None:
+    context = ssl.create_default_context()
+    params = parse_url("amqp://h").replace(ssl_context=context)
+    assert params.tls is True
+    assert params.port == 5671
+    assert params.ssl_context is context
+    with pytest.raises(ValueError, match=r"^ssl_context"):
+        parse_url("amqp://h").replace(ssl_context=context, tls=False)
+
+
+def test_with_overrides_skips_none() -> None:
+    params = parse_url("amqp://host?heartbeat=30&channel_max=10")
+    changed = params.with_overrides(
+        heartbeat=None,
+        channel_max=20,
+        frame_max=None,
+        ssl=None,
+        client_properties=None,
+        connection_name=None,
+        connection_timeout=None,
+        auth_mechanism=None,
+        locale=None,
+    )
+    assert changed.heartbeat == 30
+    assert changed.channel_max == 20
+    assert changed.tls is False
+    assert changed.connection_timeout == 10.0
+
+
+def test_with_overrides_ssl() -> None:
+    context = ssl.create_default_context()
+    params = parse_url("amqp://host").with_overrides(ssl=context)
+    assert (params.tls, params.port, params.ssl_context) == (True, 5671, context)
+    params = parse_url("amqp://host").with_overrides(ssl=True)
+    assert (params.tls, params.port, params.ssl_context) == (True, 5671, None)
+    params = parse_url("amqps://host").with_overrides(ssl=False)
+    assert (params.tls, params.port) == (False, 5672)
+    with pytest.raises(TypeError, match=r"^ssl"):
+        parse_url("amqp://host").with_overrides(ssl="yes")  # type: ignore[arg-type]
+
+
+def test_with_overrides_validates() -> None:
+    params = parse_url("amqp://host")
+    with pytest.raises(ValueError, match=r"^heartbeat"):
+        params.with_overrides(heartbeat=-5)
+    with pytest.raises(TypeError, match=r"^bogus"):
+        params.with_overrides(bogus=1)  # type: ignore[call-arg]
