@@ -33,20 +33,22 @@ lint: $(STAMP) ## ruff check (and format check of hand-written code)
 typecheck: $(STAMP) ## mypy --strict on the runtime, the generator and the generated code
 	$(PY) scripts/typecheck.py
 
-test: $(STAMP) check-generated lint typecheck ## everything CI runs: freshness, lint, types, the whole test suite
+test: $(STAMP) check-generated lint typecheck broker ## everything CI runs: freshness, lint, types, the whole test suite
 	$(PY) -m pytest
 
-unit: $(STAMP) ## the fast tests only (no wheel build)
-	$(PY) -m pytest -m "not slow"
+unit: $(STAMP) ## the fast tests only: no broker, no wheel build
+	$(PY) -m pytest -m "not slow and not integration and not fault"
 
 broker: ## make sure a RabbitMQ broker listens on 127.0.0.1:5672
 	@bash scripts/ensure-broker.sh
 
-demo: $(STAMP) ## show the generated codec at work: encode a publish, decode it, show the spec docs
-	$(PY) examples/codec_demo.py
+demo: $(STAMP) broker ## publish and consume a few thousand messages with confirms, print the rates
+	$(PY) examples/demo.py
 
-bench: $(STAMP) ## codec benchmark against pamqp and pika (bench/codec.py)
+bench: $(STAMP) broker ## benchmarks against the peer clients: codec, then end to end
+	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/codec.py
+	$(PY) bench/e2e.py
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
