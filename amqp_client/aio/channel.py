@@ -14,13 +14,12 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from amqp_client._delivery import DeliveryData, ReturnedMessage
+from amqp_client._delivery import DeliveryData
+from amqp_client._front import ConfirmTracker, run_callbacks
 from amqp_client._spec_base import Method, Properties
 from amqp_client.errors import (
     AMQPError,
     ChannelClosed,
-    MessageNacked,
-    MessageReturned,
     UsageError,
 )
 from amqp_client.protocol import events as ev
@@ -199,9 +198,7 @@ class Channel(AsyncChannelMethods):
         self._error: AMQPError | None = None
         self._terminated: asyncio.Future[AMQPError | None] = self._loop.create_future()
         self._consumers: dict[str, Consumer] = {}
-        self._confirms: dict[int, asyncio.Future[None]] = {}
-        self._mandatory: dict[int, tuple[str, str, Any]] = {}
-        self._returned: dict[int, ReturnedMessage] = {}
+        self._confirms: ConfirmTracker[asyncio.Future[None]] = ConfirmTracker()
         self._flow = asyncio.Event()
         self._flow.set()
         self._return_callbacks: list[Callback] = []
@@ -305,9 +302,7 @@ class Channel(AsyncChannelMethods):
             return None
         future: asyncio.Future[None] = self._loop.create_future()
         future.add_done_callback(_retrieve)
-        self._confirms[tag] = future
-        if mandatory:
-            self._mandatory[tag] = (exchange, routing_key, body)
+        self._confirms.add(tag, future, mandatory, exchange, routing_key, body)
         return Confirmation(future, tag)
 
     async def basic_consume(  # type: ignore[override]
@@ -507,63 +502,31 @@ class Channel(AsyncChannelMethods):
         self._connection._delivery_buffered(1)
         consumer._push(delivery)
 
-    def _on_confirm(
-        self, event: ev.PublishAcked | ev.PublishNacked, acked: bool
-    ) -> None:
-        confirms = self._confirms
-        for tag in event.delivery_tags:
-            future = confirms.pop(tag, None)
-            returned = self._returned.pop(tag, None) if self._returned else None
-            if self._mandatory:
-                self._mandatory.pop(tag, None)
-            if future is not None and not future.done():
-                if returned is not None:
-                    future.set_exception(
-                        MessageReturned(
-                            returned.reply_code, returned.reply_text, returned
-                        )
-                    )
-                elif acked:
+    def _on_confirm(self, tags: tuple[int, ...], acked: bool) -> None:
+        for future, error in self._confirms.confirmed(tags, acked):
+            if not future.done():
+                if error is None:
                     future.set_result(None)
                 else:
-                    future.set_exception(MessageNacked(tag))
-            if self._confirm_callbacks:
-                _run(self._confirm_callbacks, tag, acked)
+                    future.set_exception(error)
+        if self._confirm_callbacks:
+            for tag in tags:
+                run_callbacks(self._confirm_callbacks, log, tag, acked)
 
     def _on_return(self, event: ev.ReturnReceived) -> None:
-        method = event.method
-        message = ReturnedMessage(
-            method.reply_code,
-            method.reply_text,
-            method.exchange,
-            method.routing_key,
-            event.properties,
-            event.body,
-        )
-        # The return carries no delivery tag: it belongs to the oldest
-        # unconfirmed mandatory publish with the same exchange, routing key
-        # and body (returns come in publish order, before their confirm).
-        for tag, (exchange, routing_key, body) in self._mandatory.items():
-            if (
-                tag not in self._returned
-                and exchange == method.exchange
-                and routing_key == method.routing_key
-                and body == event.body
-            ):
-                self._returned[tag] = message
-                break
-        _run(self._return_callbacks, message)
+        message = self._confirms.returned(event)
+        run_callbacks(self._return_callbacks, log, message)
 
     def _on_server_cancel(self, consumer_tag: str) -> None:
         self._end_consumer(consumer_tag)
-        _run(self._cancel_callbacks, consumer_tag)
+        run_callbacks(self._cancel_callbacks, log, consumer_tag)
 
     def _on_flow(self, active: bool) -> None:
         if active:
             self._flow.set()
         else:
             self._flow.clear()
-        _run(self._flow_callbacks, active)
+        run_callbacks(self._flow_callbacks, log, active)
 
     def _end_consumer(self, consumer_tag: str) -> None:
         consumer = self._consumers.pop(consumer_tag, None)
@@ -584,22 +547,11 @@ class Channel(AsyncChannelMethods):
             if not waiter.done():
                 waiter.set_exception(failure)
         self._waiters.clear()
-        for future in self._confirms.values():
+        for future in self._confirms.fail_all():
             if not future.done():
                 future.set_exception(failure)
-        self._confirms.clear()
-        self._mandatory.clear()
-        self._returned.clear()
         for consumer in self._consumers.values():
             consumer._end(error)
         self._consumers.clear()
         self._flow.set()
-        _run(self._close_callbacks, error)
-
-
-def _run(callbacks: list[Callback], *args: object) -> None:
-    for callback in list(callbacks):
-        try:
-            callback(*args)
-        except Exception:
-            log.exception("callback %r failed", callback)
+        run_callbacks(self._close_callbacks, log, error)

@@ -19,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as _ssl
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any
 
 from amqp_client import auth, uri
+from amqp_client._front import EventSink, dispatch, run_callbacks
 from amqp_client._spec_base import Method
 from amqp_client.errors import (
     AMQPError,
@@ -82,7 +83,7 @@ class _Protocol(asyncio.Protocol):
         self._connection._update_writable()
 
 
-class Connection(AsyncConnectionMethods):
+class Connection(AsyncConnectionMethods, EventSink):
     """An AMQP connection for asyncio programs. Create it with :func:`connect`.
 
     Use it as an async context manager, open channels with
@@ -122,9 +123,9 @@ class Connection(AsyncConnectionMethods):
         self._writable.set()
         self._buffered = 0
         self._reading_paused = False
-        self._on_close: list[Callback] = []
-        self._on_blocked: list[Callback] = []
-        self._on_unblocked: list[Callback] = []
+        self._close_callbacks: list[Callback] = []
+        self._on_blocked_callbacks: list[Callback] = []
+        self._on_unblocked_callbacks: list[Callback] = []
 
     # --- public -------------------------------------------------------------------
 
@@ -218,15 +219,15 @@ class Connection(AsyncConnectionMethods):
 
     def add_on_close_callback(self, callback: Callback) -> None:
         """``callback(error)`` when the connection is over (None if clean)."""
-        self._on_close.append(callback)
+        self._close_callbacks.append(callback)
 
     def add_on_blocked_callback(self, callback: Callback) -> None:
         """``callback(reason)`` on connection.blocked."""
-        self._on_blocked.append(callback)
+        self._on_blocked_callbacks.append(callback)
 
     def add_on_unblocked_callback(self, callback: Callback) -> None:
         """``callback()`` on connection.unblocked."""
-        self._on_unblocked.append(callback)
+        self._on_unblocked_callbacks.append(callback)
 
     async def __aenter__(self) -> Connection:
         return self
@@ -354,63 +355,38 @@ class Connection(AsyncConnectionMethods):
 
     def _dispatch(self) -> None:
         events = self._core.events_received()
-        if not events:
-            return
-        channels = self._channels
-        for event in events:
-            kind = type(event)
-            if kind is ev.DeliveryReceived:
-                channel = channels.get(event.channel)  # type: ignore[union-attr]
-                if channel is not None:
-                    channel._on_delivery(event)
-            elif kind is ev.ReplyReceived or kind is ev.GetReceived:
-                if event.channel == 0:  # type: ignore[union-attr]
-                    self._resolve_control(event.method)  # type: ignore[union-attr]
-                else:
-                    channel = channels.get(event.channel)  # type: ignore[union-attr]
-                    if channel is not None:
-                        channel._on_reply(event)
-            elif kind is ev.PublishAcked or kind is ev.PublishNacked:
-                channel = channels.get(event.channel)  # type: ignore[union-attr]
-                if channel is not None:
-                    channel._on_confirm(event, kind is ev.PublishAcked)
-            elif kind is ev.ChannelOpened:
-                opened = self._opening.pop(event.channel, None)  # type: ignore[union-attr]
-                if opened is not None and not opened.done():
-                    opened.set_result(None)
-            elif kind is ev.ChannelTerminated:
-                channel = channels.pop(event.channel, None)  # type: ignore[union-attr]
-                opened = self._opening.pop(event.channel, None)  # type: ignore[union-attr]
-                error = event.error  # type: ignore[union-attr]
-                if opened is not None and not opened.done():
-                    opened.set_exception(
-                        error or ConnectionClosed(200, "channel closed")
-                    )
-                if channel is not None:
-                    channel._on_terminated(error)
-            elif kind is ev.ReturnReceived:
-                channel = channels.get(event.channel)  # type: ignore[union-attr]
-                if channel is not None:
-                    channel._on_return(event)
-            elif kind is ev.ConsumerCancelled:
-                channel = channels.get(event.channel)  # type: ignore[union-attr]
-                if channel is not None:
-                    channel._on_server_cancel(event.consumer_tag)  # type: ignore[union-attr]
-            elif kind is ev.ChannelFlowChanged:
-                channel = channels.get(event.channel)  # type: ignore[union-attr]
-                if channel is not None:
-                    channel._on_flow(event.active)  # type: ignore[union-attr]
-            elif kind is ev.ConnectionOpened:
-                if not self._opened.done():
-                    self._opened.set_result(None)
-            elif kind is ev.ConnectionBlocked:
-                self._update_writable()
-                _run_callbacks(self._on_blocked, event.reason)  # type: ignore[union-attr]
-            elif kind is ev.ConnectionUnblocked:
-                self._update_writable()
-                _run_callbacks(self._on_unblocked)
-            elif kind is ev.ConnectionTerminated:
-                self._on_terminated(event.error)  # type: ignore[union-attr]
+        if events:
+            dispatch(self, events)
+
+    # --- routed events (see amqp_client._front.dispatch) ---------------------------
+
+    def _on_opened(self, event: ev.ConnectionOpened) -> None:
+        if not self._opened.done():
+            self._opened.set_result(None)
+
+    def _on_blocked(self, reason: str) -> None:
+        self._update_writable()
+        run_callbacks(self._on_blocked_callbacks, log, reason)
+
+    def _on_unblocked(self) -> None:
+        self._update_writable()
+        run_callbacks(self._on_unblocked_callbacks, log)
+
+    def _on_channel_opened(self, channel_id: int) -> None:
+        opened = self._opening.pop(channel_id, None)
+        if opened is not None and not opened.done():
+            opened.set_result(None)
+
+    def _on_channel_terminated(self, channel_id: int, error: AMQPError | None) -> None:
+        channel = self._channels.pop(channel_id, None)
+        opened = self._opening.pop(channel_id, None)
+        if opened is not None and not opened.done():
+            opened.set_exception(error or ConnectionClosed(200, "channel closed"))
+        if channel is not None:
+            channel._on_terminated(error)
+
+    def _on_control_reply(self, method: Method) -> None:
+        self._resolve_control(method)
 
     def _resolve_control(self, method: Method) -> None:
         while self._control_waiters:
@@ -449,15 +425,7 @@ class Connection(AsyncConnectionMethods):
             if data and not self._transport.is_closing():
                 self._transport.writelines(data)
             self._transport.close()
-        _run_callbacks(self._on_close, error)
-
-
-def _run_callbacks(callbacks: Sequence[Callback], *args: object) -> None:
-    for callback in list(callbacks):
-        try:
-            callback(*args)
-        except Exception:
-            log.exception("callback %r failed", callback)
+        run_callbacks(self._close_callbacks, log, error)
 
 
 async def _wait(waiter: asyncio.Future[Any], timeout: float | None) -> Any:
