@@ -1,0 +1,567 @@
+"""Blocking channels, consumers, deliveries and confirmations.
+
+``Channel`` is the generated ``ChannelMethods`` plus publishing (with
+confirmations and returns), consuming, basic.get and closing, with the
+same names and parameters as the asyncio front. Every call that waits on
+the broker takes ``timeout`` and raises ``TimeoutError`` when it passes.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+from amqp_client._delivery import DeliveryData
+from amqp_client._front import ConfirmTracker
+from amqp_client._spec_base import Method, Properties
+from amqp_client.errors import AMQPError, ChannelClosed, UsageError
+from amqp_client.protocol import events as ev
+from amqp_client.spec import (
+    BasicAck,
+    BasicCancel,
+    BasicCancelOk,
+    BasicConsume,
+    BasicConsumeOk,
+    BasicGet,
+    BasicNack,
+    BasicProperties,
+    BasicPublish,
+    BasicReject,
+    ChannelMethods,
+)
+
+if TYPE_CHECKING:
+    from amqp_client.blocking.connection import Connection
+
+__all__ = ["Channel", "Confirmation", "Consumer", "Delivery"]
+
+log = logging.getLogger("amqp_client.blocking")
+
+Callback = Callable[..., object]
+_END = object()
+
+
+class Delivery(DeliveryData):
+    """A delivered message (see :class:`amqp_client._delivery.DeliveryData`)."""
+
+    __slots__ = ()
+
+    _channel: Channel
+
+    def ack(self, multiple: bool = False) -> None:
+        """Acknowledge this message (and all before it if ``multiple``).
+
+        Raises:
+            ChannelClosed: the channel closed; the delivery tag is dead.
+        """
+        self._channel._settle(BasicAck(self.delivery_tag, multiple=multiple))
+
+    def nack(self, multiple: bool = False, requeue: bool = True) -> None:
+        """Reject this message (and all before it if ``multiple``)."""
+        self._channel._settle(
+            BasicNack(self.delivery_tag, multiple=multiple, requeue=requeue)
+        )
+
+    def reject(self, requeue: bool = True) -> None:
+        """Reject this one message."""
+        self._channel._settle(BasicReject(self.delivery_tag, requeue=requeue))
+
+
+class Confirmation:
+    """The broker's verdict on one publish in confirm mode.
+
+    ``wait()`` returns when the broker acks; raises ``MessageNacked`` on a
+    nack, ``MessageReturned`` when a mandatory publish came back, the
+    channel's or connection's error if either closes first, and
+    ``TimeoutError`` when ``timeout`` passes.
+    """
+
+    __slots__ = ("_future", "delivery_tag")
+
+    def __init__(self, future: Future[None], delivery_tag: int) -> None:
+        self._future = future
+        self.delivery_tag = delivery_tag
+
+    def wait(self, timeout: float | None = None) -> None:
+        self._future.result(timeout)
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def __repr__(self) -> str:
+        state = "pending"
+        if self._future.done():
+            state = "failed" if self._future.exception() else "acked"
+        return f"<Confirmation #{self.delivery_tag} {state}>"
+
+
+class Consumer:
+    """An iterator of deliveries from ``basic_consume``; ``get(timeout)``
+    takes one. Iteration ends after a cancel from either side; it raises
+    the channel's error if the channel closes with one. ``with`` cancels on
+    exit.
+    """
+
+    def __init__(self, channel: Channel, queue_name: str) -> None:
+        self._channel = channel
+        self.queue = queue_name
+        self.consumer_tag = ""
+        self._items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._active = False
+        self._ended = False
+
+    def __repr__(self) -> str:
+        return f"<Consumer {self.consumer_tag!r} on {self.queue!r}>"
+
+    def __iter__(self) -> Iterator[Delivery]:
+        return self
+
+    def __next__(self) -> Delivery:
+        delivery = self.get()
+        if delivery is None:
+            raise StopIteration
+        return delivery
+
+    def get(self, timeout: float | None = None) -> Delivery | None:
+        """The next delivery; None once the consumer has ended.
+
+        Raises:
+            TimeoutError: nothing arrived within ``timeout`` seconds.
+            ChannelClosed, ConnectionClosed: the channel or connection
+                closed with an error.
+        """
+        if self._ended:
+            return None
+        try:
+            item = self._items.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no delivery within {timeout} s") from None
+        if item is _END:
+            self._ended = True
+            return None
+        if isinstance(item, BaseException):
+            self._ended = True
+            raise item
+        self._channel._connection._delivery_buffered(-1)
+        return item  # type: ignore[no-any-return]
+
+    def cancel(self, timeout: float | None = None) -> None:
+        """Stop the consumer (basic.cancel); iteration ends after the
+        deliveries already received. Idempotent."""
+        if self._active and self._channel.is_open:
+            self._active = False
+            self._channel.basic_cancel(self.consumer_tag, timeout=timeout)
+
+    def __enter__(self) -> Consumer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._channel.is_open and self._channel._connection.is_open:
+            self.cancel()
+
+    def _push(self, item: Any) -> None:
+        self._items.put(item)
+
+    def _end(self, error: BaseException | None = None) -> None:
+        self._active = False
+        self._items.put(error if error is not None else _END)
+
+
+class Channel(ChannelMethods):
+    """An AMQP channel for threaded programs; open one with
+    ``connection.channel()``. Every generated method of
+    :class:`amqp_client.spec.ChannelMethods` is available.
+    """
+
+    def __init__(self, connection: Connection, channel_id: int) -> None:
+        self._connection = connection
+        self._core = connection._core
+        self._lock = connection._lock
+        self.channel_id = channel_id
+        self._waiters: deque[tuple[Future[Any], Callable[[Any], Any] | None]] = deque()
+        self._error: AMQPError | None = None
+        self._terminated = threading.Event()
+        self._consumers: dict[str, Consumer] = {}
+        self._confirms: ConfirmTracker[Future[None]] = ConfirmTracker()
+        self._flow = threading.Event()
+        self._flow.set()
+        self._return_callbacks: list[Callback] = []
+        self._confirm_callbacks: list[Callback] = []
+        self._close_callbacks: list[Callback] = []
+        self._flow_callbacks: list[Callback] = []
+        self._cancel_callbacks: list[Callback] = []
+
+    def __repr__(self) -> str:
+        state = "open" if self.is_open else "closed"
+        return f"<amqp_client.blocking.Channel {self.channel_id} {state}>"
+
+    # --- public -----------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self._error is None and not self._terminated.is_set()
+
+    @property
+    def is_closed(self) -> bool:
+        return not self.is_open
+
+    @property
+    def connection(self) -> Connection:
+        return self._connection
+
+    def close(
+        self,
+        reply_code: int = 200,
+        reply_text: str = "",
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        """Close the channel (channel.close handshake). Idempotent."""
+        if self._terminated.is_set() or self._connection.is_closed:
+            return
+        self._connection._check_not_io_thread()
+        with self._lock:
+            if self._core.is_closed:
+                return
+            self._core.close_channel(self.channel_id, reply_code, reply_text)
+            self._connection._flush_locked()
+        if not self._terminated.wait(timeout):
+            raise TimeoutError(
+                f"channel {self.channel_id} did not close within {timeout} s"
+            )
+
+    def __enter__(self) -> Channel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._connection.is_open:
+            self.close()
+
+    def add_on_return_callback(self, callback: Callback) -> None:
+        """``callback(returned_message)`` for each basic.return."""
+        self._return_callbacks.append(callback)
+
+    def add_on_confirm_callback(self, callback: Callback) -> None:
+        """``callback(delivery_tag, acked)`` for each confirmed publish."""
+        self._confirm_callbacks.append(callback)
+
+    def add_on_close_callback(self, callback: Callback) -> None:
+        """``callback(error)`` when the channel closes (None if clean)."""
+        self._close_callbacks.append(callback)
+
+    def add_on_flow_callback(self, callback: Callback) -> None:
+        """``callback(active)`` when the broker sends channel.flow."""
+        self._flow_callbacks.append(callback)
+
+    def add_on_cancel_callback(self, callback: Callback) -> None:
+        """``callback(consumer_tag)`` when the broker cancels a consumer."""
+        self._cancel_callbacks.append(callback)
+
+    def basic_publish(
+        self,
+        body: bytes,
+        *,
+        exchange: str = "",
+        routing_key: str = "",
+        mandatory: bool = False,
+        immediate: bool = False,
+        properties: BasicProperties | None = None,
+    ) -> Confirmation | None:
+        """Publish a message; in confirm mode, return its :class:`Confirmation`.
+
+        Thread-safe: the frames of concurrent publishes never interleave.
+        Waits while the broker blocks the connection, the socket's write
+        buffer is full, or the broker paused the channel (channel.flow).
+
+        Raises:
+            ChannelClosed, ConnectionClosed: the channel or connection is closed.
+            TypeError, ValueError: bad arguments; nothing is sent.
+        """
+        if self._error is not None:
+            raise self._error
+        method = BasicPublish(
+            exchange, routing_key, mandatory=mandatory, immediate=immediate
+        )
+        if not self._flow.is_set():
+            self._flow.wait()
+        connection = self._connection
+        with self._lock:
+            connection._wait_writable()
+            if self._error is not None:
+                raise self._error
+            try:
+                tag = self._core.publish(self.channel_id, method, properties, body)
+            except UsageError:
+                connection._check_open()
+                raise
+            future: Future[None] | None = None
+            if tag is not None:
+                future = Future()
+                self._confirms.add(tag, future, mandatory, exchange, routing_key, body)
+            connection._flush_locked()
+        if future is None or tag is None:
+            return None
+        return Confirmation(future, tag)
+
+    def basic_consume(  # type: ignore[override]
+        self,
+        queue: str = "",
+        *,
+        consumer_tag: str = "",
+        no_local: bool = False,
+        no_ack: bool = False,
+        exclusive: bool = False,
+        arguments: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Consumer:
+        """Start a consumer on ``queue`` and return it (an iterator).
+
+        Raises:
+            ChannelClosed: e.g. NotFoundError for a missing queue; the
+                channel is closed then.
+        """
+        consumer = Consumer(self, queue)
+        method = BasicConsume(
+            queue,
+            consumer_tag,
+            no_local=no_local,
+            no_ack=no_ack,
+            exclusive=exclusive,
+            arguments=arguments,
+        )
+
+        def registered(reply: Method) -> Method:
+            # Runs on the I/O thread as the reply is dispatched, before any
+            # delivery that follows it.
+            assert isinstance(reply, BasicConsumeOk)
+            consumer.consumer_tag = reply.consumer_tag
+            consumer._active = True
+            self._consumers[reply.consumer_tag] = consumer
+            return reply
+
+        self._request(method, timeout, registered)
+        return consumer
+
+    @overload
+    def basic_cancel(
+        self,
+        consumer_tag: str = "",
+        *,
+        no_wait: Literal[False] = False,
+        timeout: float | None = None,
+    ) -> BasicCancelOk: ...
+
+    @overload
+    def basic_cancel(
+        self,
+        consumer_tag: str = "",
+        *,
+        no_wait: Literal[True],
+        timeout: float | None = None,
+    ) -> None: ...
+
+    def basic_cancel(
+        self,
+        consumer_tag: str = "",
+        *,
+        no_wait: bool = False,
+        timeout: float | None = None,
+    ) -> BasicCancelOk | None:
+        """Cancel a consumer; its iteration ends after what was delivered."""
+        method = BasicCancel(consumer_tag, no_wait=no_wait)
+        if no_wait:
+            self._send(method)
+            self._end_consumer(consumer_tag)
+            return None
+
+        def cancelled(reply: Method) -> Method:
+            self._end_consumer(consumer_tag)
+            return reply
+
+        reply = self._request(method, timeout, cancelled)
+        assert isinstance(reply, BasicCancelOk)
+        return reply
+
+    def basic_get(
+        self, queue: str = "", *, no_ack: bool = False, timeout: float | None = None
+    ) -> Delivery | None:
+        """Fetch one message; None when the queue is empty."""
+        return self._request(BasicGet(queue, no_ack=no_ack), timeout, None)  # type: ignore[no-any-return]
+
+    def flow(self, active: bool, *, timeout: float | None = None) -> bool:
+        """Ask the broker to pause (False) or resume (True) deliveries."""
+        return self.channel_flow(active=active, timeout=timeout).active
+
+    # --- generated API hooks --------------------------------------------------------
+
+    def _rpc(self, method: Method, timeout: float | None) -> Method:
+        return self._request(method, timeout, None)  # type: ignore[no-any-return]
+
+    def _send(self, method: Method) -> None:
+        if self._error is not None:
+            raise self._error
+        with self._lock:
+            try:
+                self._core.send(self.channel_id, method)
+            except UsageError:
+                self._connection._check_open()
+                raise
+            self._connection._flush_locked()
+
+    def _publish(
+        self, method: Method, body: bytes, properties: Properties | None
+    ) -> Any:
+        assert isinstance(method, BasicPublish)
+        assert properties is None or isinstance(properties, BasicProperties)
+        return self.basic_publish(
+            body,
+            exchange=method.exchange,
+            routing_key=method.routing_key,
+            mandatory=method.mandatory,
+            immediate=method.immediate,
+            properties=properties,
+        )
+
+    def _request(
+        self, method: Method, timeout: float | None, hook: Callable[[Any], Any] | None
+    ) -> Any:
+        if self._error is not None:
+            raise self._error
+        self._connection._check_not_io_thread()
+        waiter: Future[Any] = Future()
+        with self._lock:
+            try:
+                self._core.call(self.channel_id, method)
+            except UsageError:
+                self._connection._check_open()
+                if self._error is not None:
+                    raise self._error from None
+                raise
+            self._waiters.append((waiter, hook))
+            self._connection._flush_locked()
+        try:
+            return waiter.result(timeout)
+        except TimeoutError:
+            # The reply may still come: the waiter keeps its FIFO slot so
+            # that later replies still match their requests.
+            waiter.cancel()
+            raise TimeoutError(
+                f"no reply to {method.NAME} within {timeout} s"
+            ) from None
+
+    def _settle(self, method: Method) -> None:
+        if self._error is not None:
+            raise self._error
+        with self._lock:
+            self._core.send(self.channel_id, method)
+            self._connection._flush_locked()
+
+    # --- events (I/O thread, lock not held) -----------------------------------------------
+
+    def _on_reply(self, event: ev.ReplyReceived | ev.GetReceived) -> None:
+        if isinstance(event, ev.GetReceived):
+            method = event.method
+            result: Any = Delivery(
+                self,
+                event.body,
+                event.properties,
+                method.delivery_tag,
+                method.redelivered,
+                method.exchange,
+                method.routing_key,
+                "",
+                method.message_count,
+            )
+        else:
+            result = event.method
+            if type(result).__name__ == "BasicGetEmpty":
+                result = None
+        if self._waiters:
+            waiter, hook = self._waiters.popleft()
+            if hook is not None:
+                result = hook(result)
+            if not waiter.done():
+                waiter.set_result(result)
+
+    def _on_delivery(self, event: ev.DeliveryReceived) -> None:
+        method = event.method
+        consumer = self._consumers.get(method.consumer_tag)
+        if consumer is None:
+            log.warning(
+                "delivery for unknown consumer %r on channel %d",
+                method.consumer_tag,
+                self.channel_id,
+            )
+            return
+        self._connection._delivery_buffered(1)
+        consumer._push(
+            Delivery(
+                self,
+                event.body,
+                event.properties,
+                method.delivery_tag,
+                method.redelivered,
+                method.exchange,
+                method.routing_key,
+                method.consumer_tag,
+            )
+        )
+
+    def _on_confirm(self, tags: tuple[int, ...], acked: bool) -> None:
+        for future, error in self._confirms.confirmed(tags, acked):
+            if not future.done():
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
+        if self._confirm_callbacks:
+            for tag in tags:
+                self._connection._call_soon(self._confirm_callbacks, tag, acked)
+
+    def _on_return(self, event: ev.ReturnReceived) -> None:
+        message = self._confirms.returned(event)
+        self._connection._call_soon(self._return_callbacks, message)
+
+    def _on_server_cancel(self, consumer_tag: str) -> None:
+        self._end_consumer(consumer_tag)
+        self._connection._call_soon(self._cancel_callbacks, consumer_tag)
+
+    def _on_flow(self, active: bool) -> None:
+        if active:
+            self._flow.set()
+        else:
+            self._flow.clear()
+        self._connection._call_soon(self._flow_callbacks, active)
+
+    def _end_consumer(self, consumer_tag: str) -> None:
+        consumer = self._consumers.pop(consumer_tag, None)
+        if consumer is not None:
+            consumer._end()
+
+    def _on_terminated(self, error: AMQPError | None) -> None:
+        if self._terminated.is_set():
+            return
+        failure: AMQPError = (
+            error
+            if error is not None
+            else ChannelClosed(200, f"channel {self.channel_id} is closed")
+        )
+        self._error = failure
+        while self._waiters:
+            waiter, _ = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(failure)
+        for future in self._confirms.fail_all():
+            if not future.done():
+                future.set_exception(failure)
+        for consumer in list(self._consumers.values()):
+            consumer._end(error)
+        self._consumers.clear()
+        self._flow.set()
+        self._terminated.set()
+        self._connection._call_soon(self._close_callbacks, error)

@@ -1,0 +1,609 @@
+"""The blocking front: a socket, one I/O thread, and the sans-IO core.
+
+Threads and who does what:
+
+* the **I/O thread** (one per connection) owns the selector: it reads the
+  socket, feeds the core, writes what user threads could not write at
+  once, answers heartbeats at the core's deadlines, and resolves waiters
+  and fills consumer queues. It never runs user code, so a slow callback
+  or a user thread asleep between two calls cannot starve heartbeats;
+* **user threads** take the connection lock only to issue a command to
+  the core and write its bytes (non-blocking; what does not fit is left
+  for the I/O thread), then wait on a future without the lock;
+* the **callback thread** runs user callbacks (returns, confirms, closes,
+  flow, blocked...) in order, without the lock; a blocking call made from
+  a callback works, because replies are resolved by the I/O thread.
+
+No protocol logic here: that is :mod:`amqp_client.protocol`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import selectors
+import socket
+import ssl as _ssl
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from typing import Any
+
+from amqp_client import auth, uri
+from amqp_client._front import EventSink, dispatch, run_callbacks
+from amqp_client._spec_base import Method
+from amqp_client.errors import (
+    AMQPError,
+    ConnectionClosed,
+    ConnectionLost,
+    UsageError,
+)
+from amqp_client.protocol import Connection as ProtocolConnection
+from amqp_client.protocol import events as ev
+from amqp_client.spec import ConnectionMethods
+
+__all__ = ["Connection", "connect"]
+
+log = logging.getLogger("amqp_client.blocking")
+
+Callback = Callable[..., object]
+
+_RECV_SIZE = 256 * 1024
+#: Bytes waiting for the socket above which publishers wait (and below
+#: which they go on).
+_WRITE_HIGH = 4 << 20
+_WRITE_LOW = 1 << 20
+#: Undelivered messages (all consumers) above which the I/O thread stops
+#: reading, and below which it reads again.
+_READ_HIGH = 20_000
+_READ_LOW = 5_000
+_CLOSE_TIMEOUT = 10.0
+_STOP = object()
+
+
+class Connection(ConnectionMethods, EventSink):
+    """An AMQP connection for threaded programs. Create it with :func:`connect`.
+
+    Any number of threads may use it, each with its own channel, and
+    several threads may publish on one channel. Use it as a context
+    manager (it closes on exceptions too) or call :meth:`close` from any
+    thread.
+    """
+
+    def __init__(self, params: uri.ConnectionParameters) -> None:
+        self._params = params
+        mechanism = auth.mechanism_for(
+            params.auth_mechanism, params.username, params.password
+        )
+        self._core = ProtocolConnection(
+            mechanism=mechanism,
+            vhost=params.vhost,
+            heartbeat=params.heartbeat,
+            frame_max=params.frame_max or 0,
+            channel_max=params.channel_max or 0,
+            client_properties=params.client_properties,
+            connection_name=params.connection_name,
+            locale=params.locale,
+        )
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._out: deque[memoryview] = deque()
+        self._out_bytes = 0
+        self._writable = threading.Condition(self._lock)
+        self._channels: dict[int, Any] = {}
+        self._opening: dict[int, Future[None]] = {}
+        self._opened: Future[None] = Future()
+        self._closed = threading.Event()
+        self._close_error: AMQPError | None = None
+        self._control_waiters: deque[Future[Method]] = deque()
+        self._io_thread: threading.Thread | None = None
+        self._stopping = False
+        self._buffered = 0
+        self._reading_paused = False
+        self._callbacks: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._callback_thread: threading.Thread | None = None
+        self._close_callbacks: list[Callback] = []
+        self._blocked_callbacks: list[Callback] = []
+        self._unblocked_callbacks: list[Callback] = []
+
+    def __repr__(self) -> str:
+        return (
+            f"<amqp_client.blocking.Connection {self._params.redacted_url()} "
+            f"{self._core.state.value}>"
+        )
+
+    # --- public -------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self._core.is_open and not self._closed.is_set()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed.is_set()
+
+    @property
+    def server_properties(self) -> dict[str, Any]:
+        return self._core.server_properties
+
+    @property
+    def blocked(self) -> bool:
+        """The broker has blocked publishing (connection.blocked)."""
+        return self._core.blocked
+
+    @property
+    def heartbeat(self) -> int:
+        return self._core.heartbeat
+
+    @property
+    def frame_max(self) -> int:
+        return self._core.frame_max
+
+    @property
+    def channel_max(self) -> int:
+        return self._core.channel_max
+
+    def channel(self, *, timeout: float | None = None) -> Any:
+        """Open a channel on the lowest free id.
+
+        Raises:
+            ConnectionClosed: the connection is closed.
+            UsageError: all channel ids are in use, or called from the I/O thread.
+            TimeoutError: no channel.open-ok within ``timeout``.
+        """
+        from amqp_client.blocking.channel import Channel
+
+        self._check_not_io_thread()
+        with self._lock:
+            self._check_open()
+            channel_id = self._core.open_channel()
+            opened: Future[None] = Future()
+            self._opening[channel_id] = opened
+            channel = Channel(self, channel_id)
+            self._channels[channel_id] = channel
+            self._flush_locked()
+        opened.result(timeout)
+        return channel
+
+    def close(self, reply_code: int = 200, reply_text: str = "") -> None:
+        """Close the connection from any thread; idempotent. Waits at most
+        10 s for the broker's close-ok, then drops the socket."""
+        if (
+            self._io_thread is not None
+            and threading.current_thread() is self._io_thread
+        ):
+            raise UsageError("close() from the I/O thread")
+        with self._lock:
+            if not self._closed.is_set():
+                self._core.close(reply_code, reply_text)
+                self._flush_locked()
+                events = self._core.events_received()
+            else:
+                events = []
+        if events:
+            dispatch(self, events)
+        if not self._closed.wait(_CLOSE_TIMEOUT):
+            log.warning(
+                "no connection.close-ok within %.0f s; dropping the socket",
+                _CLOSE_TIMEOUT,
+            )
+            with self._lock:
+                self._core.connection_lost("close timed out")
+                events = self._core.events_received()
+            dispatch(self, events)
+        self._shutdown()
+
+    def wait_closed(self, timeout: float | None = None) -> AMQPError | None:
+        """Wait until the connection is over; return its terminal error
+        (None after a clean close).
+
+        Raises:
+            TimeoutError: still open after ``timeout`` seconds.
+        """
+        if not self._closed.wait(timeout):
+            raise TimeoutError(f"the connection is still open after {timeout} s")
+        return self._close_error
+
+    def add_on_close_callback(self, callback: Callback) -> None:
+        """``callback(error)`` when the connection is over (None if clean)."""
+        self._close_callbacks.append(callback)
+
+    def add_on_blocked_callback(self, callback: Callback) -> None:
+        """``callback(reason)`` on connection.blocked."""
+        self._blocked_callbacks.append(callback)
+
+    def add_on_unblocked_callback(self, callback: Callback) -> None:
+        """``callback()`` on connection.unblocked."""
+        self._unblocked_callbacks.append(callback)
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- generated API hooks (connection-level methods) ------------------------------
+
+    def _rpc(self, method: Method, timeout: float | None) -> Method:
+        self._check_not_io_thread()
+        waiter: Future[Method] = Future()
+        with self._lock:
+            self._check_open()
+            self._core.call(0, method)
+            self._control_waiters.append(waiter)
+            self._flush_locked()
+        return waiter.result(timeout)
+
+    def _send(self, method: Method) -> None:
+        with self._lock:
+            self._check_open()
+            self._core.send(0, method)
+            self._flush_locked()
+
+    def _publish(self, method: Method, body: bytes, properties: Any) -> Any:
+        raise UsageError("publishing happens on a channel")
+
+    # --- opening and the I/O thread -----------------------------------------------------------
+
+    def _connect(self) -> None:
+        params = self._params
+        timeout = params.connection_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            sock = socket.create_connection((params.host, params.port), timeout=timeout)
+        except TimeoutError:
+            self._close_sockets()
+            raise TimeoutError(
+                f"connecting to {params.address} timed out after {timeout} s"
+            ) from None
+        except OSError as exc:
+            self._close_sockets()
+            raise ConnectionLost(
+                f"cannot connect to {params.address}: {exc.strerror or exc}"
+            ) from exc
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if params.tls:
+                context = params.ssl_context or _ssl.create_default_context()
+                sock = context.wrap_socket(sock, server_hostname=params.host)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            self._close_sockets()
+            raise
+        self._sock = sock
+        with self._lock:
+            self._core.initiate(time.monotonic())
+            self._flush_locked()
+        self._io_thread = threading.Thread(
+            target=self._io_loop, name=f"amqp-io {params.address}", daemon=True
+        )
+        self._io_thread.start()
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            self._opened.result(remaining)
+        except TimeoutError:
+            self._abort(f"connecting to {params.address} timed out after {timeout} s")
+            raise TimeoutError(
+                f"connecting to {params.address} timed out after {timeout} s"
+            ) from None
+        except BaseException:
+            self._shutdown()
+            raise
+
+    def _abort(self, reason: str) -> None:
+        with self._lock:
+            self._core.connection_lost(reason)
+            events = self._core.events_received()
+        dispatch(self, events)
+        self._shutdown()
+
+    def _io_loop(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        selector = selectors.DefaultSelector()
+        selector.register(self._wake_r, selectors.EVENT_READ)
+        interest = selectors.EVENT_READ
+        selector.register(sock, interest)
+        core = self._core
+        try:
+            while not self._stopping:
+                with self._lock:
+                    want = 0 if self._reading_paused else selectors.EVENT_READ
+                    if self._out:
+                        want |= selectors.EVENT_WRITE
+                    deadline = core.next_deadline()
+                if want != interest:
+                    if want:
+                        if interest:
+                            selector.modify(sock, want)
+                        else:
+                            selector.register(sock, want)
+                    else:
+                        selector.unregister(sock)
+                    interest = want
+                timeout = (
+                    None if deadline is None else max(0.0, deadline - time.monotonic())
+                )
+                ready = selector.select(timeout)
+                data = b""
+                eof = False
+                failure = ""
+                for key, mask in ready:
+                    if key.fileobj is self._wake_r:
+                        try:
+                            while self._wake_r.recv(4096):
+                                pass
+                        except (BlockingIOError, InterruptedError):
+                            pass
+                        continue
+                    if mask & selectors.EVENT_READ:
+                        try:
+                            data = sock.recv(_RECV_SIZE)
+                            eof = not data
+                        except (
+                            BlockingIOError,
+                            InterruptedError,
+                            _ssl.SSLWantReadError,
+                        ):
+                            pass
+                        except OSError as exc:
+                            failure = str(exc)
+                with self._lock:
+                    now = time.monotonic()
+                    if data:
+                        core.receive_data(data, now)
+                    elif eof:
+                        core.receive_eof()
+                    elif failure:
+                        core.connection_lost(
+                            f"connection to {self._params.address} lost: {failure}"
+                        )
+                    core.handle_timers(now)
+                    self._flush_locked(from_io=True)
+                    events = core.events_received()
+                if events:
+                    dispatch(self, events)
+                if core.is_closed:
+                    with self._lock:
+                        self._write_some()  # the close or close-ok frame
+                    break
+        except Exception:
+            log.exception("the I/O thread failed")
+            with self._lock:
+                core.connection_lost("internal error in the I/O thread")
+                events = core.events_received()
+            dispatch(self, events)
+        finally:
+            selector.close()
+
+    def _shutdown(self) -> None:
+        """Stop the threads and close the sockets (idempotent)."""
+        self._stopping = True
+        self._wake()
+        thread = self._io_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(5)
+        self._callbacks.put(_STOP)
+        cb_thread = self._callback_thread
+        if cb_thread is not None and cb_thread is not threading.current_thread():
+            cb_thread.join(5)
+        self._close_sockets()
+
+    def _close_sockets(self) -> None:
+        for sock in (self._sock, self._wake_r, self._wake_w):
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    # --- writing (the caller holds the lock) -------------------------------------------------
+
+    def _flush_locked(self, from_io: bool = False) -> None:
+        data = self._core.data_to_send()
+        if data:
+            for buf in data:
+                view = memoryview(buf)
+                self._out.append(view)
+                self._out_bytes += view.nbytes
+            self._write_some()
+            if self._out and not from_io:
+                self._wake()
+        elif not from_io:
+            # The core may have a new heartbeat deadline.
+            self._wake()
+
+    def _write_some(self) -> None:
+        sock = self._sock
+        out = self._out
+        if sock is None:
+            return
+        try:
+            while out:
+                view = out[0]
+                sent = sock.send(view)
+                self._out_bytes -= sent
+                if sent < view.nbytes:
+                    out[0] = view[sent:]
+                    break
+                out.popleft()
+        except (
+            BlockingIOError,
+            InterruptedError,
+            _ssl.SSLWantWriteError,
+            _ssl.SSLWantReadError,
+        ):
+            pass
+        except OSError as exc:
+            out.clear()
+            self._out_bytes = 0
+            self._core.connection_lost(
+                f"connection to {self._params.address} lost: {exc}"
+            )
+        if self._out_bytes <= _WRITE_LOW:
+            self._writable.notify_all()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, InterruptedError, OSError):
+            self._wake_w.send(b"\0")
+
+    def _wait_writable(self) -> None:
+        """Wait (lock held) while the broker blocks us or the socket is full."""
+        while (
+            self._core.blocked or self._out_bytes > _WRITE_HIGH
+        ) and not self._closed.is_set():
+            self._writable.wait(1.0)
+
+    def _check_open(self) -> None:
+        if self._closed.is_set() or self._core.is_closed:
+            error = self._close_error or self._core.error
+            raise (
+                error
+                if error is not None
+                else ConnectionClosed(200, "the connection is closed")
+            )
+
+    def _check_not_io_thread(self) -> None:
+        if (
+            self._io_thread is not None
+            and threading.current_thread() is self._io_thread
+        ):
+            raise UsageError(
+                "a blocking call on the connection's I/O thread would deadlock"
+            )
+
+    def _delivery_buffered(self, count: int) -> None:
+        """Consumers gained (count > 0) or handed out messages."""
+        self._buffered += count
+        if not self._reading_paused and self._buffered >= _READ_HIGH:
+            self._reading_paused = True
+        elif self._reading_paused and self._buffered <= _READ_LOW:
+            self._reading_paused = False
+            self._wake()
+
+    # --- callbacks on their own thread --------------------------------------------------------
+
+    def _call_soon(self, callbacks: list[Callback], *args: object) -> None:
+        if not callbacks:
+            return
+        if self._callback_thread is None:
+            self._callback_thread = threading.Thread(
+                target=self._callback_loop,
+                name=f"amqp-callbacks {self._params.address}",
+                daemon=True,
+            )
+            self._callback_thread.start()
+        self._callbacks.put((list(callbacks), args))
+
+    def _callback_loop(self) -> None:
+        while True:
+            item = self._callbacks.get()
+            if item is _STOP:
+                return
+            callbacks, args = item
+            run_callbacks(callbacks, log, *args)
+
+    # --- routed events (I/O thread, lock not held) ------------------------------------------------
+
+    def _on_opened(self, event: ev.ConnectionOpened) -> None:
+        if not self._opened.done():
+            self._opened.set_result(None)
+
+    def _on_blocked(self, reason: str) -> None:
+        self._call_soon(self._blocked_callbacks, reason)
+
+    def _on_unblocked(self) -> None:
+        with self._lock:
+            self._writable.notify_all()
+        self._call_soon(self._unblocked_callbacks)
+
+    def _on_channel_opened(self, channel_id: int) -> None:
+        opened = self._opening.pop(channel_id, None)
+        if opened is not None and not opened.done():
+            opened.set_result(None)
+
+    def _on_channel_terminated(self, channel_id: int, error: AMQPError | None) -> None:
+        channel = self._channels.pop(channel_id, None)
+        opened = self._opening.pop(channel_id, None)
+        if opened is not None and not opened.done():
+            opened.set_exception(error or ConnectionClosed(200, "channel closed"))
+        if channel is not None:
+            channel._on_terminated(error)
+
+    def _on_control_reply(self, method: Method) -> None:
+        while self._control_waiters:
+            waiter = self._control_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(method)
+                return
+
+    def _on_terminated(self, error: AMQPError | None) -> None:
+        failure = (
+            error if error is not None else ConnectionClosed(200, "connection closed")
+        )
+        self._close_error = error
+        if not self._opened.done():
+            self._opened.set_exception(failure)
+        for opened in list(self._opening.values()):
+            if not opened.done():
+                opened.set_exception(failure)
+        self._opening.clear()
+        while self._control_waiters:
+            waiter = self._control_waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(failure)
+        channels = list(self._channels.values())
+        self._channels.clear()
+        for channel in channels:
+            channel._on_terminated(failure)
+        self._closed.set()
+        with self._lock:
+            self._writable.notify_all()
+        self._call_soon(self._close_callbacks, error)
+
+
+def connect(
+    url: str | None = None,
+    *,
+    heartbeat: int | None = None,
+    frame_max: int | None = None,
+    channel_max: int | None = None,
+    ssl: _ssl.SSLContext | None = None,
+    auth_mechanism: str | None = None,
+    client_properties: Mapping[str, Any] | None = None,
+    connection_name: str | None = None,
+    connection_timeout: float | None = None,
+    locale: str | None = None,
+) -> Connection:
+    """Connect to a broker and return an open :class:`Connection`.
+
+    Keyword arguments override what the URL says. The default URL is
+    ``amqp://guest:guest@localhost:5672/%2f``.
+
+    Raises:
+        ValueError: a malformed URL or argument (before anything is sent).
+        AuthenticationError: the broker refused the credentials.
+        ConnectionClosed: the broker refused the connection (a subclass
+            such as NotAllowedError for an unknown vhost).
+        ConnectionLost: the TCP connection could not be made or broke.
+        TimeoutError: connection_timeout passed.
+    """
+    params = uri.parse_url(url or "amqp://").with_overrides(
+        heartbeat=heartbeat,
+        frame_max=frame_max,
+        channel_max=channel_max,
+        ssl=ssl,
+        auth_mechanism=auth_mechanism,
+        client_properties=client_properties,
+        connection_name=connection_name,
+        connection_timeout=connection_timeout,
+        locale=locale,
+    )
+    connection = Connection(params)
+    connection._connect()
+    return connection
