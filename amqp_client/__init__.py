@@ -10,6 +10,7 @@ the threaded one). Every exception class, the reply-code ones included, and
 from __future__ import annotations
 
 from amqp_client import spec
+from amqp_client._version import __version__
 from amqp_client.aio import (
     Channel,
     Confirmation,
@@ -35,8 +36,6 @@ from amqp_client.errors import (
 from amqp_client.spec import BasicProperties
 from amqp_client.spec.errors import *  # noqa: F403  (one class per reply code)
 from amqp_client.spec.errors import __all__ as _reply_code_errors
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AMQPError",

@@ -26,6 +26,7 @@ __all__ = [
     "OCTETS",
     "Method",
     "Properties",
+    "bit_value",
     "check_bit",
     "check_int",
     "check_longstr",
@@ -157,6 +158,18 @@ def check_bit(value: object, name: str) -> bool:
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
     raise TypeError(f"{name} must be bool, not {type(value).__name__}")
+
+
+def bit_value(value: object) -> int:
+    """The bit a field value stands for: 1 or 0 for a bool or the ints 0/1.
+
+    The generated encoders call it only for a value that is not True or
+    False (one assigned after construction).
+
+    Raises:
+        TypeError: any other value.
+    """
+    return 1 if check_bit(value, "bit field") else 0
 
 
 def check_table(value: object, name: str) -> dict[str, Any]:
@@ -324,36 +337,76 @@ def _skip(amqp_type: str, buf: Buffer, offset: int) -> int:
     raise FrameDecodeError(f"unknown type {amqp_type}")
 
 
+def _bad_method_field(cls: type[Method], data: bytes) -> str | None:
+    """Walk the wire fields slowly; describe the first that does not decode."""
+    offset = 0
+    bit = 0
+    for name, amqp_type in cls.WIRE:
+        if amqp_type == "bit":
+            if bit % 8 == 0:
+                if offset >= len(data):
+                    return f"field {name!r} (bit): truncated"
+                offset += 1
+            bit += 1
+            continue
+        bit = 0
+        try:
+            offset = _skip(amqp_type, data, offset)
+        except (FrameDecodeError, IndexError, ValueError) as err:
+            return f"field {name!r} ({amqp_type}): {err}"
+    return None
+
+
+def _bad_property(cls: type[Properties], data: bytes) -> str | None:
+    """Walk the property flags and present properties; describe the first
+    that does not decode."""
+    count = len(cls.FIELDS)
+    words = max(1, (count + 14) // 15)
+    flags = 0
+    offset = 0
+    for _ in range(words):
+        if offset + 2 > len(data):
+            return "property flags: truncated"
+        word = int.from_bytes(data[offset : offset + 2], "big")
+        offset += 2
+        flags = flags << 16 | word
+        if not word & 1:
+            break
+    else:
+        return "property flags: too many flag words"
+    flags <<= 16 * (words - 1 - (offset // 2 - 1))
+    for k, field in enumerate(cls.FIELDS):
+        word, bit = divmod(k, 15)
+        if not flags >> (16 * (words - 1 - word) + 15 - bit) & 1:
+            continue
+        try:
+            offset = _skip(field.type, data, offset)
+        except (FrameDecodeError, IndexError, ValueError) as err:
+            return f"property {field.name!r} ({field.type}): {err}"
+    return None
+
+
 def decode_error(
     cls: type[_Codec], buf: Buffer, start: int, end: int, exc: BaseException | None
 ) -> FrameDecodeError:
     """Explain why ``cls`` could not decode ``buf[start:end]``.
 
-    Called only after the fast generated decoder failed: walks the fields one
-    by one to name the first that does not decode.
+    Called only after the fast generated decoder failed (or did not end
+    exactly at ``end``): walks the fields one by one to name the first that
+    does not decode within the payload.
     """
     size = end - start
     prefix = f"cannot decode {cls.NAME} from {size} bytes"
     data = bytes(buf[start:end])
+    if issubclass(cls, Method):
+        problem = _bad_method_field(cls, data)
+    elif issubclass(cls, Properties):
+        problem = _bad_property(cls, data)
+    else:  # pragma: no cover - only methods and properties are generated
+        problem = None
+    if problem is not None:
+        return FrameDecodeError(f"{prefix}: {problem}")
     if exc is None:
         return FrameDecodeError(f"{prefix}: the payload has bytes left over")
-    if issubclass(cls, Method):
-        offset = 0
-        bit = 0
-        for name, amqp_type in cls.WIRE:
-            if amqp_type == "bit":
-                if bit % 8 == 0:
-                    if offset >= len(data):
-                        return FrameDecodeError(f"{prefix}: field {name!r}: truncated")
-                    offset += 1
-                bit += 1
-                continue
-            bit = 0
-            try:
-                offset = _skip(amqp_type, data, offset)
-            except (FrameDecodeError, IndexError, ValueError) as err:
-                return FrameDecodeError(
-                    f"{prefix}: field {name!r} ({amqp_type}): {err}"
-                )
     detail = str(exc) if isinstance(exc, FrameDecodeError) else repr(exc)
     return FrameDecodeError(f"{prefix}: {detail}")

@@ -302,8 +302,9 @@ def _check_expr(f: PlanField) -> str:
     """A constructor assignment: fast path inline, slow path a check call."""
     n = f.name
     if f.type == "shortstr":
-        # 63 characters are at most 252 UTF-8 bytes: no need to encode.
-        return f'{n} if isinstance({n}, str) and len({n}) < 64 else check_shortstr({n}, "{n}")'
+        # An ASCII string is its own UTF-8 (one byte a character, no lone
+        # surrogates): only other strings need encoding to check them.
+        return f'{n} if isinstance({n}, str) and len({n}) < 256 and {n}.isascii() else check_shortstr({n}, "{n}")'
     if f.type == "longstr":
         return f'{n} if isinstance({n}, bytes) else check_longstr({n}, "{n}")'
     if f.type in _INT_MAX:
@@ -372,12 +373,13 @@ class _Emitter:
     def close_bits(self) -> None:
         if not self.bit_target:
             return
-        # BITS maps False/True (and 0/1) to 0/1 and raises KeyError for any
-        # other value, so a bad value assigned after construction cannot
-        # leak into a neighbouring bit.
-        exprs = [
-            f"BITS[self.{e}] << {p}" if p else f"BITS[self.{e}]" for e, p in self.bits
-        ]
+        # Only True/False (and the ints 0/1) make a bit; bit_value raises
+        # TypeError for anything else, so a bad value assigned after
+        # construction cannot leak into a neighbouring bit.
+        exprs = []
+        for e, p in self.bits:
+            value = f"(1 if self.{e} is True else 0 if self.{e} is False else bit_value(self.{e}))"
+            exprs.append(f"{value} << {p}" if p else value)
         # An octet of reserved bits only: written as 0, read and dropped.
         target = self.bit_target if exprs else "_"
         self.run[-1] = ("B", " | ".join(exprs) if exprs else "0", target)

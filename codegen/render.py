@@ -31,6 +31,7 @@ _SPEC_BASE = (
     "Field",
     "Method",
     "Properties",
+    "bit_value",
     "check_bit",
     "check_int",
     "check_longstr",

@@ -227,20 +227,20 @@ class BasicProperties(Properties):
         app_id: str | None = None,
         cluster_id: str | None = None,
     ) -> None:
-        self.content_type = None if content_type is None else content_type if isinstance(content_type, str) and len(content_type) < 64 else check_shortstr(content_type, "content_type")
-        self.content_encoding = None if content_encoding is None else content_encoding if isinstance(content_encoding, str) and len(content_encoding) < 64 else check_shortstr(content_encoding, "content_encoding")
+        self.content_type = None if content_type is None else content_type if isinstance(content_type, str) and len(content_type) < 256 and content_type.isascii() else check_shortstr(content_type, "content_type")
+        self.content_encoding = None if content_encoding is None else content_encoding if isinstance(content_encoding, str) and len(content_encoding) < 256 and content_encoding.isascii() else check_shortstr(content_encoding, "content_encoding")
         self.headers = None if headers is None else headers if isinstance(headers, dict) else check_table(headers, "headers")
         self.delivery_mode = None if delivery_mode is None else delivery_mode if isinstance(delivery_mode, int) and 0 <= delivery_mode < 0x100 else check_int(delivery_mode, "delivery_mode", "octet")
         self.priority = None if priority is None else priority if isinstance(priority, int) and 0 <= priority < 0x100 else check_int(priority, "priority", "octet")
-        self.correlation_id = None if correlation_id is None else correlation_id if isinstance(correlation_id, str) and len(correlation_id) < 64 else check_shortstr(correlation_id, "correlation_id")
-        self.reply_to = None if reply_to is None else reply_to if isinstance(reply_to, str) and len(reply_to) < 64 else check_shortstr(reply_to, "reply_to")
-        self.expiration = None if expiration is None else expiration if isinstance(expiration, str) and len(expiration) < 64 else check_shortstr(expiration, "expiration")
-        self.message_id = None if message_id is None else message_id if isinstance(message_id, str) and len(message_id) < 64 else check_shortstr(message_id, "message_id")
+        self.correlation_id = None if correlation_id is None else correlation_id if isinstance(correlation_id, str) and len(correlation_id) < 256 and correlation_id.isascii() else check_shortstr(correlation_id, "correlation_id")
+        self.reply_to = None if reply_to is None else reply_to if isinstance(reply_to, str) and len(reply_to) < 256 and reply_to.isascii() else check_shortstr(reply_to, "reply_to")
+        self.expiration = None if expiration is None else expiration if isinstance(expiration, str) and len(expiration) < 256 and expiration.isascii() else check_shortstr(expiration, "expiration")
+        self.message_id = None if message_id is None else message_id if isinstance(message_id, str) and len(message_id) < 256 and message_id.isascii() else check_shortstr(message_id, "message_id")
         self.timestamp = None if timestamp is None else check_timestamp(timestamp, "timestamp")
-        self.type = None if type is None else type if isinstance(type, str) and len(type) < 64 else check_shortstr(type, "type")
-        self.user_id = None if user_id is None else user_id if isinstance(user_id, str) and len(user_id) < 64 else check_shortstr(user_id, "user_id")
-        self.app_id = None if app_id is None else app_id if isinstance(app_id, str) and len(app_id) < 64 else check_shortstr(app_id, "app_id")
-        self.cluster_id = None if cluster_id is None else cluster_id if isinstance(cluster_id, str) and len(cluster_id) < 64 else check_shortstr(cluster_id, "cluster_id")
+        self.type = None if type is None else type if isinstance(type, str) and len(type) < 256 and type.isascii() else check_shortstr(type, "type")
+        self.user_id = None if user_id is None else user_id if isinstance(user_id, str) and len(user_id) < 256 and user_id.isascii() else check_shortstr(user_id, "user_id")
+        self.app_id = None if app_id is None else app_id if isinstance(app_id, str) and len(app_id) < 256 and app_id.isascii() else check_shortstr(app_id, "app_id")
+        self.cluster_id = None if cluster_id is None else cluster_id if isinstance(cluster_id, str) and len(cluster_id) < 256 and cluster_id.isascii() else check_shortstr(cluster_id, "cluster_id")
 
     def encode(self) -> bytes:
         """Property flags and the present properties in wire format."""

@@ -132,7 +132,7 @@ def negotiate(client: int, server: int, *, heartbeat: bool = False) -> int:
 
 
 def _version() -> str:
-    from amqp_client import __version__
+    from amqp_client._version import __version__
 
     return __version__
 
@@ -558,10 +558,10 @@ class Connection:
             raise FrameSequenceError(
                 f"a frame on channel {channel} before the connection is open"
             )
+        if self.state is ConnectionState.CLOSING:
+            return  # after connection.close only close/close-ok count (§4.2.3.2)
         ch = self._channels.get(channel)
         if ch is None:
-            if self.state is ConnectionState.CLOSING:
-                return  # discarded while closing (§4.2.3.2)
             raise FrameSequenceError(f"a frame on channel {channel}, which is not open")
         if isinstance(frame, MethodFrame):
             if ch.content is not ContentState.IDLE:
@@ -789,7 +789,9 @@ class Connection:
         if method.multiple:
             tags = []
             for pending_tag in unconfirmed:
-                if pending_tag > tag:
+                # multiple with delivery-tag 0 means "everything so far"
+                # (AMQP 0-9-1 basic.ack, field multiple).
+                if tag and pending_tag > tag:
                     break
                 tags.append(pending_tag)
             for pending_tag in tags:

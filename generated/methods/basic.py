@@ -29,12 +29,12 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from amqp_client._spec_base import (
-    BITS,
     OCTETS,
     REQUIRED,
     Buffer,
     Field,
     Method,
+    bit_value,
     check_bit,
     check_int,
     check_shortstr,
@@ -156,7 +156,7 @@ class BasicQos(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return _S_IHB.pack(self.prefetch_size, self.prefetch_count, BITS[self.global_])
+            return _S_IHB.pack(self.prefetch_size, self.prefetch_count, (1 if self.global_ is True else 0 if self.global_ is False else bit_value(self.global_)))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -381,8 +381,8 @@ class BasicConsume(Method):
         no_wait: bool = False,
         arguments: Mapping[str, Any] | None = None,
     ) -> None:
-        self.queue = queue if isinstance(queue, str) and len(queue) < 64 else check_shortstr(queue, "queue")
-        self.consumer_tag = consumer_tag if isinstance(consumer_tag, str) and len(consumer_tag) < 64 else check_shortstr(consumer_tag, "consumer_tag")
+        self.queue = queue if isinstance(queue, str) and len(queue) < 256 and queue.isascii() else check_shortstr(queue, "queue")
+        self.consumer_tag = consumer_tag if isinstance(consumer_tag, str) and len(consumer_tag) < 256 and consumer_tag.isascii() else check_shortstr(consumer_tag, "consumer_tag")
         self.no_local = no_local if no_local is True or no_local is False else check_bit(no_local, "no_local")
         self.no_ack = no_ack if no_ack is True or no_ack is False else check_bit(no_ack, "no_ack")
         self.exclusive = exclusive if exclusive is True or exclusive is False else check_bit(exclusive, "exclusive")
@@ -394,7 +394,7 @@ class BasicConsume(Method):
         try:
             queue_ = self.queue.encode()
             consumer_tag_ = self.consumer_tag.encode()
-            return b"".join((_S_HB.pack(0, len(queue_)), queue_, OCTETS[len(consumer_tag_)], consumer_tag_, OCTETS[BITS[self.no_local] | BITS[self.no_ack] << 1 | BITS[self.exclusive] << 2 | BITS[self.no_wait] << 3], encode_table(self.arguments, "arguments")))
+            return b"".join((_S_HB.pack(0, len(queue_)), queue_, OCTETS[len(consumer_tag_)], consumer_tag_, OCTETS[(1 if self.no_local is True else 0 if self.no_local is False else bit_value(self.no_local)) | (1 if self.no_ack is True else 0 if self.no_ack is False else bit_value(self.no_ack)) << 1 | (1 if self.exclusive is True else 0 if self.exclusive is False else bit_value(self.exclusive)) << 2 | (1 if self.no_wait is True else 0 if self.no_wait is False else bit_value(self.no_wait)) << 3], encode_table(self.arguments, "arguments")))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -466,7 +466,7 @@ class BasicConsumeOk(Method):
     )
 
     def __init__(self, consumer_tag: str = "") -> None:
-        self.consumer_tag = consumer_tag if isinstance(consumer_tag, str) and len(consumer_tag) < 64 else check_shortstr(consumer_tag, "consumer_tag")
+        self.consumer_tag = consumer_tag if isinstance(consumer_tag, str) and len(consumer_tag) < 256 and consumer_tag.isascii() else check_shortstr(consumer_tag, "consumer_tag")
 
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
@@ -564,14 +564,14 @@ class BasicCancel(Method):
     )
 
     def __init__(self, consumer_tag: str = "", *, no_wait: bool = False) -> None:
-        self.consumer_tag = consumer_tag if isinstance(consumer_tag, str) and len(consumer_tag) < 64 else check_shortstr(consumer_tag, "consumer_tag")
+        self.consumer_tag = consumer_tag if isinstance(consumer_tag, str) and len(consumer_tag) < 256 and consumer_tag.isascii() else check_shortstr(consumer_tag, "consumer_tag")
         self.no_wait = no_wait if no_wait is True or no_wait is False else check_bit(no_wait, "no_wait")
 
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
             consumer_tag_ = self.consumer_tag.encode()
-            return b"".join((OCTETS[len(consumer_tag_)], consumer_tag_, OCTETS[BITS[self.no_wait]]))
+            return b"".join((OCTETS[len(consumer_tag_)], consumer_tag_, OCTETS[(1 if self.no_wait is True else 0 if self.no_wait is False else bit_value(self.no_wait))]))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -633,7 +633,7 @@ class BasicCancelOk(Method):
     )
 
     def __init__(self, consumer_tag: str = "") -> None:
-        self.consumer_tag = consumer_tag if isinstance(consumer_tag, str) and len(consumer_tag) < 64 else check_shortstr(consumer_tag, "consumer_tag")
+        self.consumer_tag = consumer_tag if isinstance(consumer_tag, str) and len(consumer_tag) < 256 and consumer_tag.isascii() else check_shortstr(consumer_tag, "consumer_tag")
 
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
@@ -775,8 +775,8 @@ class BasicPublish(Method):
         mandatory: bool = False,
         immediate: bool = False,
     ) -> None:
-        self.exchange = exchange if isinstance(exchange, str) and len(exchange) < 64 else check_shortstr(exchange, "exchange")
-        self.routing_key = routing_key if isinstance(routing_key, str) and len(routing_key) < 64 else check_shortstr(routing_key, "routing_key")
+        self.exchange = exchange if isinstance(exchange, str) and len(exchange) < 256 and exchange.isascii() else check_shortstr(exchange, "exchange")
+        self.routing_key = routing_key if isinstance(routing_key, str) and len(routing_key) < 256 and routing_key.isascii() else check_shortstr(routing_key, "routing_key")
         self.mandatory = mandatory if mandatory is True or mandatory is False else check_bit(mandatory, "mandatory")
         self.immediate = immediate if immediate is True or immediate is False else check_bit(immediate, "immediate")
 
@@ -785,7 +785,7 @@ class BasicPublish(Method):
         try:
             exchange_ = self.exchange.encode()
             routing_key_ = self.routing_key.encode()
-            return b"".join((_S_HB.pack(0, len(exchange_)), exchange_, OCTETS[len(routing_key_)], routing_key_, OCTETS[BITS[self.mandatory] | BITS[self.immediate] << 1]))
+            return b"".join((_S_HB.pack(0, len(exchange_)), exchange_, OCTETS[len(routing_key_)], routing_key_, OCTETS[(1 if self.mandatory is True else 0 if self.mandatory is False else bit_value(self.mandatory)) | (1 if self.immediate is True else 0 if self.immediate is False else bit_value(self.immediate)) << 1]))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -905,9 +905,9 @@ class BasicReturn(Method):
         routing_key: str = "",
     ) -> None:
         self.reply_code = reply_code if isinstance(reply_code, int) and 0 <= reply_code < 0x10000 else check_int(reply_code, "reply_code", "short")
-        self.reply_text = reply_text if isinstance(reply_text, str) and len(reply_text) < 64 else check_shortstr(reply_text, "reply_text")
-        self.exchange = exchange if isinstance(exchange, str) and len(exchange) < 64 else check_shortstr(exchange, "exchange")
-        self.routing_key = routing_key if isinstance(routing_key, str) and len(routing_key) < 64 else check_shortstr(routing_key, "routing_key")
+        self.reply_text = reply_text if isinstance(reply_text, str) and len(reply_text) < 256 and reply_text.isascii() else check_shortstr(reply_text, "reply_text")
+        self.exchange = exchange if isinstance(exchange, str) and len(exchange) < 256 and exchange.isascii() else check_shortstr(exchange, "exchange")
+        self.routing_key = routing_key if isinstance(routing_key, str) and len(routing_key) < 256 and routing_key.isascii() else check_shortstr(routing_key, "routing_key")
 
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
@@ -1057,11 +1057,11 @@ class BasicDeliver(Method):
         *,
         redelivered: bool = False,
     ) -> None:
-        self.consumer_tag = consumer_tag if isinstance(consumer_tag, str) and len(consumer_tag) < 64 else check_shortstr(consumer_tag, "consumer_tag")
+        self.consumer_tag = consumer_tag if isinstance(consumer_tag, str) and len(consumer_tag) < 256 and consumer_tag.isascii() else check_shortstr(consumer_tag, "consumer_tag")
         self.delivery_tag = delivery_tag if isinstance(delivery_tag, int) and 0 <= delivery_tag < 0x10000000000000000 else check_int(delivery_tag, "delivery_tag", "longlong")
         self.redelivered = redelivered if redelivered is True or redelivered is False else check_bit(redelivered, "redelivered")
-        self.exchange = exchange if isinstance(exchange, str) and len(exchange) < 64 else check_shortstr(exchange, "exchange")
-        self.routing_key = routing_key if isinstance(routing_key, str) and len(routing_key) < 64 else check_shortstr(routing_key, "routing_key")
+        self.exchange = exchange if isinstance(exchange, str) and len(exchange) < 256 and exchange.isascii() else check_shortstr(exchange, "exchange")
+        self.routing_key = routing_key if isinstance(routing_key, str) and len(routing_key) < 256 and routing_key.isascii() else check_shortstr(routing_key, "routing_key")
 
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
@@ -1069,7 +1069,7 @@ class BasicDeliver(Method):
             consumer_tag_ = self.consumer_tag.encode()
             exchange_ = self.exchange.encode()
             routing_key_ = self.routing_key.encode()
-            return b"".join((OCTETS[len(consumer_tag_)], consumer_tag_, _S_QBB.pack(self.delivery_tag, BITS[self.redelivered], len(exchange_)), exchange_, OCTETS[len(routing_key_)], routing_key_))
+            return b"".join((OCTETS[len(consumer_tag_)], consumer_tag_, _S_QBB.pack(self.delivery_tag, (1 if self.redelivered is True else 0 if self.redelivered is False else bit_value(self.redelivered)), len(exchange_)), exchange_, OCTETS[len(routing_key_)], routing_key_))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -1158,14 +1158,14 @@ class BasicGet(Method):
     )
 
     def __init__(self, queue: str = "", *, no_ack: bool = False) -> None:
-        self.queue = queue if isinstance(queue, str) and len(queue) < 64 else check_shortstr(queue, "queue")
+        self.queue = queue if isinstance(queue, str) and len(queue) < 256 and queue.isascii() else check_shortstr(queue, "queue")
         self.no_ack = no_ack if no_ack is True or no_ack is False else check_bit(no_ack, "no_ack")
 
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
             queue_ = self.queue.encode()
-            return b"".join((_S_HB.pack(0, len(queue_)), queue_, OCTETS[BITS[self.no_ack]]))
+            return b"".join((_S_HB.pack(0, len(queue_)), queue_, OCTETS[(1 if self.no_ack is True else 0 if self.no_ack is False else bit_value(self.no_ack))]))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -1299,8 +1299,8 @@ class BasicGetOk(Method):
     ) -> None:
         self.delivery_tag = delivery_tag if isinstance(delivery_tag, int) and 0 <= delivery_tag < 0x10000000000000000 else check_int(delivery_tag, "delivery_tag", "longlong")
         self.redelivered = redelivered if redelivered is True or redelivered is False else check_bit(redelivered, "redelivered")
-        self.exchange = exchange if isinstance(exchange, str) and len(exchange) < 64 else check_shortstr(exchange, "exchange")
-        self.routing_key = routing_key if isinstance(routing_key, str) and len(routing_key) < 64 else check_shortstr(routing_key, "routing_key")
+        self.exchange = exchange if isinstance(exchange, str) and len(exchange) < 256 and exchange.isascii() else check_shortstr(exchange, "exchange")
+        self.routing_key = routing_key if isinstance(routing_key, str) and len(routing_key) < 256 and routing_key.isascii() else check_shortstr(routing_key, "routing_key")
         self.message_count = message_count if isinstance(message_count, int) and 0 <= message_count < 0x100000000 else check_int(message_count, "message_count", "long")
 
     def encode(self) -> bytes:
@@ -1308,7 +1308,7 @@ class BasicGetOk(Method):
         try:
             exchange_ = self.exchange.encode()
             routing_key_ = self.routing_key.encode()
-            return b"".join((_S_QBB.pack(self.delivery_tag, BITS[self.redelivered], len(exchange_)), exchange_, OCTETS[len(routing_key_)], routing_key_, _S_I.pack(self.message_count)))
+            return b"".join((_S_QBB.pack(self.delivery_tag, (1 if self.redelivered is True else 0 if self.redelivered is False else bit_value(self.redelivered)), len(exchange_)), exchange_, OCTETS[len(routing_key_)], routing_key_, _S_I.pack(self.message_count)))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -1464,7 +1464,7 @@ class BasicAck(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return _S_QB.pack(self.delivery_tag, BITS[self.multiple])
+            return _S_QB.pack(self.delivery_tag, (1 if self.multiple is True else 0 if self.multiple is False else bit_value(self.multiple)))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -1565,7 +1565,7 @@ class BasicReject(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return _S_QB.pack(self.delivery_tag, BITS[self.requeue])
+            return _S_QB.pack(self.delivery_tag, (1 if self.requeue is True else 0 if self.requeue is False else bit_value(self.requeue)))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -1638,7 +1638,7 @@ class BasicRecoverAsync(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return OCTETS[BITS[self.requeue]]
+            return OCTETS[(1 if self.requeue is True else 0 if self.requeue is False else bit_value(self.requeue))]
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -1714,7 +1714,7 @@ class BasicRecover(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return OCTETS[BITS[self.requeue]]
+            return OCTETS[(1 if self.requeue is True else 0 if self.requeue is False else bit_value(self.requeue))]
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -1894,7 +1894,7 @@ class BasicNack(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return _S_QB.pack(self.delivery_tag, BITS[self.multiple] | BITS[self.requeue] << 1)
+            return _S_QB.pack(self.delivery_tag, (1 if self.multiple is True else 0 if self.multiple is False else bit_value(self.multiple)) | (1 if self.requeue is True else 0 if self.requeue is False else bit_value(self.requeue)) << 1)
         except Exception as exc:
             raise encode_error(self, exc) from None
 

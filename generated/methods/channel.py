@@ -21,12 +21,12 @@ import struct
 from typing import ClassVar
 
 from amqp_client._spec_base import (
-    BITS,
     OCTETS,
     REQUIRED,
     Buffer,
     Field,
     Method,
+    bit_value,
     check_bit,
     check_int,
     check_shortstr,
@@ -208,7 +208,7 @@ class ChannelFlow(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return OCTETS[BITS[self.active]]
+            return OCTETS[(1 if self.active is True else 0 if self.active is False else bit_value(self.active))]
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -273,7 +273,7 @@ class ChannelFlowOk(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return OCTETS[BITS[self.active]]
+            return OCTETS[(1 if self.active is True else 0 if self.active is False else bit_value(self.active))]
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -390,7 +390,7 @@ class ChannelClose(Method):
         method_id: int = 0,
     ) -> None:
         self.reply_code = reply_code if isinstance(reply_code, int) and 0 <= reply_code < 0x10000 else check_int(reply_code, "reply_code", "short")
-        self.reply_text = reply_text if isinstance(reply_text, str) and len(reply_text) < 64 else check_shortstr(reply_text, "reply_text")
+        self.reply_text = reply_text if isinstance(reply_text, str) and len(reply_text) < 256 and reply_text.isascii() else check_shortstr(reply_text, "reply_text")
         self.class_id = class_id if isinstance(class_id, int) and 0 <= class_id < 0x10000 else check_int(class_id, "class_id", "short")
         self.method_id = method_id if isinstance(method_id, int) and 0 <= method_id < 0x10000 else check_int(method_id, "method_id", "short")
 

@@ -28,11 +28,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 from amqp_client._spec_base import (
-    BITS,
     OCTETS,
     Buffer,
     Field,
     Method,
+    bit_value,
     check_bit,
     decode_error,
     encode_error,
@@ -85,7 +85,7 @@ class ConfirmSelect(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return OCTETS[BITS[self.nowait]]
+            return OCTETS[(1 if self.nowait is True else 0 if self.nowait is False else bit_value(self.nowait))]
         except Exception as exc:
             raise encode_error(self, exc) from None
 

@@ -314,9 +314,9 @@ class ConnectionStartOk(Method):
         client_properties: Mapping[str, Any] | None = None,
     ) -> None:
         self.client_properties = {} if client_properties is None else client_properties if isinstance(client_properties, dict) else check_table(client_properties, "client_properties")
-        self.mechanism = mechanism if isinstance(mechanism, str) and len(mechanism) < 64 else check_shortstr(mechanism, "mechanism")
+        self.mechanism = mechanism if isinstance(mechanism, str) and len(mechanism) < 256 and mechanism.isascii() else check_shortstr(mechanism, "mechanism")
         self.response = response if isinstance(response, bytes) else check_longstr(response, "response")
-        self.locale = locale if isinstance(locale, str) and len(locale) < 64 else check_shortstr(locale, "locale")
+        self.locale = locale if isinstance(locale, str) and len(locale) < 256 and locale.isascii() else check_shortstr(locale, "locale")
 
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
@@ -768,7 +768,7 @@ class ConnectionOpen(Method):
     )
 
     def __init__(self, virtual_host: str) -> None:
-        self.virtual_host = virtual_host if isinstance(virtual_host, str) and len(virtual_host) < 64 else check_shortstr(virtual_host, "virtual_host")
+        self.virtual_host = virtual_host if isinstance(virtual_host, str) and len(virtual_host) < 256 and virtual_host.isascii() else check_shortstr(virtual_host, "virtual_host")
 
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
@@ -946,7 +946,7 @@ class ConnectionClose(Method):
         method_id: int = 0,
     ) -> None:
         self.reply_code = reply_code if isinstance(reply_code, int) and 0 <= reply_code < 0x10000 else check_int(reply_code, "reply_code", "short")
-        self.reply_text = reply_text if isinstance(reply_text, str) and len(reply_text) < 64 else check_shortstr(reply_text, "reply_text")
+        self.reply_text = reply_text if isinstance(reply_text, str) and len(reply_text) < 256 and reply_text.isascii() else check_shortstr(reply_text, "reply_text")
         self.class_id = class_id if isinstance(class_id, int) and 0 <= class_id < 0x10000 else check_int(class_id, "class_id", "short")
         self.method_id = method_id if isinstance(method_id, int) and 0 <= method_id < 0x10000 else check_int(method_id, "method_id", "short")
 
@@ -1066,7 +1066,7 @@ class ConnectionBlocked(Method):
     )
 
     def __init__(self, reason: str = "") -> None:
-        self.reason = reason if isinstance(reason, str) and len(reason) < 64 else check_shortstr(reason, "reason")
+        self.reason = reason if isinstance(reason, str) and len(reason) < 256 and reason.isascii() else check_shortstr(reason, "reason")
 
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
@@ -1189,7 +1189,7 @@ class ConnectionUpdateSecret(Method):
 
     def __init__(self, new_secret: bytes = b'', reason: str = "") -> None:
         self.new_secret = new_secret if isinstance(new_secret, bytes) else check_longstr(new_secret, "new_secret")
-        self.reason = reason if isinstance(reason, str) and len(reason) < 64 else check_shortstr(reason, "reason")
+        self.reason = reason if isinstance(reason, str) and len(reason) < 256 and reason.isascii() else check_shortstr(reason, "reason")
 
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""

@@ -19,12 +19,12 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from amqp_client._spec_base import (
-    BITS,
     OCTETS,
     REQUIRED,
     Buffer,
     Field,
     Method,
+    bit_value,
     check_bit,
     check_shortstr,
     check_table,
@@ -241,8 +241,8 @@ class ExchangeDeclare(Method):
         no_wait: bool = False,
         arguments: Mapping[str, Any] | None = None,
     ) -> None:
-        self.exchange = exchange if isinstance(exchange, str) and len(exchange) < 64 else check_shortstr(exchange, "exchange")
-        self.type = type if isinstance(type, str) and len(type) < 64 else check_shortstr(type, "type")
+        self.exchange = exchange if isinstance(exchange, str) and len(exchange) < 256 and exchange.isascii() else check_shortstr(exchange, "exchange")
+        self.type = type if isinstance(type, str) and len(type) < 256 and type.isascii() else check_shortstr(type, "type")
         self.passive = passive if passive is True or passive is False else check_bit(passive, "passive")
         self.durable = durable if durable is True or durable is False else check_bit(durable, "durable")
         self.auto_delete = auto_delete if auto_delete is True or auto_delete is False else check_bit(auto_delete, "auto_delete")
@@ -255,7 +255,7 @@ class ExchangeDeclare(Method):
         try:
             exchange_ = self.exchange.encode()
             type_ = self.type.encode()
-            return b"".join((_S_HB.pack(0, len(exchange_)), exchange_, OCTETS[len(type_)], type_, OCTETS[BITS[self.passive] | BITS[self.durable] << 1 | BITS[self.auto_delete] << 2 | BITS[self.internal] << 3 | BITS[self.no_wait] << 4], encode_table(self.arguments, "arguments")))
+            return b"".join((_S_HB.pack(0, len(exchange_)), exchange_, OCTETS[len(type_)], type_, OCTETS[(1 if self.passive is True else 0 if self.passive is False else bit_value(self.passive)) | (1 if self.durable is True else 0 if self.durable is False else bit_value(self.durable)) << 1 | (1 if self.auto_delete is True else 0 if self.auto_delete is False else bit_value(self.auto_delete)) << 2 | (1 if self.internal is True else 0 if self.internal is False else bit_value(self.internal)) << 3 | (1 if self.no_wait is True else 0 if self.no_wait is False else bit_value(self.no_wait)) << 4], encode_table(self.arguments, "arguments")))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -419,7 +419,7 @@ class ExchangeDelete(Method):
         if_unused: bool = False,
         no_wait: bool = False,
     ) -> None:
-        self.exchange = exchange if isinstance(exchange, str) and len(exchange) < 64 else check_shortstr(exchange, "exchange")
+        self.exchange = exchange if isinstance(exchange, str) and len(exchange) < 256 and exchange.isascii() else check_shortstr(exchange, "exchange")
         self.if_unused = if_unused if if_unused is True or if_unused is False else check_bit(if_unused, "if_unused")
         self.no_wait = no_wait if no_wait is True or no_wait is False else check_bit(no_wait, "no_wait")
 
@@ -427,7 +427,7 @@ class ExchangeDelete(Method):
         """The method's arguments in wire format (no class and method ids)."""
         try:
             exchange_ = self.exchange.encode()
-            return b"".join((_S_HB.pack(0, len(exchange_)), exchange_, OCTETS[BITS[self.if_unused] | BITS[self.no_wait] << 1]))
+            return b"".join((_S_HB.pack(0, len(exchange_)), exchange_, OCTETS[(1 if self.if_unused is True else 0 if self.if_unused is False else bit_value(self.if_unused)) | (1 if self.no_wait is True else 0 if self.no_wait is False else bit_value(self.no_wait)) << 1]))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -625,9 +625,9 @@ class ExchangeBind(Method):
         no_wait: bool = False,
         arguments: Mapping[str, Any] | None = None,
     ) -> None:
-        self.destination = destination if isinstance(destination, str) and len(destination) < 64 else check_shortstr(destination, "destination")
-        self.source = source if isinstance(source, str) and len(source) < 64 else check_shortstr(source, "source")
-        self.routing_key = routing_key if isinstance(routing_key, str) and len(routing_key) < 64 else check_shortstr(routing_key, "routing_key")
+        self.destination = destination if isinstance(destination, str) and len(destination) < 256 and destination.isascii() else check_shortstr(destination, "destination")
+        self.source = source if isinstance(source, str) and len(source) < 256 and source.isascii() else check_shortstr(source, "source")
+        self.routing_key = routing_key if isinstance(routing_key, str) and len(routing_key) < 256 and routing_key.isascii() else check_shortstr(routing_key, "routing_key")
         self.no_wait = no_wait if no_wait is True or no_wait is False else check_bit(no_wait, "no_wait")
         self.arguments = {} if arguments is None else arguments if isinstance(arguments, dict) else check_table(arguments, "arguments")
 
@@ -637,7 +637,7 @@ class ExchangeBind(Method):
             destination_ = self.destination.encode()
             source_ = self.source.encode()
             routing_key_ = self.routing_key.encode()
-            return b"".join((_S_HB.pack(0, len(destination_)), destination_, OCTETS[len(source_)], source_, OCTETS[len(routing_key_)], routing_key_, OCTETS[BITS[self.no_wait]], encode_table(self.arguments, "arguments")))
+            return b"".join((_S_HB.pack(0, len(destination_)), destination_, OCTETS[len(source_)], source_, OCTETS[len(routing_key_)], routing_key_, OCTETS[(1 if self.no_wait is True else 0 if self.no_wait is False else bit_value(self.no_wait))], encode_table(self.arguments, "arguments")))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -829,9 +829,9 @@ class ExchangeUnbind(Method):
         no_wait: bool = False,
         arguments: Mapping[str, Any] | None = None,
     ) -> None:
-        self.destination = destination if isinstance(destination, str) and len(destination) < 64 else check_shortstr(destination, "destination")
-        self.source = source if isinstance(source, str) and len(source) < 64 else check_shortstr(source, "source")
-        self.routing_key = routing_key if isinstance(routing_key, str) and len(routing_key) < 64 else check_shortstr(routing_key, "routing_key")
+        self.destination = destination if isinstance(destination, str) and len(destination) < 256 and destination.isascii() else check_shortstr(destination, "destination")
+        self.source = source if isinstance(source, str) and len(source) < 256 and source.isascii() else check_shortstr(source, "source")
+        self.routing_key = routing_key if isinstance(routing_key, str) and len(routing_key) < 256 and routing_key.isascii() else check_shortstr(routing_key, "routing_key")
         self.no_wait = no_wait if no_wait is True or no_wait is False else check_bit(no_wait, "no_wait")
         self.arguments = {} if arguments is None else arguments if isinstance(arguments, dict) else check_table(arguments, "arguments")
 
@@ -841,7 +841,7 @@ class ExchangeUnbind(Method):
             destination_ = self.destination.encode()
             source_ = self.source.encode()
             routing_key_ = self.routing_key.encode()
-            return b"".join((_S_HB.pack(0, len(destination_)), destination_, OCTETS[len(source_)], source_, OCTETS[len(routing_key_)], routing_key_, OCTETS[BITS[self.no_wait]], encode_table(self.arguments, "arguments")))
+            return b"".join((_S_HB.pack(0, len(destination_)), destination_, OCTETS[len(source_)], source_, OCTETS[len(routing_key_)], routing_key_, OCTETS[(1 if self.no_wait is True else 0 if self.no_wait is False else bit_value(self.no_wait))], encode_table(self.arguments, "arguments")))
         except Exception as exc:
             raise encode_error(self, exc) from None
 

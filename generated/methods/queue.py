@@ -21,12 +21,12 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from amqp_client._spec_base import (
-    BITS,
     OCTETS,
     REQUIRED,
     Buffer,
     Field,
     Method,
+    bit_value,
     check_bit,
     check_int,
     check_shortstr,
@@ -241,7 +241,7 @@ class QueueDeclare(Method):
         no_wait: bool = False,
         arguments: Mapping[str, Any] | None = None,
     ) -> None:
-        self.queue = queue if isinstance(queue, str) and len(queue) < 64 else check_shortstr(queue, "queue")
+        self.queue = queue if isinstance(queue, str) and len(queue) < 256 and queue.isascii() else check_shortstr(queue, "queue")
         self.passive = passive if passive is True or passive is False else check_bit(passive, "passive")
         self.durable = durable if durable is True or durable is False else check_bit(durable, "durable")
         self.exclusive = exclusive if exclusive is True or exclusive is False else check_bit(exclusive, "exclusive")
@@ -253,7 +253,7 @@ class QueueDeclare(Method):
         """The method's arguments in wire format (no class and method ids)."""
         try:
             queue_ = self.queue.encode()
-            return b"".join((_S_HB.pack(0, len(queue_)), queue_, OCTETS[BITS[self.passive] | BITS[self.durable] << 1 | BITS[self.exclusive] << 2 | BITS[self.auto_delete] << 3 | BITS[self.no_wait] << 4], encode_table(self.arguments, "arguments")))
+            return b"".join((_S_HB.pack(0, len(queue_)), queue_, OCTETS[(1 if self.passive is True else 0 if self.passive is False else bit_value(self.passive)) | (1 if self.durable is True else 0 if self.durable is False else bit_value(self.durable)) << 1 | (1 if self.exclusive is True else 0 if self.exclusive is False else bit_value(self.exclusive)) << 2 | (1 if self.auto_delete is True else 0 if self.auto_delete is False else bit_value(self.auto_delete)) << 3 | (1 if self.no_wait is True else 0 if self.no_wait is False else bit_value(self.no_wait)) << 4], encode_table(self.arguments, "arguments")))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -359,7 +359,7 @@ class QueueDeclareOk(Method):
         message_count: int = 0,
         consumer_count: int = 0,
     ) -> None:
-        self.queue = queue if isinstance(queue, str) and len(queue) < 64 else check_shortstr(queue, "queue")
+        self.queue = queue if isinstance(queue, str) and len(queue) < 256 and queue.isascii() else check_shortstr(queue, "queue")
         self.message_count = message_count if isinstance(message_count, int) and 0 <= message_count < 0x100000000 else check_int(message_count, "message_count", "long")
         self.consumer_count = consumer_count if isinstance(consumer_count, int) and 0 <= consumer_count < 0x100000000 else check_int(consumer_count, "consumer_count", "long")
 
@@ -540,9 +540,9 @@ class QueueBind(Method):
         no_wait: bool = False,
         arguments: Mapping[str, Any] | None = None,
     ) -> None:
-        self.queue = queue if isinstance(queue, str) and len(queue) < 64 else check_shortstr(queue, "queue")
-        self.exchange = exchange if isinstance(exchange, str) and len(exchange) < 64 else check_shortstr(exchange, "exchange")
-        self.routing_key = routing_key if isinstance(routing_key, str) and len(routing_key) < 64 else check_shortstr(routing_key, "routing_key")
+        self.queue = queue if isinstance(queue, str) and len(queue) < 256 and queue.isascii() else check_shortstr(queue, "queue")
+        self.exchange = exchange if isinstance(exchange, str) and len(exchange) < 256 and exchange.isascii() else check_shortstr(exchange, "exchange")
+        self.routing_key = routing_key if isinstance(routing_key, str) and len(routing_key) < 256 and routing_key.isascii() else check_shortstr(routing_key, "routing_key")
         self.no_wait = no_wait if no_wait is True or no_wait is False else check_bit(no_wait, "no_wait")
         self.arguments = {} if arguments is None else arguments if isinstance(arguments, dict) else check_table(arguments, "arguments")
 
@@ -552,7 +552,7 @@ class QueueBind(Method):
             queue_ = self.queue.encode()
             exchange_ = self.exchange.encode()
             routing_key_ = self.routing_key.encode()
-            return b"".join((_S_HB.pack(0, len(queue_)), queue_, OCTETS[len(exchange_)], exchange_, OCTETS[len(routing_key_)], routing_key_, OCTETS[BITS[self.no_wait]], encode_table(self.arguments, "arguments")))
+            return b"".join((_S_HB.pack(0, len(queue_)), queue_, OCTETS[len(exchange_)], exchange_, OCTETS[len(routing_key_)], routing_key_, OCTETS[(1 if self.no_wait is True else 0 if self.no_wait is False else bit_value(self.no_wait))], encode_table(self.arguments, "arguments")))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -729,9 +729,9 @@ class QueueUnbind(Method):
         *,
         arguments: Mapping[str, Any] | None = None,
     ) -> None:
-        self.queue = queue if isinstance(queue, str) and len(queue) < 64 else check_shortstr(queue, "queue")
-        self.exchange = exchange if isinstance(exchange, str) and len(exchange) < 64 else check_shortstr(exchange, "exchange")
-        self.routing_key = routing_key if isinstance(routing_key, str) and len(routing_key) < 64 else check_shortstr(routing_key, "routing_key")
+        self.queue = queue if isinstance(queue, str) and len(queue) < 256 and queue.isascii() else check_shortstr(queue, "queue")
+        self.exchange = exchange if isinstance(exchange, str) and len(exchange) < 256 and exchange.isascii() else check_shortstr(exchange, "exchange")
+        self.routing_key = routing_key if isinstance(routing_key, str) and len(routing_key) < 256 and routing_key.isascii() else check_shortstr(routing_key, "routing_key")
         self.arguments = {} if arguments is None else arguments if isinstance(arguments, dict) else check_table(arguments, "arguments")
 
     def encode(self) -> bytes:
@@ -885,14 +885,14 @@ class QueuePurge(Method):
     )
 
     def __init__(self, queue: str = "", *, no_wait: bool = False) -> None:
-        self.queue = queue if isinstance(queue, str) and len(queue) < 64 else check_shortstr(queue, "queue")
+        self.queue = queue if isinstance(queue, str) and len(queue) < 256 and queue.isascii() else check_shortstr(queue, "queue")
         self.no_wait = no_wait if no_wait is True or no_wait is False else check_bit(no_wait, "no_wait")
 
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
             queue_ = self.queue.encode()
-            return b"".join((_S_HB.pack(0, len(queue_)), queue_, OCTETS[BITS[self.no_wait]]))
+            return b"".join((_S_HB.pack(0, len(queue_)), queue_, OCTETS[(1 if self.no_wait is True else 0 if self.no_wait is False else bit_value(self.no_wait))]))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -1092,7 +1092,7 @@ class QueueDelete(Method):
         if_empty: bool = False,
         no_wait: bool = False,
     ) -> None:
-        self.queue = queue if isinstance(queue, str) and len(queue) < 64 else check_shortstr(queue, "queue")
+        self.queue = queue if isinstance(queue, str) and len(queue) < 256 and queue.isascii() else check_shortstr(queue, "queue")
         self.if_unused = if_unused if if_unused is True or if_unused is False else check_bit(if_unused, "if_unused")
         self.if_empty = if_empty if if_empty is True or if_empty is False else check_bit(if_empty, "if_empty")
         self.no_wait = no_wait if no_wait is True or no_wait is False else check_bit(no_wait, "no_wait")
@@ -1101,7 +1101,7 @@ class QueueDelete(Method):
         """The method's arguments in wire format (no class and method ids)."""
         try:
             queue_ = self.queue.encode()
-            return b"".join((_S_HB.pack(0, len(queue_)), queue_, OCTETS[BITS[self.if_unused] | BITS[self.if_empty] << 1 | BITS[self.no_wait] << 2]))
+            return b"".join((_S_HB.pack(0, len(queue_)), queue_, OCTETS[(1 if self.if_unused is True else 0 if self.if_unused is False else bit_value(self.if_unused)) | (1 if self.if_empty is True else 0 if self.if_empty is False else bit_value(self.if_empty)) << 1 | (1 if self.no_wait is True else 0 if self.no_wait is False else bit_value(self.no_wait)) << 2]))
         except Exception as exc:
             raise encode_error(self, exc) from None
 

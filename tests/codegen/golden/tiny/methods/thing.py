@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from amqp_client._spec_base import (
-    BITS,
     OCTETS,
     REQUIRED,
     Buffer,
     Field,
     Method,
+    bit_value,
     check_bit,
     check_int,
     check_shortstr,
@@ -240,7 +240,7 @@ class ThingMake(Method):
         no_wait: bool = False,
         arguments: Mapping[str, Any] | None = None,
     ) -> None:
-        self.name = name if isinstance(name, str) and len(name) < 64 else check_shortstr(name, "name")
+        self.name = name if isinstance(name, str) and len(name) < 256 and name.isascii() else check_shortstr(name, "name")
         self.count = count if isinstance(count, int) and 0 <= count < 0x100000000 else check_int(count, "count", "long")
         self.a = a if a is True or a is False else check_bit(a, "a")
         self.b = b if b is True or b is False else check_bit(b, "b")
@@ -258,7 +258,7 @@ class ThingMake(Method):
         """The method's arguments in wire format (no class and method ids)."""
         try:
             name_ = self.name.encode()
-            return b"".join((_S_HB.pack(0, len(name_)), name_, _S_IBBQ.pack(self.count, BITS[self.a] | BITS[self.b] << 1 | BITS[self.c] << 3 | BITS[self.d] << 4 | BITS[self.e] << 5 | BITS[self.f] << 6 | BITS[self.g] << 7, BITS[self.h] | BITS[self.no_wait] << 1, self.tag), encode_table(self.arguments, "arguments")))
+            return b"".join((_S_HB.pack(0, len(name_)), name_, _S_IBBQ.pack(self.count, (1 if self.a is True else 0 if self.a is False else bit_value(self.a)) | (1 if self.b is True else 0 if self.b is False else bit_value(self.b)) << 1 | (1 if self.c is True else 0 if self.c is False else bit_value(self.c)) << 3 | (1 if self.d is True else 0 if self.d is False else bit_value(self.d)) << 4 | (1 if self.e is True else 0 if self.e is False else bit_value(self.e)) << 5 | (1 if self.f is True else 0 if self.f is False else bit_value(self.f)) << 6 | (1 if self.g is True else 0 if self.g is False else bit_value(self.g)) << 7, (1 if self.h is True else 0 if self.h is False else bit_value(self.h)) | (1 if self.no_wait is True else 0 if self.no_wait is False else bit_value(self.no_wait)) << 1, self.tag), encode_table(self.arguments, "arguments")))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -327,7 +327,7 @@ class ThingMakeOk(Method):
     )
 
     def __init__(self, name: str) -> None:
-        self.name = name if isinstance(name, str) and len(name) < 64 else check_shortstr(name, "name")
+        self.name = name if isinstance(name, str) and len(name) < 256 and name.isascii() else check_shortstr(name, "name")
 
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
@@ -402,14 +402,14 @@ class ThingPut(Method):
     )
 
     def __init__(self, name: str = "", *, global_: bool = False) -> None:
-        self.name = name if isinstance(name, str) and len(name) < 64 else check_shortstr(name, "name")
+        self.name = name if isinstance(name, str) and len(name) < 256 and name.isascii() else check_shortstr(name, "name")
         self.global_ = global_ if global_ is True or global_ is False else check_bit(global_, "global_")
 
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
             name_ = self.name.encode()
-            return b"".join((OCTETS[len(name_)], name_, OCTETS[BITS[self.global_]]))
+            return b"".join((OCTETS[len(name_)], name_, OCTETS[(1 if self.global_ is True else 0 if self.global_ is False else bit_value(self.global_))]))
         except Exception as exc:
             raise encode_error(self, exc) from None
 
