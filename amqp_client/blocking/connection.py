@@ -406,16 +406,15 @@ class Connection(ConnectionMethods, EventSink):
 
     def _flush_locked(self, from_io: bool = False) -> None:
         data = self._core.data_to_send()
-        if data:
-            for buf in data:
-                view = memoryview(buf)
-                self._out.append(view)
-                self._out_bytes += view.nbytes
+        for buf in data:
+            view = memoryview(buf)
+            self._out.append(view)
+            self._out_bytes += view.nbytes
+        if self._out:
             self._write_some()
-            if self._out and not from_io:
-                self._wake()
-        elif not from_io:
-            # The core may have a new heartbeat deadline.
+        if not from_io and (self._out or not data):
+            # The I/O thread must write the rest, or take a new heartbeat
+            # deadline into account.
             self._wake()
 
     def _write_some(self) -> None:

@@ -1,0 +1,1351 @@
+"""End-to-end benchmark against a real RabbitMQ: amqp_client and its Python peers.
+
+Workloads (N for a full run; ``--quick`` divides every N by 10 and does 1 run):
+
+W1  publish 100,000 x 128 B without confirms, timed until the broker counts
+    them all (passive queue.declare polled from a separate connection).
+W2  the same with publisher confirms, at most 1,000 unconfirmed at a time.
+    A client that only offers per-publish confirmation is measured that way
+    and the output says so (see ``Adapter.confirm_mode``).
+W3  consume 100,000 x 128 B from a queue filled beforehand (outside the
+    timing), basic.qos prefetch_count 1,000, one basic.ack per message.
+W4  2,000 passive queue.declare round trips on one channel: p50 and p99.
+W5  200 x 1 MiB published without confirms, then consumed (prefetch 1,000,
+    one ack each); MB/s = 200 MiB / (publish + consume time), in 10^6 bytes.
+
+Every (client, workload, run) runs in its own child process (``--worker``)
+on a fresh, uniquely named, non-durable queue that the child deletes at the
+end (and the parent again if the child failed; ``x-expires`` is the last
+resort). A child gets a deadline for every wait and is killed when it
+overruns, and a failing client is reported as failed while the run goes on.
+The queue setup, prefill and broker-count polling are done by one neutral
+helper connection (pika), the same for every client. CPU share is the
+child's process CPU time over the timed wall time, minus the CPU the
+polling helper spent; the broker runs on the same cores, so a client that
+keeps the CPU busy also slows the broker.
+
+Not a test: timings are never asserted, only message counts.
+``python bench/e2e.py --help`` lists the options.
+
+Adding a client is one adapter class (sync: the five methods below; asyncio:
+subclass ``AsyncAdapter`` and write the five ``a...`` coroutines) plus one
+line in ``ADAPTERS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2f"
+WINDOW = 1_000  # W2: most unconfirmed publishes at a time
+PREFETCH = 1_000  # W3, W5: basic.qos prefetch_count
+POLL_INTERVAL = 0.002  # seconds between two broker-count polls
+QUEUE_EXPIRES_MS = 900_000  # x-expires: the broker drops a forgotten queue
+RESULT_MARK = "E2E-RESULT "
+PEERS = ("pika", "aio-pika", "py-amqp", "AMQPStorm")
+
+
+# --- the context an adapter works in -------------------------------------------
+
+
+class BenchError(Exception):
+    """A workload did not do what it should (wrong count, nack, ...)."""
+
+
+class Admin:
+    """The neutral helper connection (pika, heartbeats off): declares, fills,
+    counts and deletes the benchmark queue. Never timed as the client."""
+
+    def __init__(self, url: str) -> None:
+        import pika
+
+        params = pika.URLParameters(url)
+        params.heartbeat = 0
+        params.socket_timeout = 30
+        params.blocked_connection_timeout = 60
+        self._conn = pika.BlockingConnection(params)
+        self._ch = self._conn.channel()
+        version = self._conn._impl.server_properties.get("version", "?")
+        if isinstance(version, bytes):
+            version = version.decode("ascii", "replace")
+        self.server_version = str(version)
+
+    def declare(self, queue: str) -> None:
+        self._ch.queue_declare(
+            queue,
+            durable=False,
+            auto_delete=False,
+            arguments={"x-expires": QUEUE_EXPIRES_MS},
+        )
+
+    def count(self, queue: str) -> int:
+        ok = self._ch.queue_declare(queue, passive=True)
+        return int(ok.method.message_count)
+
+    def fill(self, queue: str, n: int, body: bytes) -> None:
+        for _ in range(n):
+            self._ch.basic_publish("", queue, body)
+
+    def delete(self, queue: str) -> None:
+        self._ch.queue_delete(queue)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._conn.close()
+
+
+@dataclass
+class Ctx:
+    """What an adapter gets: the parameters of the workload, a clock to start
+    and stop, and the broker-count wait (sync and async)."""
+
+    url: str
+    queue: str
+    n: int
+    body: bytes
+    window: int
+    prefetch: int
+    timeout: float
+    admin: Admin
+    deadline: float = 0.0
+    t0: float | None = None
+    t1: float | None = None
+    cpu0: float = 0.0
+    cpu1: float = 0.0
+    poll_cpu: float = 0.0
+    counted: int = -1
+    notes: list[str] = field(default_factory=list)
+
+    def arm(self) -> None:
+        self.deadline = time.monotonic() + self.timeout
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline; raises TimeoutError past it."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"workload exceeded its {self.timeout:.0f} s deadline")
+        return left
+
+    def start(self) -> None:
+        self.cpu0 = time.process_time()
+        self.t0 = time.perf_counter()
+
+    def stop(self) -> None:
+        self.t1 = time.perf_counter()
+        self.cpu1 = time.process_time()
+
+    def _poll(self) -> int:
+        c0 = time.thread_time()
+        try:
+            return self.admin.count(self.queue)
+        finally:
+            self.poll_cpu += time.thread_time() - c0
+
+    def _check(self, count: int, n: int) -> bool:
+        self.counted = count
+        if count > n:
+            raise BenchError(f"broker counts {count} messages, {n} were published")
+        if count == n:
+            return True
+        self.remaining()
+        return False
+
+    def wait_count(self, n: int) -> None:
+        """Block until the broker counts n ready messages in the queue."""
+        while not self._check(self._poll(), n):
+            time.sleep(POLL_INTERVAL)
+
+    async def wait_count_async(self, n: int) -> None:
+        """The same for asyncio adapters: polls in a thread, never blocks the
+        loop (which may still be flushing the last publishes)."""
+        while not self._check(await asyncio.to_thread(self._poll), n):
+            await asyncio.sleep(POLL_INTERVAL)
+
+
+# --- the adapter interface ------------------------------------------------------
+
+
+class Adapter(Protocol):
+    """One client library. Each method connects (untimed), calls
+    ``ctx.start()``, does the workload, calls ``ctx.stop()`` and closes."""
+
+    # Plain class attributes in an adapter (read-only here).
+    @property
+    def name(self) -> str:
+        """The client's name in the tables and in --clients."""
+        ...
+
+    @property
+    def peer(self) -> bool:
+        """True for the Python peers the ratios are taken against."""
+        ...
+
+    @property
+    def confirm_mode(self) -> str:
+        """How W2 confirms: "window" (up to ctx.window unconfirmed) or what
+        the client offers instead ("per-publish")."""
+        ...
+
+    @property
+    def confirm_note(self) -> str:
+        """One line on how W2 confirms (printed under the W2 table)."""
+        ...
+
+    @property
+    def w2_max(self) -> int | None:
+        """W2 publishes at most this many (a per-publish client may be slow)."""
+        ...
+
+    def publish(self, ctx: Ctx) -> None:
+        """W1: ctx.n x ctx.body, no confirms, then ``ctx.wait_count(ctx.n)``."""
+        ...
+
+    def publish_confirmed(self, ctx: Ctx) -> None:
+        """W2: as W1 in confirm mode, at most ctx.window unconfirmed."""
+        ...
+
+    def consume(self, ctx: Ctx) -> int:
+        """W3: consume ctx.n with prefetch ctx.prefetch, ack each; stop the
+        clock at the n-th ack; returns the number of messages consumed."""
+        ...
+
+    def passive_declare(self, ctx: Ctx) -> list[int]:
+        """W4: ctx.n passive queue.declare; returns each latency in ns."""
+        ...
+
+    def publish_consume(self, ctx: Ctx) -> int:
+        """W5: publish ctx.n x ctx.body without confirms, then consume and ack
+        them; returns the number of body bytes consumed."""
+        ...
+
+
+class AsyncAdapter:
+    """Base for asyncio clients: every workload runs in ``asyncio.run``."""
+
+    async def apublish(self, ctx: Ctx) -> None:
+        raise NotImplementedError
+
+    async def apublish_confirmed(self, ctx: Ctx) -> None:
+        raise NotImplementedError
+
+    async def aconsume(self, ctx: Ctx) -> int:
+        raise NotImplementedError
+
+    async def apassive_declare(self, ctx: Ctx) -> list[int]:
+        raise NotImplementedError
+
+    async def apublish_consume(self, ctx: Ctx) -> int:
+        raise NotImplementedError
+
+    def publish(self, ctx: Ctx) -> None:
+        asyncio.run(self.apublish(ctx))
+
+    def publish_confirmed(self, ctx: Ctx) -> None:
+        asyncio.run(self.apublish_confirmed(ctx))
+
+    def consume(self, ctx: Ctx) -> int:
+        return asyncio.run(self.aconsume(ctx))
+
+    def passive_declare(self, ctx: Ctx) -> list[int]:
+        return asyncio.run(self.apassive_declare(ctx))
+
+    def publish_consume(self, ctx: Ctx) -> int:
+        return asyncio.run(self.apublish_consume(ctx))
+
+
+class ConfirmWindow:
+    """Unconfirmed delivery tags of a confirm-mode channel (tags count from 1
+    in publish order); for clients that hand over raw basic.ack/nack."""
+
+    def __init__(self) -> None:
+        self.next_tag = 1
+        self.low = 1  # every tag below has been confirmed
+        self.pending: set[int] = set()
+        self.nacked = 0
+
+    def sent(self) -> None:
+        self.pending.add(self.next_tag)
+        self.next_tag += 1
+
+    def on_ack(self, tag: int, multiple: bool) -> None:
+        if multiple:
+            for t in range(self.low, tag + 1):
+                self.pending.discard(t)
+            self.low = max(self.low, tag + 1)
+        else:
+            self.pending.discard(tag)
+
+    def on_nack(self, tag: int, multiple: bool) -> None:
+        self.nacked += 1
+        self.on_ack(tag, multiple)
+
+    def __len__(self) -> int:
+        return len(self.pending)
+
+
+def _ns() -> int:
+    return time.perf_counter_ns()
+
+
+# --- peers ---------------------------------------------------------------------
+
+
+class PikaAdapter:
+    """pika BlockingConnection."""
+
+    name = "pika"
+    peer = True
+    confirm_mode = "per-publish"
+    confirm_note = (
+        "BlockingChannel.confirm_delivery() makes each basic_publish "
+        "wait for its own confirm"
+    )
+    w2_max = None
+
+    def _connect(self, ctx: Ctx) -> Any:
+        import pika
+
+        return pika.BlockingConnection(pika.URLParameters(ctx.url))
+
+    def _close(self, conn: Any) -> None:
+        with contextlib.suppress(Exception):
+            conn.close()
+
+    def _publish(self, ctx: Ctx, confirm: bool) -> None:
+        conn = self._connect(ctx)
+        try:
+            ch = conn.channel()
+            if confirm:
+                ch.confirm_delivery()  # basic_publish raises on nack
+            ctx.start()
+            for _ in range(ctx.n):
+                ch.basic_publish("", ctx.queue, ctx.body)
+            ctx.wait_count(ctx.n)
+            ctx.stop()
+        finally:
+            self._close(conn)
+
+    def publish(self, ctx: Ctx) -> None:
+        self._publish(ctx, confirm=False)
+
+    def publish_confirmed(self, ctx: Ctx) -> None:
+        self._publish(ctx, confirm=True)
+
+    def _consume(self, ctx: Ctx, conn: Any, ch: Any, n: int) -> int:
+        got = 0
+        nbytes = 0
+
+        def on_message(ch: Any, method: Any, _props: Any, body: bytes) -> None:
+            nonlocal got, nbytes
+            ch.basic_ack(method.delivery_tag)
+            got += 1
+            nbytes += len(body)
+            if got == n:
+                ctx.stop()
+                ch.stop_consuming()
+
+        ch.basic_qos(prefetch_count=ctx.prefetch)
+        ch.basic_consume(ctx.queue, on_message)
+        conn.call_later(ctx.remaining(), ch.stop_consuming)
+        ch.start_consuming()
+        if got != n:
+            raise BenchError(f"consumed {got} of {n} before the deadline")
+        return nbytes
+
+    def consume(self, ctx: Ctx) -> int:
+        conn = self._connect(ctx)
+        try:
+            ch = conn.channel()
+            ctx.start()
+            nbytes = self._consume(ctx, conn, ch, ctx.n)
+            return nbytes // len(ctx.body)
+        finally:
+            self._close(conn)
+
+    def passive_declare(self, ctx: Ctx) -> list[int]:
+        conn = self._connect(ctx)
+        try:
+            ch = conn.channel()
+            lat = []
+            ctx.start()
+            for _ in range(ctx.n):
+                t = _ns()
+                ch.queue_declare(ctx.queue, passive=True)
+                lat.append(_ns() - t)
+            ctx.stop()
+            return lat
+        finally:
+            self._close(conn)
+
+    def publish_consume(self, ctx: Ctx) -> int:
+        conn = self._connect(ctx)
+        try:
+            ch = conn.channel()
+            ctx.start()
+            for _ in range(ctx.n):
+                ch.basic_publish("", ctx.queue, ctx.body)
+            return self._consume(ctx, conn, ch, ctx.n)
+        finally:
+            self._close(conn)
+
+
+class AioPikaAdapter(AsyncAdapter):
+    """aio-pika ``connect`` (not robust), default exchange, ``queue.iterator``."""
+
+    name = "aio-pika"
+    peer = True
+    confirm_mode = "window"
+    confirm_note = "1,000 concurrent publish() coroutines, each awaiting its confirm"
+    w2_max = None
+
+    async def _connect(self, ctx: Ctx) -> Any:
+        import aio_pika
+
+        return await aio_pika.connect(ctx.url, timeout=30)
+
+    async def _publish(self, ctx: Ctx, channel: Any) -> None:
+        from aio_pika import Message
+
+        exchange = channel.default_exchange
+        for _ in range(ctx.n):
+            await exchange.publish(Message(ctx.body), ctx.queue, mandatory=False)
+
+    async def _consume(self, ctx: Ctx, channel: Any, n: int) -> int:
+        await channel.set_qos(prefetch_count=ctx.prefetch)
+        queue = await channel.get_queue(ctx.queue, ensure=False)
+        got = 0
+        nbytes = 0
+        async with asyncio.timeout(ctx.remaining()), queue.iterator() as it:
+            async for message in it:
+                await message.ack()
+                got += 1
+                nbytes += len(message.body)
+                if got == n:
+                    ctx.stop()
+                    break
+        if got != n:
+            raise BenchError(f"consumed {got} of {n}")
+        return nbytes
+
+    async def apublish(self, ctx: Ctx) -> None:
+        async with await self._connect(ctx) as conn:
+            channel = await conn.channel(publisher_confirms=False)
+            ctx.start()
+            await self._publish(ctx, channel)
+            await ctx.wait_count_async(ctx.n)
+            ctx.stop()
+
+    async def apublish_confirmed(self, ctx: Ctx) -> None:
+        from aio_pika import Message
+
+        async with await self._connect(ctx) as conn:
+            channel = await conn.channel(publisher_confirms=True)
+            exchange = channel.default_exchange
+            left = ctx.n
+
+            # ctx.window publishers, each awaiting its confirm before the next:
+            # never more than ctx.window unconfirmed. publish raises on a nack.
+            async def publisher() -> None:
+                nonlocal left
+                while left > 0:
+                    left -= 1
+                    await exchange.publish(
+                        Message(ctx.body), ctx.queue, mandatory=False
+                    )
+
+            ctx.start()
+            async with asyncio.timeout(ctx.remaining()):
+                await asyncio.gather(
+                    *(publisher() for _ in range(min(ctx.window, ctx.n)))
+                )
+            await ctx.wait_count_async(ctx.n)
+            ctx.stop()
+
+    async def aconsume(self, ctx: Ctx) -> int:
+        async with await self._connect(ctx) as conn:
+            channel = await conn.channel()
+            ctx.start()
+            return await self._consume(ctx, channel, ctx.n) // len(ctx.body)
+
+    async def apassive_declare(self, ctx: Ctx) -> list[int]:
+        async with await self._connect(ctx) as conn:
+            channel = await conn.channel()
+            lat = []
+            ctx.start()
+            for _ in range(ctx.n):
+                t = _ns()
+                await channel.declare_queue(ctx.queue, passive=True)
+                lat.append(_ns() - t)
+            ctx.stop()
+            return lat
+
+    async def apublish_consume(self, ctx: Ctx) -> int:
+        async with await self._connect(ctx) as conn:
+            channel = await conn.channel(publisher_confirms=False)
+            ctx.start()
+            await self._publish(ctx, channel)
+            return await self._consume(ctx, channel, ctx.n)
+
+
+def _url_parts(url: str) -> dict[str, Any]:
+    u = urllib.parse.urlsplit(url)
+    path = u.path
+    vhost = "/" if not path else urllib.parse.unquote(path[1:])
+    return {
+        "host": u.hostname or "localhost",
+        "port": u.port or 5672,
+        "user": urllib.parse.unquote(u.username or "guest"),
+        "password": urllib.parse.unquote(u.password or "guest"),
+        "vhost": vhost,
+    }
+
+
+class PyAmqpAdapter:
+    """py-amqp (``amqp.Connection``). W2 uses confirm_select and the channel's
+    basic_ack/basic_nack events for a real window; py-amqp's own
+    ``confirm_publish=True`` would wait for each confirm."""
+
+    name = "py-amqp"
+    peer = True
+    confirm_mode = "window"
+    confirm_note = (
+        "confirm_select + basic_ack/basic_nack channel events "
+        "(Connection(confirm_publish=True) would wait per publish)"
+    )
+    w2_max = None
+
+    def _connect(self, ctx: Ctx) -> Any:
+        import amqp
+
+        p = _url_parts(ctx.url)
+        conn = amqp.Connection(
+            host=f"{p['host']}:{p['port']}",
+            userid=p["user"],
+            password=p["password"],
+            virtual_host=p["vhost"],
+            connect_timeout=30,
+        )
+        conn.connect()
+        return conn
+
+    def _close(self, conn: Any) -> None:
+        with contextlib.suppress(Exception):
+            conn.close()
+
+    def _publish(self, ctx: Ctx, ch: Any) -> None:
+        from amqp import Message
+
+        for _ in range(ctx.n):
+            ch.basic_publish(Message(ctx.body), exchange="", routing_key=ctx.queue)
+
+    def _consume(self, ctx: Ctx, conn: Any, ch: Any, n: int) -> int:
+        got = 0
+        nbytes = 0
+
+        def on_message(msg: Any) -> None:
+            nonlocal got, nbytes
+            ch.basic_ack(msg.delivery_tag)
+            got += 1
+            nbytes += len(msg.body)
+            if got == n:
+                ctx.stop()
+
+        ch.basic_qos(prefetch_size=0, prefetch_count=ctx.prefetch, a_global=False)
+        ch.basic_consume(ctx.queue, callback=on_message)
+        while got < n:
+            conn.drain_events(timeout=ctx.remaining())
+        return nbytes
+
+    def publish(self, ctx: Ctx) -> None:
+        conn = self._connect(ctx)
+        try:
+            ch = conn.channel()
+            ctx.start()
+            self._publish(ctx, ch)
+            ctx.wait_count(ctx.n)
+            ctx.stop()
+        finally:
+            self._close(conn)
+
+    def publish_confirmed(self, ctx: Ctx) -> None:
+        from amqp import Message
+
+        conn = self._connect(ctx)
+        try:
+            ch = conn.channel()
+            ch.confirm_select()
+            window = ConfirmWindow()
+            ch.events["basic_ack"].add(window.on_ack)
+            ch.events["basic_nack"].add(window.on_nack)
+            ctx.start()
+            for _ in range(ctx.n):
+                while len(window) >= ctx.window:
+                    conn.drain_events(timeout=ctx.remaining())
+                ch.basic_publish(Message(ctx.body), exchange="", routing_key=ctx.queue)
+                window.sent()
+            while len(window):
+                conn.drain_events(timeout=ctx.remaining())
+            if window.nacked:
+                raise BenchError(f"{window.nacked} basic.nack")
+            ctx.wait_count(ctx.n)
+            ctx.stop()
+        finally:
+            self._close(conn)
+
+    def consume(self, ctx: Ctx) -> int:
+        conn = self._connect(ctx)
+        try:
+            ch = conn.channel()
+            ctx.start()
+            return self._consume(ctx, conn, ch, ctx.n) // len(ctx.body)
+        finally:
+            self._close(conn)
+
+    def passive_declare(self, ctx: Ctx) -> list[int]:
+        conn = self._connect(ctx)
+        try:
+            ch = conn.channel()
+            lat = []
+            ctx.start()
+            for _ in range(ctx.n):
+                t = _ns()
+                ch.queue_declare(ctx.queue, passive=True)
+                lat.append(_ns() - t)
+            ctx.stop()
+            return lat
+        finally:
+            self._close(conn)
+
+    def publish_consume(self, ctx: Ctx) -> int:
+        conn = self._connect(ctx)
+        try:
+            ch = conn.channel()
+            ctx.start()
+            self._publish(ctx, ch)
+            return self._consume(ctx, conn, ch, ctx.n)
+        finally:
+            self._close(conn)
+
+
+class AmqpStormAdapter:
+    """AMQPStorm ``UriConnection`` (its own I/O thread)."""
+
+    name = "AMQPStorm"
+    peer = True
+    confirm_mode = "per-publish"
+    confirm_note = (
+        "after channel.confirm_deliveries() each basic.publish waits for its "
+        "confirm, and AMQPStorm polls for replies every 10 ms: N capped at "
+        "2,000 (200 with --quick)"
+    )
+    w2_max = 2_000
+
+    def _connect(self, ctx: Ctx) -> Any:
+        from amqpstorm.uri_connection import UriConnection
+
+        return UriConnection(ctx.url)  # RPC timeout: ?timeout=, 30 s
+
+    def _close(self, conn: Any) -> None:
+        with contextlib.suppress(Exception):
+            conn.close()
+
+    def _consume(self, ctx: Ctx, ch: Any, n: int) -> int:
+        got = 0
+        nbytes = 0
+
+        def on_message(message: Any) -> None:
+            nonlocal got, nbytes
+            message.ack()
+            got += 1
+            nbytes += len(message.body)
+            if got == n:
+                ctx.stop()
+
+        ch.basic.qos(prefetch_count=ctx.prefetch)
+        ch.basic.consume(on_message, ctx.queue, no_ack=False)
+        # What channel.start_consuming() does, with a deadline.
+        while got < n:
+            ctx.remaining()
+            ch.process_data_events(auto_decode=False)
+        return nbytes
+
+    def _publish(self, ctx: Ctx, confirm: bool) -> None:
+        conn = self._connect(ctx)
+        try:
+            ch = conn.channel()
+            if confirm:
+                ch.confirm_deliveries()
+            ctx.start()
+            for _ in range(ctx.n):
+                ok = ch.basic.publish(ctx.body, ctx.queue)
+                if confirm and not ok:
+                    raise BenchError("basic.nack")
+            ctx.wait_count(ctx.n)
+            ctx.stop()
+        finally:
+            self._close(conn)
+
+    def publish(self, ctx: Ctx) -> None:
+        self._publish(ctx, confirm=False)
+
+    def publish_confirmed(self, ctx: Ctx) -> None:
+        self._publish(ctx, confirm=True)
+
+    def consume(self, ctx: Ctx) -> int:
+        conn = self._connect(ctx)
+        try:
+            ch = conn.channel()
+            ctx.start()
+            return self._consume(ctx, ch, ctx.n) // len(ctx.body)
+        finally:
+            self._close(conn)
+
+    def passive_declare(self, ctx: Ctx) -> list[int]:
+        conn = self._connect(ctx)
+        try:
+            ch = conn.channel()
+            lat = []
+            ctx.start()
+            for _ in range(ctx.n):
+                t = _ns()
+                ch.queue.declare(ctx.queue, passive=True)
+                lat.append(_ns() - t)
+            ctx.stop()
+            return lat
+        finally:
+            self._close(conn)
+
+    def publish_consume(self, ctx: Ctx) -> int:
+        conn = self._connect(ctx)
+        try:
+            ch = conn.channel()
+            ctx.start()
+            for _ in range(ctx.n):
+                ch.basic.publish(ctx.body, ctx.queue)
+            return self._consume(ctx, ch, ctx.n)
+        finally:
+            self._close(conn)
+
+
+# --- project clients -----------------------------------------------------------
+
+
+class AmqpClientAdapter(AsyncAdapter):
+    """This project's asyncio client: ``amqp_client.connect``."""
+
+    name = "amqp_client"
+    peer = False
+    confirm_mode = "window"
+    confirm_note = "Confirmation objects kept in a deque; the oldest awaited at 1,000"
+    w2_max = None
+
+    async def _consume(self, ctx: Ctx, channel: Any, n: int) -> int:
+        await channel.basic_qos(prefetch_count=ctx.prefetch)
+        got = 0
+        nbytes = 0
+        async with asyncio.timeout(ctx.remaining()):
+            async with await channel.basic_consume(ctx.queue) as consumer:
+                async for delivery in consumer:
+                    await delivery.ack()
+                    got += 1
+                    nbytes += len(delivery.body)
+                    if got == n:
+                        ctx.stop()
+                        break
+        if got != n:
+            raise BenchError(f"consumed {got} of {n}")
+        return nbytes
+
+    async def _publish(self, ctx: Ctx, channel: Any) -> None:
+        publish = channel.basic_publish
+        body, queue = ctx.body, ctx.queue
+        for _ in range(ctx.n):
+            await publish(body, routing_key=queue)
+
+    async def apublish(self, ctx: Ctx) -> None:
+        import amqp_client
+
+        async with amqp_client.connect(ctx.url) as conn:
+            channel = await conn.channel()
+            ctx.start()
+            await self._publish(ctx, channel)
+            await ctx.wait_count_async(ctx.n)
+            ctx.stop()
+
+    async def apublish_confirmed(self, ctx: Ctx) -> None:
+        import amqp_client
+
+        async with amqp_client.connect(ctx.url) as conn:
+            channel = await conn.channel()
+            await channel.confirm_select()
+            pending: deque[Any] = deque()
+            publish = channel.basic_publish
+            body, queue, window = ctx.body, ctx.queue, ctx.window
+            ctx.start()
+            async with asyncio.timeout(ctx.remaining()):
+                for _ in range(ctx.n):
+                    if len(pending) >= window:
+                        await pending.popleft()
+                    pending.append(await publish(body, routing_key=queue))
+                for confirmation in pending:
+                    await confirmation
+            await ctx.wait_count_async(ctx.n)
+            ctx.stop()
+
+    async def aconsume(self, ctx: Ctx) -> int:
+        import amqp_client
+
+        async with amqp_client.connect(ctx.url) as conn:
+            channel = await conn.channel()
+            ctx.start()
+            return await self._consume(ctx, channel, ctx.n) // len(ctx.body)
+
+    async def apassive_declare(self, ctx: Ctx) -> list[int]:
+        import amqp_client
+
+        async with amqp_client.connect(ctx.url) as conn:
+            channel = await conn.channel()
+            declare = channel.queue_declare
+            queue = ctx.queue
+            lat = []
+            ctx.start()
+            for _ in range(ctx.n):
+                t = _ns()
+                await declare(queue, passive=True)
+                lat.append(_ns() - t)
+            ctx.stop()
+            return lat
+
+    async def apublish_consume(self, ctx: Ctx) -> int:
+        import amqp_client
+
+        async with amqp_client.connect(ctx.url) as conn:
+            channel = await conn.channel()
+            ctx.start()
+            await self._publish(ctx, channel)
+            return await self._consume(ctx, channel, ctx.n)
+
+
+class AmqpClientBlockingAdapter:
+    """This project's blocking client: ``amqp_client.blocking.connect``."""
+
+    name = "amqp_client.blocking"
+    peer = False
+    confirm_mode = "window"
+    confirm_note = "Confirmation objects kept in a deque; the oldest waited at 1,000"
+    w2_max = None
+
+    def _connect(self, ctx: Ctx) -> Any:
+        from amqp_client import blocking
+
+        return blocking.connect(ctx.url)
+
+    def _publish(self, ctx: Ctx, channel: Any) -> None:
+        publish = channel.basic_publish
+        body, queue = ctx.body, ctx.queue
+        for _ in range(ctx.n):
+            publish(body, routing_key=queue)
+
+    def _consume(self, ctx: Ctx, channel: Any, n: int) -> int:
+        channel.basic_qos(prefetch_count=ctx.prefetch)
+        got = 0
+        nbytes = 0
+        with channel.basic_consume(ctx.queue) as consumer:
+            while got < n:
+                delivery = consumer.get(timeout=ctx.remaining())
+                if delivery is None:
+                    break
+                delivery.ack()
+                got += 1
+                nbytes += len(delivery.body)
+            ctx.stop()
+        if got != n:
+            raise BenchError(f"consumed {got} of {n}")
+        return nbytes
+
+    def publish(self, ctx: Ctx) -> None:
+        with self._connect(ctx) as conn:
+            channel = conn.channel()
+            ctx.start()
+            self._publish(ctx, channel)
+            ctx.wait_count(ctx.n)
+            ctx.stop()
+
+    def publish_confirmed(self, ctx: Ctx) -> None:
+        with self._connect(ctx) as conn:
+            channel = conn.channel()
+            channel.confirm_select()
+            pending: deque[Any] = deque()
+            publish = channel.basic_publish
+            body, queue, window = ctx.body, ctx.queue, ctx.window
+            ctx.start()
+            for _ in range(ctx.n):
+                if len(pending) >= window:
+                    pending.popleft().wait(ctx.remaining())
+                pending.append(publish(body, routing_key=queue))
+            for confirmation in pending:
+                confirmation.wait(ctx.remaining())
+            ctx.wait_count(ctx.n)
+            ctx.stop()
+
+    def consume(self, ctx: Ctx) -> int:
+        with self._connect(ctx) as conn:
+            channel = conn.channel()
+            ctx.start()
+            return self._consume(ctx, channel, ctx.n) // len(ctx.body)
+
+    def passive_declare(self, ctx: Ctx) -> list[int]:
+        with self._connect(ctx) as conn:
+            channel = conn.channel()
+            declare = channel.queue_declare
+            queue = ctx.queue
+            lat = []
+            ctx.start()
+            for _ in range(ctx.n):
+                t = _ns()
+                declare(queue, passive=True)
+                lat.append(_ns() - t)
+            ctx.stop()
+            return lat
+
+    def publish_consume(self, ctx: Ctx) -> int:
+        with self._connect(ctx) as conn:
+            channel = conn.channel()
+            ctx.start()
+            self._publish(ctx, channel)
+            return self._consume(ctx, channel, ctx.n)
+
+
+# The registry: adding a client is one adapter class plus one line here.
+ADAPTERS: dict[str, Callable[[], Adapter]] = {
+    "pika": PikaAdapter,
+    "aio-pika": AioPikaAdapter,
+    "py-amqp": PyAmqpAdapter,
+    "AMQPStorm": AmqpStormAdapter,
+    "amqp_client": AmqpClientAdapter,
+    "amqp_client.blocking": AmqpClientBlockingAdapter,
+}
+
+
+# --- workloads -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workload:
+    key: str
+    method: str  # the Adapter method
+    n: int
+    body_size: int
+    prefill: bool
+    unit: str  # msg/s, us (p50/p99), MB/s
+    title: str
+
+
+WORKLOADS = {
+    w.key: w
+    for w in (
+        Workload("W1", "publish", 100_000, 128, False, "msg/s",
+                 "publish {n:,} x {size} B, no confirms, until the broker counts all"),
+        Workload("W2", "publish_confirmed", 100_000, 128, False, "msg/s",
+                 "publish {n:,} x {size} B with confirms, window {window:,}"),
+        Workload("W3", "consume", 100_000, 128, True, "msg/s",
+                 "consume {n:,} x {size} B, prefetch {prefetch:,}, ack each"),
+        Workload("W4", "passive_declare", 2_000, 0, False, "us",
+                 "{n:,} passive queue.declare round trips on one channel"),
+        Workload("W5", "publish_consume", 200, 1 << 20, False, "MB/s",
+                 "publish {n:,} x 1 MiB (no confirms), then consume (prefetch {prefetch:,}, ack each)"),
+    )
+}  # fmt: skip
+
+
+def _body(size: int) -> bytes:
+    return bytes(i & 0xFF for i in range(size)) if size else b""
+
+
+# --- the child: one (client, workload, run) -------------------------------------
+
+
+def run_worker(job: dict[str, Any]) -> dict[str, Any]:
+    wl = WORKLOADS[job["workload"]]
+    adapter = ADAPTERS[job["client"]]()
+    n = int(job["n"])
+    if wl.key == "W2" and adapter.w2_max is not None:
+        n = min(n, max(1, adapter.w2_max // int(job["scale"])))
+    body = _body(wl.body_size)
+    admin = Admin(job["url"])
+    queue = job["queue"]
+    try:
+        admin.declare(queue)
+        ctx = Ctx(
+            url=job["url"],
+            queue=queue,
+            n=n,
+            body=body,
+            window=WINDOW,
+            prefetch=PREFETCH,
+            timeout=float(job["timeout"]),
+            admin=admin,
+        )
+        if wl.prefill:
+            ctx.arm()
+            admin.fill(queue, n, body)
+            ctx.wait_count(n)
+        ctx.arm()
+        out = getattr(adapter, wl.method)(ctx)
+        if ctx.t0 is None or ctx.t1 is None:
+            raise BenchError("the adapter never started or stopped the clock")
+        wall = ctx.t1 - ctx.t0
+        cpu = max(0.0, ctx.cpu1 - ctx.cpu0 - ctx.poll_cpu)
+        res: dict[str, Any] = {"n": n, "wall_s": wall, "cpu_share": cpu / wall}
+        if wl.key in ("W1", "W2"):
+            if ctx.counted != n:
+                raise BenchError(f"broker counted {ctx.counted}, expected {n}")
+            res["value"] = n / wall
+        elif wl.key == "W3":
+            if out != n:
+                raise BenchError(f"consumed {out}, expected {n}")
+            res["value"] = n / wall
+        elif wl.key == "W4":
+            lat = sorted(out)
+            if len(lat) != n:
+                raise BenchError(f"{len(lat)} round trips, expected {n}")
+            res["p50_us"] = lat[len(lat) // 2] / 1e3
+            res["p99_us"] = lat[min(len(lat) - 1, (len(lat) * 99) // 100)] / 1e3
+            res["value"] = res["p50_us"]
+        elif wl.key == "W5":
+            if out != n * len(body):
+                raise BenchError(f"consumed {out} bytes, expected {n * len(body)}")
+            res["value"] = out / 1e6 / wall
+        return res
+    finally:
+        with contextlib.suppress(Exception):
+            admin.delete(queue)
+        admin.close()
+
+
+def worker_main(arg: str) -> int:
+    job = json.loads(arg)
+    try:
+        res = {"ok": True, **run_worker(job)}
+    except BaseException as exc:  # report anything, the parent decides
+        text = str(exc) or (
+            "deadline exceeded" if isinstance(exc, TimeoutError) else ""
+        )
+        res = {"ok": False, "error": f"{type(exc).__name__}: {text}"[:300]}
+    print(RESULT_MARK + json.dumps(res), flush=True)
+    return 0 if res["ok"] else 1
+
+
+# --- the parent -----------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    """All runs of one (workload, client)."""
+
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+    def median(self, key: str) -> float:
+        return float(statistics.median(r[key] for r in self.runs))
+
+
+def _cleanup(url: str, queue: str) -> None:
+    try:
+        admin = Admin(url)
+    except Exception as exc:
+        print(f"  cleanup: cannot connect to delete {queue}: {exc}", file=sys.stderr)
+        return
+    try:
+        admin.delete(queue)
+    except Exception as exc:
+        print(f"  cleanup: {queue}: {exc}", file=sys.stderr)
+    finally:
+        admin.close()
+
+
+def run_child(job: dict[str, Any], hard_timeout: float) -> dict[str, Any]:
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(job)]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        out, err = proc.communicate(timeout=hard_timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        _cleanup(job["url"], job["queue"])
+        return {"ok": False, "error": f"killed after {hard_timeout:.0f} s"}
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        _cleanup(job["url"], job["queue"])
+        raise
+    for line in reversed(out.splitlines()):
+        if line.startswith(RESULT_MARK):
+            res: dict[str, Any] = json.loads(line[len(RESULT_MARK) :])
+            if not res["ok"]:
+                _cleanup(job["url"], job["queue"])
+            return res
+    _cleanup(job["url"], job["queue"])
+    tail = " | ".join(err.strip().splitlines()[-3:])
+    return {"ok": False, "error": f"worker exit {proc.returncode}: {tail}"[:300]}
+
+
+def _fmt_value(wl: Workload, v: float) -> str:
+    if wl.unit == "MB/s":
+        return f"{v:,.1f}"
+    return f"{v:,.0f}"
+
+
+def _ratio(wl: Workload, v: float, best: float | None) -> str:
+    """Speed relative to the fastest peer: >1 is faster than it."""
+    if best is None or v <= 0:
+        return "-"
+    return f"{(best / v if wl.unit == 'us' else v / best):.2f}"
+
+
+def _best_peer(wl: Workload, cells: dict[str, Cell]) -> tuple[str, float] | None:
+    meds = [
+        (name, c.median("value"))
+        for name, c in cells.items()
+        if ADAPTERS[name]().peer and c.error is None and c.runs
+    ]
+    if not meds:
+        return None
+    pick = min if wl.unit == "us" else max
+    return pick(meds, key=lambda m: m[1])
+
+
+def _title(wl: Workload, n: int) -> str:
+    size = "1 MiB" if wl.body_size == 1 << 20 else wl.body_size
+    return wl.title.format(n=n, size=size, window=WINDOW, prefetch=PREFETCH)
+
+
+def print_table(wl: Workload, n: int, cells: dict[str, Cell], file: Any) -> None:
+    title = _title(wl, n)
+    best = _best_peer(wl, cells)
+    notes: list[str] = []
+    print(f"\n{wl.key}  {title}", file=file)
+    if wl.unit == "us":
+        head = f"{'client':<22}{'p50 us':>10}{'p99 us':>10}{'total s':>10}"
+    else:
+        head = f"{'client':<22}{wl.unit:>12}{'time s':>10}"
+    head += f"{'cpu %':>8}{'vs best peer':>14}"
+    if wl.key == "W2":
+        head += "  confirms          N"
+    print(head, file=file)
+    for name, c in cells.items():
+        if c.error is not None or not c.runs:
+            print(f"{name:<22}FAILED: {c.error}", file=file)
+            continue
+        v = c.median("value")
+        if wl.unit == "us":
+            row = (
+                f"{name:<22}{c.median('p50_us'):>10,.0f}{c.median('p99_us'):>10,.0f}"
+                f"{c.median('wall_s'):>10.3f}"
+            )
+        else:
+            row = f"{name:<22}{_fmt_value(wl, v):>12}{c.median('wall_s'):>10.3f}"
+        row += f"{100 * c.median('cpu_share'):>7.0f}%"
+        row += f"{_ratio(wl, v, best[1] if best else None):>14}"
+        if wl.key == "W2":
+            adapter = ADAPTERS[name]()
+            mode = adapter.confirm_mode
+            if mode == "window":
+                mode = f"window {WINDOW:,}"
+            row += f"  {mode:<14}{int(c.runs[0]['n']):>7,}"
+            notes.append(f"  {name}: {adapter.confirm_mode}, {adapter.confirm_note}")
+        print(row, file=file)
+    for note in notes:
+        print(note, file=file)
+    if best:
+        what = "lowest p50" if wl.unit == "us" else "fastest"
+        print(f"(medians of {max(len(c.runs) for c in cells.values())} runs; "
+              f"'vs best peer' = speed relative to the {what} Python peer, "
+              f"{best[0]}; >1 is faster)", file=file)  # fmt: skip
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("pika", "aio-pika", "aiormq", "amqp", "AMQPStorm", "amqp-client"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description="End-to-end benchmark of AMQP clients against a real RabbitMQ."
+    )
+    ap.add_argument(
+        "--url", default=os.environ.get("AMQP_URL", DEFAULT_URL), help="broker URL"
+    )
+    ap.add_argument("--runs", type=int, default=None, help="runs per cell (3)")
+    ap.add_argument(
+        "--quick", action="store_true", help="every N / 10 and 1 run: a smoke test"
+    )
+    ap.add_argument(
+        "--clients",
+        default=",".join(ADAPTERS),
+        help=f"comma-separated, from: {', '.join(ADAPTERS)}",
+    )
+    ap.add_argument(
+        "--workloads", default=",".join(WORKLOADS), help="comma-separated W1..W5"
+    )
+    ap.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="deadline of each wait in a run, s (300); a run's process is killed "
+        "after 2 x timeout + 60 s",
+    )
+    ap.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker is not None:
+        return worker_main(args.worker)
+
+    clients = [c.strip() for c in args.clients.split(",") if c.strip()]
+    workloads = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
+    for c in clients:
+        if c not in ADAPTERS:
+            ap.error(f"unknown client {c!r}; known: {', '.join(ADAPTERS)}")
+    for w in workloads:
+        if w not in WORKLOADS:
+            ap.error(f"unknown workload {w!r}; known: {', '.join(WORKLOADS)}")
+    scale = 10 if args.quick else 1
+    runs = args.runs if args.runs is not None else (1 if args.quick else 3)
+
+    try:
+        admin = Admin(args.url)
+    except Exception as exc:
+        print(f"cannot connect to {args.url.split('@')[-1]}: {exc}", file=sys.stderr)
+        return 2
+    broker = admin.server_version
+    admin.close()
+
+    meta = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "broker": f"RabbitMQ {broker}",
+        "url": args.url.split("@")[-1],
+        "cpus": os.cpu_count(),
+        "loadavg_start": os.getloadavg(),
+        "platform": platform.platform(),
+        "versions": _versions(),
+        "runs": runs,
+        "quick": args.quick,
+        "window": WINDOW,
+        "prefetch": PREFETCH,
+    }
+    print(
+        f"e2e bench: RabbitMQ {broker} at {meta['url']}, {meta['cpus']} CPUs, "
+        f"Python {meta['versions']['python']}, {runs} run(s) per cell"
+        + (" (quick: N / 10)" if args.quick else ""),
+        flush=True,
+    )
+    results: dict[str, Any] = {}
+    tag = uuid.uuid4().hex[:8]
+    for wkey in workloads:
+        wl = WORKLOADS[wkey]
+        n = max(1, wl.n // scale)
+        cells: dict[str, Cell] = {}
+        for client in clients:
+            cell = cells[client] = Cell()
+            for r in range(runs):
+                safe = client.replace(".", "-")
+                job = {
+                    "client": client,
+                    "workload": wkey,
+                    "n": n,
+                    "scale": scale,
+                    "url": args.url,
+                    "timeout": args.timeout,
+                    "queue": f"bench-e2e-{tag}-{wkey}-{safe}-{r}-{uuid.uuid4().hex[:6]}",
+                }
+                res = run_child(job, args.timeout * 2 + 60)
+                if not res["ok"]:
+                    cell.error = res["error"]
+                    print(f"  {wkey} {client} run {r + 1}: FAILED {res['error']}",
+                          file=sys.stderr, flush=True)  # fmt: skip
+                    break
+                cell.runs.append(res)
+                v = _fmt_value(wl, res["value"])
+                unit = "us p50" if wl.unit == "us" else wl.unit
+                print(f"  {wkey} {client} run {r + 1}/{runs}: {v} {unit}, "
+                      f"{res['wall_s']:.3f} s, cpu {100 * res['cpu_share']:.0f}%",
+                      file=sys.stderr, flush=True)  # fmt: skip
+        print_table(wl, n, cells, sys.stdout)
+        sys.stdout.flush()
+        best = _best_peer(wl, cells)
+        results[wkey] = {
+            "title": _title(wl, n),
+            "n": n,
+            "unit": wl.unit,
+            "best_peer": best[0] if best else None,
+            "clients": {
+                name: {
+                    "ok": c.error is None,
+                    "error": c.error,
+                    "confirms": (
+                        f"{ADAPTERS[name]().confirm_mode}: "
+                        f"{ADAPTERS[name]().confirm_note}"
+                        if wkey == "W2"
+                        else None
+                    ),
+                    "median": {
+                        k: c.median(k)
+                        for k in ("value", "wall_s", "cpu_share", "p50_us", "p99_us")
+                        if c.runs and k in c.runs[0]
+                    },
+                    "ratio_vs_best_peer": (
+                        None
+                        if best is None or c.error or not c.runs
+                        else (
+                            best[1] / c.median("value")
+                            if wl.unit == "us"
+                            else c.median("value") / best[1]
+                        )
+                    ),
+                    "runs": c.runs,
+                }
+                for name, c in cells.items()
+            },
+        }
+    meta["loadavg_end"] = os.getloadavg()
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"meta": meta, "results": results}, f, indent=2)
+        print(f"\nJSON written to {args.json}")
+    failed = [
+        f"{w}/{name}"
+        for w, r in results.items()
+        for name, c in r["clients"].items()
+        if not c["ok"]
+    ]
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
