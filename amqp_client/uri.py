@@ -283,8 +283,11 @@ class ConnectionParameters:
         username: user name for the SASL mechanism.
         password: password for the SASL mechanism; shown as ``'***'``.
         vhost: virtual host; ``"/"`` by default, may be ``""``.
-        heartbeat: heartbeat interval to ask for, in seconds, 0..65535;
-            0 disables heartbeats; ``None`` accepts the broker's proposal.
+        heartbeat: heartbeat interval to ask for, in seconds, 0..65535.
+            RabbitMQ's negotiation applies: if either side says 0 the larger
+            value wins, else the smaller; so ``None`` or 0 accept the
+            broker's proposal, and heartbeats are off only when both sides
+            say 0.
         frame_max: largest frame to ask for, 0 (no limit) or
             4096..4294967295; ``None`` accepts the broker's proposal.
         channel_max: most channels to ask for, 0 (no limit) or up to 65535;

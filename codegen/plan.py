@@ -149,6 +149,7 @@ class ApiMethod:
     params_no_wait_true: tuple[str, ...]  # the overload with no_wait: Literal[True]
     params_no_wait_false: tuple[str, ...]
     call: str  # the method class construction
+    no_wait: str  # the name of the no-wait parameter, or ""
     kind: str  # "rpc", "send", "rpc_no_wait", "content"
     returns: str
     docstring: str
@@ -829,9 +830,19 @@ def plan_api(
         name += "_"
     responses = [by_name[f"{cls.name}.{r}"] for r in method.responses]
     waits = bool(method.synchronous and responses)
-    has_no_wait = waits and any(
-        f.spec_name == "no-wait" and f.type == "bit" for f in public
+    # The spec spells it "no-wait" (domain no-wait) everywhere but in
+    # confirm.select, whose bit is "nowait".
+    no_wait_field = next(
+        (
+            f
+            for f in public
+            if f.type == "bit"
+            and (f.spec.domain == "no-wait" or f.spec_name in ("no-wait", "nowait"))
+        ),
+        None,
     )
+    has_no_wait = waits and no_wait_field is not None
+    no_wait_name = no_wait_field.name if no_wait_field is not None else ""
     extra = ("timeout: float | None = None",) if waits else ()
     content = method.content
     if content:
@@ -871,14 +882,21 @@ def plan_api(
     doc = api_docstring(cls, method, mp.wire, returns_doc, error_names, content)
 
     def swap(params: tuple[str, ...], replacement: str) -> tuple[str, ...]:
-        return tuple(replacement if p.startswith("no_wait:") else p for p in params)
+        prefix = f"{no_wait_name}:"
+        return tuple(
+            f"{no_wait_name}: {replacement}"
+            if no_wait_name and p.startswith(prefix)
+            else p
+            for p in params
+        )
 
     return ApiMethod(
         name=name,
         method=mp,
         params=params,
-        params_no_wait_true=swap(params, "no_wait: Literal[True]"),
-        params_no_wait_false=swap(params, "no_wait: Literal[False] = False"),
+        params_no_wait_true=swap(params, "Literal[True]"),
+        params_no_wait_false=swap(params, "Literal[False] = False"),
+        no_wait=no_wait_name,
         call=call,
         kind=kind,
         returns=returns,

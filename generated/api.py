@@ -1435,12 +1435,28 @@ class AsyncChannelMethods:
         method = TxRollback()
         return cast("TxRollbackOk", await self._rpc(method, timeout))
 
+    @overload
+    async def confirm_select(
+        self,
+        *,
+        nowait: Literal[False] = False,
+        timeout: float | None = None,
+    ) -> ConfirmSelectOk: ...
+
+    @overload
+    async def confirm_select(
+        self,
+        *,
+        nowait: Literal[True],
+        timeout: float | None = None,
+    ) -> None: ...
+
     async def confirm_select(
         self,
         *,
         nowait: bool = False,
         timeout: float | None = None,
-    ) -> ConfirmSelectOk:
+    ) -> ConfirmSelectOk | None:
         """confirm.select.
 
         This method sets the channel to use publisher acknowledgements. The
@@ -1457,7 +1473,8 @@ class AsyncChannelMethods:
                 until the connection fails. TimeoutError when it passes.
 
         Returns:
-            The reply: ConfirmSelectOk.
+            The reply: ConfirmSelectOk. None when no_wait is true (nothing is
+            awaited).
 
         Raises:
             ChannelClosed: The broker closed the channel with a soft error; the
@@ -1467,6 +1484,9 @@ class AsyncChannelMethods:
                 range; nothing was sent.
         """
         method = ConfirmSelect(nowait=nowait)
+        if nowait:
+            await self._send(method)
+            return None
         return cast("ConfirmSelectOk", await self._rpc(method, timeout))
 
 
@@ -2829,12 +2849,28 @@ class ChannelMethods:
         method = TxRollback()
         return cast("TxRollbackOk", self._rpc(method, timeout))
 
+    @overload
+    def confirm_select(
+        self,
+        *,
+        nowait: Literal[False] = False,
+        timeout: float | None = None,
+    ) -> ConfirmSelectOk: ...
+
+    @overload
+    def confirm_select(
+        self,
+        *,
+        nowait: Literal[True],
+        timeout: float | None = None,
+    ) -> None: ...
+
     def confirm_select(
         self,
         *,
         nowait: bool = False,
         timeout: float | None = None,
-    ) -> ConfirmSelectOk:
+    ) -> ConfirmSelectOk | None:
         """confirm.select.
 
         This method sets the channel to use publisher acknowledgements. The
@@ -2851,7 +2887,8 @@ class ChannelMethods:
                 until the connection fails. TimeoutError when it passes.
 
         Returns:
-            The reply: ConfirmSelectOk.
+            The reply: ConfirmSelectOk. None when no_wait is true (nothing is
+            awaited).
 
         Raises:
             ChannelClosed: The broker closed the channel with a soft error; the
@@ -2861,6 +2898,9 @@ class ChannelMethods:
                 range; nothing was sent.
         """
         method = ConfirmSelect(nowait=nowait)
+        if nowait:
+            self._send(method)
+            return None
         return cast("ConfirmSelectOk", self._rpc(method, timeout))
 
 

@@ -124,6 +124,7 @@ class Consumer:
         self._waiter: asyncio.Future[None] | None = None
         self._active = False
         self._ended = False
+        self._no_ack = False
 
     def __repr__(self) -> str:
         return f"<Consumer {self.consumer_tag!r} on {self.queue!r}>"
@@ -173,9 +174,11 @@ class Consumer:
 
     def _end(self, error: BaseException | None = None) -> None:
         self._active = False
-        dropped = sum(1 for item in self._items if isinstance(item, Delivery))
-        if error is not None:
-            # Deliveries queued before the failure can no longer be acked.
+        if error is not None and not self._no_ack:
+            # Deliveries queued before the failure can no longer be acked;
+            # the broker redelivers them. (no_ack ones are the application's
+            # already and stay.)
+            dropped = sum(1 for item in self._items if isinstance(item, Delivery))
             self._items.clear()
             self._channel._connection._delivery_buffered(-dropped)
         self._push(error if error is not None else _END)
@@ -323,6 +326,7 @@ class Channel(AsyncChannelMethods):
                 channel is closed then.
         """
         consumer = Consumer(self, queue)
+        consumer._no_ack = no_ack
         method = BasicConsume(
             queue,
             consumer_tag,
@@ -533,13 +537,18 @@ class Channel(AsyncChannelMethods):
         if consumer is not None:
             consumer._end()
 
-    def _on_terminated(self, error: AMQPError | None) -> None:
+    def _on_terminated(
+        self, error: AMQPError | None, failure: AMQPError | None = None
+    ) -> None:
+        """The channel is gone. ``error`` is what closed it (None for a
+        clean close: consumers then just end); ``failure`` what pending
+        calls and later use raise (default: ``error``, or ChannelClosed)."""
         if self._terminated.done():
             return
-        failure: AMQPError = (
-            error
-            if error is not None
-            else ChannelClosed(200, f"channel {self.channel_id} is closed")
+        failure = (
+            failure
+            or error
+            or ChannelClosed(200, f"channel {self.channel_id} is closed")
         )
         self._error = failure
         self._terminated.set_result(error)

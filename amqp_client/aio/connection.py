@@ -303,10 +303,14 @@ class Connection(AsyncConnectionMethods, EventSink):
         if not self._reading_paused and self._buffered >= _READ_HIGH:
             self._reading_paused = True
             transport.pause_reading()
+            self._core.reading_paused(True, self._loop.time())
+            self._reschedule()
         elif self._reading_paused and self._buffered <= _READ_LOW:
             self._reading_paused = False
             if not transport.is_closing():
                 transport.resume_reading()
+            self._core.reading_paused(False, self._loop.time())
+            self._reschedule()
 
     def _reschedule(self) -> None:
         deadline = self._core.next_deadline()
@@ -415,7 +419,7 @@ class Connection(AsyncConnectionMethods, EventSink):
         channels = list(self._channels.values())
         self._channels.clear()
         for channel in channels:
-            channel._on_terminated(failure)
+            channel._on_terminated(error, failure)
         self._writable.set()  # wake blocked publishers; they will see the error
         if not self._closed.done():
             self._closed.set_result(error)

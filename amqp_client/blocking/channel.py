@@ -114,6 +114,8 @@ class Consumer:
         self._items: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._active = False
         self._ended = False
+        self._failed = False
+        self._no_ack = False
 
     def __repr__(self) -> str:
         return f"<Consumer {self.consumer_tag!r} on {self.queue!r}>"
@@ -135,20 +137,24 @@ class Consumer:
             ChannelClosed, ConnectionClosed: the channel or connection
                 closed with an error.
         """
-        if self._ended:
-            return None
-        try:
-            item = self._items.get(timeout=timeout)
-        except queue.Empty:
-            raise TimeoutError(f"no delivery within {timeout} s") from None
-        if item is _END:
-            self._ended = True
-            return None
-        if isinstance(item, BaseException):
-            self._ended = True
-            raise item
-        self._channel._connection._delivery_buffered(-1)
-        return item  # type: ignore[no-any-return]
+        while not self._ended:
+            try:
+                item = self._items.get(timeout=timeout)
+            except queue.Empty:
+                raise TimeoutError(f"no delivery within {timeout} s") from None
+            if item is _END:
+                self._ended = True
+                return None
+            if isinstance(item, BaseException):
+                self._ended = True
+                raise item
+            self._channel._connection._delivery_buffered(-1)
+            if self._failed and not self._no_ack:
+                # Queued before the channel failed: it can no longer be
+                # acked and the broker redelivers it.
+                continue
+            return item  # type: ignore[no-any-return]
+        return None
 
     def cancel(self, timeout: float | None = None) -> None:
         """Stop the consumer (basic.cancel); iteration ends after the
@@ -169,6 +175,7 @@ class Consumer:
 
     def _end(self, error: BaseException | None = None) -> None:
         self._active = False
+        self._failed = error is not None
         self._items.put(error if error is not None else _END)
 
 
@@ -326,6 +333,7 @@ class Channel(ChannelMethods):
                 channel is closed then.
         """
         consumer = Consumer(self, queue)
+        consumer._no_ack = no_ack
         method = BasicConsume(
             queue,
             consumer_tag,
@@ -543,13 +551,18 @@ class Channel(ChannelMethods):
         if consumer is not None:
             consumer._end()
 
-    def _on_terminated(self, error: AMQPError | None) -> None:
+    def _on_terminated(
+        self, error: AMQPError | None, failure: AMQPError | None = None
+    ) -> None:
+        """The channel is gone. ``error`` is what closed it (None for a
+        clean close: consumers then just end); ``failure`` what pending
+        calls and later use raise (default: ``error``, or ChannelClosed)."""
         if self._terminated.is_set():
             return
-        failure: AMQPError = (
-            error
-            if error is not None
-            else ChannelClosed(200, f"channel {self.channel_id} is closed")
+        failure = (
+            failure
+            or error
+            or ChannelClosed(200, f"channel {self.channel_id} is closed")
         )
         self._error = failure
         while self._waiters:

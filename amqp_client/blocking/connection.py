@@ -478,12 +478,15 @@ class Connection(ConnectionMethods, EventSink):
 
     def _delivery_buffered(self, count: int) -> None:
         """Consumers gained (count > 0) or handed out messages."""
-        self._buffered += count
-        if not self._reading_paused and self._buffered >= _READ_HIGH:
-            self._reading_paused = True
-        elif self._reading_paused and self._buffered <= _READ_LOW:
-            self._reading_paused = False
-            self._wake()
+        with self._lock:
+            self._buffered += count
+            if not self._reading_paused and self._buffered >= _READ_HIGH:
+                self._reading_paused = True
+                self._core.reading_paused(True, time.monotonic())
+            elif self._reading_paused and self._buffered <= _READ_LOW:
+                self._reading_paused = False
+                self._core.reading_paused(False, time.monotonic())
+                self._wake()
 
     # --- callbacks on their own thread --------------------------------------------------------
 
@@ -559,7 +562,7 @@ class Connection(ConnectionMethods, EventSink):
         channels = list(self._channels.values())
         self._channels.clear()
         for channel in channels:
-            channel._on_terminated(failure)
+            channel._on_terminated(error, failure)
         self._closed.set()
         with self._lock:
             self._writable.notify_all()

@@ -241,6 +241,7 @@ class Connection:
         self._last_received = 0.0
         self._last_sent = 0.0
         self._closing_by_client = False
+        self._reading_paused = False
 
     # --- outputs ----------------------------------------------------------------
 
@@ -266,6 +267,8 @@ class Connection:
         ):
             return None
         send_at = self._last_sent + self.heartbeat / 2
+        if self._reading_paused:
+            return send_at
         dead_at = self._last_received + 2 * self.heartbeat
         return min(send_at, dead_at)
 
@@ -327,6 +330,17 @@ class Connection:
             return
         self._terminate(ConnectionLost("the broker closed the connection"))
 
+    def reading_paused(self, paused: bool, now: float) -> None:
+        """The front stopped (True) or resumed (False) reading the transport
+        on purpose (its consumers fell behind). While it does not read, the
+        broker's silence says nothing about its health, so the dead-peer
+        deadline waits; heartbeats are still sent."""
+        self._now = now
+        if paused != self._reading_paused:
+            self._reading_paused = paused
+            if not paused:
+                self._last_received = now
+
     def connection_lost(self, reason: str) -> None:
         """The front's transport failed (reset, timeout...)."""
         if self.state is not ConnectionState.CLOSED:
@@ -340,7 +354,7 @@ class Connection:
             ConnectionState.CLOSED,
         ):
             return
-        if now - self._last_received >= 2 * self.heartbeat:
+        if not self._reading_paused and now - self._last_received >= 2 * self.heartbeat:
             log.warning(
                 "no data from the broker for %.1f s (heartbeat %d s): connection dead",
                 now - self._last_received,
