@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 SOURCES := amqp_client codegen generated tests bench examples
 
 .DEFAULT_GOAL := help
-.PHONY: help install generate check-generated lint typecheck test unit broker demo bench clean
+.PHONY: help install generate check-generated lint typecheck test unit broker demo bench fuzz clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -49,6 +49,9 @@ bench: $(STAMP) broker ## benchmarks against the peer clients: codec, then end t
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/codec.py
 	$(PY) bench/e2e.py
+
+fuzz: $(STAMP) ## long fuzz run of the protocol core (FUZZ_EXAMPLES, default 100,000 scripts)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100000} $(PY) -m tests.property.test_protocol_fuzz
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

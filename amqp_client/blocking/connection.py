@@ -95,6 +95,7 @@ class Connection(ConnectionMethods, EventSink):
         self._wake_w.setblocking(False)
         self._out: deque[memoryview] = deque()
         self._out_bytes = 0
+        self._bytes_written = 0
         self._writable = threading.Condition(self._lock)
         self._channels: dict[int, Any] = {}
         self._opening: dict[int, Future[None]] = {}
@@ -427,6 +428,7 @@ class Connection(ConnectionMethods, EventSink):
                 view = out[0]
                 sent = sock.send(view)
                 self._out_bytes -= sent
+                self._bytes_written += sent
                 if sent < view.nbytes:
                     out[0] = view[sent:]
                     break
@@ -502,11 +504,34 @@ class Connection(ConnectionMethods, EventSink):
             self._callback_thread.start()
         self._callbacks.put((list(callbacks), args))
 
+    def _drain_callbacks(self, timeout: float | None = None) -> bool:
+        """Wait until every callback queued so far has run (tests use it to
+        observe callbacks in order). False if ``timeout`` passed first."""
+        thread = self._callback_thread
+        if thread is None or threading.current_thread() is thread:
+            return True
+        done = threading.Event()
+        self._callbacks.put(([done.set], ()))
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not done.wait(0.05):
+            if not thread.is_alive():
+                return True  # stopped: everything queued before it ran
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+        return True
+
     def _callback_loop(self) -> None:
         while True:
             item = self._callbacks.get()
             if item is _STOP:
-                return
+                # Run what was queued before the stop (close callbacks).
+                while True:
+                    try:
+                        item = self._callbacks.get_nowait()
+                    except queue.Empty:
+                        return
+                    if item is not _STOP:
+                        run_callbacks(item[0], log, *item[1])
             callbacks, args = item
             run_callbacks(callbacks, log, *args)
 

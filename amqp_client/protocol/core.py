@@ -388,6 +388,22 @@ class Connection:
         self._write(method_frame(channel_id, spec.ChannelOpen()))
         return channel_id
 
+    def _check_fits(self, channel: int, method: Method) -> None:
+        """Refuse, before any byte, a method that cannot go where it was
+        asked to: connection-class methods only on channel 0 (and only
+        update-secret there: the rest are the handshake's and close()'s),
+        no other class on channel 0, and channel.open/close only through
+        open_channel()/close_channel()."""
+        if channel == 0:
+            if not isinstance(method, spec.ConnectionUpdateSecret):
+                raise UsageError(f"{method.NAME} cannot be sent on channel 0 this way")
+        elif method.CLASS_ID == spec.ConnectionStart.CLASS_ID:
+            raise UsageError(
+                f"{method.NAME} belongs on channel 0, not channel {channel}"
+            )
+        elif isinstance(method, spec.ChannelOpen | spec.ChannelClose):
+            raise UsageError(f"use open_channel()/close_channel(), not {method.NAME}")
+
     def call(self, channel: int, method: Method) -> None:
         """Send a synchronous request; its reply comes as ``ReplyReceived``
         (``GetReceived`` for basic.get-ok) after the replies to earlier
@@ -398,6 +414,7 @@ class Connection:
         """
         if not method.RESPONSES:
             raise UsageError(f"{method.NAME} has no reply; use send()")
+        self._check_fits(channel, method)
         ch = self._usable(channel)
         if isinstance(method, spec.ConfirmSelect):
             self._start_confirms(ch)
@@ -411,6 +428,7 @@ class Connection:
         """Send a method that expects no reply (or one sent with no-wait)."""
         if method.HAS_CONTENT:
             raise UsageError(f"{method.NAME} carries content; use publish()")
+        self._check_fits(channel, method)
         ch = self._usable(channel)
         if isinstance(method, spec.ConfirmSelect):
             self._start_confirms(ch)
@@ -435,6 +453,8 @@ class Connection:
             UsageError: the channel is not open.
             TypeError, ValueError: bad body or properties; nothing is sent.
         """
+        if not method.HAS_CONTENT:
+            raise UsageError(f"{method.NAME} carries no content; use send()")
         ch = self._channels.get(channel)
         if (
             ch is None

@@ -13,6 +13,7 @@ whole scenario and the helpers put their own on each step.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -20,6 +21,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import amqp_client
+from amqp_client import blocking
 
 T = TypeVar("T")
 
@@ -80,7 +82,215 @@ class AioFront(Front):
         return asyncio.run(main())
 
 
-FRONTS: dict[str, Front] = {"aio": AioFront()}
+class BlockingFront(Front):
+    """The blocking front, ``amqp_client.blocking.connect``, seen through
+    :class:`AsyncView`: each blocking call runs in a worker thread and is
+    awaited, so the same scenario coroutines drive it. Callbacks the
+    scenario registers run on the event loop, as they would with asyncio.
+    """
+
+    name = "blocking"
+
+    def connect(self, url: str | None = None, **kwargs: Any) -> Any:
+        return _BlockingConnect(url or amqp_url(), kwargs)
+
+    def run(
+        self,
+        scenario: Callable[..., Coroutine[Any, Any, T]],
+        *args: Any,
+        timeout: float = SCENARIO_TIMEOUT,
+    ) -> T:
+        return AioFront.run(self, scenario, *args, timeout=timeout)  # type: ignore[arg-type]
+
+
+FRONTS: dict[str, Front] = {"aio": AioFront(), "blocking": BlockingFront()}
+
+
+# --- the blocking front as an awaitable surface ------------------------------------
+
+#: blocking class -> its asyncio counterpart, which says which members are
+#: coroutines (run in a thread and awaited) and which are plain.
+_COUNTERPARTS: dict[type, type] = {
+    blocking.Connection: amqp_client.aio.Connection,
+    blocking.Channel: amqp_client.aio.Channel,
+    blocking.Consumer: amqp_client.aio.Consumer,
+    blocking.Delivery: amqp_client.aio.Delivery,
+}
+
+
+#: Plain methods of the asyncio front that return an awaitable.
+_RETURNS_AWAITABLE = frozenset({"wait_closed"})
+
+
+def view(value: Any) -> Any:
+    """Wrap the blocking client's objects; leave everything else alone."""
+    if isinstance(value, blocking.Confirmation):
+        return _ConfirmationView(value)
+    if type(value) in _COUNTERPARTS:
+        return AsyncView(value)
+    return value
+
+
+class _ThreadCall:
+    """An awaitable running one blocking call in a worker thread.
+
+    :func:`raises_at_once` instead runs it right here and checks that it
+    raised without writing a byte to the socket.
+    """
+
+    def __init__(
+        self, owner: Any, fn: Callable[..., Any], args: Any, kwargs: Any
+    ) -> None:
+        self.owner = owner
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+
+    def __await__(self) -> Any:
+        return self._run().__await__()
+
+    async def _run(self) -> Any:
+        try:
+            return view(await asyncio.to_thread(self.fn, *self.args, **self.kwargs))
+        finally:
+            # Callbacks run on the blocking front's own thread; let those the
+            # call triggered run (and reach the loop) before the scenario
+            # looks, as they would have with asyncio.
+            connection = _connection_of(self.owner)
+            await asyncio.to_thread(connection._drain_callbacks, STEP)
+            await asyncio.sleep(0)
+
+    def raise_without_io(self) -> BaseException:
+        connection = _connection_of(self.owner)
+        before = connection._bytes_written
+        try:
+            self.fn(*self.args, **self.kwargs)
+        except BaseException as exc:
+            assert connection._bytes_written == before, "wrote to the socket"
+            return exc
+        raise AssertionError("completed, no error")
+
+
+def _connection_of(target: Any) -> Any:
+    if isinstance(target, blocking.Connection):
+        return target
+    if isinstance(target, blocking.Channel):
+        return target.connection
+    return target._channel.connection
+
+
+def _on_loop(callback: Callable[..., Any]) -> Callable[..., Any]:
+    loop = asyncio.get_running_loop()
+
+    def call(*args: Any) -> None:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(lambda: callback(*(view(a) for a in args)))
+
+    return call
+
+
+class AsyncView:
+    """A blocking object with the asyncio front's surface."""
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+        self._counterpart = _COUNTERPARTS[type(target)]
+        self._pending: asyncio.Future[Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"AsyncView({self._target!r})"
+
+    def __getattr__(self, name: str) -> Any:
+        target = self._target
+        if name == "closed" and isinstance(target, blocking.Connection):
+            return _ClosedView(target)
+        value = getattr(target, name)
+        model = getattr(self._counterpart, name, None)
+        if inspect.iscoroutinefunction(model) or name in _RETURNS_AWAITABLE:
+            return lambda *args, **kwargs: _ThreadCall(target, value, args, kwargs)
+        if name.startswith("add_on_") and callable(value):
+            return lambda callback: value(_on_loop(callback))
+        if callable(value) and not isinstance(value, type):
+            return lambda *args, **kwargs: view(value(*args, **kwargs))
+        return view(value)
+
+    async def __aenter__(self) -> Any:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        target = self._target
+        if isinstance(target, blocking.Consumer):
+            await asyncio.to_thread(target.__exit__, None, None, None)
+        else:
+            await asyncio.to_thread(target.close)
+
+    def __aiter__(self) -> AsyncView:
+        return self
+
+    async def __anext__(self) -> Any:
+        # The blocking get() runs on in its thread if the scenario stops
+        # waiting (a timeout): what it then returns is kept for the next
+        # call instead of being lost.
+        if self._pending is None:
+            self._pending = asyncio.ensure_future(asyncio.to_thread(self._target.get))
+        delivery = await asyncio.shield(self._pending)
+        self._pending = None
+        if delivery is None:
+            raise StopAsyncIteration
+        return view(delivery)
+
+
+class _ConfirmationView:
+    def __init__(self, target: blocking.Confirmation) -> None:
+        self._target = target
+        self.delivery_tag = target.delivery_tag
+
+    def __await__(self) -> Any:
+        return asyncio.to_thread(self._target.wait).__await__()
+
+    def done(self) -> bool:
+        return self._target.done()
+
+
+class _ClosedView:
+    """``conn.closed`` for the blocking front: awaitable, done(), result()."""
+
+    def __init__(self, target: blocking.Connection) -> None:
+        self._target = target
+
+    def __await__(self) -> Any:
+        return asyncio.to_thread(self._target.wait_closed).__await__()
+
+    def done(self) -> bool:
+        return self._target.is_closed
+
+    def result(self) -> Any:
+        return self._target.wait_closed(0)
+
+
+class _BlockingConnect:
+    """``await front.connect()`` or ``async with front.connect() as conn``."""
+
+    def __init__(self, url: str, kwargs: dict[str, Any]) -> None:
+        self._url = url
+        self._kwargs = kwargs
+        self._conn: Any = None
+
+    def __await__(self) -> Any:
+        return self._open().__await__()
+
+    async def _open(self) -> Any:
+        return view(
+            await asyncio.to_thread(blocking.connect, self._url, **self._kwargs)
+        )
+
+    async def __aenter__(self) -> Any:
+        self._conn = await self._open()
+        return self._conn
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._conn is not None:
+            await self._conn.close()
 
 
 async def within(awaitable: Awaitable[T], timeout: float = STEP) -> T:
@@ -122,6 +332,8 @@ async def raises_at_once(awaitable: Awaitable[Any]) -> BaseException:
     wait for a reply: that is what "raises at once, without a round trip"
     means. (The blocking front would check that no frame was written.)
     """
+    if isinstance(awaitable, _ThreadCall):
+        return awaitable.raise_without_io()
     coro = awaitable.__await__()
     try:
         coro.send(None)
