@@ -13,12 +13,12 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from amqp_client._delivery import DeliveryData
 from amqp_client._front import ConfirmTracker
 from amqp_client._spec_base import Method, Properties
+from amqp_client.blocking._waiter import Waiter
 from amqp_client.errors import AMQPError, ChannelClosed, UsageError
 from amqp_client.protocol import events as ev
 from amqp_client.spec import (
@@ -83,7 +83,7 @@ class Confirmation:
 
     __slots__ = ("_future", "delivery_tag")
 
-    def __init__(self, future: Future[None], delivery_tag: int) -> None:
+    def __init__(self, future: Waiter[None], delivery_tag: int) -> None:
         self._future = future
         self.delivery_tag = delivery_tag
 
@@ -190,11 +190,11 @@ class Channel(ChannelMethods):
         self._core = connection._core
         self._lock = connection._lock
         self.channel_id = channel_id
-        self._waiters: deque[tuple[Future[Any], Callable[[Any], Any] | None]] = deque()
+        self._waiters: deque[tuple[Waiter[Any], Callable[[Any], Any] | None]] = deque()
         self._error: AMQPError | None = None
         self._terminated = threading.Event()
         self._consumers: dict[str, Consumer] = {}
-        self._confirms: ConfirmTracker[Future[None]] = ConfirmTracker()
+        self._confirms: ConfirmTracker[Waiter[None]] = ConfirmTracker()
         self._flow = threading.Event()
         self._flow.set()
         self._return_callbacks: list[Callback] = []
@@ -306,11 +306,11 @@ class Channel(ChannelMethods):
             except UsageError:
                 connection._check_open()
                 raise
-            future: Future[None] | None = None
+            future: Waiter[None] | None = None
             if tag is not None:
-                future = Future()
+                future = Waiter()
                 self._confirms.add(tag, future, mandatory, exchange, routing_key, body)
-            connection._flush_locked()
+            connection._flush_locked(urgent=False)
         if future is None or tag is None:
             return None
         return Confirmation(future, tag)
@@ -441,7 +441,7 @@ class Channel(ChannelMethods):
         if self._error is not None:
             raise self._error
         self._connection._check_not_io_thread()
-        waiter: Future[Any] = Future()
+        waiter: Waiter[Any] = Waiter()
         with self._lock:
             try:
                 self._core.call(self.channel_id, method)
@@ -467,7 +467,7 @@ class Channel(ChannelMethods):
             raise self._error
         with self._lock:
             self._core.send(self.channel_id, method)
-            self._connection._flush_locked()
+            self._connection._flush_locked(urgent=False)
 
     # --- events (I/O thread, lock not held) -----------------------------------------------
 

@@ -20,6 +20,7 @@ No protocol logic here: that is :mod:`amqp_client.protocol`.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import queue
 import selectors
@@ -29,12 +30,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from typing import Any
 
 from amqp_client import auth, uri
 from amqp_client._front import EventSink, dispatch, run_callbacks
 from amqp_client._spec_base import Method
+from amqp_client.blocking._waiter import Waiter
 from amqp_client.errors import (
     AMQPError,
     ConnectionClosed,
@@ -56,6 +57,8 @@ _RECV_SIZE = 256 * 1024
 #: which they go on).
 _WRITE_HIGH = 4 << 20
 _WRITE_LOW = 1 << 20
+#: Non-urgent output above which the writing thread writes it itself.
+_WRITE_DIRECT = 256 * 1024
 #: Undelivered messages (all consumers) above which the I/O thread stops
 #: reading, and below which it reads again.
 _READ_HIGH = 20_000
@@ -96,13 +99,16 @@ class Connection(ConnectionMethods, EventSink):
         self._out: deque[memoryview] = deque()
         self._out_bytes = 0
         self._bytes_written = 0
+        self._commands = 0  # commands user threads issued (a statistic)
+        self._wake_pending = False
+        self._can_gather = False  # sendmsg works on plain sockets only
         self._writable = threading.Condition(self._lock)
         self._channels: dict[int, Any] = {}
-        self._opening: dict[int, Future[None]] = {}
-        self._opened: Future[None] = Future()
+        self._opening: dict[int, Waiter[None]] = {}
+        self._opened: Waiter[None] = Waiter()
         self._closed = threading.Event()
         self._close_error: AMQPError | None = None
-        self._control_waiters: deque[Future[Method]] = deque()
+        self._control_waiters: deque[Waiter[Method]] = deque()
         self._io_thread: threading.Thread | None = None
         self._stopping = False
         self._buffered = 0
@@ -164,7 +170,7 @@ class Connection(ConnectionMethods, EventSink):
         with self._lock:
             self._check_open()
             channel_id = self._core.open_channel()
-            opened: Future[None] = Future()
+            opened: Waiter[None] = Waiter()
             self._opening[channel_id] = opened
             channel = Channel(self, channel_id)
             self._channels[channel_id] = channel
@@ -233,7 +239,7 @@ class Connection(ConnectionMethods, EventSink):
 
     def _rpc(self, method: Method, timeout: float | None) -> Method:
         self._check_not_io_thread()
-        waiter: Future[Method] = Future()
+        waiter: Waiter[Method] = Waiter()
         with self._lock:
             self._check_open()
             self._core.call(0, method)
@@ -279,6 +285,9 @@ class Connection(ConnectionMethods, EventSink):
             self._close_sockets()
             raise
         self._sock = sock
+        self._can_gather = not isinstance(sock, _ssl.SSLSocket) and hasattr(
+            sock, "sendmsg"
+        )
         with self._lock:
             self._core.initiate(time.monotonic())
             self._flush_locked()
@@ -357,6 +366,7 @@ class Connection(ConnectionMethods, EventSink):
                         except OSError as exc:
                             failure = str(exc)
                 with self._lock:
+                    self._wake_pending = False
                     now = time.monotonic()
                     if data:
                         core.receive_data(data, now)
@@ -405,17 +415,33 @@ class Connection(ConnectionMethods, EventSink):
 
     # --- writing (the caller holds the lock) -------------------------------------------------
 
-    def _flush_locked(self, from_io: bool = False) -> None:
+    def _flush_locked(self, from_io: bool = False, urgent: bool = True) -> None:
+        """Move the core's output to the socket (the caller holds the lock).
+
+        ``urgent`` output (requests whose caller will wait for a reply) is
+        written at once. Publishes and acks are not urgent: they are left
+        to the I/O thread, woken once for all that gathers meanwhile, which
+        writes them with one ``sendmsg`` instead of a syscall each.
+        """
         data = self._core.data_to_send()
         for buf in data:
             view = memoryview(buf)
             self._out.append(view)
             self._out_bytes += view.nbytes
-        if self._out:
-            self._write_some()
-        if not from_io and (self._out or not data):
-            # The I/O thread must write the rest, or take a new heartbeat
-            # deadline into account.
+        if from_io:
+            if self._out:
+                self._write_some()
+            return
+        self._commands += 1
+        if urgent or self._out_bytes >= _WRITE_DIRECT:
+            if self._out:
+                self._write_some()
+            if self._out or not data:
+                # The I/O thread must write the rest, or take a new
+                # heartbeat deadline into account.
+                self._wake()
+        elif self._out and not self._wake_pending:
+            self._wake_pending = True
             self._wake()
 
     def _write_some(self) -> None:
@@ -423,16 +449,27 @@ class Connection(ConnectionMethods, EventSink):
         out = self._out
         if sock is None:
             return
+        gather = self._can_gather
         try:
             while out:
-                view = out[0]
-                sent = sock.send(view)
+                if gather and len(out) > 1:
+                    sent = sock.sendmsg(list(itertools.islice(out, 512)))
+                else:
+                    sent = sock.send(out[0])
                 self._out_bytes -= sent
                 self._bytes_written += sent
-                if sent < view.nbytes:
-                    out[0] = view[sent:]
-                    break
-                out.popleft()
+                while sent:
+                    view = out[0]
+                    if sent >= view.nbytes:
+                        sent -= view.nbytes
+                        out.popleft()
+                    else:
+                        out[0] = view[sent:]
+                        sent = 0
+                        break
+                else:
+                    continue
+                break  # a partial write: the socket buffer is full
         except (
             BlockingIOError,
             InterruptedError,
@@ -588,10 +625,12 @@ class Connection(ConnectionMethods, EventSink):
         self._channels.clear()
         for channel in channels:
             channel._on_terminated(error, failure)
+        # Queue the close callbacks before anyone can see the connection
+        # closed: close() stops the callback thread once it does.
+        self._call_soon(self._close_callbacks, error)
         self._closed.set()
         with self._lock:
             self._writable.notify_all()
-        self._call_soon(self._close_callbacks, error)
 
 
 def connect(

@@ -1,0 +1,78 @@
+"""A light one-shot result for the blocking front.
+
+``concurrent.futures.Future`` builds a Condition and an RLock for every
+instance; a publisher in confirm mode makes one per message. A ``Waiter``
+is four slots, and makes a ``threading.Event`` only when a thread has to
+wait for a result that is not there yet. The I/O thread settles it; any
+thread may wait on it.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Generic, TypeVar
+
+__all__ = ["Waiter"]
+
+T = TypeVar("T")
+
+_create_lock = threading.Lock()
+
+
+class Waiter(Generic[T]):
+    """One result or one exception, set once by the I/O thread."""
+
+    __slots__ = ("_done", "_error", "_event", "_result")
+
+    def __init__(self) -> None:
+        self._done = False
+        self._result: T | None = None
+        self._error: BaseException | None = None
+        self._event: threading.Event | None = None
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, result: T) -> None:
+        if self._done:
+            return
+        self._result = result
+        self._done = True
+        event = self._event  # read after _done is set: see result()
+        if event is not None:
+            event.set()
+
+    def set_exception(self, error: BaseException) -> None:
+        if self._done:
+            return
+        self._error = error
+        self._done = True
+        event = self._event
+        if event is not None:
+            event.set()
+
+    def cancel(self) -> None:
+        """Give up waiting; a result that arrives later is dropped."""
+        self.set_exception(TimeoutError("cancelled"))
+
+    def exception(self) -> BaseException | None:
+        return self._error if self._done else None
+
+    def result(self, timeout: float | None = None) -> T:
+        """The result, waiting up to ``timeout`` seconds for it.
+
+        Raises:
+            TimeoutError: not set within ``timeout``.
+            BaseException: the exception that was set.
+        """
+        if not self._done:
+            with _create_lock:
+                if self._event is None:
+                    self._event = threading.Event()
+            # The setter stores _done before reading _event; we store _event
+            # before reading _done: one of us sees the other.
+            if not self._done and not self._event.wait(timeout):
+                raise TimeoutError(f"no result within {timeout} s")
+        if self._error is not None:
+            raise self._error
+        return self._result  # type: ignore[return-value]
