@@ -300,7 +300,7 @@ class Channel(AsyncChannelMethods):
         except UsageError:
             connection._check_open()
             raise
-        connection._flush_later()
+        connection._flush_later(len(body) + 64)
         if tag is None:
             return None
         future: asyncio.Future[None] = self._loop.create_future()

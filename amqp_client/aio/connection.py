@@ -44,9 +44,11 @@ log = logging.getLogger("amqp_client.aio")
 _READ_HIGH = 20_000
 _READ_LOW = 5_000
 
-#: Publishes buffered before their bytes are handed to the transport at
-#: once instead of at the end of the current loop iteration.
-_FLUSH_EVERY = 256
+#: Bytes of publishes (and acks) buffered before they are handed to the
+#: transport at once instead of at the end of the current loop iteration.
+#: Small enough that the transport's high-water mark (and so publish
+#: backpressure) takes effect before much piles up.
+_FLUSH_BYTES = 64 * 1024
 
 #: How long close() waits for the broker's close-ok.
 _CLOSE_TIMEOUT = 10.0
@@ -280,10 +282,11 @@ class Connection(AsyncConnectionMethods, EventSink):
             self._transport.writelines(data)
         self._reschedule()
 
-    def _flush_later(self) -> None:
-        """Coalesce the writes of many publishes into one per loop turn."""
-        self._unflushed += 1
-        if self._unflushed >= _FLUSH_EVERY:
+    def _flush_later(self, size: int = 64) -> None:
+        """Coalesce the writes of many small publishes (and acks) into one
+        per loop turn; ``size`` is roughly how many bytes were added."""
+        self._unflushed += size
+        if self._unflushed >= _FLUSH_BYTES:
             self._flush()
         elif self._flush_handle is None:
             self._flush_handle = self._loop.call_soon(self._flush)
