@@ -278,8 +278,12 @@ class Connection(AsyncConnectionMethods, EventSink):
             self._flush_handle = None
         self._unflushed = 0
         data = self._core.data_to_send()
-        if data and self._transport is not None and not self._transport.is_closing():
-            self._transport.writelines(data)
+        transport = self._transport
+        if data and transport is not None and not transport.is_closing():
+            if len(data) == 1:
+                transport.write(data[0])  # a request: no list to join
+            else:
+                transport.writelines(data)
         self._reschedule()
 
     def _flush_later(self, size: int = 64) -> None:
