@@ -8,14 +8,19 @@ only decides which waiter gets which outcome.
 
 from __future__ import annotations
 
+import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from amqp_client._delivery import ReturnedMessage
-from amqp_client.errors import AMQPError, MessageNacked, MessageReturned
+from amqp_client._delivery import DeliveryData, ReturnedMessage
+from amqp_client.errors import AMQPError, ChannelClosed, MessageNacked, MessageReturned
 from amqp_client.protocol import events as ev
+from amqp_client.spec import BasicConsumeOk, BasicGetEmpty
 
-__all__ = ["ConfirmTracker", "Outcome", "dispatch"]
+__all__ = ["ChannelEvents", "ConfirmTracker", "EventSink", "Outcome", "dispatch"]
+
+_log = logging.getLogger("amqp_client")
 
 W = TypeVar("W")
 
@@ -194,3 +199,195 @@ def run_callbacks(
             callback(*args)
         except Exception:
             log.exception("callback %r failed", callback)
+
+
+class ChannelEvents:
+    """What both fronts' channels do with the core's events.
+
+    A front's channel sets ``_delivery_class`` and implements ``_emit``
+    (run user callbacks: at once on the event loop, or on the blocking
+    front's callback thread) and ``_mark_terminated``. Waiters are the
+    front's own kind (``asyncio.Future`` or the blocking ``Waiter``); both
+    offer ``done``, ``set_result`` and ``set_exception``.
+    """
+
+    _delivery_class: type[DeliveryData]
+    channel_id: int
+    _connection: Any
+    _waiters: deque[tuple[Any, Callable[[Any], Any] | None]]
+    _error: AMQPError | None
+    _consumers: dict[str, Any]
+    _confirms: ConfirmTracker[Any]
+    _flow: Any  # asyncio.Event or threading.Event
+
+    def _init_events(self) -> None:
+        self._waiters = deque()
+        self._error = None
+        self._consumers = {}
+        self._confirms = ConfirmTracker()
+        self._return_callbacks: list[Callable[..., object]] = []
+        self._confirm_callbacks: list[Callable[..., object]] = []
+        self._close_callbacks: list[Callable[..., object]] = []
+        self._flow_callbacks: list[Callable[..., object]] = []
+        self._cancel_callbacks: list[Callable[..., object]] = []
+
+    def _emit(self, callbacks: list[Callable[..., object]], *args: object) -> None:
+        raise NotImplementedError
+
+    def _mark_terminated(self, error: AMQPError | None) -> None:
+        raise NotImplementedError
+
+    # --- callbacks ----------------------------------------------------------------
+
+    def add_on_return_callback(self, callback: Callable[..., object]) -> None:
+        """``callback(returned_message)`` for each basic.return."""
+        self._return_callbacks.append(callback)
+
+    def add_on_confirm_callback(self, callback: Callable[..., object]) -> None:
+        """``callback(delivery_tag, acked)`` for each confirmed publish."""
+        self._confirm_callbacks.append(callback)
+
+    def add_on_close_callback(self, callback: Callable[..., object]) -> None:
+        """``callback(error)`` when the channel closes (None if clean)."""
+        self._close_callbacks.append(callback)
+
+    def add_on_flow_callback(self, callback: Callable[..., object]) -> None:
+        """``callback(active)`` when the broker sends channel.flow."""
+        self._flow_callbacks.append(callback)
+
+    def add_on_cancel_callback(self, callback: Callable[..., object]) -> None:
+        """``callback(consumer_tag)`` when the broker cancels a consumer."""
+        self._cancel_callbacks.append(callback)
+
+    # --- hooks that run as a reply is dispatched ----------------------------------
+
+    def _consumer_registered(self, consumer: Any) -> Callable[[Any], Any]:
+        """The hook of a basic.consume request: registers the consumer as
+        its consume-ok is dispatched, before any delivery that follows."""
+
+        def registered(reply: Any) -> Any:
+            assert isinstance(reply, BasicConsumeOk)
+            consumer.consumer_tag = reply.consumer_tag
+            consumer._active = True
+            self._consumers[reply.consumer_tag] = consumer
+            return reply
+
+        return registered
+
+    def _consumer_cancelled(self, consumer_tag: str) -> Callable[[Any], Any]:
+        """The hook of a basic.cancel request: ends the consumer."""
+
+        def cancelled(reply: Any) -> Any:
+            self._end_consumer(consumer_tag)
+            return reply
+
+        return cancelled
+
+    # --- events --------------------------------------------------------------------
+
+    def _on_reply(self, event: ev.ReplyReceived | ev.GetReceived) -> None:
+        result: Any
+        if isinstance(event, ev.GetReceived):
+            method = event.method
+            result = self._delivery_class(
+                self,
+                event.body,
+                event.properties,
+                method.delivery_tag,
+                method.redelivered,
+                method.exchange,
+                method.routing_key,
+                "",
+                method.message_count,
+            )
+        else:
+            result = None if isinstance(event.method, BasicGetEmpty) else event.method
+        if self._waiters:
+            waiter, hook = self._waiters.popleft()
+            if hook is not None:
+                result = hook(result)
+            if not waiter.done():
+                waiter.set_result(result)
+
+    def _on_delivery(self, event: ev.DeliveryReceived) -> None:
+        method = event.method
+        consumer = self._consumers.get(method.consumer_tag)
+        if consumer is None:
+            _log.warning(
+                "delivery for unknown consumer %r on channel %d",
+                method.consumer_tag,
+                self.channel_id,
+            )
+            return
+        self._connection._delivery_buffered(1)
+        consumer._push(
+            self._delivery_class(
+                self,
+                event.body,
+                event.properties,
+                method.delivery_tag,
+                method.redelivered,
+                method.exchange,
+                method.routing_key,
+                method.consumer_tag,
+            )
+        )
+
+    def _on_confirm(self, tags: tuple[int, ...], acked: bool) -> None:
+        for waiter, error in self._confirms.confirmed(tags, acked):
+            if not waiter.done():
+                if error is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(error)
+        if self._confirm_callbacks:
+            for tag in tags:
+                self._emit(self._confirm_callbacks, tag, acked)
+
+    def _on_return(self, event: ev.ReturnReceived) -> None:
+        self._emit(self._return_callbacks, self._confirms.returned(event))
+
+    def _on_server_cancel(self, consumer_tag: str) -> None:
+        self._end_consumer(consumer_tag)
+        self._emit(self._cancel_callbacks, consumer_tag)
+
+    def _on_flow(self, active: bool) -> None:
+        if active:
+            self._flow.set()
+        else:
+            self._flow.clear()
+        self._emit(self._flow_callbacks, active)
+
+    def _end_consumer(self, consumer_tag: str) -> None:
+        consumer = self._consumers.pop(consumer_tag, None)
+        if consumer is not None:
+            consumer._end()
+
+    def _on_terminated(
+        self, error: AMQPError | None, failure: AMQPError | None = None
+    ) -> None:
+        """The channel is gone. ``error`` is what closed it (None for a
+        clean close: consumers then just end); ``failure`` what pending
+        calls and later use raise (default: ``error``, or ChannelClosed)."""
+        if self._error is not None:
+            return
+        failure = (
+            failure
+            or error
+            or ChannelClosed(200, f"channel {self.channel_id} is closed")
+        )
+        self._error = failure
+        while self._waiters:
+            waiter, _ = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(failure)
+        for waiter in self._confirms.fail_all():
+            if not waiter.done():
+                waiter.set_exception(failure)
+        consumers = list(self._consumers.values())
+        self._consumers.clear()
+        for consumer in consumers:
+            consumer._end(error)
+        self._flow.set()
+        self._mark_terminated(error)
+        self._emit(self._close_callbacks, error)

@@ -15,21 +15,18 @@ from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from amqp_client._delivery import DeliveryData
-from amqp_client._front import ConfirmTracker, run_callbacks
+from amqp_client._front import ChannelEvents, run_callbacks
 from amqp_client._spec_base import Method, Properties
 from amqp_client.errors import (
     AMQPError,
-    ChannelClosed,
     UsageError,
 )
-from amqp_client.protocol import events as ev
 from amqp_client.spec import (
     AsyncChannelMethods,
     BasicAck,
     BasicCancel,
     BasicCancelOk,
     BasicConsume,
-    BasicConsumeOk,
     BasicGet,
     BasicNack,
     BasicProperties,
@@ -184,31 +181,24 @@ class Consumer:
         self._push(error if error is not None else _END)
 
 
-class Channel(AsyncChannelMethods):
+class Channel(AsyncChannelMethods, ChannelEvents):
     """An AMQP channel for asyncio programs; open one with
     ``await connection.channel()``. Every generated method of
     :class:`amqp_client.spec.AsyncChannelMethods` is available.
     """
+
+    _delivery_class = Delivery
+    _connection: Connection
 
     def __init__(self, connection: Connection, channel_id: int) -> None:
         self._connection = connection
         self._core = connection._core
         self._loop = connection._loop
         self.channel_id = channel_id
-        self._waiters: deque[
-            tuple[asyncio.Future[Any], Callable[[Any], Any] | None]
-        ] = deque()
-        self._error: AMQPError | None = None
+        self._init_events()
         self._terminated: asyncio.Future[AMQPError | None] = self._loop.create_future()
-        self._consumers: dict[str, Consumer] = {}
-        self._confirms: ConfirmTracker[asyncio.Future[None]] = ConfirmTracker()
         self._flow = asyncio.Event()
         self._flow.set()
-        self._return_callbacks: list[Callback] = []
-        self._confirm_callbacks: list[Callback] = []
-        self._close_callbacks: list[Callback] = []
-        self._flow_callbacks: list[Callback] = []
-        self._cancel_callbacks: list[Callback] = []
 
     def __repr__(self) -> str:
         state = "open" if self.is_open else "closed"
@@ -243,26 +233,6 @@ class Channel(AsyncChannelMethods):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    def add_on_return_callback(self, callback: Callback) -> None:
-        """``callback(returned_message)`` for each basic.return."""
-        self._return_callbacks.append(callback)
-
-    def add_on_confirm_callback(self, callback: Callback) -> None:
-        """``callback(delivery_tag, acked)`` for each confirmed publish."""
-        self._confirm_callbacks.append(callback)
-
-    def add_on_close_callback(self, callback: Callback) -> None:
-        """``callback(error)`` when the channel closes (None if clean)."""
-        self._close_callbacks.append(callback)
-
-    def add_on_flow_callback(self, callback: Callback) -> None:
-        """``callback(active)`` when the broker sends channel.flow."""
-        self._flow_callbacks.append(callback)
-
-    def add_on_cancel_callback(self, callback: Callback) -> None:
-        """``callback(consumer_tag)`` when the broker cancels a consumer."""
-        self._cancel_callbacks.append(callback)
 
     async def basic_publish(
         self,
@@ -336,16 +306,7 @@ class Channel(AsyncChannelMethods):
             arguments=arguments,
         )
 
-        def registered(reply: Method) -> Method:
-            # Runs as the reply is dispatched, before any delivery that
-            # follows it in the same read is handed out.
-            assert isinstance(reply, BasicConsumeOk)
-            consumer.consumer_tag = reply.consumer_tag
-            consumer._active = True
-            self._consumers[reply.consumer_tag] = consumer
-            return reply
-
-        await self._request(method, timeout, registered)
+        await self._request(method, timeout, self._consumer_registered(consumer))
         return consumer
 
     @overload
@@ -380,11 +341,9 @@ class Channel(AsyncChannelMethods):
             self._end_consumer(consumer_tag)
             return None
 
-        def cancelled(reply: Method) -> Method:
-            self._end_consumer(consumer_tag)
-            return reply
-
-        reply = await self._request(method, timeout, cancelled)
+        reply = await self._request(
+            method, timeout, self._consumer_cancelled(consumer_tag)
+        )
         assert isinstance(reply, BasicCancelOk)
         return reply
 
@@ -457,110 +416,11 @@ class Channel(AsyncChannelMethods):
 
     # --- events from the connection ----------------------------------------------------
 
-    def _on_reply(self, event: ev.ReplyReceived | ev.GetReceived) -> None:
-        if isinstance(event, ev.GetReceived):
-            method = event.method
-            result: Any = Delivery(
-                self,
-                event.body,
-                event.properties,
-                method.delivery_tag,
-                method.redelivered,
-                method.exchange,
-                method.routing_key,
-                "",
-                method.message_count,
-            )
-        else:
-            result = event.method
-            if type(result).__name__ == "BasicGetEmpty":
-                result = None
-        while self._waiters:
-            waiter, hook = self._waiters.popleft()
-            if hook is not None:
-                result = hook(result)
-            if not waiter.done():
-                waiter.set_result(result)
-            return
+    # --- ChannelEvents hooks -----------------------------------------------------
 
-    def _on_delivery(self, event: ev.DeliveryReceived) -> None:
-        method = event.method
-        consumer = self._consumers.get(method.consumer_tag)
-        if consumer is None:
-            log.warning(
-                "delivery for unknown consumer %r on channel %d",
-                method.consumer_tag,
-                self.channel_id,
-            )
-            return
-        delivery = Delivery(
-            self,
-            event.body,
-            event.properties,
-            method.delivery_tag,
-            method.redelivered,
-            method.exchange,
-            method.routing_key,
-            method.consumer_tag,
-        )
-        self._connection._delivery_buffered(1)
-        consumer._push(delivery)
+    def _emit(self, callbacks: list[Callback], *args: object) -> None:
+        run_callbacks(callbacks, log, *args)
 
-    def _on_confirm(self, tags: tuple[int, ...], acked: bool) -> None:
-        for future, error in self._confirms.confirmed(tags, acked):
-            if not future.done():
-                if error is None:
-                    future.set_result(None)
-                else:
-                    future.set_exception(error)
-        if self._confirm_callbacks:
-            for tag in tags:
-                run_callbacks(self._confirm_callbacks, log, tag, acked)
-
-    def _on_return(self, event: ev.ReturnReceived) -> None:
-        message = self._confirms.returned(event)
-        run_callbacks(self._return_callbacks, log, message)
-
-    def _on_server_cancel(self, consumer_tag: str) -> None:
-        self._end_consumer(consumer_tag)
-        run_callbacks(self._cancel_callbacks, log, consumer_tag)
-
-    def _on_flow(self, active: bool) -> None:
-        if active:
-            self._flow.set()
-        else:
-            self._flow.clear()
-        run_callbacks(self._flow_callbacks, log, active)
-
-    def _end_consumer(self, consumer_tag: str) -> None:
-        consumer = self._consumers.pop(consumer_tag, None)
-        if consumer is not None:
-            consumer._end()
-
-    def _on_terminated(
-        self, error: AMQPError | None, failure: AMQPError | None = None
-    ) -> None:
-        """The channel is gone. ``error`` is what closed it (None for a
-        clean close: consumers then just end); ``failure`` what pending
-        calls and later use raise (default: ``error``, or ChannelClosed)."""
-        if self._terminated.done():
-            return
-        failure = (
-            failure
-            or error
-            or ChannelClosed(200, f"channel {self.channel_id} is closed")
-        )
-        self._error = failure
-        self._terminated.set_result(error)
-        for waiter, _ in self._waiters:
-            if not waiter.done():
-                waiter.set_exception(failure)
-        self._waiters.clear()
-        for future in self._confirms.fail_all():
-            if not future.done():
-                future.set_exception(failure)
-        for consumer in self._consumers.values():
-            consumer._end(error)
-        self._consumers.clear()
-        self._flow.set()
-        run_callbacks(self._close_callbacks, log, error)
+    def _mark_terminated(self, error: AMQPError | None) -> None:
+        if not self._terminated.done():
+            self._terminated.set_result(error)

@@ -11,22 +11,19 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from amqp_client._delivery import DeliveryData
-from amqp_client._front import ConfirmTracker
+from amqp_client._front import ChannelEvents
 from amqp_client._spec_base import Method, Properties
 from amqp_client.blocking._waiter import Waiter
-from amqp_client.errors import AMQPError, ChannelClosed, UsageError
-from amqp_client.protocol import events as ev
+from amqp_client.errors import AMQPError, UsageError
 from amqp_client.spec import (
     BasicAck,
     BasicCancel,
     BasicCancelOk,
     BasicConsume,
-    BasicConsumeOk,
     BasicGet,
     BasicNack,
     BasicProperties,
@@ -179,29 +176,24 @@ class Consumer:
         self._items.put(error if error is not None else _END)
 
 
-class Channel(ChannelMethods):
+class Channel(ChannelMethods, ChannelEvents):
     """An AMQP channel for threaded programs; open one with
     ``connection.channel()``. Every generated method of
     :class:`amqp_client.spec.ChannelMethods` is available.
     """
+
+    _delivery_class = Delivery
+    _connection: Connection
 
     def __init__(self, connection: Connection, channel_id: int) -> None:
         self._connection = connection
         self._core = connection._core
         self._lock = connection._lock
         self.channel_id = channel_id
-        self._waiters: deque[tuple[Waiter[Any], Callable[[Any], Any] | None]] = deque()
-        self._error: AMQPError | None = None
+        self._init_events()
         self._terminated = threading.Event()
-        self._consumers: dict[str, Consumer] = {}
-        self._confirms: ConfirmTracker[Waiter[None]] = ConfirmTracker()
         self._flow = threading.Event()
         self._flow.set()
-        self._return_callbacks: list[Callback] = []
-        self._confirm_callbacks: list[Callback] = []
-        self._close_callbacks: list[Callback] = []
-        self._flow_callbacks: list[Callback] = []
-        self._cancel_callbacks: list[Callback] = []
 
     def __repr__(self) -> str:
         state = "open" if self.is_open else "closed"
@@ -248,26 +240,6 @@ class Channel(ChannelMethods):
     def __exit__(self, *exc: object) -> None:
         if self._connection.is_open:
             self.close()
-
-    def add_on_return_callback(self, callback: Callback) -> None:
-        """``callback(returned_message)`` for each basic.return."""
-        self._return_callbacks.append(callback)
-
-    def add_on_confirm_callback(self, callback: Callback) -> None:
-        """``callback(delivery_tag, acked)`` for each confirmed publish."""
-        self._confirm_callbacks.append(callback)
-
-    def add_on_close_callback(self, callback: Callback) -> None:
-        """``callback(error)`` when the channel closes (None if clean)."""
-        self._close_callbacks.append(callback)
-
-    def add_on_flow_callback(self, callback: Callback) -> None:
-        """``callback(active)`` when the broker sends channel.flow."""
-        self._flow_callbacks.append(callback)
-
-    def add_on_cancel_callback(self, callback: Callback) -> None:
-        """``callback(consumer_tag)`` when the broker cancels a consumer."""
-        self._cancel_callbacks.append(callback)
 
     def basic_publish(
         self,
@@ -343,16 +315,7 @@ class Channel(ChannelMethods):
             arguments=arguments,
         )
 
-        def registered(reply: Method) -> Method:
-            # Runs on the I/O thread as the reply is dispatched, before any
-            # delivery that follows it.
-            assert isinstance(reply, BasicConsumeOk)
-            consumer.consumer_tag = reply.consumer_tag
-            consumer._active = True
-            self._consumers[reply.consumer_tag] = consumer
-            return reply
-
-        self._request(method, timeout, registered)
+        self._request(method, timeout, self._consumer_registered(consumer))
         return consumer
 
     @overload
@@ -387,11 +350,7 @@ class Channel(ChannelMethods):
             self._end_consumer(consumer_tag)
             return None
 
-        def cancelled(reply: Method) -> Method:
-            self._end_consumer(consumer_tag)
-            return reply
-
-        reply = self._request(method, timeout, cancelled)
+        reply = self._request(method, timeout, self._consumer_cancelled(consumer_tag))
         assert isinstance(reply, BasicCancelOk)
         return reply
 
@@ -471,110 +430,10 @@ class Channel(ChannelMethods):
 
     # --- events (I/O thread, lock not held) -----------------------------------------------
 
-    def _on_reply(self, event: ev.ReplyReceived | ev.GetReceived) -> None:
-        if isinstance(event, ev.GetReceived):
-            method = event.method
-            result: Any = Delivery(
-                self,
-                event.body,
-                event.properties,
-                method.delivery_tag,
-                method.redelivered,
-                method.exchange,
-                method.routing_key,
-                "",
-                method.message_count,
-            )
-        else:
-            result = event.method
-            if type(result).__name__ == "BasicGetEmpty":
-                result = None
-        if self._waiters:
-            waiter, hook = self._waiters.popleft()
-            if hook is not None:
-                result = hook(result)
-            if not waiter.done():
-                waiter.set_result(result)
+    # --- ChannelEvents hooks -----------------------------------------------------
 
-    def _on_delivery(self, event: ev.DeliveryReceived) -> None:
-        method = event.method
-        consumer = self._consumers.get(method.consumer_tag)
-        if consumer is None:
-            log.warning(
-                "delivery for unknown consumer %r on channel %d",
-                method.consumer_tag,
-                self.channel_id,
-            )
-            return
-        self._connection._delivery_buffered(1)
-        consumer._push(
-            Delivery(
-                self,
-                event.body,
-                event.properties,
-                method.delivery_tag,
-                method.redelivered,
-                method.exchange,
-                method.routing_key,
-                method.consumer_tag,
-            )
-        )
+    def _emit(self, callbacks: list[Callback], *args: object) -> None:
+        self._connection._call_soon(callbacks, *args)
 
-    def _on_confirm(self, tags: tuple[int, ...], acked: bool) -> None:
-        for future, error in self._confirms.confirmed(tags, acked):
-            if not future.done():
-                if error is None:
-                    future.set_result(None)
-                else:
-                    future.set_exception(error)
-        if self._confirm_callbacks:
-            for tag in tags:
-                self._connection._call_soon(self._confirm_callbacks, tag, acked)
-
-    def _on_return(self, event: ev.ReturnReceived) -> None:
-        message = self._confirms.returned(event)
-        self._connection._call_soon(self._return_callbacks, message)
-
-    def _on_server_cancel(self, consumer_tag: str) -> None:
-        self._end_consumer(consumer_tag)
-        self._connection._call_soon(self._cancel_callbacks, consumer_tag)
-
-    def _on_flow(self, active: bool) -> None:
-        if active:
-            self._flow.set()
-        else:
-            self._flow.clear()
-        self._connection._call_soon(self._flow_callbacks, active)
-
-    def _end_consumer(self, consumer_tag: str) -> None:
-        consumer = self._consumers.pop(consumer_tag, None)
-        if consumer is not None:
-            consumer._end()
-
-    def _on_terminated(
-        self, error: AMQPError | None, failure: AMQPError | None = None
-    ) -> None:
-        """The channel is gone. ``error`` is what closed it (None for a
-        clean close: consumers then just end); ``failure`` what pending
-        calls and later use raise (default: ``error``, or ChannelClosed)."""
-        if self._terminated.is_set():
-            return
-        failure = (
-            failure
-            or error
-            or ChannelClosed(200, f"channel {self.channel_id} is closed")
-        )
-        self._error = failure
-        while self._waiters:
-            waiter, _ = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_exception(failure)
-        for future in self._confirms.fail_all():
-            if not future.done():
-                future.set_exception(failure)
-        for consumer in list(self._consumers.values()):
-            consumer._end(error)
-        self._consumers.clear()
-        self._flow.set()
+    def _mark_terminated(self, error: AMQPError | None) -> None:
         self._terminated.set()
-        self._connection._call_soon(self._close_callbacks, error)

@@ -261,7 +261,15 @@ class _ClosedView:
         self._target = target
 
     def __await__(self) -> Any:
-        return asyncio.to_thread(self._target.wait_closed).__await__()
+        return self._wait().__await__()
+
+    async def _wait(self) -> Any:
+        error = await asyncio.to_thread(self._target.wait_closed)
+        # Close callbacks run on the front's callback thread: let them reach
+        # the loop first, as they would have with asyncio.
+        await asyncio.to_thread(self._target._drain_callbacks, STEP)
+        await asyncio.sleep(0)
+        return error
 
     def done(self) -> bool:
         return self._target.is_closed
