@@ -280,6 +280,18 @@ class Connection(ConnectionMethods, EventSink):
                 context = params.ssl_context or _ssl.create_default_context()
                 sock = context.wrap_socket(sock, server_hostname=params.host)
             sock.setblocking(False)
+        except TimeoutError:
+            sock.close()
+            self._close_sockets()
+            raise TimeoutError(
+                f"the TLS handshake with {params.address} timed out after {timeout} s"
+            ) from None
+        except OSError as exc:  # ssl.SSLError included: a bad certificate...
+            sock.close()
+            self._close_sockets()
+            raise ConnectionLost(
+                f"cannot connect to {params.address}: {exc.strerror or exc}"
+            ) from exc
         except BaseException:
             sock.close()
             self._close_sockets()

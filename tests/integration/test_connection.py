@@ -194,3 +194,16 @@ def test_channel_close_ends_consumer_iteration(front: Front) -> None:
 
 def test_clean_connection_close_ends_consumer_iteration(front: Front) -> None:
     front.run(consumer_on_clean_close_scenario)
+
+
+async def tls_to_plain_port_scenario(front: Front) -> None:
+    # amqps:// verifies by default and speaks TLS: against the plain AMQP
+    # port the handshake fails, cleanly typed, with the address.
+    url = amqp_url().replace("amqp://", "amqps://", 1)
+    with pytest.raises(amqp_client.ConnectionLost) as info:
+        await within(front.connect(url, connection_timeout=5), 10)
+    assert "127.0.0.1:5672" in str(info.value)
+
+
+def test_amqps_against_a_plain_port_fails_typed(front: Front) -> None:
+    front.run(tls_to_plain_port_scenario)
