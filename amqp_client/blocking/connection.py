@@ -101,6 +101,10 @@ class Connection(ConnectionMethods, EventSink):
         self._bytes_written = 0
         self._commands = 0  # commands user threads issued (a statistic)
         self._wake_pending = False
+        # The last write stopped short: the broker is not reading as fast
+        # as we publish. Publishers then leave writing to the I/O thread
+        # (which waits for the socket to drain) instead of each trying.
+        self._socket_full = False
         self._can_gather = False  # sendmsg works on plain sockets only
         self._writable = threading.Condition(self._lock)
         self._channels: dict[int, Any] = {}
@@ -445,7 +449,7 @@ class Connection(ConnectionMethods, EventSink):
                 self._write_some()
             return
         self._commands += 1
-        if urgent or self._out_bytes >= _WRITE_DIRECT:
+        if urgent or (self._out_bytes >= _WRITE_DIRECT and not self._socket_full):
             if self._out:
                 self._write_some()
             if self._out or not data:
@@ -481,6 +485,7 @@ class Connection(ConnectionMethods, EventSink):
                         break
                 else:
                     continue
+                self._socket_full = True
                 break  # a partial write: the socket buffer is full
         except (
             BlockingIOError,
@@ -488,13 +493,15 @@ class Connection(ConnectionMethods, EventSink):
             _ssl.SSLWantWriteError,
             _ssl.SSLWantReadError,
         ):
-            pass
+            self._socket_full = True
         except OSError as exc:
             out.clear()
             self._out_bytes = 0
             self._core.connection_lost(
                 f"connection to {self._params.address} lost: {exc}"
             )
+        if not out:
+            self._socket_full = False
         if self._out_bytes <= _WRITE_LOW:
             self._writable.notify_all()
 
