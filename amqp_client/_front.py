@@ -334,15 +334,17 @@ class ChannelEvents:
         )
 
     def _on_confirm(self, tags: tuple[int, ...], acked: bool) -> None:
+        # Callbacks are handed over before waiters wake, so a thread woken by
+        # its confirmation finds the callback already queued (blocking front).
+        if self._confirm_callbacks:
+            for tag in tags:
+                self._emit(self._confirm_callbacks, tag, acked)
         for waiter, error in self._confirms.confirmed(tags, acked):
             if not waiter.done():
                 if error is None:
                     waiter.set_result(None)
                 else:
                     waiter.set_exception(error)
-        if self._confirm_callbacks:
-            for tag in tags:
-                self._emit(self._confirm_callbacks, tag, acked)
 
     def _on_return(self, event: ev.ReturnReceived) -> None:
         self._emit(self._return_callbacks, self._confirms.returned(event))
@@ -377,6 +379,9 @@ class ChannelEvents:
             or ChannelClosed(200, f"channel {self.channel_id} is closed")
         )
         self._error = failure
+        self._mark_terminated(error)
+        # As in _on_confirm: callbacks first, then the waiters wake.
+        self._emit(self._close_callbacks, error)
         while self._waiters:
             waiter, _ = self._waiters.popleft()
             if not waiter.done():
@@ -389,5 +394,3 @@ class ChannelEvents:
         for consumer in consumers:
             consumer._end(error)
         self._flow.set()
-        self._mark_terminated(error)
-        self._emit(self._close_callbacks, error)

@@ -17,6 +17,7 @@ Backpressure, both ways:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Generator, Mapping
@@ -113,6 +114,7 @@ class Connection(AsyncConnectionMethods, EventSink):
         self._transport: asyncio.Transport | None = None
         self._opened: asyncio.Future[None] = self._loop.create_future()
         self._closed: asyncio.Future[AMQPError | None] = self._loop.create_future()
+        self._transport_gone: asyncio.Future[None] = self._loop.create_future()
         self._channels: dict[int, Any] = {}
         self._opening: dict[int, asyncio.Future[None]] = {}
         self._control_waiters: list[asyncio.Future[Method]] = []
@@ -212,8 +214,19 @@ class Connection(AsyncConnectionMethods, EventSink):
             self._core.connection_lost("close timed out")
             self._dispatch()
         finally:
-            if self._transport is not None:
-                self._transport.close()
+            await self._close_transport()
+
+    async def _close_transport(self) -> None:
+        """Close the transport and wait (briefly) until its socket is really
+        closed: a TLS transport first exchanges close_notify, and a loop
+        that ends before would leave the socket to the garbage collector."""
+        transport = self._transport
+        if transport is None:
+            return
+        transport.close()
+        if not self._transport_gone.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._transport_gone), 2.0)
 
     def wait_closed(self) -> Awaitable[AMQPError | None]:
         """The same as ``await conn.closed``."""
@@ -353,6 +366,8 @@ class Connection(AsyncConnectionMethods, EventSink):
         self._after_command()
 
     def _on_lost(self, exc: Exception | None) -> None:
+        if not self._transport_gone.done():
+            self._transport_gone.set_result(None)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -488,6 +503,11 @@ class _Connect:
                         server_hostname=params.host if ssl_context else None,
                     )
                 except OSError as exc:
+                    # asyncio closes the socket of a failed TLS handshake on
+                    # a later loop turn; give it those turns, so no unclosed
+                    # transport is left for the garbage collector to report.
+                    for _ in range(3):
+                        await asyncio.sleep(0)
                     raise ConnectionLost(
                         f"cannot connect to {params.address}: {exc.strerror or exc}"
                     ) from exc
