@@ -13,6 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+# Import, in the main thread and before any test runs, the hypothesis
+# modules it otherwise imports lazily mid-run. pytest rewrites them on
+# import, and on Python 3.11 that rewrite has twice failed here with
+# "SystemError: AST constructor recursion depth mismatch" (cpython
+# gh-106905) while the blocking tests' threads were busy.
+import hypothesis.internal.conjecture.choice
+import hypothesis.internal.conjecture.utils
+import hypothesis.internal.lambda_sources
+import hypothesis.internal.reflection  # noqa: F401
 import pytest
 
 from tests.support.broker import BrokerError, BrokerNode, BrokerNotInstalledError
