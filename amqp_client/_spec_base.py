@@ -22,7 +22,6 @@ __all__ = [
     "REQUIRED",
     "Buffer",
     "Field",
-    "BITS",
     "OCTETS",
     "Method",
     "Properties",
@@ -58,9 +57,6 @@ class _Required:
 
 
 REQUIRED: Any = _Required()
-
-#: Bit values for folding: a KeyError for anything but False/True/0/1.
-BITS: dict[object, int] = {False: 0, True: 1}
 
 #: ``OCTETS[n] == bytes([n])``: the length prefix of a shortstr without a
 #: struct call on the hot path.

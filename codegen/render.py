@@ -24,7 +24,6 @@ TEMPLATES = Path(__file__).parent / "templates"
 LINE = 88
 
 _SPEC_BASE = (
-    "BITS",
     "OCTETS",
     "REQUIRED",
     "Buffer",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from amqp_client._delivery import DeliveryData
 from amqp_client._front import ChannelEvents, run_callbacks
 from amqp_client._spec_base import Method, Properties
+from amqp_client.aio.connection import _wait
 from amqp_client.errors import (
     AMQPError,
     UsageError,
@@ -400,13 +401,7 @@ class Channel(AsyncChannelMethods, ChannelEvents):
         waiter: asyncio.Future[Any] = self._loop.create_future()
         self._waiters.append((waiter, hook))
         self._connection._after_command()
-        if timeout is None:
-            return await waiter
-        try:
-            return await asyncio.wait_for(asyncio.shield(waiter), timeout)
-        except TimeoutError:
-            waiter.cancel()  # its FIFO slot stays, so later replies still match
-            raise
+        return await _wait(waiter, timeout)
 
     def _settle(self, method: Method) -> None:
         if self._error is not None:

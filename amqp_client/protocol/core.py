@@ -34,10 +34,11 @@ import logging
 import platform
 from collections import deque
 from collections.abc import Mapping
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
-from amqp_client import spec
+from amqp_client import auth, spec
 from amqp_client._spec_base import Method, Properties
+from amqp_client.auth import Mechanism
 from amqp_client.errors import (
     AMQPError,
     AuthenticationError,
@@ -103,17 +104,6 @@ _SERVER_INITIATED = frozenset(
         spec.ChannelClose,
     }
 )
-
-
-class Mechanism(Protocol):
-    """A SASL mechanism (see :mod:`amqp_client.auth`)."""
-
-    @property
-    def name(self) -> str: ...
-
-    def response(self) -> bytes: ...
-
-    def challenge(self, data: bytes) -> bytes: ...
 
 
 def negotiate(client: int, server: int, *, heartbeat: bool = False) -> int:
@@ -669,16 +659,10 @@ class Connection:
                 "not 0-9-1"
             )
         self.server_properties = start.server_properties
-        offered = start.mechanisms.decode("utf-8", "replace").split()
-        name = self._mechanism.name
-        if name not in offered:
-            self._terminate(
-                AuthenticationError(
-                    403,
-                    f"the broker does not offer the {name} mechanism "
-                    f"(it offers {', '.join(offered) or 'none'})",
-                )
-            )
+        try:
+            name = auth.choose(start.mechanisms, self._mechanism.name)
+        except AuthenticationError as exc:
+            self._terminate(exc)
             return
         self._write(
             method_frame(
@@ -728,11 +712,10 @@ class Connection:
             ConnectionState.AWAIT_TUNE,
             ConnectionState.AWAIT_OPEN_OK,
         )
-        error: AMQPError
         if self._closing_by_client and self.state is ConnectionState.CLOSING:
-            error_or_none = self._close_reason
-            self._terminate(error_or_none)
+            self._terminate(self._close_reason)  # a simultaneous close
             return
+        error: AMQPError
         if handshake and close.reply_code == 403:
             error = AuthenticationError(
                 403, close.reply_text, close.class_id, close.method_id
