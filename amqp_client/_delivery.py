@@ -28,6 +28,7 @@ class DeliveryData:
 
     __slots__ = (
         "_channel",
+        "_epoch",
         "_settled",
         "body",
         "consumer_tag",
@@ -52,6 +53,7 @@ class DeliveryData:
         message_count: int | None = None,
     ) -> None:
         self._channel = channel
+        self._epoch = 0  # the channel's connection epoch (see recovery)
         self._settled = False
         self.body = body
         self.properties = properties

@@ -14,9 +14,17 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from amqp_client._delivery import DeliveryData, ReturnedMessage
+from amqp_client._recovery import consume_again
 from amqp_client.errors import AMQPError, ChannelClosed, MessageNacked, MessageReturned
 from amqp_client.protocol import events as ev
-from amqp_client.spec import BasicConsumeOk, BasicGetEmpty
+from amqp_client.spec import (
+    BasicConsume,
+    BasicConsumeOk,
+    BasicGetEmpty,
+    BasicQos,
+    ConfirmSelect,
+    TxSelect,
+)
 
 __all__ = ["ChannelEvents", "ConfirmTracker", "EventSink", "Outcome", "dispatch"]
 
@@ -230,6 +238,13 @@ class ChannelEvents:
         self._close_callbacks: list[Callable[..., object]] = []
         self._flow_callbacks: list[Callable[..., object]] = []
         self._cancel_callbacks: list[Callable[..., object]] = []
+        # What a recovering connection restores on this channel, and the
+        # epoch (bumped at each loss) that tells stale delivery tags apart.
+        self._epoch = 0
+        self._recorded = True
+        self._qos: dict[bool, BasicQos] = {}
+        self._confirm_mode = False
+        self._tx_mode = False
 
     def _emit(self, callbacks: list[Callable[..., object]], *args: object) -> None:
         raise NotImplementedError
@@ -258,6 +273,81 @@ class ChannelEvents:
     def add_on_cancel_callback(self, callback: Callable[..., object]) -> None:
         """``callback(consumer_tag)`` when the broker cancels a consumer."""
         self._cancel_callbacks.append(callback)
+
+    # --- recovery ------------------------------------------------------------------
+
+    def _recording(
+        self, method: Any, hook: Callable[[Any], Any] | None
+    ) -> Callable[[Any], Any] | None:
+        """Wrap a request's hook so that its success is recorded for
+        recovery (in reply order), or return ``hook`` if nothing is."""
+        if not self._recorded or self._connection._topology is None:
+            return hook
+
+        def record(reply: Any) -> Any:
+            self._note(method, reply)
+            return hook(reply) if hook is not None else reply
+
+        return record
+
+    def _note(self, method: Any, reply: Any) -> None:
+        if isinstance(method, BasicQos):
+            self._qos[method.global_] = method
+        elif isinstance(method, ConfirmSelect):
+            self._confirm_mode = True
+        elif isinstance(method, TxSelect):
+            self._tx_mode = True
+        else:
+            self._connection._record(method, reply)
+
+    def _session_methods(self) -> list[Any]:
+        """The requests that put a reopened channel back in its modes."""
+        methods: list[Any] = [self._qos[key] for key in sorted(self._qos)]
+        if self._confirm_mode:
+            methods.append(ConfirmSelect())
+        if self._tx_mode:
+            methods.append(TxSelect())
+        return methods
+
+    def _consumers_to_restore(self) -> list[tuple[Any, BasicConsume]]:
+        return [
+            (consumer, consume_again(consumer._method, consumer.queue, tag))
+            for tag, consumer in self._consumers.items()
+        ]
+
+    def _queue_renamed(self, old: str, new: str) -> None:
+        for consumer in self._consumers.values():
+            if consumer.queue == old:
+                consumer.queue = new
+
+    def _stale(self, epoch: int | None) -> bool:
+        """Whether a delivery of ``epoch`` came before the connection was
+        lost: its tag is dead, and the broker redelivers the message."""
+        if epoch is None or epoch == self._epoch:
+            return False
+        _log.warning(
+            "not settling a delivery received on channel %d before the "
+            "connection was lost; the broker redelivers it",
+            self.channel_id,
+        )
+        return True
+
+    def _interrupt(self, failure: AMQPError) -> None:
+        """The connection is lost and will be recovered: what waited fails
+        with ``failure`` (retryable), the channel and its consumers stay."""
+        if self._error is not None:
+            return
+        self._epoch += 1
+        while self._waiters:
+            waiter, _ = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(failure)
+        for waiter in self._confirms.fail_all():
+            if not waiter.done():
+                waiter.set_exception(failure)
+        for consumer in self._consumers.values():
+            consumer._drop_unacked()
+        self._flow.set()
 
     # --- hooks that run as a reply is dispatched ----------------------------------
 
@@ -300,6 +390,7 @@ class ChannelEvents:
                 "",
                 method.message_count,
             )
+            result._epoch = self._epoch
         else:
             result = None if isinstance(event.method, BasicGetEmpty) else event.method
         if self._waiters:
@@ -320,18 +411,18 @@ class ChannelEvents:
             )
             return
         self._connection._delivery_buffered(1)
-        consumer._push(
-            self._delivery_class(
-                self,
-                event.body,
-                event.properties,
-                method.delivery_tag,
-                method.redelivered,
-                method.exchange,
-                method.routing_key,
-                method.consumer_tag,
-            )
+        delivery = self._delivery_class(
+            self,
+            event.body,
+            event.properties,
+            method.delivery_tag,
+            method.redelivered,
+            method.exchange,
+            method.routing_key,
+            method.consumer_tag,
         )
+        delivery._epoch = self._epoch
+        consumer._push(delivery)
 
     def _on_confirm(self, tags: tuple[int, ...], acked: bool) -> None:
         # Callbacks are handed over before waiters wake, so a thread woken by

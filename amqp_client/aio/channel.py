@@ -59,17 +59,22 @@ class Delivery(DeliveryData):
         Raises:
             ChannelClosed: the channel closed; the delivery tag is dead.
         """
-        self._channel._settle(BasicAck(self.delivery_tag, multiple=multiple))
+        self._channel._settle(
+            BasicAck(self.delivery_tag, multiple=multiple), self._epoch
+        )
 
     async def nack(self, multiple: bool = False, requeue: bool = True) -> None:
         """Reject this message (and all before it if ``multiple``)."""
         self._channel._settle(
-            BasicNack(self.delivery_tag, multiple=multiple, requeue=requeue)
+            BasicNack(self.delivery_tag, multiple=multiple, requeue=requeue),
+            self._epoch,
         )
 
     async def reject(self, requeue: bool = True) -> None:
         """Reject this one message."""
-        self._channel._settle(BasicReject(self.delivery_tag, requeue=requeue))
+        self._channel._settle(
+            BasicReject(self.delivery_tag, requeue=requeue), self._epoch
+        )
 
 
 class Confirmation:
@@ -123,6 +128,7 @@ class Consumer:
         self._active = False
         self._ended = False
         self._no_ack = False
+        self._method: BasicConsume | None = None
 
     def __repr__(self) -> str:
         return f"<Consumer {self.consumer_tag!r} on {self.queue!r}>"
@@ -172,14 +178,21 @@ class Consumer:
 
     def _end(self, error: BaseException | None = None) -> None:
         self._active = False
-        if error is not None and not self._no_ack:
-            # Deliveries queued before the failure can no longer be acked;
-            # the broker redelivers them. (no_ack ones are the application's
-            # already and stay.)
-            dropped = sum(1 for item in self._items if isinstance(item, Delivery))
-            self._items.clear()
-            self._channel._connection._delivery_buffered(-dropped)
+        if error is not None:
+            self._drop_unacked()
         self._push(error if error is not None else _END)
+
+    def _drop_unacked(self) -> None:
+        """Deliveries queued before a failure can no longer be acked; the
+        broker redelivers them. (no_ack ones are the application's already
+        and stay.)"""
+        if self._no_ack:
+            return
+        dropped = sum(1 for item in self._items if isinstance(item, Delivery))
+        self._items = deque(
+            item for item in self._items if not isinstance(item, Delivery)
+        )
+        self._channel._connection._delivery_buffered(-dropped)
 
 
 class Channel(AsyncChannelMethods, ChannelEvents):
@@ -260,6 +273,8 @@ class Channel(AsyncChannelMethods, ChannelEvents):
             exchange, routing_key, mandatory=mandatory, immediate=immediate
         )
         connection = self._connection
+        if not connection._ready.is_set():
+            await connection._until_ready()
         if not connection._writable.is_set():
             await connection._writable.wait()
         if not self._flow.is_set():
@@ -306,7 +321,7 @@ class Channel(AsyncChannelMethods, ChannelEvents):
             exclusive=exclusive,
             arguments=arguments,
         )
-
+        consumer._method = method
         await self._request(method, timeout, self._consumer_registered(consumer))
         return consumer
 
@@ -367,11 +382,17 @@ class Channel(AsyncChannelMethods, ChannelEvents):
     async def _send(self, method: Method) -> None:
         if self._error is not None:
             raise self._error
+        if not self._connection._ready.is_set():
+            await self._connection._until_ready()
+            if self._error is not None:
+                raise self._error
         try:
             self._core.send(self.channel_id, method)
         except UsageError:
             self._connection._check_open()
             raise
+        if self._recorded and self._connection._topology is not None:
+            self._note(method, None)
         self._connection._after_command()
 
     async def _publish(
@@ -389,10 +410,23 @@ class Channel(AsyncChannelMethods, ChannelEvents):
         )
 
     async def _request(
-        self, method: Method, timeout: float | None, hook: Callable[[Any], Any] | None
+        self,
+        method: Method,
+        timeout: float | None,
+        hook: Callable[[Any], Any] | None,
+        *,
+        internal: bool = False,
     ) -> Any:
+        """Send a request and wait for its reply. ``internal`` requests
+        (recovery's own) neither wait for recovery nor get recorded."""
         if self._error is not None:
             raise self._error
+        if not internal:
+            if not self._connection._ready.is_set():
+                await self._connection._until_ready()
+                if self._error is not None:
+                    raise self._error
+            hook = self._recording(method, hook)
         try:
             self._core.call(self.channel_id, method)
         except UsageError:
@@ -403,9 +437,11 @@ class Channel(AsyncChannelMethods, ChannelEvents):
         self._connection._after_command()
         return await _wait(waiter, timeout)
 
-    def _settle(self, method: Method) -> None:
+    def _settle(self, method: Method, epoch: int | None = None) -> None:
         if self._error is not None:
             raise self._error
+        if self._stale(epoch):
+            return
         self._core.send(self.channel_id, method)
         self._connection._flush_later()
 
@@ -415,6 +451,10 @@ class Channel(AsyncChannelMethods, ChannelEvents):
 
     def _emit(self, callbacks: list[Callback], *args: object) -> None:
         run_callbacks(callbacks, log, *args)
+
+    def _resume(self, core: Any) -> None:
+        """The channel is open again on a new connection (recovery)."""
+        self._core = core
 
     def _mark_terminated(self, error: AMQPError | None) -> None:
         if not self._terminated.done():

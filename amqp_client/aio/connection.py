@@ -20,14 +20,26 @@ import asyncio
 import contextlib
 import logging
 import ssl as _ssl
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from typing import Any
 
 from amqp_client import auth, uri
 from amqp_client._front import EventSink, dispatch, run_callbacks
+from amqp_client._recovery import (
+    Backoff,
+    RecoveryOptions,
+    Topology,
+    connect_error,
+    is_recoverable,
+    lost_error,
+)
+from amqp_client._recovery import (
+    connect_arguments as _arguments,
+)
 from amqp_client._spec_base import Method
 from amqp_client.errors import (
     AMQPError,
+    ChannelClosed,
     ConnectionClosed,
     ConnectionLost,
     UsageError,
@@ -95,22 +107,17 @@ class Connection(AsyncConnectionMethods, EventSink):
     connection is over.
     """
 
-    def __init__(self, params: uri.ConnectionParameters) -> None:
-        self._params = params
+    def __init__(
+        self,
+        params: uri.ConnectionParameters | Sequence[uri.ConnectionParameters],
+        recovery: RecoveryOptions | None = None,
+    ) -> None:
+        self._endpoints = (
+            [params] if isinstance(params, uri.ConnectionParameters) else list(params)
+        )
+        self._params = self._endpoints[0]
         self._loop = asyncio.get_running_loop()
-        mechanism = auth.mechanism_for(
-            params.auth_mechanism, params.username, params.password
-        )
-        self._core = ProtocolConnection(
-            mechanism=mechanism,
-            vhost=params.vhost,
-            heartbeat=params.heartbeat,
-            frame_max=params.frame_max or 0,
-            channel_max=params.channel_max or 0,
-            client_properties=params.client_properties,
-            connection_name=params.connection_name,
-            locale=params.locale,
-        )
+        self._core = self._new_core(self._params)
         self._transport: asyncio.Transport | None = None
         self._opened: asyncio.Future[None] = self._loop.create_future()
         self._closed: asyncio.Future[AMQPError | None] = self._loop.create_future()
@@ -130,6 +137,37 @@ class Connection(AsyncConnectionMethods, EventSink):
         self._close_callbacks: list[Callback] = []
         self._on_blocked_callbacks: list[Callback] = []
         self._on_unblocked_callbacks: list[Callback] = []
+        # Recovery (see amqp_client._recovery). ``_ready`` is clear while
+        # the connection is down and being restored: calls wait on it.
+        self._recovery = recovery
+        self._topology: Topology | None = None
+        if recovery is not None:
+            self._topology = Topology()
+            self._topology.on_rename = self._on_queue_renamed
+        self._connecting = False
+        self._closing = False
+        self._ready = asyncio.Event()
+        self._ready.set()
+        self._recovery_task: asyncio.Task[None] | None = None
+        self._wake_recovery = asyncio.Event()
+        self._lost_callbacks: list[Callback] = []
+        self._recovered_callbacks: list[Callback] = []
+        self._recovery_error_callbacks: list[Callback] = []
+
+    def _new_core(self, params: uri.ConnectionParameters) -> ProtocolConnection:
+        mechanism = auth.mechanism_for(
+            params.auth_mechanism, params.username, params.password
+        )
+        return ProtocolConnection(
+            mechanism=mechanism,
+            vhost=params.vhost,
+            heartbeat=params.heartbeat,
+            frame_max=params.frame_max or 0,
+            channel_max=params.channel_max or 0,
+            client_properties=params.client_properties,
+            connection_name=params.connection_name,
+            locale=params.locale,
+        )
 
     # --- public -------------------------------------------------------------------
 
@@ -181,7 +219,7 @@ class Connection(AsyncConnectionMethods, EventSink):
         """
         from amqp_client.aio.channel import Channel
 
-        self._check_open()
+        await self._until_ready()
         channel_id = self._core.open_channel()
         opened: asyncio.Future[None] = self._loop.create_future()
         self._opening[channel_id] = opened
@@ -198,9 +236,24 @@ class Connection(AsyncConnectionMethods, EventSink):
     async def close(self, reply_code: int = 200, reply_text: str = "") -> None:
         """Close the connection (handshake with the broker, then the socket).
 
-        Idempotent. Waits at most 10 s for the broker's close-ok.
+        Idempotent. Waits at most 10 s for the broker's close-ok. On a
+        recovering connection it also stops recovery.
         """
         if self._closed.done():
+            return
+        self._closing = True
+        self._wake_recovery.set()
+        task = self._recovery_task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._core.is_closed or self._connecting:
+            # Down, or between attempts: nothing to hand-shake with.
+            self._core.connection_lost("closed by the application")
+            self._dispatch()
+            self._finish(None)
+            await self._close_transport()
             return
         self._core.close(reply_code, reply_text)
         self._after_command()
@@ -244,6 +297,32 @@ class Connection(AsyncConnectionMethods, EventSink):
         """``callback()`` on connection.unblocked."""
         self._on_unblocked_callbacks.append(callback)
 
+    def add_on_lost_callback(self, callback: Callback) -> None:
+        """``callback(error)`` when a recovering connection loses its
+        broker and starts to reconnect."""
+        self._lost_callbacks.append(callback)
+
+    def add_on_recovered_callback(self, callback: Callback) -> None:
+        """``callback()`` when a recovering connection is back: channels,
+        topology and consumers restored."""
+        self._recovered_callbacks.append(callback)
+
+    def add_on_recovery_error_callback(self, callback: Callback) -> None:
+        """``callback(entity, error)`` when something recorded (a queue, a
+        binding, a consumer...) could not be restored; recovery goes on
+        without it. ``entity`` describes it (``"queue 'tasks'"``)."""
+        self._recovery_error_callbacks.append(callback)
+
+    @property
+    def is_recovering(self) -> bool:
+        """The connection is down and being restored."""
+        return not self._ready.is_set() and not self._closed.done()
+
+    @property
+    def topology(self) -> Topology | None:
+        """What a recovering connection restores (None without recovery)."""
+        return self._topology
+
     async def __aenter__(self) -> Connection:
         return self
 
@@ -253,7 +332,7 @@ class Connection(AsyncConnectionMethods, EventSink):
     # --- generated API hooks (connection-level methods) -----------------------------
 
     async def _rpc(self, method: Method, timeout: float | None) -> Method:
-        self._check_open()
+        await self._until_ready()
         waiter: asyncio.Future[Method] = self._loop.create_future()
         self._control_waiters.append(waiter)
         self._core.call(0, method)
@@ -262,7 +341,7 @@ class Connection(AsyncConnectionMethods, EventSink):
         return reply
 
     async def _send(self, method: Method) -> None:
-        self._check_open()
+        await self._until_ready()
         self._core.send(0, method)
         self._after_command()
 
@@ -279,6 +358,13 @@ class Connection(AsyncConnectionMethods, EventSink):
                 if error is not None
                 else ConnectionClosed(200, "the connection is closed")
             )
+
+    async def _until_ready(self) -> None:
+        """Raise if the connection is over; wait while it recovers."""
+        self._check_open()
+        if not self._ready.is_set():
+            await self._ready.wait()
+            self._check_open()
 
     def _after_command(self) -> None:
         """A command produced bytes: write them and act on any events."""
@@ -425,11 +511,25 @@ class Connection(AsyncConnectionMethods, EventSink):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        task = self._recovery_task
+        if self._connecting or (task is not None and not task.done()):
+            # An attempt (or a restore) failed; _establish / _recover go on.
+            self._interrupt(error)
+            return
+        if self._recovery is not None and not self._closing and is_recoverable(error):
+            self._interrupt(error)
+            self._start_recovery(error)
+            return
+        self._finish(error)
+
+    def _finish(self, error: AMQPError | None) -> None:
+        """The connection is over for good."""
         failure = (
             error if error is not None else ConnectionClosed(200, "connection closed")
         )
         if not self._opened.done():
             self._opened.set_exception(failure)
+            self._opened.exception()  # nobody may wait for it any more
         for opened in self._opening.values():
             if not opened.done():
                 opened.set_exception(failure)
@@ -445,13 +545,241 @@ class Connection(AsyncConnectionMethods, EventSink):
         self._writable.set()  # wake blocked publishers; they will see the error
         if not self._closed.done():
             self._closed.set_result(error)
+        self._ready.set()  # wake waiters; they will see the error
+        self._shut_transport()
+        run_callbacks(self._close_callbacks, log, error)
+
+    def _shut_transport(self) -> None:
         if self._transport is not None:
             # Let the close (or close-ok) frame go out first.
             data = self._core.data_to_send()
             if data and not self._transport.is_closing():
                 self._transport.writelines(data)
             self._transport.close()
-        run_callbacks(self._close_callbacks, log, error)
+
+    # --- recovery ----------------------------------------------------------------------------
+
+    def _interrupt(self, error: AMQPError | None) -> None:
+        """This transport is gone but the connection lives on: fail what
+        waited on it and keep the channels for the next transport."""
+        failure = lost_error(error)
+        if not self._opened.done():
+            self._opened.set_exception(error or failure)
+            self._opened.exception()
+        for opened in self._opening.values():
+            if not opened.done():
+                opened.set_exception(failure)
+        self._opening.clear()
+        for waiter in self._control_waiters:
+            if not waiter.done():
+                waiter.set_exception(failure)
+        self._control_waiters.clear()
+        for channel in list(self._channels.values()):
+            channel._interrupt(failure)
+        self._writable.set()
+        self._shut_transport()
+
+    def _start_recovery(self, error: AMQPError | None) -> None:
+        log.warning(
+            "connection to %s lost (%s); recovering", self._params.address, error
+        )
+        self._ready.clear()
+        self._wake_recovery.clear()
+        run_callbacks(self._lost_callbacks, log, lost_error(error))
+        self._recovery_task = self._loop.create_task(self._recover(error))
+
+    async def _recover(self, error: AMQPError | None) -> None:
+        assert self._recovery is not None
+        options = self._recovery
+        backoff = Backoff(options.initial_delay, options.max_delay)
+        # Try the other brokers first: the one we lost is likely down.
+        lost = self._params
+        order = [p for p in self._endpoints if p is not lost] + [lost]
+        attempts = 0
+        last: BaseException | None = error
+        while not self._closing:
+            delay = backoff.next()
+            if delay:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake_recovery.wait(), delay)
+                if self._closing:
+                    return
+            attempts += 1
+            try:
+                await self._establish(order)
+                await self._restore()
+            except (AMQPError, OSError, TimeoutError) as exc:
+                last = exc
+                log.warning("recovery attempt %d failed: %s", attempts, exc)
+                if not self._core.is_closed:
+                    self._core.connection_lost(f"recovery failed: {exc}")
+                    self._dispatch()
+                if (
+                    options.max_attempts is not None
+                    and attempts >= options.max_attempts
+                ):
+                    log.error("giving up recovery after %d attempts", attempts)
+                    self._finish(
+                        last if isinstance(last, AMQPError) else lost_error(None)
+                    )
+                    return
+                continue
+            log.info("connection recovered (%s)", self._params.address)
+            self._ready.set()
+            run_callbacks(self._recovered_callbacks, log)
+            return
+
+    async def _establish(self, order: Sequence[uri.ConnectionParameters]) -> None:
+        """Open a transport and an AMQP connection to the first endpoint of
+        ``order`` that answers."""
+        failures: list[tuple[str, BaseException]] = []
+        self._connecting = True
+        try:
+            for params in order:
+                try:
+                    await self._connect_to(params)
+                except (ConnectionLost, TimeoutError) as exc:
+                    failures.append((params.address, exc))
+                    continue
+                return
+        finally:
+            self._connecting = False
+        raise connect_error(failures)
+
+    async def _connect_to(self, params: uri.ConnectionParameters) -> None:
+        self._params = params
+        self._core = self._new_core(params)
+        self._opened = self._loop.create_future()
+        self._transport_gone = self._loop.create_future()
+        self._transport = None
+        self._writable_transport = True
+        self._reading_paused = False
+        ssl_context: _ssl.SSLContext | None = None
+        if params.tls:
+            ssl_context = params.ssl_context or _ssl.create_default_context()
+        timeout = params.connection_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                try:
+                    await self._loop.create_connection(
+                        lambda: _Protocol(self),
+                        params.host,
+                        params.port,
+                        ssl=ssl_context,
+                        server_hostname=params.host if ssl_context else None,
+                    )
+                except OSError as exc:
+                    # asyncio closes the socket of a failed TLS handshake on
+                    # a later loop turn; give it those turns, so no unclosed
+                    # transport is left for the garbage collector to report.
+                    for _ in range(3):
+                        await asyncio.sleep(0)
+                    raise ConnectionLost(
+                        f"cannot connect to {params.address}: {exc.strerror or exc}"
+                    ) from exc
+                await self._opened
+        except TimeoutError:
+            self._drop_attempt(f"connecting to {params.address} timed out")
+            raise TimeoutError(
+                f"connecting to {params.address} timed out after {timeout} s"
+            ) from None
+        except BaseException:
+            self._drop_attempt(f"connecting to {params.address} failed")
+            raise
+        if self._buffered >= _READ_HIGH and self._transport is not None:
+            self._delivery_buffered(0)
+
+    def _drop_attempt(self, reason: str) -> None:
+        if not self._core.is_closed:
+            self._core.connection_lost(reason)
+            self._dispatch()
+        if self._transport is not None:
+            self._transport.close()
+
+    async def _restore(self) -> None:
+        """Reopen the channels (qos, confirm and tx mode), redeclare the
+        topology, restart the consumers."""
+        from amqp_client.aio.channel import Channel
+
+        channels: list[Channel] = [
+            self._channels[cid] for cid in sorted(self._channels)
+        ]
+        for channel in channels:
+            await self._reopen(channel)
+            for method in channel._session_methods():
+                await channel._request(method, None, None, internal=True)
+        if self._topology is not None:
+            await self._restore_topology()
+        for channel in channels:
+            for consumer, method in channel._consumers_to_restore():
+                try:
+                    await channel._request(
+                        method,
+                        None,
+                        channel._consumer_registered(consumer),
+                        internal=True,
+                    )
+                except ChannelClosed as exc:
+                    self._recovery_failed(f"consumer {consumer.consumer_tag!r}", exc)
+                    consumer._end(exc)
+                    if channel._error is not None:
+                        break
+
+    async def _reopen(self, channel: Any) -> None:
+        channel_id = channel.channel_id
+        self._core.open_channel(channel_id)
+        opened: asyncio.Future[None] = self._loop.create_future()
+        self._opening[channel_id] = opened
+        self._flush()
+        await opened
+        channel._resume(self._core)
+
+    async def _restore_topology(self) -> None:
+        from amqp_client.aio.channel import Channel
+
+        assert self._topology is not None
+        helper: Channel | None = None
+        try:
+            for step in self._topology.steps():
+                if helper is None or not helper.is_open:
+                    helper = await self._helper_channel()
+                try:
+                    reply = await helper._request(
+                        step.method, None, None, internal=True
+                    )
+                except ChannelClosed as exc:
+                    self._recovery_failed(step.entity, exc)
+                    continue
+                if step.on_reply is not None:
+                    step.on_reply(reply)
+        finally:
+            if helper is not None and helper.is_open:
+                await helper.close()
+
+    async def _helper_channel(self) -> Any:
+        from amqp_client.aio.channel import Channel
+
+        channel_id = self._core.open_channel()
+        opened: asyncio.Future[None] = self._loop.create_future()
+        self._opening[channel_id] = opened
+        channel = Channel(self, channel_id)
+        channel._recorded = False
+        self._channels[channel_id] = channel
+        self._flush()
+        await opened
+        return channel
+
+    def _recovery_failed(self, entity: str, error: BaseException) -> None:
+        log.warning("could not restore %s: %s", entity, error)
+        run_callbacks(self._recovery_error_callbacks, log, entity, error)
+
+    def _on_queue_renamed(self, old: str, new: str) -> None:
+        for channel in self._channels.values():
+            channel._queue_renamed(old, new)
+
+    def _record(self, method: Method, reply: Method | None) -> None:
+        if self._topology is not None:
+            self._topology.record(method, reply)
 
 
 async def _wait(waiter: asyncio.Future[Any], timeout: float | None) -> Any:
@@ -469,8 +797,13 @@ async def _wait(waiter: asyncio.Future[Any], timeout: float | None) -> Any:
 class _Connect:
     """What :func:`connect` returns: awaitable, and an async context manager."""
 
-    def __init__(self, params: uri.ConnectionParameters) -> None:
+    def __init__(
+        self,
+        params: Sequence[uri.ConnectionParameters],
+        recovery: RecoveryOptions | None,
+    ) -> None:
         self._params = params
+        self._recovery = recovery
         self._connection: Connection | None = None
 
     def __await__(self) -> Generator[Any, None, Connection]:
@@ -485,49 +818,20 @@ class _Connect:
             await self._connection.close()
 
     async def _open(self) -> Connection:
-        params = self._params
-        loop = asyncio.get_running_loop()
-        connection = Connection(params)
-        ssl_context: _ssl.SSLContext | None = None
-        if params.tls:
-            ssl_context = params.ssl_context or _ssl.create_default_context()
-        timeout = params.connection_timeout
-        try:
-            async with asyncio.timeout(timeout):
-                try:
-                    await loop.create_connection(
-                        lambda: _Protocol(connection),
-                        params.host,
-                        params.port,
-                        ssl=ssl_context,
-                        server_hostname=params.host if ssl_context else None,
-                    )
-                except OSError as exc:
-                    # asyncio closes the socket of a failed TLS handshake on
-                    # a later loop turn; give it those turns, so no unclosed
-                    # transport is left for the garbage collector to report.
-                    for _ in range(3):
-                        await asyncio.sleep(0)
-                    raise ConnectionLost(
-                        f"cannot connect to {params.address}: {exc.strerror or exc}"
-                    ) from exc
-                await connection._opened
-        except TimeoutError:
-            if connection._transport is not None:
-                connection._transport.close()
-            raise TimeoutError(
-                f"connecting to {params.address} timed out after {timeout} s"
-            ) from None
-        except BaseException:
-            if connection._transport is not None:
-                connection._transport.close()
-            raise
+        connection = Connection(self._params, self._recovery)
+        await connection._establish(connection._endpoints)
         return connection
 
 
 def connect(
-    url: str | None = None,
+    url: str | Sequence[str] | None = None,
     *,
+    hosts: Sequence[str] | None = None,
+    shuffle: bool = False,
+    recover: bool = False,
+    recovery_delay: float = 0.5,
+    recovery_max_delay: float = 10.0,
+    recovery_attempts: int | None = None,
     heartbeat: int | None = None,
     frame_max: int | None = None,
     channel_max: int | None = None,
@@ -544,6 +848,25 @@ def connect(
     Keyword arguments override what the URL says. The default URL is
     ``amqp://guest:guest@localhost:5672/%2f``.
 
+    Several brokers (a cluster): pass a list of URLs, or one URL and
+    ``hosts=["node2:5672", "node3"]`` (which take that URL's credentials,
+    vhost and options). They are tried in order (``shuffle=True``: in
+    random order), each within connection_timeout; the error says which
+    addresses failed and why.
+
+    ``recover=True`` makes the connection survive the loss of its broker:
+    it reconnects (across the brokers, with exponential backoff from
+    ``recovery_delay`` up to ``recovery_max_delay`` seconds, with jitter,
+    at most ``recovery_attempts`` times in a row, or until ``close()``)
+    and restores its channels (qos, confirm and tx mode), the exchanges,
+    queues and bindings declared through it, and its consumers (same tags;
+    their iterators keep yielding). Calls pending at the loss, and
+    publishes not yet confirmed, raise ``ConnectionLost`` (retry them);
+    calls made while it recovers wait until it is back. Deliveries from
+    before the loss are not acked on the new connection (the broker
+    redelivers them). See ``add_on_lost_callback``,
+    ``add_on_recovered_callback`` and ``add_on_recovery_error_callback``.
+
     Raises:
         ValueError: a malformed URL or argument (before anything is sent).
         AuthenticationError: the broker refused the credentials.
@@ -552,7 +875,14 @@ def connect(
         ConnectionLost: the TCP connection could not be made or broke.
         TimeoutError: connection_timeout passed.
     """
-    params = uri.parse_url(url or "amqp://").with_overrides(
+    params, recovery = _arguments(
+        url,
+        hosts,
+        shuffle,
+        recover,
+        recovery_delay,
+        recovery_max_delay,
+        recovery_attempts,
         heartbeat=heartbeat,
         frame_max=frame_max,
         channel_max=channel_max,
@@ -563,4 +893,4 @@ def connect(
         connection_timeout=connection_timeout,
         locale=locale,
     )
-    return _Connect(params)
+    return _Connect(params, recovery)

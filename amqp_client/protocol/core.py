@@ -362,10 +362,14 @@ class Connection:
 
     # --- commands ---------------------------------------------------------------
 
-    def open_channel(self) -> int:
-        """Open the lowest free channel id; ``ChannelOpened`` follows."""
+    def open_channel(self, channel_id: int | None = None) -> int:
+        """Open the lowest free channel id, or ``channel_id`` (a recovering
+        front reopens each channel on the id it had); ``ChannelOpened``
+        follows."""
         self._require_open()
-        if self._free_ids:
+        if channel_id is not None:
+            self._claim_channel_id(channel_id)
+        elif self._free_ids:
             channel_id = heapq.heappop(self._free_ids)
         elif self._next_id <= self.channel_max:
             channel_id = self._next_id
@@ -377,6 +381,21 @@ class Connection:
         self._channels[channel_id] = _Channel(channel_id, ChannelState.OPENING)
         self._write(method_frame(channel_id, spec.ChannelOpen()))
         return channel_id
+
+    def _claim_channel_id(self, channel_id: int) -> None:
+        if not 1 <= channel_id <= self.channel_max:
+            raise UsageError(
+                f"channel id {channel_id} is outside 1..{self.channel_max}"
+            )
+        if channel_id in self._channels:
+            raise UsageError(f"channel {channel_id} is in use")
+        if channel_id >= self._next_id:
+            for free in range(self._next_id, channel_id):
+                heapq.heappush(self._free_ids, free)
+            self._next_id = channel_id + 1
+        else:
+            self._free_ids.remove(channel_id)
+            heapq.heapify(self._free_ids)
 
     def _check_fits(self, channel: int, method: Method) -> None:
         """Refuse, before any byte, a method that cannot go where it was

@@ -1,0 +1,444 @@
+"""What both fronts share to survive a lost connection: the endpoints to
+try, the backoff between attempts, and the topology to restore.
+
+Recovery is opt-in (``connect(..., recover=True)``). This module decides
+*what* to do; each front does it with its own kind of waiting. Nothing
+here does I/O.
+
+What is recorded, from the replies of calls made through a recovering
+connection: exchanges, queues (a server-named queue is redeclared with
+``""`` and its new name replaces the old one everywhere), queue and
+exchange bindings; each channel's qos, confirm and tx mode; the
+consumers, by their tags. Deleting (or unbinding) through the client
+removes the entity from the record. Passive declares record nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from amqp_client import uri
+from amqp_client._spec_base import Method
+from amqp_client.errors import AMQPError, ConnectionClosed, ConnectionLost
+from amqp_client.spec import (
+    BasicConsume,
+    ExchangeBind,
+    ExchangeDeclare,
+    ExchangeDelete,
+    ExchangeUnbind,
+    QueueBind,
+    QueueDeclare,
+    QueueDeclareOk,
+    QueueDelete,
+    QueueUnbind,
+)
+
+__all__ = [
+    "Backoff",
+    "RecoveryOptions",
+    "RecoveryStep",
+    "Topology",
+    "connect_arguments",
+    "connect_error",
+    "endpoints",
+    "is_recoverable",
+    "lost_error",
+]
+
+log = logging.getLogger("amqp_client.recovery")
+
+#: Reply codes of a broker-sent connection.close after which a recovering
+#: connection reconnects: the node is shutting down or was told to drop
+#: us (connection-forced), or failed internally. Other codes say the
+#: client broke a rule; reconnecting would only break it again.
+RECOVERABLE_CODES = frozenset({320, 541})
+
+
+def is_recoverable(error: AMQPError | None) -> bool:
+    """Whether a connection that ended with ``error`` should reconnect."""
+    if error is None:
+        return False
+    if isinstance(error, ConnectionLost):
+        return True
+    return isinstance(error, ConnectionClosed) and error.reply_code in (
+        RECOVERABLE_CODES
+    )
+
+
+def lost_error(error: AMQPError | None) -> ConnectionLost:
+    """What calls pending at the loss (and unconfirmed publishes) raise
+    on a recovering connection: always a retryable ConnectionLost."""
+    if isinstance(error, ConnectionLost):
+        return error
+    lost = ConnectionLost(f"connection lost ({error}); recovering")
+    lost.__cause__ = error
+    return lost
+
+
+@dataclasses.dataclass(frozen=True)
+class RecoveryOptions:
+    """How a recovering connection reconnects.
+
+    Attributes:
+        initial_delay: the first backoff delay, seconds (the very first
+            attempt is immediate).
+        max_delay: the cap of the exponential backoff, seconds.
+        max_attempts: give up (and close with the last error) after this
+            many failed attempts in a row; None tries until ``close()``.
+    """
+
+    initial_delay: float = 0.5
+    max_delay: float = 10.0
+    max_attempts: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.initial_delay <= self.max_delay:
+            raise ValueError(
+                "recovery_delay: need 0 <= initial delay <= maximum delay, got "
+                f"{self.initial_delay} and {self.max_delay}"
+            )
+        if self.max_attempts is not None and self.max_attempts < 1:
+            raise ValueError("recovery_attempts: need at least 1")
+
+
+# --- endpoints ---------------------------------------------------------------------------
+
+
+def endpoints(
+    url: str | Sequence[str] | None,
+    hosts: Sequence[str] | None,
+    shuffle: bool,
+    overrides: Mapping[str, Any],
+) -> list[uri.ConnectionParameters]:
+    """The brokers to try, in order: each URL of ``url`` (one or a list),
+    then each ``"host"`` or ``"host:port"`` of ``hosts`` with the first
+    URL's other settings. Keyword ``overrides`` apply to all.
+
+    Raises:
+        ValueError, TypeError: a malformed URL, host or argument.
+    """
+    if url is None:
+        urls = ["amqp://"]
+    elif isinstance(url, str):
+        urls = [url]
+    else:
+        urls = list(url)
+        if not urls:
+            raise ValueError("url: an empty list of URLs")
+        for item in urls:
+            if not isinstance(item, str):
+                raise TypeError(f"url: expected str items, got {type(item).__name__}")
+    result = [uri.parse_url(item).with_overrides(**overrides) for item in urls]
+    if hosts is not None:
+        if isinstance(hosts, str):
+            raise TypeError("hosts: expected a list of 'host' or 'host:port' strings")
+        base = result[0]
+        if url is None:
+            result = []
+        for host in hosts:
+            result.append(_with_host(base, host))
+        if not result:
+            raise ValueError("hosts: an empty list")
+    if shuffle:
+        random.shuffle(result)
+    return result
+
+
+def connect_arguments(
+    url: str | Sequence[str] | None,
+    hosts: Sequence[str] | None,
+    shuffle: bool,
+    recover: bool,
+    recovery_delay: float,
+    recovery_max_delay: float,
+    recovery_attempts: int | None,
+    **overrides: Any,
+) -> tuple[list[uri.ConnectionParameters], RecoveryOptions | None]:
+    """Check what both fronts' ``connect()`` take (before any I/O)."""
+    for name, flag in (("shuffle", shuffle), ("recover", recover)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name}: expected bool, got {type(flag).__name__}")
+    params = endpoints(url, hosts, shuffle, overrides)
+    recovery = None
+    if recover:
+        recovery = RecoveryOptions(
+            recovery_delay, recovery_max_delay, recovery_attempts
+        )
+    return params, recovery
+
+
+def _with_host(base: uri.ConnectionParameters, host: str) -> uri.ConnectionParameters:
+    if not isinstance(host, str):
+        raise TypeError(f"hosts: expected str items, got {type(host).__name__}")
+    name, port = host, None
+    if host.startswith("["):  # [IPv6]:port
+        close = host.find("]")
+        if close < 0:
+            raise ValueError(f"hosts: unclosed '[' in {host!r}")
+        name, rest = host[1:close], host[close + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"hosts: malformed {host!r}")
+            port = rest[1:]
+    elif host.count(":") == 1:
+        name, port = host.split(":")
+    if port is not None:
+        if not port.isdigit():
+            raise ValueError(f"hosts: the port of {host!r} is not a number")
+        return base.replace(host=name, port=int(port))
+    return base.replace(host=name, port=None)
+
+
+def connect_error(
+    failures: Sequence[tuple[str, BaseException]],
+) -> BaseException:
+    """The one error that says why no endpoint could be reached.
+
+    One endpoint: its own error. Several: a TimeoutError if every attempt
+    timed out, else ConnectionLost; the message names each address and why.
+    """
+    if len(failures) == 1:
+        return failures[0][1]
+    detail = "; ".join(f"{address}: {_reason(exc)}" for address, exc in failures)
+    message = f"cannot connect to any of {len(failures)} brokers ({detail})"
+    if all(isinstance(exc, TimeoutError) for _, exc in failures):
+        return TimeoutError(message)
+    return ConnectionLost(message)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    return text or type(exc).__name__
+
+
+# --- backoff -----------------------------------------------------------------------------
+
+
+class Backoff:
+    """Delays between reconnection attempts: exponential, capped, with
+    full jitter (each delay uniform in [initial, the current cap])."""
+
+    def __init__(
+        self,
+        initial: float = 0.5,
+        maximum: float = 10.0,
+        rng: Callable[[float, float], float] = random.uniform,
+    ) -> None:
+        if initial < 0 or maximum < initial:
+            raise ValueError("backoff: need 0 <= initial <= maximum")
+        self.initial = initial
+        self.maximum = maximum
+        self._rng = rng
+        self._attempt = 0
+
+    def reset(self) -> None:
+        self._attempt = 0
+
+    def next(self) -> float:
+        """The delay before the next attempt (0 before the first)."""
+        attempt = self._attempt
+        self._attempt += 1
+        if attempt == 0:
+            return 0.0
+        cap = min(self.maximum, self.initial * 2 ** (attempt - 1))
+        return self._rng(self.initial, max(self.initial, cap))
+
+
+# --- the topology ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Queue:
+    method: QueueDeclare
+    name: str  # the current name (a server-named queue's changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class RecoveryStep:
+    """One request to replay on the recovery channel.
+
+    ``entity`` describes what is restored (for logs and the recovery-error
+    callback); ``on_reply`` takes the reply (a server-named queue's new name).
+    """
+
+    entity: str
+    method: Method
+    on_reply: Callable[[Method], None] | None = None
+
+
+class Topology:
+    """Exchanges, queues and bindings declared through one connection."""
+
+    def __init__(self) -> None:
+        self._exchanges: dict[str, ExchangeDeclare] = {}
+        self._queues: dict[str, _Queue] = {}
+        self._bindings: dict[tuple[str, str, str, str], QueueBind] = {}
+        self._exchange_bindings: dict[tuple[str, str, str, str], ExchangeBind] = {}
+        #: Called with (old name, new name) when a server-named queue is renamed.
+        self.on_rename: Callable[[str, str], None] | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<Topology {len(self._exchanges)} exchanges, {len(self._queues)} "
+            f"queues, {len(self._bindings) + len(self._exchange_bindings)} bindings>"
+        )
+
+    @property
+    def exchanges(self) -> list[str]:
+        return list(self._exchanges)
+
+    @property
+    def queues(self) -> list[str]:
+        return list(self._queues)
+
+    @property
+    def bindings(self) -> list[tuple[str, str, str]]:
+        """(queue, exchange, routing key) of each queue binding."""
+        return [key[:3] for key in self._bindings]
+
+    @property
+    def exchange_bindings(self) -> list[tuple[str, str, str]]:
+        """(destination, source, routing key) of each exchange binding."""
+        return [key[:3] for key in self._exchange_bindings]
+
+    def record(self, method: Method, reply: Method | None) -> None:
+        """Note what a successful request (``reply`` None for no-wait)
+        created or removed."""
+        if isinstance(method, QueueDeclare):
+            if method.passive:
+                return
+            name = reply.queue if isinstance(reply, QueueDeclareOk) else method.queue
+            if name:
+                self._queues[name] = _Queue(method, name)
+        elif isinstance(method, QueueDelete):
+            self.forget_queue(method.queue)
+        elif isinstance(method, ExchangeDeclare):
+            if method.passive or method.exchange.startswith("amq."):
+                return
+            self._exchanges[method.exchange] = method
+        elif isinstance(method, ExchangeDelete):
+            name = method.exchange
+            self._exchanges.pop(name, None)
+            for key in [k for k in self._bindings if k[1] == name]:
+                del self._bindings[key]
+            for key in [k for k in self._exchange_bindings if name in k[:2]]:
+                del self._exchange_bindings[key]
+        elif isinstance(method, QueueBind):
+            self._bindings[_binding_key(method)] = method
+        elif isinstance(method, QueueUnbind):
+            self._bindings.pop(_binding_key(method), None)
+        elif isinstance(method, ExchangeBind):
+            self._exchange_bindings[_exchange_binding_key(method)] = method
+        elif isinstance(method, ExchangeUnbind):
+            self._exchange_bindings.pop(_exchange_binding_key(method), None)
+
+    def forget_queue(self, name: str) -> None:
+        self._queues.pop(name, None)
+        for key in [k for k in self._bindings if k[0] == name]:
+            del self._bindings[key]
+
+    def is_auto_delete(self, queue: str) -> bool:
+        record = self._queues.get(queue)
+        return record is not None and record.method.auto_delete
+
+    def steps(self) -> Iterator[RecoveryStep]:
+        """The requests that restore the topology, in order: exchanges,
+        queues, bindings, exchange bindings. Lazy: a queue's new name is
+        applied (through ``on_reply``) before the bindings are produced."""
+        for exchange in list(self._exchanges.values()):
+            yield RecoveryStep(
+                f"exchange {exchange.exchange!r}", _without_no_wait(exchange)
+            )
+        for record in list(self._queues.values()):
+            method = record.method
+            server_named = method.queue == ""
+            redeclare = QueueDeclare(
+                "" if server_named else record.name,
+                durable=method.durable,
+                exclusive=method.exclusive,
+                auto_delete=method.auto_delete,
+                arguments=method.arguments,
+            )
+            yield RecoveryStep(
+                f"queue {record.name!r}",
+                redeclare,
+                self._renamer(record) if server_named else None,
+            )
+        for bind in list(self._bindings.values()):
+            yield RecoveryStep(
+                f"binding of queue {bind.queue!r} to {bind.exchange!r} "
+                f"({bind.routing_key!r})",
+                _without_no_wait(bind),
+            )
+        for ebind in list(self._exchange_bindings.values()):
+            yield RecoveryStep(
+                f"binding of exchange {ebind.destination!r} to {ebind.source!r} "
+                f"({ebind.routing_key!r})",
+                _without_no_wait(ebind),
+            )
+
+    def _renamer(self, record: _Queue) -> Callable[[Method], None]:
+        def rename(reply: Method) -> None:
+            assert isinstance(reply, QueueDeclareOk)
+            old, new = record.name, reply.queue
+            if old == new:
+                return
+            self._queues.pop(old, None)
+            record.name = new
+            self._queues[new] = record
+            for key, bind in list(self._bindings.items()):
+                if key[0] == old:
+                    del self._bindings[key]
+                    moved = QueueBind(
+                        new,
+                        bind.exchange,
+                        bind.routing_key,
+                        arguments=bind.arguments,
+                    )
+                    self._bindings[_binding_key(moved)] = moved
+            log.info("server-named queue %r is now %r", old, new)
+            if self.on_rename is not None:
+                self.on_rename(old, new)
+
+        return rename
+
+
+def consume_again(method: BasicConsume, queue: str, consumer_tag: str) -> BasicConsume:
+    """The basic.consume that restores a consumer under its old tag."""
+    return BasicConsume(
+        queue,
+        consumer_tag,
+        no_local=method.no_local,
+        no_ack=method.no_ack,
+        exclusive=method.exclusive,
+        arguments=method.arguments,
+    )
+
+
+def _binding_key(method: QueueBind | QueueUnbind) -> tuple[str, str, str, str]:
+    return (method.queue, method.exchange, method.routing_key, _args_key(method))
+
+
+def _exchange_binding_key(
+    method: ExchangeBind | ExchangeUnbind,
+) -> tuple[str, str, str, str]:
+    return (method.destination, method.source, method.routing_key, _args_key(method))
+
+
+def _args_key(method: Any) -> str:
+    arguments = method.arguments
+    return repr(sorted(arguments.items())) if arguments else ""
+
+
+def _without_no_wait(method: Any) -> Any:
+    """A copy of a declare or bind that waits for its reply."""
+    if not getattr(method, "no_wait", False):
+        return method
+    values = {field.name: getattr(method, field.name) for field in method.FIELDS}
+    values["no_wait"] = False
+    first = method.FIELDS[0].name
+    return type(method)(values.pop(first), **values)
