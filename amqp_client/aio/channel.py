@@ -423,7 +423,7 @@ class Channel(AsyncChannelMethods, ChannelEvents):
             raise self._error
         if not internal:
             if not self._connection._ready.is_set():
-                await self._connection._until_ready()
+                await self._connection._until_ready(timeout)
                 if self._error is not None:
                     raise self._error
             hook = self._recording(method, hook)

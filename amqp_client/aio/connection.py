@@ -359,11 +359,17 @@ class Connection(AsyncConnectionMethods, EventSink):
                 else ConnectionClosed(200, "the connection is closed")
             )
 
-    async def _until_ready(self) -> None:
-        """Raise if the connection is over; wait while it recovers."""
+    async def _until_ready(self, timeout: float | None = None) -> None:
+        """Raise if the connection is over; wait (at most ``timeout``)
+        while it recovers."""
         self._check_open()
         if not self._ready.is_set():
-            await self._ready.wait()
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            except TimeoutError:
+                raise TimeoutError(
+                    f"the connection did not recover within {timeout} s"
+                ) from None
             self._check_open()
 
     def _after_command(self) -> None:

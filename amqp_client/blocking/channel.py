@@ -56,17 +56,22 @@ class Delivery(DeliveryData):
         Raises:
             ChannelClosed: the channel closed; the delivery tag is dead.
         """
-        self._channel._settle(BasicAck(self.delivery_tag, multiple=multiple))
+        self._channel._settle(
+            BasicAck(self.delivery_tag, multiple=multiple), self._epoch
+        )
 
     def nack(self, multiple: bool = False, requeue: bool = True) -> None:
         """Reject this message (and all before it if ``multiple``)."""
         self._channel._settle(
-            BasicNack(self.delivery_tag, multiple=multiple, requeue=requeue)
+            BasicNack(self.delivery_tag, multiple=multiple, requeue=requeue),
+            self._epoch,
         )
 
     def reject(self, requeue: bool = True) -> None:
         """Reject this one message."""
-        self._channel._settle(BasicReject(self.delivery_tag, requeue=requeue))
+        self._channel._settle(
+            BasicReject(self.delivery_tag, requeue=requeue), self._epoch
+        )
 
 
 class Confirmation:
@@ -113,6 +118,7 @@ class Consumer:
         self._ended = False
         self._failed = False
         self._no_ack = False
+        self._method: BasicConsume | None = None
 
     def __repr__(self) -> str:
         return f"<Consumer {self.consumer_tag!r} on {self.queue!r}>"
@@ -146,9 +152,12 @@ class Consumer:
                 self._ended = True
                 raise item
             self._channel._connection._delivery_buffered(-1)
-            if self._failed and not self._no_ack:
-                # Queued before the channel failed: it can no longer be
-                # acked and the broker redelivers it.
+            if not self._no_ack and (
+                self._failed or item._epoch != self._channel._epoch
+            ):
+                # Queued before the channel failed or the connection was
+                # lost: it can no longer be acked and the broker
+                # redelivers it.
                 continue
             return item  # type: ignore[no-any-return]
         return None
@@ -174,6 +183,9 @@ class Consumer:
         self._active = False
         self._failed = error is not None
         self._items.put(error if error is not None else _END)
+
+    def _drop_unacked(self) -> None:
+        """Nothing to do now: get() skips deliveries of an older epoch."""
 
 
 class Channel(ChannelMethods, ChannelEvents):
@@ -269,20 +281,28 @@ class Channel(ChannelMethods, ChannelEvents):
         if not self._flow.is_set():
             self._flow.wait()
         connection = self._connection
-        with self._lock:
-            connection._wait_writable()
-            if self._error is not None:
-                raise self._error
-            try:
-                tag = self._core.publish(self.channel_id, method, properties, body)
-            except UsageError:
-                connection._check_open()
-                raise
-            future: Waiter[None] | None = None
-            if tag is not None:
-                future = Waiter()
-                self._confirms.add(tag, future, mandatory, exchange, routing_key, body)
-            connection._flush_locked(urgent=False)
+        while True:
+            if not connection._ready.is_set():
+                connection._until_ready()
+            with self._lock:
+                connection._wait_writable()
+                if self._error is not None:
+                    raise self._error
+                if not connection._ready.is_set():
+                    continue  # lost while waiting: wait for recovery
+                try:
+                    tag = self._core.publish(self.channel_id, method, properties, body)
+                except UsageError:
+                    connection._check_open()
+                    raise
+                future: Waiter[None] | None = None
+                if tag is not None:
+                    future = Waiter()
+                    self._confirms.add(
+                        tag, future, mandatory, exchange, routing_key, body
+                    )
+                connection._flush_locked(urgent=False)
+                break
         if future is None or tag is None:
             return None
         return Confirmation(future, tag)
@@ -314,7 +334,7 @@ class Channel(ChannelMethods, ChannelEvents):
             exclusive=exclusive,
             arguments=arguments,
         )
-
+        consumer._method = method
         self._request(method, timeout, self._consumer_registered(consumer))
         return consumer
 
@@ -372,12 +392,15 @@ class Channel(ChannelMethods, ChannelEvents):
     def _send(self, method: Method) -> None:
         if self._error is not None:
             raise self._error
+        self._connection._until_ready()
         with self._lock:
             try:
                 self._core.send(self.channel_id, method)
             except UsageError:
                 self._connection._check_open()
                 raise
+            if self._recorded and self._connection._topology is not None:
+                self._note(method, None)
             self._connection._flush_locked()
 
     def _publish(
@@ -395,11 +418,24 @@ class Channel(ChannelMethods, ChannelEvents):
         )
 
     def _request(
-        self, method: Method, timeout: float | None, hook: Callable[[Any], Any] | None
+        self,
+        method: Method,
+        timeout: float | None,
+        hook: Callable[[Any], Any] | None,
+        *,
+        internal: bool = False,
     ) -> Any:
+        """Send a request and wait for its reply. ``internal`` requests
+        (recovery's own) neither wait for recovery nor get recorded."""
         if self._error is not None:
             raise self._error
         self._connection._check_not_io_thread()
+        if not internal:
+            if not self._connection._ready.is_set():
+                self._connection._until_ready(timeout)
+                if self._error is not None:
+                    raise self._error
+            hook = self._recording(method, hook)
         waiter: Waiter[Any] = Waiter()
         with self._lock:
             try:
@@ -421,10 +457,14 @@ class Channel(ChannelMethods, ChannelEvents):
                 f"no reply to {method.NAME} within {timeout} s"
             ) from None
 
-    def _settle(self, method: Method) -> None:
+    def _settle(self, method: Method, epoch: int | None = None) -> None:
         if self._error is not None:
             raise self._error
+        if self._stale(epoch):
+            return
         with self._lock:
+            if self._stale(epoch):
+                return
             self._core.send(self.channel_id, method)
             self._connection._flush_locked(urgent=False)
 
@@ -434,6 +474,11 @@ class Channel(ChannelMethods, ChannelEvents):
 
     def _emit(self, callbacks: list[Callback], *args: object) -> None:
         self._connection._call_soon(callbacks, *args)
+
+    def _resume(self, core: Any) -> None:
+        """The channel is open again on a new connection (recovery); the
+        caller holds the lock."""
+        self._core = core
 
     def _mark_terminated(self, error: AMQPError | None) -> None:
         self._terminated.set()

@@ -29,15 +29,25 @@ import ssl as _ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from amqp_client import auth, uri
 from amqp_client._front import EventSink, dispatch, run_callbacks
+from amqp_client._recovery import (
+    Backoff,
+    RecoveryOptions,
+    Topology,
+    connect_error,
+    is_recoverable,
+    lost_error,
+)
+from amqp_client._recovery import connect_arguments as _arguments
 from amqp_client._spec_base import Method
 from amqp_client.blocking._waiter import Waiter
 from amqp_client.errors import (
     AMQPError,
+    ChannelClosed,
     ConnectionClosed,
     ConnectionLost,
     UsageError,
@@ -64,6 +74,8 @@ _WRITE_DIRECT = 256 * 1024
 _READ_HIGH = 20_000
 _READ_LOW = 5_000
 _CLOSE_TIMEOUT = 10.0
+#: How long recovery waits for each of its own requests at least.
+_RESTORE_TIMEOUT = 30.0
 _STOP = object()
 
 
@@ -76,21 +88,16 @@ class Connection(ConnectionMethods, EventSink):
     thread.
     """
 
-    def __init__(self, params: uri.ConnectionParameters) -> None:
-        self._params = params
-        mechanism = auth.mechanism_for(
-            params.auth_mechanism, params.username, params.password
+    def __init__(
+        self,
+        params: uri.ConnectionParameters | Sequence[uri.ConnectionParameters],
+        recovery: RecoveryOptions | None = None,
+    ) -> None:
+        self._endpoints = (
+            [params] if isinstance(params, uri.ConnectionParameters) else list(params)
         )
-        self._core = ProtocolConnection(
-            mechanism=mechanism,
-            vhost=params.vhost,
-            heartbeat=params.heartbeat,
-            frame_max=params.frame_max or 0,
-            channel_max=params.channel_max or 0,
-            client_properties=params.client_properties,
-            connection_name=params.connection_name,
-            locale=params.locale,
-        )
+        self._params = self._endpoints[0]
+        self._core = self._new_core(self._params)
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._wake_r, self._wake_w = socket.socketpair()
@@ -122,6 +129,38 @@ class Connection(ConnectionMethods, EventSink):
         self._close_callbacks: list[Callback] = []
         self._blocked_callbacks: list[Callback] = []
         self._unblocked_callbacks: list[Callback] = []
+        # Recovery (see amqp_client._recovery). ``_ready`` is clear while
+        # the connection is down and being restored: calls wait on it.
+        self._recovery = recovery
+        self._topology: Topology | None = None
+        if recovery is not None:
+            self._topology = Topology()
+            self._topology.on_rename = self._on_queue_renamed
+        self._connecting = False
+        self._closing = False
+        self._ready = threading.Event()
+        self._ready.set()
+        self._recovery_thread: threading.Thread | None = None
+        self._wake_recovery = threading.Event()
+        self._lost_callbacks: list[Callback] = []
+        self._recovered_callbacks: list[Callback] = []
+        self._recovery_error_callbacks: list[Callback] = []
+
+    @staticmethod
+    def _new_core(params: uri.ConnectionParameters) -> ProtocolConnection:
+        mechanism = auth.mechanism_for(
+            params.auth_mechanism, params.username, params.password
+        )
+        return ProtocolConnection(
+            mechanism=mechanism,
+            vhost=params.vhost,
+            heartbeat=params.heartbeat,
+            frame_max=params.frame_max or 0,
+            channel_max=params.channel_max or 0,
+            client_properties=params.client_properties,
+            connection_name=params.connection_name,
+            locale=params.locale,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -133,7 +172,7 @@ class Connection(ConnectionMethods, EventSink):
 
     @property
     def is_open(self) -> bool:
-        return self._core.is_open and not self._closed.is_set()
+        return self._core.is_open and self._ready.is_set() and not self._closed.is_set()
 
     @property
     def is_closed(self) -> bool:
@@ -171,6 +210,7 @@ class Connection(ConnectionMethods, EventSink):
         from amqp_client.blocking.channel import Channel
 
         self._check_not_io_thread()
+        self._until_ready()
         with self._lock:
             self._check_open()
             channel_id = self._core.open_channel()
@@ -184,19 +224,31 @@ class Connection(ConnectionMethods, EventSink):
 
     def close(self, reply_code: int = 200, reply_text: str = "") -> None:
         """Close the connection from any thread; idempotent. Waits at most
-        10 s for the broker's close-ok, then drops the socket."""
+        10 s for the broker's close-ok, then drops the socket. On a
+        recovering connection it also stops recovery."""
         if (
             self._io_thread is not None
             and threading.current_thread() is self._io_thread
         ):
             raise UsageError("close() from the I/O thread")
+        self._closing = True
+        self._wake_recovery.set()
+        recovery = self._recovery_thread
+        if recovery is not None and recovery is not threading.current_thread():
+            recovery.join(_CLOSE_TIMEOUT + 5)
+        events: list[ev.Event] = []
+        down = False
         with self._lock:
             if not self._closed.is_set():
-                self._core.close(reply_code, reply_text)
-                self._flush_locked()
-                events = self._core.events_received()
-            else:
-                events = []
+                if self._core.is_closed or self._connecting:
+                    down = True
+                else:
+                    self._core.close(reply_code, reply_text)
+                    self._flush_locked()
+                    events = self._core.events_received()
+        if down:
+            self._abort_attempt("closed by the application")
+            self._finish(None)
         if events:
             dispatch(self, events)
         if not self._closed.wait(_CLOSE_TIMEOUT):
@@ -233,6 +285,32 @@ class Connection(ConnectionMethods, EventSink):
         """``callback()`` on connection.unblocked."""
         self._unblocked_callbacks.append(callback)
 
+    def add_on_lost_callback(self, callback: Callback) -> None:
+        """``callback(error)`` when a recovering connection loses its
+        broker and starts to reconnect."""
+        self._lost_callbacks.append(callback)
+
+    def add_on_recovered_callback(self, callback: Callback) -> None:
+        """``callback()`` when a recovering connection is back: channels,
+        topology and consumers restored."""
+        self._recovered_callbacks.append(callback)
+
+    def add_on_recovery_error_callback(self, callback: Callback) -> None:
+        """``callback(entity, error)`` when something recorded (a queue, a
+        binding, a consumer...) could not be restored; recovery goes on
+        without it. ``entity`` describes it (``"queue 'tasks'"``)."""
+        self._recovery_error_callbacks.append(callback)
+
+    @property
+    def is_recovering(self) -> bool:
+        """The connection is down and being restored."""
+        return not self._ready.is_set() and not self._closed.is_set()
+
+    @property
+    def topology(self) -> Topology | None:
+        """What a recovering connection restores (None without recovery)."""
+        return self._topology
+
     def __enter__(self) -> Connection:
         return self
 
@@ -243,6 +321,7 @@ class Connection(ConnectionMethods, EventSink):
 
     def _rpc(self, method: Method, timeout: float | None) -> Method:
         self._check_not_io_thread()
+        self._until_ready()
         waiter: Waiter[Method] = Waiter()
         with self._lock:
             self._check_open()
@@ -252,6 +331,7 @@ class Connection(ConnectionMethods, EventSink):
         return waiter.result(timeout)
 
     def _send(self, method: Method) -> None:
+        self._until_ready()
         with self._lock:
             self._check_open()
             self._core.send(0, method)
@@ -262,19 +342,33 @@ class Connection(ConnectionMethods, EventSink):
 
     # --- opening and the I/O thread -----------------------------------------------------------
 
-    def _connect(self) -> None:
-        params = self._params
+    def _establish(self, order: Sequence[uri.ConnectionParameters]) -> None:
+        """Open a socket and an AMQP connection to the first endpoint of
+        ``order`` that answers."""
+        failures: list[tuple[str, BaseException]] = []
+        self._connecting = True
+        try:
+            for params in order:
+                try:
+                    self._connect_to(params)
+                except (ConnectionLost, TimeoutError) as exc:
+                    failures.append((params.address, exc))
+                    continue
+                return
+        finally:
+            self._connecting = False
+        raise connect_error(failures)
+
+    def _connect_to(self, params: uri.ConnectionParameters) -> None:
         timeout = params.connection_timeout
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             sock = socket.create_connection((params.host, params.port), timeout=timeout)
         except TimeoutError:
-            self._close_sockets()
             raise TimeoutError(
                 f"connecting to {params.address} timed out after {timeout} s"
             ) from None
         except OSError as exc:
-            self._close_sockets()
             raise ConnectionLost(
                 f"cannot connect to {params.address}: {exc.strerror or exc}"
             ) from exc
@@ -286,61 +380,74 @@ class Connection(ConnectionMethods, EventSink):
             sock.setblocking(False)
         except TimeoutError:
             sock.close()
-            self._close_sockets()
             raise TimeoutError(
                 f"the TLS handshake with {params.address} timed out after {timeout} s"
             ) from None
         except OSError as exc:  # ssl.SSLError included: a bad certificate...
             sock.close()
-            self._close_sockets()
             raise ConnectionLost(
                 f"cannot connect to {params.address}: {exc.strerror or exc}"
             ) from exc
         except BaseException:
             sock.close()
-            self._close_sockets()
             raise
-        self._sock = sock
-        self._can_gather = not isinstance(sock, _ssl.SSLSocket) and hasattr(
-            sock, "sendmsg"
-        )
+        core = self._new_core(params)
         with self._lock:
-            self._core.initiate(time.monotonic())
-            self._flush_locked()
+            self._params = params
+            self._core = core
+            self._opened = Waiter()
+            self._sock = sock
+            self._out.clear()
+            self._out_bytes = 0
+            self._socket_full = False
+            self._can_gather = not isinstance(sock, _ssl.SSLSocket) and hasattr(
+                sock, "sendmsg"
+            )
+            core.initiate(time.monotonic())
+            if self._reading_paused:
+                core.reading_paused(True, time.monotonic())
+            self._flush_locked(from_io=True)
         self._io_thread = threading.Thread(
-            target=self._io_loop, name=f"amqp-io {params.address}", daemon=True
+            target=self._io_loop,
+            args=(sock, core),
+            name=f"amqp-io {params.address}",
+            daemon=True,
         )
         self._io_thread.start()
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
             self._opened.result(remaining)
         except TimeoutError:
-            self._abort(f"connecting to {params.address} timed out after {timeout} s")
+            self._abort_attempt(f"connecting to {params.address} timed out")
             raise TimeoutError(
                 f"connecting to {params.address} timed out after {timeout} s"
             ) from None
         except BaseException:
-            self._shutdown()
+            self._abort_attempt(f"connecting to {params.address} failed")
             raise
 
-    def _abort(self, reason: str) -> None:
+    def _abort_attempt(self, reason: str) -> None:
+        """Drop the current socket (if any) and wait for its I/O thread."""
         with self._lock:
             self._core.connection_lost(reason)
             events = self._core.events_received()
-        dispatch(self, events)
-        self._shutdown()
+        if events:
+            dispatch(self, events)
+        self._wake()
+        thread = self._io_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(5)
 
-    def _io_loop(self) -> None:
-        sock = self._sock
-        assert sock is not None
+    def _io_loop(self, sock: socket.socket, core: ProtocolConnection) -> None:
         selector = selectors.DefaultSelector()
         selector.register(self._wake_r, selectors.EVENT_READ)
         interest = selectors.EVENT_READ
         selector.register(sock, interest)
-        core = self._core
         try:
             while not self._stopping:
                 with self._lock:
+                    if core.is_closed:
+                        break  # dropped (a failed attempt, or close())
                     want = 0 if self._reading_paused else selectors.EVENT_READ
                     if self._out:
                         want |= selectors.EVENT_WRITE
@@ -409,11 +516,18 @@ class Connection(ConnectionMethods, EventSink):
             dispatch(self, events)
         finally:
             selector.close()
+            with contextlib.suppress(OSError):
+                sock.close()
 
     def _shutdown(self) -> None:
         """Stop the threads and close the sockets (idempotent)."""
         self._stopping = True
+        self._closing = True
+        self._wake_recovery.set()
         self._wake()
+        recovery = self._recovery_thread
+        if recovery is not None and recovery is not threading.current_thread():
+            recovery.join(5)
         thread = self._io_thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(5)
@@ -512,18 +626,42 @@ class Connection(ConnectionMethods, EventSink):
     def _wait_writable(self) -> None:
         """Wait (lock held) while the broker blocks us or the socket is full."""
         while (
-            self._core.blocked or self._out_bytes > _WRITE_HIGH
-        ) and not self._closed.is_set():
+            (self._core.blocked or self._out_bytes > _WRITE_HIGH)
+            and not self._closed.is_set()
+            and self._ready.is_set()
+        ):
             self._writable.wait(1.0)
 
     def _check_open(self) -> None:
-        if self._closed.is_set() or self._core.is_closed:
-            error = self._close_error or self._core.error
+        if self._closed.is_set():
+            error = self._close_error
             raise (
                 error
                 if error is not None
                 else ConnectionClosed(200, "the connection is closed")
             )
+        if self._core.is_closed:
+            error = self._core.error
+            if self._recovery is not None and not self._closing:
+                raise lost_error(error)
+            raise (
+                error
+                if error is not None
+                else ConnectionClosed(200, "the connection is closed")
+            )
+
+    def _until_ready(self, timeout: float | None = None) -> None:
+        """Raise if the connection is over; wait (at most ``timeout``)
+        while it recovers."""
+        self._check_open_or_recovering()
+        if not self._ready.is_set():
+            if not self._ready.wait(timeout):
+                raise TimeoutError(f"the connection did not recover within {timeout} s")
+            self._check_open()
+
+    def _check_open_or_recovering(self) -> None:
+        if self._closed.is_set() or self._ready.is_set():
+            self._check_open()
 
     def _check_not_io_thread(self) -> None:
         if (
@@ -626,6 +764,20 @@ class Connection(ConnectionMethods, EventSink):
                 return
 
     def _on_terminated(self, error: AMQPError | None) -> None:
+        recovery = self._recovery_thread
+        if self._connecting or (recovery is not None and recovery.is_alive()):
+            # An attempt (or a restore) failed; _establish / _recover go on.
+            self._interrupt(error)
+            return
+        if self._recovery is not None and not self._closing and is_recoverable(error):
+            self._ready.clear()
+            self._interrupt(error)
+            self._start_recovery(error)
+            return
+        self._finish(error)
+
+    def _finish(self, error: AMQPError | None) -> None:
+        """The connection is over for good."""
         failure = (
             error if error is not None else ConnectionClosed(200, "connection closed")
         )
@@ -648,13 +800,189 @@ class Connection(ConnectionMethods, EventSink):
         # closed: close() stops the callback thread once it does.
         self._call_soon(self._close_callbacks, error)
         self._closed.set()
+        self._ready.set()  # wake waiters; they will see the error
         with self._lock:
             self._writable.notify_all()
 
+    # --- recovery ----------------------------------------------------------------------------
+
+    def _interrupt(self, error: AMQPError | None) -> None:
+        """This socket is gone but the connection lives on: fail what
+        waited on it and keep the channels for the next socket."""
+        failure = lost_error(error)
+        if not self._opened.done():
+            self._opened.set_exception(error or failure)
+        for opened in list(self._opening.values()):
+            if not opened.done():
+                opened.set_exception(failure)
+        self._opening.clear()
+        while self._control_waiters:
+            waiter = self._control_waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(failure)
+        for channel in list(self._channels.values()):
+            channel._interrupt(failure)
+        with self._lock:
+            self._writable.notify_all()
+
+    def _start_recovery(self, error: AMQPError | None) -> None:
+        log.warning(
+            "connection to %s lost (%s); recovering", self._params.address, error
+        )
+        self._wake_recovery.clear()
+        self._call_soon(self._lost_callbacks, lost_error(error))
+        self._recovery_thread = threading.Thread(
+            target=self._recover,
+            args=(error,),
+            name=f"amqp-recovery {self._params.address}",
+            daemon=True,
+        )
+        self._recovery_thread.start()
+
+    def _recover(self, error: AMQPError | None) -> None:
+        assert self._recovery is not None
+        options = self._recovery
+        backoff = Backoff(options.initial_delay, options.max_delay)
+        lost = self._params
+        order = [p for p in self._endpoints if p is not lost] + [lost]
+        attempts = 0
+        last: BaseException | None = error
+        # The I/O thread of the lost socket is finishing: let it.
+        thread = self._io_thread
+        if thread is not None:
+            thread.join(5)
+        while not self._closing:
+            delay = backoff.next()
+            if delay and self._wake_recovery.wait(delay):
+                return  # close()
+            if self._closing:
+                return
+            attempts += 1
+            try:
+                self._establish(order)
+                self._restore()
+            except (AMQPError, OSError, TimeoutError) as exc:
+                last = exc
+                log.warning("recovery attempt %d failed: %s", attempts, exc)
+                if not self._core.is_closed:
+                    self._abort_attempt(f"recovery failed: {exc}")
+                if (
+                    options.max_attempts is not None
+                    and attempts >= options.max_attempts
+                ):
+                    log.error("giving up recovery after %d attempts", attempts)
+                    self._recovery_thread = None
+                    self._finish(
+                        last if isinstance(last, AMQPError) else lost_error(None)
+                    )
+                    self._stopping = True
+                    self._wake()
+                    return
+                continue
+            if self._closing:
+                return
+            log.info("connection recovered (%s)", self._params.address)
+            self._ready.set()
+            self._call_soon(self._recovered_callbacks)
+            return
+
+    def _restore_timeout(self) -> float:
+        timeout = self._params.connection_timeout
+        return max(_RESTORE_TIMEOUT, timeout or 0.0)
+
+    def _restore(self) -> None:
+        """Reopen the channels (qos, confirm and tx mode), redeclare the
+        topology, restart the consumers."""
+        timeout = self._restore_timeout()
+        channels = [self._channels[cid] for cid in sorted(self._channels)]
+        for channel in channels:
+            self._reopen(channel, timeout)
+            for method in channel._session_methods():
+                channel._request(method, timeout, None, internal=True)
+        if self._topology is not None:
+            self._restore_topology(timeout)
+        for channel in channels:
+            for consumer, method in channel._consumers_to_restore():
+                try:
+                    channel._request(
+                        method,
+                        timeout,
+                        channel._consumer_registered(consumer),
+                        internal=True,
+                    )
+                except ChannelClosed as exc:
+                    self._recovery_failed(f"consumer {consumer.consumer_tag!r}", exc)
+                    consumer._end(exc)
+                    if channel._error is not None:
+                        break
+
+    def _reopen(self, channel: Any, timeout: float) -> None:
+        channel_id = channel.channel_id
+        opened: Waiter[None] = Waiter()
+        with self._lock:
+            self._check_open()
+            self._core.open_channel(channel_id)
+            self._opening[channel_id] = opened
+            self._flush_locked()
+        opened.result(timeout)
+        with self._lock:
+            channel._resume(self._core)
+
+    def _restore_topology(self, timeout: float) -> None:
+        assert self._topology is not None
+        helper: Any = None
+        try:
+            for step in self._topology.steps():
+                if helper is None or not helper.is_open:
+                    helper = self._helper_channel(timeout)
+                try:
+                    reply = helper._request(step.method, timeout, None, internal=True)
+                except ChannelClosed as exc:
+                    self._recovery_failed(step.entity, exc)
+                    continue
+                if step.on_reply is not None:
+                    step.on_reply(reply)
+        finally:
+            if helper is not None and helper.is_open:
+                helper.close(timeout=timeout)
+
+    def _helper_channel(self, timeout: float) -> Any:
+        from amqp_client.blocking.channel import Channel
+
+        opened: Waiter[None] = Waiter()
+        with self._lock:
+            self._check_open()
+            channel_id = self._core.open_channel()
+            self._opening[channel_id] = opened
+            channel = Channel(self, channel_id)
+            channel._recorded = False
+            self._channels[channel_id] = channel
+            self._flush_locked()
+        opened.result(timeout)
+        return channel
+
+    def _recovery_failed(self, entity: str, error: BaseException) -> None:
+        log.warning("could not restore %s: %s", entity, error)
+        self._call_soon(self._recovery_error_callbacks, entity, error)
+
+    def _on_queue_renamed(self, old: str, new: str) -> None:
+        for channel in list(self._channels.values()):
+            channel._queue_renamed(old, new)
+
+    def _record(self, method: Method, reply: Method | None) -> None:
+        if self._topology is not None:
+            self._topology.record(method, reply)
+
 
 def connect(
-    url: str | None = None,
+    url: str | Sequence[str] | None = None,
     *,
+    hosts: Sequence[str] | None = None,
+    shuffle: bool = False,
+    recover: bool = False,
+    recovery_delay: float = 0.5,
+    recovery_max_delay: float = 10.0,
+    recovery_attempts: int | None = None,
     heartbeat: int | None = None,
     frame_max: int | None = None,
     channel_max: int | None = None,
@@ -668,7 +996,9 @@ def connect(
     """Connect to a broker and return an open :class:`Connection`.
 
     Keyword arguments override what the URL says. The default URL is
-    ``amqp://guest:guest@localhost:5672/%2f``.
+    ``amqp://guest:guest@localhost:5672/%2f``. Several brokers, ``shuffle``
+    and ``recover=True`` (with its ``recovery_*`` settings) work as in
+    :func:`amqp_client.connect`; recovery runs on a thread of its own.
 
     Raises:
         ValueError: a malformed URL or argument (before anything is sent).
@@ -678,7 +1008,14 @@ def connect(
         ConnectionLost: the TCP connection could not be made or broke.
         TimeoutError: connection_timeout passed.
     """
-    params = uri.parse_url(url or "amqp://").with_overrides(
+    params, recovery = _arguments(
+        url,
+        hosts,
+        shuffle,
+        recover,
+        recovery_delay,
+        recovery_max_delay,
+        recovery_attempts,
         heartbeat=heartbeat,
         frame_max=frame_max,
         channel_max=channel_max,
@@ -689,6 +1026,11 @@ def connect(
         connection_timeout=connection_timeout,
         locale=locale,
     )
-    connection = Connection(params)
-    connection._connect()
+    connection = Connection(params, recovery)
+    try:
+        connection._establish(connection._endpoints)
+    except BaseException:
+        connection._closing = True
+        connection._shutdown()
+        raise
     return connection
