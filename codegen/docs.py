@@ -4,6 +4,9 @@ The spec's prose is hard-wrapped and indented for XML; here it is dedented,
 reflowed paragraph by paragraph, and laid out Google-style (Args, Returns,
 Raises, Rules) so that ``help()`` and ``python -m amqp_client doc`` read well
 in an 80-column terminal. Grammar blocks are kept verbatim.
+
+The ``md_*`` helpers turn the same text into GitHub-flavoured Markdown for
+docs/reference.md: escaped prose, code spans and heading anchors.
 """
 
 from __future__ import annotations
@@ -119,3 +122,78 @@ def rules_section(
 def escape(text: str) -> str:
     """Make text safe inside a triple-quoted docstring."""
     return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
+
+# --- Markdown (docs/reference.md) ---------------------------------------------------
+
+#: Characters that mean something inline in GitHub-flavoured Markdown (or, as
+#: ``|``, inside a table row); a backslash makes each one literal.
+_MD_SPECIAL = frozenset("\\`*_[]<>|~&")
+
+
+def md_escape(text: str) -> str:
+    """Spec prose as literal Markdown text on one line.
+
+    Every character with an inline meaning is backslash-escaped (so an
+    overlay's ``<tag>`` or ``a|b`` stays text, inside a table cell too), and a
+    leading ``#``, ``-``, ``+``, ``=`` or ``1.`` cannot start a heading, a
+    list or an underline.
+    """
+    out = "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in text)
+    if out[:1] in ("#", "-", "+", "="):
+        out = "\\" + out
+    head, dot, rest = out.partition(".")
+    if dot and head.isdigit():
+        out = f"{head}\\.{rest}"
+    head, paren, rest = out.partition(")")
+    if paren and head.isdigit():
+        out = f"{head}\\){rest}"
+    return out
+
+
+def md_paragraphs(text: str) -> list[str]:
+    """Doc text as escaped Markdown paragraphs, one line each."""
+    return [md_escape(p) for p in paragraphs(text)]
+
+
+def md_code(text: str) -> str:
+    """An inline code span holding ``text`` verbatim, safe in a table cell.
+
+    The fence is one backtick longer than the longest run inside; a ``|``
+    is escaped because GitHub splits table cells before reading code spans.
+    """
+    longest = run = 0
+    for ch in text:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    body = text.replace("|", "\\|")
+    return f"{fence}{pad}{body}{pad}{fence}"
+
+
+def md_slug(heading: str) -> str:
+    """The anchor GitHub gives a heading (github-slugger's rule).
+
+    ``heading`` is the rendered text (no backticks): lower-cased, everything
+    but letters, digits, ``_``, ``-`` and spaces dropped, spaces made hyphens.
+    Duplicates are told apart by :class:`Slugs`.
+    """
+    kept = "".join(ch for ch in heading.lower() if ch.isalnum() or ch in "_- ")
+    return kept.replace(" ", "-")
+
+
+class Slugs:
+    """Hands out heading anchors in document order, numbering repeats as
+    GitHub does (``a``, ``a-1``, ``a-2``...)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, int] = {}
+
+    def __call__(self, heading: str) -> str:
+        base = result = md_slug(heading)
+        while result in self._seen:
+            self._seen[base] += 1
+            result = f"{base}-{self._seen[base]}"
+        self._seen[result] = 0
+        return result

@@ -1,14 +1,21 @@
-"""Render the plans through the jinja2 templates and write generated/.
+"""Render the plans through the jinja2 templates; write generated/ and the reference.
 
-Rendering is pure (plans in, ``{path: text}`` out); :func:`write` renders to
-a temporary directory next to the target and swaps it in, so an error never
-leaves a half-written tree; :func:`check` compares without writing and
-reports the stale files with a diff.
+Two outputs come from one spec: the package tree (generated/, importable as
+``amqp_client.spec``) and the Markdown reference (docs/reference.md in a
+checkout). Rendering is pure (plans in, ``{path: text}`` and the reference's
+text out); :func:`write` renders everything before it writes anything, then
+writes the tree to a temporary directory next to the target and swaps it
+in, and the reference to a temporary file it renames over the old one, so
+an error never leaves a half-written output. :func:`check` compares without
+writing and reports the stale files with a diff. Where the reference goes is
+the caller's choice (``reference=None`` renders the package only): the
+library does not guess the checkout from the package's target.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import shutil
 import tempfile
@@ -18,6 +25,7 @@ import jinja2
 
 from codegen import docs, naming
 from codegen import plan as planning
+from codegen import reference as referencing
 from codegen.model import Spec
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -148,9 +156,21 @@ def _module_text(m: planning.MethodPlan) -> str:
 
 
 def render(spec: Spec) -> dict[str, str]:
-    """Render every generated file; returns ``{relative path: text}``."""
-    plan = planning.build(spec)
-    env = _environment()
+    """Render every file of the package; returns ``{relative path: text}``."""
+    return _render_package(planning.build(spec), _environment())
+
+
+def render_reference(spec: Spec) -> str:
+    """Render the Markdown reference (docs/reference.md) of ``spec``."""
+    return _render_reference(planning.build(spec), _environment())
+
+
+def _render_reference(plan: planning.SpecPlan, env: jinja2.Environment) -> str:
+    return env.get_template("reference.md.j2").render(ref=referencing.build(plan))
+
+
+def _render_package(plan: planning.SpecPlan, env: jinja2.Environment) -> dict[str, str]:
+    spec = plan.spec
     common = {"header": plan.header, "spec": spec}
     out: dict[str, str] = {}
     out["constants.py"] = env.get_template("constants.py.j2").render(
@@ -278,9 +298,36 @@ def _existing(target: Path) -> dict[str, str]:
     }
 
 
-def check(spec: Spec, target: Path) -> list[str]:
-    """Compare ``target`` with a fresh render; return diff lines (empty if fresh)."""
-    fresh = render(spec)
+def _render_all(
+    spec: Spec, reference: Path | None
+) -> tuple[dict[str, str], str | None]:
+    plan = planning.build(spec)
+    env = _environment()
+    files = _render_package(plan, env)
+    text = _render_reference(plan, env) if reference is not None else None
+    return files, text
+
+
+def _stale(path: Path, old: str | None, new: str) -> list[str]:
+    """The report for one stale file: a ``stale:`` line, then a unified diff."""
+    return [
+        f"stale: {path}\n",
+        *difflib.unified_diff(
+            (old or "").splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"{path} (committed)",
+            tofile=f"{path} (generated)",
+        ),
+    ]
+
+
+def check(spec: Spec, target: Path, reference: Path | None = None) -> list[str]:
+    """Compare ``target`` (and ``reference``, if given) with a fresh render.
+
+    Returns diff lines, empty if everything is fresh; each stale file starts
+    with a line ``stale: <path>``. A missing reference file is stale.
+    """
+    fresh, fresh_reference = _render_all(spec, reference)
     current = _existing(target)
     diff: list[str] = []
     for path in sorted(set(fresh) | set(current)):
@@ -290,24 +337,23 @@ def check(spec: Spec, target: Path) -> list[str]:
         if new is None:
             diff.append(f"stale: {target / path} is not generated any more\n")
             continue
-        diff.append(f"stale: {target / path}\n")
-        diff.extend(
-            difflib.unified_diff(
-                (old or "").splitlines(keepends=True),
-                new.splitlines(keepends=True),
-                fromfile=f"{target / path} (committed)",
-                tofile=f"{target / path} (generated)",
-            )
-        )
+        diff.extend(_stale(target / path, old, new))
+    if reference is not None and fresh_reference is not None:
+        old = reference.read_text(encoding="utf-8") if reference.is_file() else None
+        if old != fresh_reference:
+            diff.extend(_stale(reference, old, fresh_reference))
     return diff
 
 
-def write(spec: Spec, target: Path) -> list[str]:
+def write(spec: Spec, target: Path, reference: Path | None = None) -> list[str]:
     """Render into a temporary directory and swap it in place of ``target``.
 
-    Returns the relative paths written.
+    With ``reference``, also write the Markdown reference to that file
+    (through a temporary file renamed over it; its directory is created).
+    Nothing is written unless everything rendered. Returns the paths written
+    relative to ``target``; the reference, if written, is not among them.
     """
-    files = render(spec)
+    files, reference_text = _render_all(spec, reference)
     target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
@@ -328,4 +374,21 @@ def write(spec: Spec, target: Path) -> list[str]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    if reference is not None and reference_text is not None:
+        _write_file(reference, reference_text)
     return list(files)
+
+
+def _write_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file, then a rename."""
+    path = path.resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Named by process id, in the same directory (so the rename is atomic),
+    # and created by open() so that it gets the umask's mode.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8", newline="\n")
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
