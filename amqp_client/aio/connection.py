@@ -586,9 +586,7 @@ class Connection(AsyncConnectionMethods, EventSink):
         self._shut_transport()
 
     def _start_recovery(self, error: AMQPError | None) -> None:
-        log.warning(
-            "connection to %s lost (%s); recovering", self._params.address, error
-        )
+        log.warning("%s; recovering", error)
         self._ready.clear()
         self._wake_recovery.clear()
         run_callbacks(self._lost_callbacks, log, lost_error(error))

@@ -826,9 +826,7 @@ class Connection(ConnectionMethods, EventSink):
             self._writable.notify_all()
 
     def _start_recovery(self, error: AMQPError | None) -> None:
-        log.warning(
-            "connection to %s lost (%s); recovering", self._params.address, error
-        )
+        log.warning("%s; recovering", error)
         self._wake_recovery.clear()
         self._call_soon(self._lost_callbacks, lost_error(error))
         self._recovery_thread = threading.Thread(

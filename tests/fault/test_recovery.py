@@ -8,9 +8,9 @@ import time
 from typing import Any
 
 import pytest
+from amqp_client.spec import BasicProperties
 
 import amqp_client
-from amqp_client.spec import BasicProperties
 from tests.integration.helpers import FRONTS, Front, next_delivery, unique, within
 from tests.support.broker import BrokerNode, free_port
 

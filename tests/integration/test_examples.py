@@ -35,6 +35,8 @@ CLOSING = {
     "confirms_aio.py": "the broker confirmed and held every one of the 20,000 messages",
     "confirms_blocking.py": "the broker confirmed and held every one of the 20,000 messages",
     "demo.py": "closed the channel and the connection cleanly",
+    "recovering_consumer_aio.py": "the consumer rode through the cut and got all 20",
+    "recovering_consumer_blocking.py": "the consumer rode through the cut and got all 20",
     "pubsub_fanout_aio.py": "each of the 2 subscribers got all 5 messages",
     "pubsub_fanout_blocking.py": "each of the 2 subscribers got all 5 messages",
     "rpc_aio.py": "all 14 calls answered correctly over direct reply-to",
