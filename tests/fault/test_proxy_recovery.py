@@ -1,0 +1,111 @@
+"""Recovery through a TCP proxy (tests/support/proxy.py), both fronts.
+
+The proxy stalls the connection (heartbeats stop), then refuses new ones
+for a while: the recovering consumer must notice the dead connection,
+keep retrying with backoff while nothing answers, and resume, on the same
+iterator, once the proxy lets traffic through again. Only the connection
+through the proxy breaks; the shared broker is untouched (an
+``integration`` test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+import amqp_client
+from tests.integration.helpers import (
+    FRONTS,
+    Front,
+    amqp_url,
+    next_delivery,
+    unique,
+    within,
+)
+from tests.support.proxy import Proxy
+
+pytestmark = pytest.mark.integration
+
+HEARTBEAT = 1
+
+
+@pytest.fixture(params=sorted(FRONTS))
+def front(request: pytest.FixtureRequest) -> Front:
+    return FRONTS[request.param]
+
+
+@pytest.fixture
+def proxy() -> Iterator[Proxy]:
+    parts = urlsplit(amqp_url())
+    with Proxy((parts.hostname or "127.0.0.1", parts.port or 5672)) as running:
+        yield running
+
+
+async def resume_scenario(front: Front, proxy: Proxy) -> None:
+    queue = unique("resume")
+    loop = asyncio.get_running_loop()
+    lost: asyncio.Future[Any] = loop.create_future()
+    recovered: asyncio.Future[Any] = loop.create_future()
+    async with (
+        front.connect() as direct,
+        front.connect(
+            proxy.url(amqp_url()),
+            recover=True,
+            heartbeat=HEARTBEAT,
+            recovery_delay=0.1,
+            recovery_max_delay=0.5,
+            connection_timeout=2,
+        ) as conn,
+    ):
+        conn.add_on_lost_callback(
+            lambda error: lost.done() or lost.set_result((error, time.monotonic()))
+        )
+        conn.add_on_recovered_callback(
+            lambda: recovered.done() or recovered.set_result(None)
+        )
+        ch = await within(conn.channel())
+        await within(ch.basic_qos(prefetch_count=10))
+        await within(ch.queue_declare(queue, arguments={"x-expires": 60_000}))
+        consumer = await within(ch.basic_consume(queue))
+        tag = consumer.consumer_tag
+        pub = await within(direct.channel())
+        await within(pub.basic_publish(b"one", routing_key=queue))
+        first = await next_delivery(consumer)
+        assert first.body == b"one"
+        await first.ack()
+
+        await asyncio.to_thread(proxy.refuse, True)
+        stalled_at = time.monotonic()
+        await asyncio.to_thread(proxy.stall)
+        error, noticed_at = await within(lost, 10)
+        assert isinstance(error, amqp_client.HeartbeatTimeout)
+        assert noticed_at - stalled_at <= 2 * HEARTBEAT + 0.5
+        await within(pub.basic_publish(b"two", routing_key=queue))
+        # The proxy refuses: attempts fail, the consumer waits.
+        await asyncio.sleep(1.5)
+        assert conn.is_recovering
+        assert not recovered.done()
+        waiting = asyncio.ensure_future(next_delivery(consumer, 20))
+        await asyncio.sleep(0.2)
+        assert not waiting.done()
+
+        await asyncio.to_thread(proxy.refuse, False)
+        await asyncio.to_thread(proxy.resume)
+        await within(recovered, 15)
+        second = await within(waiting, 15)
+        assert second.body == b"two"
+        assert consumer.consumer_tag == tag
+        await second.ack()
+        assert (await within(ch.queue_declare(queue, passive=True))).consumer_count == 1
+        await within(pub.queue_delete(queue))
+
+
+def test_consumer_resumes_when_the_proxy_lets_traffic_through(
+    front: Front, proxy: Proxy
+) -> None:
+    front.run(resume_scenario, proxy, timeout=90)
