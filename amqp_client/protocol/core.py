@@ -307,14 +307,23 @@ class Connection:
             # without it: the close the client asked for is done either way.
             self._terminate(self._close_reason)
             return
-        if self.state in (ConnectionState.AWAIT_START, ConnectionState.AWAIT_TUNE):
-            # RabbitMQ drops the socket during the handshake for a protocol
-            # version it does not speak, or (without
-            # authentication_failure_close) for bad credentials.
+        if self.state is ConnectionState.AWAIT_START:
+            # Before connection.start: a peer that does not speak AMQP
+            # 0-9-1, or the network (a proxy, a load balancer) let go.
             self._terminate(
                 ConnectionLost(
-                    "the broker closed the connection during the handshake "
-                    f"({self.state.value}); wrong credentials or protocol?"
+                    "the connection closed before connection.start (not an "
+                    "AMQP 0-9-1 broker, or the network dropped it)"
+                )
+            )
+            return
+        if self.state is ConnectionState.AWAIT_TUNE:
+            # RabbitMQ drops the socket after start-ok for bad credentials
+            # when the client does not offer authentication_failure_close.
+            self._terminate(
+                ConnectionLost(
+                    "the broker closed the connection after the credentials "
+                    "were sent (await-tune); wrong credentials?"
                 )
             )
             return

@@ -1630,6 +1630,12 @@ def test_eof_during_the_handshake(stage: ConnectionState, feed: Feeder) -> None:
     conn.receive_eof()
     error = terminal_error(conn)
     assert type(error) is ConnectionLost
+    # The hint fits the stage: credentials only once they were sent.
+    if stage is ConnectionState.AWAIT_START:
+        assert "before connection.start" in str(error)
+        assert "credentials" not in str(error)
+    elif stage is ConnectionState.AWAIT_TUNE:
+        assert "credentials" in str(error)
     assert conn.data_to_send() == []
     assert_dead(conn)
 
