@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 SOURCES := amqp_client codegen generated tests bench examples
 
 .DEFAULT_GOAL := help
-.PHONY: help install generate check-generated lint typecheck test unit broker demo bench fuzz clean
+.PHONY: help install generate check-generated lint typecheck test unit broker demo bench soak fuzz clean tools test-matrix
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -33,7 +33,7 @@ lint: $(STAMP) ## ruff check (and format check of hand-written code)
 typecheck: $(STAMP) ## mypy --strict on the runtime, the generator and the generated code
 	$(PY) scripts/typecheck.py
 
-test: $(STAMP) check-generated lint typecheck broker ## everything CI runs: freshness, lint, types, the whole test suite
+test: $(STAMP) check-generated lint typecheck broker tools ## everything CI runs: freshness, lint, types, the whole test suite
 	$(PY) -m pytest
 
 unit: $(STAMP) ## the fast tests only: no broker, no wheel build
@@ -41,6 +41,12 @@ unit: $(STAMP) ## the fast tests only: no broker, no wheel build
 
 broker: ## make sure a RabbitMQ broker listens on 127.0.0.1:5672
 	@bash scripts/ensure-broker.sh
+
+tools: ## make sure amqp-tools (rabbitmq-c's amqp-publish, amqp-get, ...) are installed, for tests/interop
+	@bash scripts/ensure-amqp-tools.sh
+
+test-matrix: ## the fast tests (those of `make unit`) on Python 3.11, 3.12 and 3.13, each in its .venv-<version>
+	@bash scripts/test-matrix.sh
 
 demo: $(STAMP) broker ## publish and consume a few thousand messages with confirms, print the rates
 	$(PY) examples/demo.py
@@ -50,8 +56,12 @@ bench: $(STAMP) broker ## benchmarks against the peer clients: codec, then end t
 	$(PY) bench/codec.py
 	$(PY) bench/e2e.py
 
-fuzz: $(STAMP) ## long fuzz run of the protocol core (FUZZ_EXAMPLES, default 100,000 scripts)
+soak: $(STAMP) broker ## 10 min publish + consume with confirms, checks RSS growth and losses (SOAK_ARGS, e.g. --front blocking); not CI
+	$(PY) bench/soak.py $(SOAK_ARGS)
+
+fuzz: $(STAMP) ## long fuzz runs of the protocol core (FUZZ_EXAMPLES scripts, default 100,000; FUZZ_INPUTS mutated streams, default 1,000,000)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100000} $(PY) -m tests.property.test_protocol_fuzz
+	$(PY) -m tests.property.test_protocol_mutation $${FUZZ_INPUTS:-1000000}
 
 clean: ## remove the venv and caches
-	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-3.* build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

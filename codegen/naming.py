@@ -28,7 +28,9 @@ def _words(name: str) -> list[str]:
 def python_name(name: str) -> str:
     """A field or parameter name: ``auto-delete`` -> ``auto_delete``."""
     result = "_".join(_words(name)).lower()
-    if keyword.iskeyword(result) or keyword.issoftkeyword(result):
+    # Hard keywords only: soft ones (match, case, type from 3.12) are valid
+    # names, and the generated code must not depend on the Python version.
+    if keyword.iskeyword(result):
         result += "_"
     if not result.isidentifier():
         raise ValueError(f"{name!r} does not make a Python identifier")

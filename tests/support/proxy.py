@@ -566,9 +566,10 @@ class Proxy:
             if on:
                 self._refusing = True
                 if mode == "unlisten" and self._server is not None:
+                    # close() stops listening at once; wait_closed() would
+                    # also wait for the open connections (Python >= 3.12).
                     server, self._server = self._server, None
                     server.close()
-                    await server.wait_closed()
             else:
                 self._refusing = False
                 if self._server is None:
@@ -711,15 +712,20 @@ class Proxy:
             pipe.abort()
 
     async def _shutdown(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        # Stop listening, drop the connections, and only then wait for the
+        # server: from Python 3.12 on, wait_closed() also waits for every
+        # connection it accepted to close.
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
         tasks: list[asyncio.Task[None]] = []
         for pipe in list(self._pipes) + self._all_pipes:
             pipe.abort()
             tasks.extend(pipe.tasks)
         await asyncio.gather(*tasks, return_exceptions=True)
+        if server is not None:
+            async with asyncio.timeout(_CLOSE_TIMEOUT):
+                await server.wait_closed()
         deadline = time.monotonic() + _CLOSE_TIMEOUT
         while self._live_transports and time.monotonic() < deadline:
             await asyncio.sleep(0.005)
