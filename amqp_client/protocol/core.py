@@ -197,6 +197,20 @@ class Connection:
         locale: str = "en_US",
     ) -> None:
         spec.ConnectionOpen(vhost)  # validates the vhost before any byte
+        for name, value in (
+            ("heartbeat", heartbeat),
+            ("frame_max", frame_max),
+            ("channel_max", channel_max),
+        ):
+            if value is not None and (
+                type(value) is bool or not isinstance(value, int)
+            ):
+                raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+        if client_properties is not None and not isinstance(client_properties, Mapping):
+            raise TypeError(
+                "client_properties must be a mapping, not "
+                f"{type(client_properties).__name__}"
+            )
         if frame_max and not FRAME_MIN_SIZE <= frame_max <= 0xFFFFFFFF:
             raise ValueError(f"frame_max={frame_max} must be 0 or 4096..2**32-1")
         if not 0 <= channel_max <= CHANNEL_MAX_LIMIT:
@@ -212,6 +226,11 @@ class Connection:
         self._client_properties = self._build_client_properties(
             client_properties, connection_name
         )
+        # Encode start-ok's fields now: a bad locale or client property
+        # raises here, not when connection.start arrives.
+        spec.ConnectionStartOk(
+            mechanism.name, b"", locale, client_properties=self._client_properties
+        ).encode()
         self.state = ConnectionState.INITIAL
         self._reader = FrameReader(_PRE_TUNE_FRAME_MAX)
         self._out: list[bytes | memoryview] = []
@@ -434,13 +453,17 @@ class Connection:
             raise UsageError(f"{method.NAME} has no reply; use send()")
         self._check_fits(channel, method)
         ch = self._usable(channel)
+        # Encode now, even when the request must wait behind another: a bad
+        # argument raises to the caller here, never later out of
+        # receive_data when the earlier reply arrives.
+        frame = method_frame(channel, method)
         if isinstance(method, spec.ConfirmSelect):
             self._start_confirms(ch)
         if ch.pending is None and not ch.queue:
-            self._write(method_frame(channel, method))
+            self._write(frame)
             ch.pending = method.RESPONSES
         else:
-            ch.queue.append((_CALL, method))
+            ch.queue.append((_CALL, (frame, method.RESPONSES)))
 
     def send(self, channel: int, method: Method) -> None:
         """Send a method that expects no reply (or one sent with no-wait)."""
@@ -448,12 +471,13 @@ class Connection:
             raise UsageError(f"{method.NAME} carries content; use publish()")
         self._check_fits(channel, method)
         ch = self._usable(channel)
+        frame = method_frame(channel, method)  # before anything changes (see call)
         if isinstance(method, spec.ConfirmSelect):
             self._start_confirms(ch)
         if ch.queue:
-            ch.queue.append((_SEND, method))
+            ch.queue.append((_SEND, frame))
         else:
-            self._write(method_frame(channel, method))
+            self._write(frame)
 
     def publish(
         self,
@@ -473,6 +497,11 @@ class Connection:
         """
         if not method.HAS_CONTENT:
             raise UsageError(f"{method.NAME} carries no content; use send()")
+        if properties is not None and not isinstance(properties, spec.BasicProperties):
+            raise TypeError(
+                "properties must be BasicProperties or None, not "
+                f"{type(properties).__name__}"
+            )
         ch = self._channels.get(channel)
         if (
             ch is None
@@ -584,10 +613,12 @@ class Connection:
             kind, item = queue.popleft()
             if kind == _FRAMES:
                 self._out.extend(item)
+            elif kind == _SEND:
+                self._write(item)
             else:
-                self._write(method_frame(ch.id, item))
-                if kind == _CALL:
-                    ch.pending = item.RESPONSES
+                frame, responses = item
+                self._write(frame)
+                ch.pending = responses
 
     # --- internals: input -------------------------------------------------------------
 
