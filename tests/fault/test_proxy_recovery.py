@@ -109,3 +109,67 @@ def test_consumer_resumes_when_the_proxy_lets_traffic_through(
     front: Front, proxy: Proxy
 ) -> None:
     front.run(resume_scenario, proxy, timeout=90)
+
+
+async def entity_fails_scenario(front: Front, proxy: Proxy) -> None:
+    """A queue that cannot be redeclared as recorded (someone replaced it
+    meanwhile with other arguments) is reported to the recovery-error
+    callback; recovery goes on with everything else."""
+    queue = unique("changed")
+    exchange = unique("kept")
+    loop = asyncio.get_running_loop()
+    lost: asyncio.Future[Any] = loop.create_future()
+    recovered: asyncio.Future[Any] = loop.create_future()
+    failures: list[tuple[str, Any]] = []
+    async with (
+        front.connect() as direct,
+        front.connect(
+            proxy.url(amqp_url()),
+            recover=True,
+            recovery_delay=0.1,
+            recovery_max_delay=0.5,
+        ) as conn,
+    ):
+        conn.add_on_lost_callback(lambda error: lost.done() or lost.set_result(error))
+        conn.add_on_recovered_callback(
+            lambda: recovered.done() or recovered.set_result(None)
+        )
+        conn.add_on_recovery_error_callback(
+            lambda entity, error: failures.append((entity, error))
+        )
+        ch = await within(conn.channel())
+        await within(ch.queue_declare(queue, arguments={"x-max-length": 10}))
+        await within(ch.exchange_declare(exchange, "fanout"))
+        await within(ch.queue_bind(queue, exchange))
+        other = await within(direct.channel())
+        try:
+            await asyncio.to_thread(proxy.refuse, True)
+            await asyncio.to_thread(proxy.cut)
+            await within(lost)
+            # Replaced while the client is away: same name, other arguments.
+            await within(other.queue_delete(queue))
+            await within(other.queue_declare(queue, arguments={"x-max-length": 20}))
+            await asyncio.to_thread(proxy.refuse, False)
+            await within(recovered, 15)
+            assert [entity for entity, _ in failures] == [f"queue {queue!r}"]
+            assert isinstance(failures[0][1], amqp_client.PreconditionFailedError)
+            # The rest was restored: the exchange and the binding work, and
+            # the channel is open.
+            assert ch.is_open
+            await within(ch.basic_publish(b"routed", exchange=exchange))
+            got = None
+            for _ in range(50):
+                got = await within(ch.basic_get(queue, no_ack=True))
+                if got is not None:
+                    break
+                await asyncio.sleep(0.02)
+            assert got is not None and got.body == b"routed"
+        finally:
+            await within(other.queue_delete(queue))
+            await within(other.exchange_delete(exchange))
+
+
+def test_an_entity_that_fails_to_recover_is_reported(
+    front: Front, proxy: Proxy
+) -> None:
+    front.run(entity_fails_scenario, proxy, timeout=90)
