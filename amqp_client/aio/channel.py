@@ -238,6 +238,11 @@ class Channel(AsyncChannelMethods, ChannelEvents):
             return
         if self._connection.is_closed:
             return
+        if self._connection.is_recovering:
+            # Nothing to hand-shake with; just do not restore it.
+            self._connection._channels.pop(self.channel_id, None)
+            self._on_terminated(None)
+            return
         self._core.close_channel(self.channel_id, reply_code, reply_text)
         self._connection._after_command()
         await asyncio.shield(self._terminated)

@@ -709,6 +709,8 @@ class Connection(AsyncConnectionMethods, EventSink):
             self._channels[cid] for cid in sorted(self._channels)
         ]
         for channel in channels:
+            if channel._error is not None:
+                continue  # closed by the application meanwhile
             await self._reopen(channel)
             for method in channel._session_methods():
                 await channel._request(method, None, None, internal=True)

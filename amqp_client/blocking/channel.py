@@ -235,6 +235,11 @@ class Channel(ChannelMethods, ChannelEvents):
         """Close the channel (channel.close handshake). Idempotent."""
         if self._terminated.is_set() or self._connection.is_closed:
             return
+        if self._connection.is_recovering:
+            # Nothing to hand-shake with; just do not restore it.
+            self._connection._channels.pop(self.channel_id, None)
+            self._on_terminated(None)
+            return
         self._connection._check_not_io_thread()
         with self._lock:
             if self._core.is_closed:

@@ -894,6 +894,8 @@ class Connection(ConnectionMethods, EventSink):
         timeout = self._restore_timeout()
         channels = [self._channels[cid] for cid in sorted(self._channels)]
         for channel in channels:
+            if channel._error is not None:
+                continue  # closed by the application meanwhile
             self._reopen(channel, timeout)
             for method in channel._session_methods():
                 channel._request(method, timeout, None, internal=True)

@@ -209,3 +209,32 @@ def test_several_endpoints_tried_in_order(
     front: Front, broker_node: BrokerNode
 ) -> None:
     front.run(endpoints_scenario, broker_node, timeout=60)
+
+
+async def channel_closed_while_down_scenario(front: Front, node: BrokerNode) -> None:
+    conn = await within(front.connect(node.url, recover=True, **FAST), 30)
+    try:
+        events = _events(conn)
+        keep = await within(conn.channel())
+        drop = await within(conn.channel())
+        await asyncio.to_thread(node.stop)
+        await within(events["lost"], 30)
+        await within(drop.close(), 5)  # no broker to hand-shake with
+        assert drop.is_closed
+        await asyncio.to_thread(node.start)
+        await within(events["recovered"], 30)
+        assert keep.is_open and drop.is_closed
+        await within(keep.queue_declare("", exclusive=True))
+        with pytest.raises(amqp_client.ChannelClosed):
+            await within(drop.queue_declare("", exclusive=True))
+        # Its id is free again on the new connection.
+        again = await within(conn.channel())
+        assert again.channel_id == drop.channel_id
+    finally:
+        await within(conn.close())
+
+
+def test_a_channel_closed_while_down_is_not_restored(
+    front: Front, broker_node: BrokerNode
+) -> None:
+    front.run(channel_closed_while_down_scenario, broker_node, timeout=110)
