@@ -76,7 +76,7 @@ async def restore_scenario(front: Front, node: BrokerNode, graceful: bool) -> No
             await asyncio.to_thread(node.start)
         lost = await within(events["lost"], 30)
         assert isinstance(lost, amqp_client.ConnectionLost)
-        await within(events["recovered"], 30)
+        await within(events["recovered"], 60)
         assert not conn.is_recovering
         assert failed == []
 
@@ -142,9 +142,9 @@ async def pending_scenario(front: Front, node: BrokerNode) -> None:
         with pytest.raises(amqp_client.ConnectionLost):
             await within(confirmation, 30)
         await asyncio.to_thread(node.start)
-        await within(events["recovered"], 30)
+        await within(events["recovered"], 60)
         await delivery.ack()  # stale: ignored
-        again = await next_delivery(consumer, 15)
+        again = await next_delivery(consumer, 30)
         assert again.body == b"kept"
         await again.ack()
         await within(ch.queue_delete(queue))
@@ -222,7 +222,7 @@ async def channel_closed_while_down_scenario(front: Front, node: BrokerNode) -> 
         await within(drop.close(), 5)  # no broker to hand-shake with
         assert drop.is_closed
         await asyncio.to_thread(node.start)
-        await within(events["recovered"], 30)
+        await within(events["recovered"], 60)
         assert keep.is_open and drop.is_closed
         await within(keep.queue_declare("", exclusive=True))
         with pytest.raises(amqp_client.ChannelClosed):
