@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from amqp_client._delivery import DeliveryData, ReturnedMessage
-from amqp_client._recovery import consume_again
+from amqp_client._recovery import RecoveryOptions, Topology, consume_again
 from amqp_client.errors import AMQPError, ChannelClosed, MessageNacked, MessageReturned
 from amqp_client.protocol import events as ev
 from amqp_client.spec import (
@@ -26,7 +26,14 @@ from amqp_client.spec import (
     TxSelect,
 )
 
-__all__ = ["ChannelEvents", "ConfirmTracker", "EventSink", "Outcome", "dispatch"]
+__all__ = [
+    "ChannelEvents",
+    "ConfirmTracker",
+    "EventSink",
+    "Outcome",
+    "RecoveryEvents",
+    "dispatch",
+]
 
 _log = logging.getLogger("amqp_client")
 
@@ -146,6 +153,73 @@ class EventSink:
 
     def _on_control_reply(self, method: Any) -> None:
         raise NotImplementedError
+
+
+class RecoveryEvents:
+    """What both fronts' connections share for recovery: the recorded
+    topology, the callbacks and their registration. A front implements
+    ``_emit_connection`` (run callbacks its way) and sets ``_ready`` (an
+    ``asyncio.Event`` or a ``threading.Event``) and ``is_closed``."""
+
+    _channels: dict[int, Any]
+    _ready: Any
+
+    @property
+    def is_closed(self) -> bool:
+        raise NotImplementedError
+
+    def _init_recovery(self, recovery: RecoveryOptions | None) -> None:
+        self._recovery = recovery
+        self._topology: Topology | None = None
+        if recovery is not None:
+            self._topology = Topology()
+            self._topology.on_rename = self._on_queue_renamed
+        self._lost_callbacks: list[Callable[..., object]] = []
+        self._recovered_callbacks: list[Callable[..., object]] = []
+        self._recovery_error_callbacks: list[Callable[..., object]] = []
+
+    def _emit_connection(
+        self, callbacks: list[Callable[..., object]], *args: object
+    ) -> None:
+        raise NotImplementedError
+
+    def add_on_lost_callback(self, callback: Callable[..., object]) -> None:
+        """``callback(error)`` when a recovering connection loses its
+        broker and starts to reconnect."""
+        self._lost_callbacks.append(callback)
+
+    def add_on_recovered_callback(self, callback: Callable[..., object]) -> None:
+        """``callback()`` when a recovering connection is back: channels,
+        topology and consumers restored."""
+        self._recovered_callbacks.append(callback)
+
+    def add_on_recovery_error_callback(self, callback: Callable[..., object]) -> None:
+        """``callback(entity, error)`` when something recorded (a queue, a
+        binding, a consumer...) could not be restored; recovery goes on
+        without it. ``entity`` describes it (``"queue 'tasks'"``)."""
+        self._recovery_error_callbacks.append(callback)
+
+    @property
+    def is_recovering(self) -> bool:
+        """The connection is down and being restored."""
+        return not self._ready.is_set() and not self.is_closed
+
+    @property
+    def topology(self) -> Topology | None:
+        """What a recovering connection restores (None without recovery)."""
+        return self._topology
+
+    def _recovery_failed(self, entity: str, error: BaseException) -> None:
+        _log.warning("could not restore %s: %s", entity, error)
+        self._emit_connection(self._recovery_error_callbacks, entity, error)
+
+    def _on_queue_renamed(self, old: str, new: str) -> None:
+        for channel in list(self._channels.values()):
+            channel._queue_renamed(old, new)
+
+    def _record(self, method: Any, reply: Any) -> None:
+        if self._topology is not None:
+            self._topology.record(method, reply)
 
 
 def dispatch(sink: EventSink, events: list[ev.Event]) -> None:

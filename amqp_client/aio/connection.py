@@ -24,11 +24,10 @@ from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from typing import Any
 
 from amqp_client import auth, uri
-from amqp_client._front import EventSink, dispatch, run_callbacks
+from amqp_client._front import EventSink, RecoveryEvents, dispatch, run_callbacks
 from amqp_client._recovery import (
     Backoff,
     RecoveryOptions,
-    Topology,
     connect_error,
     is_recoverable,
     lost_error,
@@ -98,7 +97,7 @@ class _Protocol(asyncio.Protocol):
         self._connection._update_writable()
 
 
-class Connection(AsyncConnectionMethods, EventSink):
+class Connection(AsyncConnectionMethods, EventSink, RecoveryEvents):
     """An AMQP connection for asyncio programs. Create it with :func:`connect`.
 
     Use it as an async context manager, open channels with
@@ -139,20 +138,13 @@ class Connection(AsyncConnectionMethods, EventSink):
         self._on_unblocked_callbacks: list[Callback] = []
         # Recovery (see amqp_client._recovery). ``_ready`` is clear while
         # the connection is down and being restored: calls wait on it.
-        self._recovery = recovery
-        self._topology: Topology | None = None
-        if recovery is not None:
-            self._topology = Topology()
-            self._topology.on_rename = self._on_queue_renamed
+        self._init_recovery(recovery)
         self._connecting = False
         self._closing = False
         self._ready = asyncio.Event()
         self._ready.set()
         self._recovery_task: asyncio.Task[None] | None = None
         self._wake_recovery = asyncio.Event()
-        self._lost_callbacks: list[Callback] = []
-        self._recovered_callbacks: list[Callback] = []
-        self._recovery_error_callbacks: list[Callback] = []
 
     def _new_core(self, params: uri.ConnectionParameters) -> ProtocolConnection:
         mechanism = auth.mechanism_for(
@@ -297,31 +289,8 @@ class Connection(AsyncConnectionMethods, EventSink):
         """``callback()`` on connection.unblocked."""
         self._on_unblocked_callbacks.append(callback)
 
-    def add_on_lost_callback(self, callback: Callback) -> None:
-        """``callback(error)`` when a recovering connection loses its
-        broker and starts to reconnect."""
-        self._lost_callbacks.append(callback)
-
-    def add_on_recovered_callback(self, callback: Callback) -> None:
-        """``callback()`` when a recovering connection is back: channels,
-        topology and consumers restored."""
-        self._recovered_callbacks.append(callback)
-
-    def add_on_recovery_error_callback(self, callback: Callback) -> None:
-        """``callback(entity, error)`` when something recorded (a queue, a
-        binding, a consumer...) could not be restored; recovery goes on
-        without it. ``entity`` describes it (``"queue 'tasks'"``)."""
-        self._recovery_error_callbacks.append(callback)
-
-    @property
-    def is_recovering(self) -> bool:
-        """The connection is down and being restored."""
-        return not self._ready.is_set() and not self._closed.done()
-
-    @property
-    def topology(self) -> Topology | None:
-        """What a recovering connection restores (None without recovery)."""
-        return self._topology
+    def _emit_connection(self, callbacks: list[Callback], *args: object) -> None:
+        run_callbacks(callbacks, log, *args)
 
     async def __aenter__(self) -> Connection:
         return self
@@ -589,7 +558,7 @@ class Connection(AsyncConnectionMethods, EventSink):
         log.warning("%s; recovering", error)
         self._ready.clear()
         self._wake_recovery.clear()
-        run_callbacks(self._lost_callbacks, log, lost_error(error))
+        self._emit_connection(self._lost_callbacks, lost_error(error))
         self._recovery_task = self._loop.create_task(self._recover(error))
 
     async def _recover(self, error: AMQPError | None) -> None:
@@ -630,7 +599,7 @@ class Connection(AsyncConnectionMethods, EventSink):
                 continue
             log.info("connection recovered (%s)", self._params.address)
             self._ready.set()
-            run_callbacks(self._recovered_callbacks, log)
+            self._emit_connection(self._recovered_callbacks)
             return
 
     async def _establish(self, order: Sequence[uri.ConnectionParameters]) -> None:
@@ -774,18 +743,6 @@ class Connection(AsyncConnectionMethods, EventSink):
         self._flush()
         await opened
         return channel
-
-    def _recovery_failed(self, entity: str, error: BaseException) -> None:
-        log.warning("could not restore %s: %s", entity, error)
-        run_callbacks(self._recovery_error_callbacks, log, entity, error)
-
-    def _on_queue_renamed(self, old: str, new: str) -> None:
-        for channel in self._channels.values():
-            channel._queue_renamed(old, new)
-
-    def _record(self, method: Method, reply: Method | None) -> None:
-        if self._topology is not None:
-            self._topology.record(method, reply)
 
 
 async def _wait(waiter: asyncio.Future[Any], timeout: float | None) -> Any:

@@ -33,11 +33,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from amqp_client import auth, uri
-from amqp_client._front import EventSink, dispatch, run_callbacks
+from amqp_client._front import EventSink, RecoveryEvents, dispatch, run_callbacks
 from amqp_client._recovery import (
     Backoff,
     RecoveryOptions,
-    Topology,
     connect_error,
     is_recoverable,
     lost_error,
@@ -79,7 +78,7 @@ _RESTORE_TIMEOUT = 30.0
 _STOP = object()
 
 
-class Connection(ConnectionMethods, EventSink):
+class Connection(ConnectionMethods, EventSink, RecoveryEvents):
     """An AMQP connection for threaded programs. Create it with :func:`connect`.
 
     Any number of threads may use it, each with its own channel, and
@@ -131,20 +130,13 @@ class Connection(ConnectionMethods, EventSink):
         self._unblocked_callbacks: list[Callback] = []
         # Recovery (see amqp_client._recovery). ``_ready`` is clear while
         # the connection is down and being restored: calls wait on it.
-        self._recovery = recovery
-        self._topology: Topology | None = None
-        if recovery is not None:
-            self._topology = Topology()
-            self._topology.on_rename = self._on_queue_renamed
+        self._init_recovery(recovery)
         self._connecting = False
         self._closing = False
         self._ready = threading.Event()
         self._ready.set()
         self._recovery_thread: threading.Thread | None = None
         self._wake_recovery = threading.Event()
-        self._lost_callbacks: list[Callback] = []
-        self._recovered_callbacks: list[Callback] = []
-        self._recovery_error_callbacks: list[Callback] = []
 
     @staticmethod
     def _new_core(params: uri.ConnectionParameters) -> ProtocolConnection:
@@ -285,31 +277,8 @@ class Connection(ConnectionMethods, EventSink):
         """``callback()`` on connection.unblocked."""
         self._unblocked_callbacks.append(callback)
 
-    def add_on_lost_callback(self, callback: Callback) -> None:
-        """``callback(error)`` when a recovering connection loses its
-        broker and starts to reconnect."""
-        self._lost_callbacks.append(callback)
-
-    def add_on_recovered_callback(self, callback: Callback) -> None:
-        """``callback()`` when a recovering connection is back: channels,
-        topology and consumers restored."""
-        self._recovered_callbacks.append(callback)
-
-    def add_on_recovery_error_callback(self, callback: Callback) -> None:
-        """``callback(entity, error)`` when something recorded (a queue, a
-        binding, a consumer...) could not be restored; recovery goes on
-        without it. ``entity`` describes it (``"queue 'tasks'"``)."""
-        self._recovery_error_callbacks.append(callback)
-
-    @property
-    def is_recovering(self) -> bool:
-        """The connection is down and being restored."""
-        return not self._ready.is_set() and not self._closed.is_set()
-
-    @property
-    def topology(self) -> Topology | None:
-        """What a recovering connection restores (None without recovery)."""
-        return self._topology
+    def _emit_connection(self, callbacks: list[Callback], *args: object) -> None:
+        self._call_soon(callbacks, *args)
 
     def __enter__(self) -> Connection:
         return self
@@ -828,7 +797,7 @@ class Connection(ConnectionMethods, EventSink):
     def _start_recovery(self, error: AMQPError | None) -> None:
         log.warning("%s; recovering", error)
         self._wake_recovery.clear()
-        self._call_soon(self._lost_callbacks, lost_error(error))
+        self._emit_connection(self._lost_callbacks, lost_error(error))
         self._recovery_thread = threading.Thread(
             target=self._recover,
             args=(error,),
@@ -881,7 +850,7 @@ class Connection(ConnectionMethods, EventSink):
                 return
             log.info("connection recovered (%s)", self._params.address)
             self._ready.set()
-            self._call_soon(self._recovered_callbacks)
+            self._emit_connection(self._recovered_callbacks)
             return
 
     def _restore_timeout(self) -> float:
@@ -960,18 +929,6 @@ class Connection(ConnectionMethods, EventSink):
             self._flush_locked()
         opened.result(timeout)
         return channel
-
-    def _recovery_failed(self, entity: str, error: BaseException) -> None:
-        log.warning("could not restore %s: %s", entity, error)
-        self._call_soon(self._recovery_error_callbacks, entity, error)
-
-    def _on_queue_renamed(self, old: str, new: str) -> None:
-        for channel in list(self._channels.values()):
-            channel._queue_renamed(old, new)
-
-    def _record(self, method: Method, reply: Method | None) -> None:
-        if self._topology is not None:
-            self._topology.record(method, reply)
 
 
 def connect(
