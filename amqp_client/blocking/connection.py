@@ -415,8 +415,14 @@ class Connection(ConnectionMethods, EventSink, RecoveryEvents):
         try:
             while not self._stopping:
                 with self._lock:
-                    if core.is_closed:
-                        break  # dropped (a failed attempt, or close())
+                    events = core.events_received() if core.is_closed else None
+                if events is not None:
+                    # Dropped before this loop ran (a failed first write, a
+                    # failed attempt, close()): what it said still counts.
+                    if events:
+                        dispatch(self, events)
+                    break
+                with self._lock:
                     want = 0 if self._reading_paused else selectors.EVENT_READ
                     if self._out:
                         want |= selectors.EVENT_WRITE
@@ -581,7 +587,7 @@ class Connection(ConnectionMethods, EventSink, RecoveryEvents):
             out.clear()
             self._out_bytes = 0
             self._core.connection_lost(
-                f"connection to {self._params.address} lost: {exc}"
+                f"connection to {self._params.address} lost: {_tls_alert(sock, exc)}"
             )
         if not out:
             self._socket_full = False
@@ -929,6 +935,26 @@ class Connection(ConnectionMethods, EventSink, RecoveryEvents):
             self._flush_locked()
         opened.result(timeout)
         return channel
+
+
+def _tls_alert(sock: socket.socket, error: OSError) -> OSError:
+    """The TLS alert that explains a failed write, if the peer sent one.
+
+    A TLS 1.3 server refuses a client certificate with an alert after the
+    client's side of the handshake is done; a write then fails with a bare
+    EOF, while the reason ("unknown ca", "certificate expired") waits in
+    the receive buffer.
+    """
+    if not isinstance(sock, _ssl.SSLSocket):
+        return error
+    try:
+        sock.recv(1)
+    except _ssl.SSLError as alert:
+        if "ALERT" in str(alert).upper():
+            return alert
+    except OSError:
+        pass
+    return error
 
 
 def connect(
