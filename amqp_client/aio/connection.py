@@ -652,22 +652,29 @@ class Connection(AsyncConnectionMethods, EventSink, RecoveryEvents):
                     ) from exc
                 await self._opened
         except TimeoutError:
-            self._drop_attempt(f"connecting to {params.address} timed out")
+            await self._drop_attempt(f"connecting to {params.address} timed out")
             raise TimeoutError(
                 f"connecting to {params.address} timed out after {timeout} s"
             ) from None
         except BaseException:
-            self._drop_attempt(f"connecting to {params.address} failed")
+            await self._drop_attempt(f"connecting to {params.address} failed")
             raise
         if self._buffered >= _READ_HIGH and self._transport is not None:
             self._delivery_buffered(0)
 
-    def _drop_attempt(self, reason: str) -> None:
+    async def _drop_attempt(self, reason: str) -> None:
+        """Give up this attempt's transport, and wait (briefly) until its
+        socket is closed: a failed attempt needs no TLS close_notify, and
+        a socket left to a loop that ends soon would leak."""
         if not self._core.is_closed:
             self._core.connection_lost(reason)
             self._dispatch()
-        if self._transport is not None:
-            self._transport.close()
+        transport = self._transport
+        if transport is not None:
+            transport.abort()
+            if not self._transport_gone.done():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self._transport_gone), 1.0)
 
     async def _restore(self) -> None:
         """Reopen the channels (qos, confirm and tx mode), redeclare the
