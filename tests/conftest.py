@@ -4,6 +4,9 @@ Tests that stop, kill, pause or alarm a broker use ``broker_node`` (a fresh
 node per test) and never the shared broker on 127.0.0.1:5672, which other
 tests and CI rely on. ``module_broker_node`` is shared by the tests of one
 module: use it only for tests that leave the node running and unalarmed.
+``rabbit_cluster`` (tests/support/cluster.py) is a 3-node cluster and
+``tls_broker_node`` (tests/support/tls_node.py) a node with AMQPS, client
+certificates and SASL EXTERNAL, both shared by one module's tests.
 
 If RabbitMQ is not installed these fixtures FAIL (never skip): a skipped
 fault test would silently count as a pass.
@@ -11,7 +14,8 @@ fault test would silently count as a pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Protocol, TypeVar
 
 # Import, in the main thread and before any test runs, the hypothesis
 # modules it otherwise imports lazily mid-run. pytest rewrites them on
@@ -25,22 +29,39 @@ import hypothesis.internal.reflection  # noqa: F401
 import pytest
 
 from tests.support.broker import BrokerError, BrokerNode, BrokerNotInstalledError
+from tests.support.cluster import BrokerCluster
+from tests.support.tls_node import TlsBrokerNode
+
+
+class _Startable(Protocol):
+    def start(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+_T = TypeVar("_T", bound=_Startable)
+
+
+def _started(make: Callable[[], _T], what: str) -> _T:
+    """``make()`` then ``start()``; a missing installation or a failed
+    start FAILS the test (never skips), and nothing is left running."""
+    try:
+        thing = make()
+    except BrokerNotInstalledError as exc:
+        pytest.fail(f"{what} fixture: {exc}", pytrace=False)
+    try:
+        thing.start()
+    except BrokerError as exc:
+        thing.close()
+        pytest.fail(f"{what} fixture: {exc}", pytrace=False)
+    except BaseException:
+        thing.close()
+        raise
+    return thing
 
 
 def _start_node() -> BrokerNode:
-    try:
-        node = BrokerNode()
-    except BrokerNotInstalledError as exc:
-        pytest.fail(f"broker_node fixture: {exc}", pytrace=False)
-    try:
-        node.start()
-    except BrokerError as exc:
-        node.close()
-        pytest.fail(f"broker_node fixture: {exc}", pytrace=False)
-    except BaseException:
-        node.close()
-        raise
-    return node
+    return _started(BrokerNode, "broker_node")
 
 
 @pytest.fixture
@@ -57,6 +78,30 @@ def broker_node() -> Iterator[BrokerNode]:
 def module_broker_node() -> Iterator[BrokerNode]:
     """A RabbitMQ node shared by one module's tests (do not break it)."""
     node = _start_node()
+    try:
+        yield node
+    finally:
+        node.close()
+
+
+@pytest.fixture(scope="module")
+def rabbit_cluster() -> Iterator[BrokerCluster]:
+    """A 3-node RabbitMQ cluster shared by one module's tests (nodes boot in
+    parallel, then join the first). A test may kill, stop or restart nodes
+    (``kill(i)``, ``stop(i)``, ``start_node(i)``, ``restart(i)``) but must
+    leave every node running and rejoined, as the next test expects."""
+    cluster = _started(BrokerCluster, "rabbit_cluster")
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture(scope="module")
+def tls_broker_node() -> Iterator[TlsBrokerNode]:
+    """A node with AMQPS (its own CA, server and client certificates) and
+    SASL EXTERNAL, shared by one module's tests (do not break it)."""
+    node = _started(TlsBrokerNode, "tls_broker_node")
     try:
         yield node
     finally:

@@ -9,7 +9,8 @@ Rules, which every change to this module must keep:
   ``rabbit@localhost``, run by the system as user ``rabbitmq``) is used by the
   integration tests and by CI after us. Nothing here stops, resets,
   reconfigures or signals it, and nothing changes its users, vhosts, plugins,
-  cookie or files. ``rabbitmqctl`` is only ever run with ``-n <our node>``.
+  cookie or files. ``rabbitmqctl`` is only ever run with ``-n <our node>``,
+  ``erl_call`` only with ``-sname <our node>``.
 * **Full isolation.** Each node has its own node name
   (``amqptest-<pid>-<n>@localhost``), AMQP port and distribution port (free
   ports, bound to 127.0.0.1), and its own HOME (so its own Erlang cookie),
@@ -23,6 +24,12 @@ Rules, which every change to this module must keep:
 * **Signals only go to this node's processes:** the process tree under the
   ``rabbitmq-server`` script we started (its own session and process group).
   The host's epmd is shared and daemonised, it is never signalled.
+* **Lean boots.** Booting is CPU-bound (about 5 CPU-seconds) and the
+  machine is shared, so each node gets its own plugins dir holding links to
+  just the applications it needs (``rabbit`` and the enabled plugins, with
+  their dependencies; about a third less CPU than scanning all ~80 bundled
+  plugins), and its Erlang VM does not busy-wait its schedulers
+  (``+sbwt none``: idle nodes leave the CPUs to the tests).
 * **Nothing can hang:** every wait and every ``rabbitmqctl`` call has a
   timeout.
 * **Nothing is left behind:** :meth:`BrokerNode.close` (fixture finaliser,
@@ -37,8 +44,10 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import itertools
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -60,6 +69,7 @@ __all__ = [
     "BrokerNotInstalledError",
     "find_rabbitmq_sbin",
     "free_port",
+    "random_cookie",
 ]
 
 #: Environment variable naming a directory holding ``rabbitmq-server`` and
@@ -85,6 +95,16 @@ _AVOID_PORTS = frozenset(
     | set(range(35672, 35683))
 )
 _SBIN_CANDIDATES = (Path("/usr/lib/rabbitmq/bin"),)
+#: Flags for every node's Erlang VM: distribution on loopback only; no
+#: scheduler busy-waiting (several nodes and the tests share two CPUs).
+_ERL_ARGS = (
+    "-kernel inet_dist_use_interface {127,0,0,1} "
+    "+sbwt none +sbwtdcpu none +sbwtdio none"
+)
+#: The applications every node runs, whatever plugins it enables.
+_BASE_APPS = ("rabbit", "rabbitmq_prelaunch")
+_APP_DEPS_RE = re.compile(r"\{\s*(?:included_)?applications\s*,\s*\[([^\]]*)\]")
+_ATOM_RE = re.compile(r"[a-z][A-Za-z0-9_@]*")
 _counter = itertools.count(1)
 _live: set[BrokerNode] = set()
 _live_lock = threading.Lock()
@@ -267,6 +287,68 @@ def free_port() -> int:
     return _free_ports(1)[0]
 
 
+def random_cookie() -> str:
+    """A fresh Erlang cookie (20 upper-case letters, as Erlang makes them)."""
+    return "".join(secrets.choice(string.ascii_uppercase) for _ in range(20))
+
+
+def _installed_apps(sbin: Path) -> dict[str, Path] | None:
+    """Application name -> directory in the installation's plugins dir
+    (``<RABBITMQ_HOME>/plugins``, next to the real ``sbin``), or None if
+    that layout is not there or holds ``.ez`` archives (then the node uses
+    the default plugins dir)."""
+    plugins = (sbin / "rabbitmq-server").resolve().parent.parent / "plugins"
+    try:
+        entries = list(plugins.iterdir())
+    except OSError:
+        return None
+    apps: dict[str, Path] = {}
+    for entry in entries:
+        if entry.suffix == ".ez":
+            return None
+        for app_file in entry.glob("ebin/*.app"):
+            apps[app_file.stem] = entry
+    return apps if all(name in apps for name in _BASE_APPS) else None
+
+
+def _app_closure(apps: dict[str, Path], roots: Iterable[str]) -> set[str] | None:
+    """``roots`` and every application they need (their ``.app`` files'
+    ``applications`` and ``included_applications``) found in ``apps``;
+    None if a root is not there (RabbitMQ then says which plugin is
+    missing)."""
+    needed: set[str] = set()
+    todo = list(roots)
+    if not all(root in apps for root in todo):
+        return None
+    while todo:
+        name = todo.pop()
+        if name in needed or name not in apps:  # not in plugins/: OTP's own
+            continue
+        needed.add(name)
+        for app_file in apps[name].glob("ebin/*.app"):
+            try:
+                text = app_file.read_text("utf-8", "replace")
+            except OSError:
+                continue
+            for match in _APP_DEPS_RE.finditer(text):
+                todo.extend(_ATOM_RE.findall(match.group(1)))
+    return needed
+
+
+@functools.cache
+def _erl_call_path() -> Path | None:
+    """Erlang's ``erl_call`` next to the ``erl`` on PATH, or None."""
+    erl = shutil.which("erl")
+    if erl is None:
+        return None
+    root = Path(erl).resolve().parent.parent  # <otp>/bin/erl -> <otp>
+    for pattern in ("erts-*/bin/erl_call", "lib/erl_interface-*/bin/erl_call"):
+        for candidate in sorted(root.glob(pattern), reverse=True):
+            if os.access(candidate, os.X_OK):
+                return candidate
+    return None
+
+
 def _tail(path: Path, lines: int) -> str:
     try:
         text = path.read_bytes()[-65536:].decode("utf-8", "replace")
@@ -295,6 +377,13 @@ class BrokerNode:
     (e.g. TLS listeners); ``advanced_config`` replaces the ``[].`` of
     ``advanced.config``; ``plugins`` names plugins to enable (mind their
     ports: a plugin's default port may already be taken by the shared node).
+    ``cookie`` is the Erlang cookie written to the node's HOME (random if
+    not given): nodes that are to form a cluster share one (see
+    tests/support/cluster.py). Both ``extra_config`` and ``plugins`` may be
+    changed before :meth:`start`, which rewrites the files (a helper can so
+    put files under :attr:`base_dir` and name them in the config). The
+    node's plugins dir holds only ``plugins`` and their dependencies: a
+    plugin to enable later (``rabbitmq-plugins enable``) must be named here.
     """
 
     def __init__(
@@ -305,8 +394,14 @@ class BrokerNode:
         plugins: Sequence[str] = (),
         start_timeout: float = DEFAULT_START_TIMEOUT,
         name_prefix: str = "amqptest",
+        cookie: str | None = None,
     ) -> None:
         self._sbin = find_rabbitmq_sbin()
+        if cookie is not None and not (
+            cookie.isascii() and cookie.isalnum() and 0 < len(cookie) <= 255
+        ):
+            raise ValueError("cookie: expected 1..255 ASCII letters or digits")
+        self.cookie = cookie or random_cookie()
         self.nodename = f"{name_prefix}-{os.getpid()}-{next(_counter)}@{NODE_HOST}"
         self.host = HOST
         self.port, self.dist_port = _free_ports(2)
@@ -320,6 +415,8 @@ class BrokerNode:
         self.log_dir = self.base_dir / "log"
         self.console_log = self.log_dir / "console.log"
         self.log_file = self.log_dir / f"{self.nodename}.log"
+        #: The node's own plugins dir (links), or None for the default one.
+        self.plugins_dir: Path | None = None
         #: Seconds the last successful start / stop / kill took.
         self.last_start_seconds: float | None = None
         self.last_stop_seconds: float | None = None
@@ -377,8 +474,7 @@ class BrokerNode:
         (self.base_dir / "conf.d").mkdir(exist_ok=True)
         cookie = self.home_dir / ".erlang.cookie"
         if not cookie.exists():
-            letters = string.ascii_uppercase
-            cookie.write_text("".join(secrets.choice(letters) for _ in range(20)))
+            cookie.write_text(self.cookie)
             cookie.chmod(0o400)
         conf = [
             "# Generated by tests/support/broker.py; throw-away test node.",
@@ -399,6 +495,24 @@ class BrokerNode:
         (self.base_dir / "rabbitmq-env.conf").write_text(
             "# Empty on purpose: keeps /etc/rabbitmq/rabbitmq-env.conf out.\n"
         )
+        self._link_plugins()
+
+    def _link_plugins(self) -> None:
+        """(Re)build :attr:`plugins_dir`: links to the applications this node
+        needs, so that booting scans those only (see the module docstring)."""
+        apps = _installed_apps(self._sbin)
+        needed = (
+            None if apps is None else _app_closure(apps, (*_BASE_APPS, *self.plugins))
+        )
+        directory = self.base_dir / "plugins"
+        shutil.rmtree(directory, ignore_errors=True)
+        if apps is None or needed is None:
+            self.plugins_dir = None
+            return
+        directory.mkdir()
+        for name in sorted(needed):
+            (directory / apps[name].name).symlink_to(apps[name])
+        self.plugins_dir = directory
 
     def _env(self) -> dict[str, str]:
         env = {
@@ -423,10 +537,10 @@ class BrokerNode:
             RABBITMQ_ADVANCED_CONFIG_FILE=str(base / "advanced.config"),
             RABBITMQ_ENABLED_PLUGINS_FILE=str(base / "enabled_plugins"),
             RABBITMQ_MOTD_FILE=str(base / "motd"),
-            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=(
-                "-kernel inet_dist_use_interface {127,0,0,1}"
-            ),
+            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=_ERL_ARGS,
         )
+        if self.plugins_dir is not None:
+            env["RABBITMQ_PLUGINS_DIR"] = str(self.plugins_dir)
         env.setdefault("LANG", "C.UTF-8")
         return env
 
@@ -448,6 +562,11 @@ class BrokerNode:
         ``check``.
         """
         cmd = [str(self._sbin / "rabbitmqctl"), "-n", self.nodename, *args]
+        return self._run_tool(cmd, f"rabbitmqctl {' '.join(args)}", timeout, check)
+
+    def _run_tool(
+        self, cmd: list[str], what: str, timeout: float, check: bool
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.Popen(
             cmd,
             env=self._env(),
@@ -466,17 +585,56 @@ class BrokerNode:
             proc.communicate()
             if isinstance(exc, subprocess.TimeoutExpired):
                 raise BrokerError(
-                    f"rabbitmqctl {' '.join(args)} on {self.nodename} did not "
-                    f"finish within {timeout:g} s"
+                    f"{what} on {self.nodename} did not finish within {timeout:g} s"
                 ) from None
             raise
         result = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
         if check and result.returncode != 0:
             raise BrokerError(
-                f"rabbitmqctl {' '.join(args)} on {self.nodename} exited "
-                f"{result.returncode}:\n{out}{err}"
+                f"{what} on {self.nodename} exited {result.returncode}:\n{out}{err}"
             )
         return result
+
+    def call(
+        self,
+        module: str,
+        function: str,
+        args: str = "[]",
+        *,
+        timeout: float = DEFAULT_CTL_TIMEOUT,
+    ) -> str:
+        """Call ``module:function(args...)`` on this node; return the result
+        as Erlang prints it (``['a@localhost','b@localhost']``, ``true``).
+
+        Uses ``erl_call`` (a C program: milliseconds, where ``rabbitmqctl``
+        boots an Erlang VM, about a CPU-second) with this node's cookie
+        (from its HOME), or ``rabbitmqctl eval`` if ``erl_call`` is not
+        installed. ``args`` is an Erlang list of the arguments.
+
+        Raises:
+            BrokerError: the node did not answer (down, booting, paused) or
+                the call did not return within ``timeout`` seconds.
+        """
+        erl_call = _erl_call_path()
+        if erl_call is None:
+            return self.eval(
+                f"{module}:{function}({args.strip()[1:-1]}).", timeout=timeout
+            )
+        cmd = [
+            str(erl_call),
+            "-sname",
+            self.nodename,
+            "-timeout",
+            str(max(1, int(timeout))),
+            "-a",
+            f"{module} {function} {args}",
+        ]
+        what = f"erl_call {module}:{function}"
+        result = self._run_tool(cmd, what, timeout + 5, check=True)
+        out = result.stdout.strip()
+        if out.startswith("{badrpc,") or out.startswith("{error,"):
+            raise BrokerError(f"{what} on {self.nodename}: {out}")
+        return out
 
     def eval(self, expression: str, *, timeout: float = DEFAULT_CTL_TIMEOUT) -> str:
         """``rabbitmqctl eval`` on this node; returns stdout, stripped."""
@@ -506,10 +664,15 @@ class BrokerNode:
                 port_clash = "eaddrinuse" in str(exc).lower()
                 if attempt == attempts or not port_clash:
                     raise
-                self.port, self.dist_port = _free_ports(2)
+                self._pick_new_ports()
             else:
                 self._started_once = True
                 return
+
+    def _pick_new_ports(self) -> None:
+        """Choose fresh ports after a port clash on the first start (a
+        subclass with extra listeners re-picks theirs too)."""
+        self.port, self.dist_port = _free_ports(2)
 
     def _start_once(self, timeout: float) -> None:
         began = time.monotonic()
@@ -529,13 +692,7 @@ class BrokerNode:
         try:
             self._spawn_watchdog()
             self._wait_for_port(deadline)
-            remaining = max(1.0, deadline - time.monotonic())
-            self.rabbitmqctl(
-                "await_startup",
-                "--timeout",
-                str(int(remaining)),
-                timeout=remaining + 5,
-            )
+            self._await_startup(deadline)
         except BaseException as exc:
             self._kill_process()
             if isinstance(exc, BrokerError):
@@ -545,6 +702,23 @@ class BrokerNode:
                 ) from None
             raise
         self.last_start_seconds = time.monotonic() - began
+
+    def _await_startup(self, deadline: float) -> None:
+        """Wait until RabbitMQ says it finished booting (plugins included):
+        ``rabbit:await_startup()`` over ``erl_call``, else ``rabbitmqctl
+        await_startup``."""
+        remaining = max(1.0, deadline - time.monotonic())
+        if _erl_call_path() is None:
+            self.rabbitmqctl(
+                "await_startup",
+                "--timeout",
+                str(int(remaining)),
+                timeout=remaining + 5,
+            )
+            return
+        result = self.call("rabbit", "await_startup", timeout=remaining)
+        if result != "ok":
+            raise BrokerError(f"rabbit:await_startup() returned {result}")
 
     def _wait_for_port(self, deadline: float) -> None:
         assert self._proc is not None
@@ -561,9 +735,12 @@ class BrokerNode:
             time.sleep(0.1)
 
     def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
-        """Stop gracefully (``rabbitmqctl stop``), SIGKILL if that fails.
+        """Stop gracefully, SIGKILL if that fails or takes over ``timeout``.
 
-        A paused node is resumed first. No-op if the node is not running.
+        Graceful is ``rabbit:stop_and_halt()``, what ``rabbitmqctl stop``
+        calls, here over ``erl_call`` (see :meth:`call`), then waiting for
+        the process to exit. A paused node is resumed first. No-op if the
+        node is not running.
         """
         if not self.running:
             self._reap()
@@ -574,7 +751,7 @@ class BrokerNode:
             self.resume()
         tree = _process_tree(self._proc.pid)
         try:
-            self.rabbitmqctl("stop", timeout=min(timeout, DEFAULT_CTL_TIMEOUT))
+            self._stop_and_halt(min(timeout, DEFAULT_CTL_TIMEOUT))
             self._proc.wait(timeout=max(1.0, began + timeout - time.monotonic()))
         except (BrokerError, subprocess.TimeoutExpired):
             self._kill_process()
@@ -584,6 +761,18 @@ class BrokerNode:
             _wait_gone(survivors, 5.0)
             self._reap()
         self.last_stop_seconds = time.monotonic() - began
+
+    def _stop_and_halt(self, timeout: float) -> None:
+        if _erl_call_path() is None:
+            self.rabbitmqctl("stop", timeout=timeout)
+            return
+        try:
+            self.call("rabbit", "stop_and_halt", timeout=timeout)
+        except BrokerError as exc:
+            # The node may halt before its answer is out; an error other
+            # than that (unreachable, a timeout) means: kill it.
+            if "exited" not in str(exc) or "failed to connect" in str(exc):
+                raise
 
     def kill(self) -> None:
         """SIGKILL the node's whole process tree (a crash; no clean shutdown).
