@@ -1,5 +1,8 @@
 """Mutation fuzzing of the sans-IO core: one harness, two drivers.
 
+(It replaced an earlier, smaller fuzz module with the same scripts idea;
+every check that one made is made here too.)
+
 Valid broker byte streams (*scripts*: the handshake, channel opens, QoS and
 consume replies, deliveries with header and body frames, publisher
 confirms, returns, blocked/unblocked, channel and connection closes,
