@@ -20,10 +20,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the package with the dev and codegen extras
 
-generate: $(STAMP) ## regenerate generated/ from spec/ (commit both)
+generate: $(STAMP) ## regenerate generated/ and docs/reference.md from spec/ (commit all three)
 	$(PY) -m codegen
 
-check-generated: $(STAMP) ## fail, with a diff, if generated/ is stale
+check-generated: $(STAMP) ## fail, with a diff, if generated/ or docs/reference.md is stale
 	$(PY) -m codegen --check
 
 lint: $(STAMP) ## ruff check (and format check of hand-written code)
