@@ -18,6 +18,7 @@ from amqp_client._recovery import RecoveryOptions, Topology, consume_again
 from amqp_client.errors import AMQPError, ChannelClosed, MessageNacked, MessageReturned
 from amqp_client.protocol import events as ev
 from amqp_client.spec import (
+    BasicCancel,
     BasicConsume,
     BasicConsumeOk,
     BasicGetEmpty,
@@ -221,6 +222,20 @@ class RecoveryEvents:
         if self._topology is not None:
             self._topology.record(method, reply)
 
+    def _consumer_gone(self, consumer: Any) -> None:
+        """The client cancelled ``consumer``: RabbitMQ deletes an
+        auto-delete queue with its last consumer, so recovery must not
+        bring that queue back."""
+        topology = self._topology
+        queue = consumer.queue
+        if topology is None or not topology.is_auto_delete(queue):
+            return
+        for channel in self._channels.values():
+            for other in channel._consumers.values():
+                if other is not consumer and other.queue == queue:
+                    return
+        topology.forget_queue(queue)
+
 
 def dispatch(sink: EventSink, events: list[ev.Event]) -> None:
     """Route core events, in order, to the connection and its channels.
@@ -365,7 +380,11 @@ class ChannelEvents:
         return record
 
     def _note(self, method: Any, reply: Any) -> None:
-        if isinstance(method, BasicQos):
+        if isinstance(method, BasicCancel):
+            consumer = self._consumers.get(method.consumer_tag)
+            if consumer is not None:
+                self._connection._consumer_gone(consumer)
+        elif isinstance(method, BasicQos):
             self._qos[method.global_] = method
         elif isinstance(method, ConfirmSelect):
             self._confirm_mode = True

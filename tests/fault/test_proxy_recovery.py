@@ -173,3 +173,31 @@ def test_an_entity_that_fails_to_recover_is_reported(
     front: Front, proxy: Proxy
 ) -> None:
     front.run(entity_fails_scenario, proxy, timeout=90)
+
+
+async def auto_delete_scenario(front: Front) -> None:
+    """Cancelling the last consumer of an auto-delete queue deletes it on
+    the broker, so recovery forgets it; other queues stay recorded."""
+    gone, kept = unique("auto-delete"), unique("kept")
+    async with front.connect(recover=True) as conn:
+        ch = await within(conn.channel())
+        await within(ch.queue_declare(gone, auto_delete=True))
+        await within(ch.queue_declare(kept, arguments={"x-expires": 60_000}))
+        first = await within(ch.basic_consume(gone))
+        second = await within(ch.basic_consume(gone))
+        other = await within(ch.basic_consume(kept))
+        assert set(conn.topology.queues) == {gone, kept}
+        await within(first.cancel())
+        assert gone in conn.topology.queues  # a consumer is left
+        await within(second.cancel())
+        assert conn.topology.queues == [kept]
+        await within(other.cancel())
+        assert conn.topology.queues == [kept]
+        await within(ch.queue_delete(kept))
+        assert conn.topology.queues == []
+
+
+def test_auto_delete_queue_leaves_recovery_with_its_last_consumer(
+    front: Front,
+) -> None:
+    front.run(auto_delete_scenario)
