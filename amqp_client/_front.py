@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
+from amqp_client import auth, uri
 from amqp_client._delivery import DeliveryData, ReturnedMessage
 from amqp_client._recovery import RecoveryOptions, Topology, consume_again
 from amqp_client.errors import AMQPError, ChannelClosed, MessageNacked, MessageReturned
+from amqp_client.protocol import Connection as ProtocolConnection
 from amqp_client.protocol import events as ev
 from amqp_client.spec import (
     BasicCancel,
@@ -34,6 +36,8 @@ __all__ = [
     "Outcome",
     "RecoveryEvents",
     "dispatch",
+    "fail_all",
+    "new_core",
 ]
 
 _log = logging.getLogger("amqp_client")
@@ -42,6 +46,29 @@ W = TypeVar("W")
 
 #: A waiter's outcome: None for success, else the exception to raise.
 Outcome = tuple[W, AMQPError | None]
+
+
+def new_core(params: uri.ConnectionParameters) -> ProtocolConnection:
+    """The sans-IO connection for one attempt to reach ``params``."""
+    return ProtocolConnection(
+        mechanism=auth.mechanism_for(
+            params.auth_mechanism, params.username, params.password
+        ),
+        vhost=params.vhost,
+        heartbeat=params.heartbeat,
+        frame_max=params.frame_max or 0,
+        channel_max=params.channel_max or 0,
+        client_properties=params.client_properties,
+        connection_name=params.connection_name,
+        locale=params.locale,
+    )
+
+
+def fail_all(waiters: Iterable[Any], failure: BaseException) -> None:
+    """Fail every waiter not done yet (futures or blocking Waiters)."""
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_exception(failure)
 
 
 class ConfirmTracker(Generic[W]):
@@ -425,19 +452,20 @@ class ChannelEvents:
         )
         return True
 
+    def _fail_waiters(self, failure: AMQPError) -> None:
+        """Fail the pending requests and unconfirmed publishes."""
+        waiters = [waiter for waiter, _ in self._waiters]
+        self._waiters.clear()
+        fail_all(waiters, failure)
+        fail_all(self._confirms.fail_all(), failure)
+
     def _interrupt(self, failure: AMQPError) -> None:
         """The connection is lost and will be recovered: what waited fails
         with ``failure`` (retryable), the channel and its consumers stay."""
         if self._error is not None:
             return
         self._epoch += 1
-        while self._waiters:
-            waiter, _ = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_exception(failure)
-        for waiter in self._confirms.fail_all():
-            if not waiter.done():
-                waiter.set_exception(failure)
+        self._fail_waiters(failure)
         for consumer in self._consumers.values():
             consumer._drop_unacked()
         self._flow.set()
@@ -566,13 +594,7 @@ class ChannelEvents:
         self._mark_terminated(error)
         # As in _on_confirm: callbacks first, then the waiters wake.
         self._emit(self._close_callbacks, error)
-        while self._waiters:
-            waiter, _ = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_exception(failure)
-        for waiter in self._confirms.fail_all():
-            if not waiter.done():
-                waiter.set_exception(failure)
+        self._fail_waiters(failure)
         consumers = list(self._consumers.values())
         self._consumers.clear()
         for consumer in consumers:

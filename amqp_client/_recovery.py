@@ -47,6 +47,7 @@ __all__ = [
     "endpoints",
     "is_recoverable",
     "lost_error",
+    "restore_timeout",
 ]
 
 log = logging.getLogger("amqp_client.recovery")
@@ -56,6 +57,15 @@ log = logging.getLogger("amqp_client.recovery")
 #: us (connection-forced), or failed internally. Other codes say the
 #: client broke a rule; reconnecting would only break it again.
 RECOVERABLE_CODES = frozenset({320, 541})
+
+#: The least time recovery waits for each of its own requests.
+RESTORE_TIMEOUT = 30.0
+
+
+def restore_timeout(params: uri.ConnectionParameters) -> float:
+    """How long recovery waits for each reply: never forever, and not
+    less than the connection's own connection_timeout."""
+    return max(RESTORE_TIMEOUT, params.connection_timeout or 0.0)
 
 
 def is_recoverable(error: AMQPError | None) -> bool:

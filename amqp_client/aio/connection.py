@@ -23,14 +23,22 @@ import ssl as _ssl
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from typing import Any
 
-from amqp_client import auth, uri
-from amqp_client._front import EventSink, RecoveryEvents, dispatch, run_callbacks
+from amqp_client import uri
+from amqp_client._front import (
+    EventSink,
+    RecoveryEvents,
+    dispatch,
+    fail_all,
+    new_core,
+    run_callbacks,
+)
 from amqp_client._recovery import (
     Backoff,
     RecoveryOptions,
     connect_error,
     is_recoverable,
     lost_error,
+    restore_timeout,
 )
 from amqp_client._recovery import (
     connect_arguments as _arguments,
@@ -43,7 +51,6 @@ from amqp_client.errors import (
     ConnectionLost,
     UsageError,
 )
-from amqp_client.protocol import Connection as ProtocolConnection
 from amqp_client.protocol import events as ev
 from amqp_client.spec import AsyncConnectionMethods
 
@@ -116,7 +123,7 @@ class Connection(AsyncConnectionMethods, EventSink, RecoveryEvents):
         )
         self._params = self._endpoints[0]
         self._loop = asyncio.get_running_loop()
-        self._core = self._new_core(self._params)
+        self._core = new_core(self._params)
         self._transport: asyncio.Transport | None = None
         self._opened: asyncio.Future[None] = self._loop.create_future()
         self._closed: asyncio.Future[AMQPError | None] = self._loop.create_future()
@@ -145,21 +152,6 @@ class Connection(AsyncConnectionMethods, EventSink, RecoveryEvents):
         self._ready.set()
         self._recovery_task: asyncio.Task[None] | None = None
         self._wake_recovery = asyncio.Event()
-
-    def _new_core(self, params: uri.ConnectionParameters) -> ProtocolConnection:
-        mechanism = auth.mechanism_for(
-            params.auth_mechanism, params.username, params.password
-        )
-        return ProtocolConnection(
-            mechanism=mechanism,
-            vhost=params.vhost,
-            heartbeat=params.heartbeat,
-            frame_max=params.frame_max or 0,
-            channel_max=params.channel_max or 0,
-            client_properties=params.client_properties,
-            connection_name=params.connection_name,
-            locale=params.locale,
-        )
 
     # --- public -------------------------------------------------------------------
 
@@ -502,17 +494,7 @@ class Connection(AsyncConnectionMethods, EventSink, RecoveryEvents):
         failure = (
             error if error is not None else ConnectionClosed(200, "connection closed")
         )
-        if not self._opened.done():
-            self._opened.set_exception(failure)
-            self._opened.exception()  # nobody may wait for it any more
-        for opened in self._opening.values():
-            if not opened.done():
-                opened.set_exception(failure)
-        self._opening.clear()
-        for waiter in self._control_waiters:
-            if not waiter.done():
-                waiter.set_exception(failure)
-        self._control_waiters.clear()
+        self._fail_pending(failure, failure)
         channels = list(self._channels.values())
         self._channels.clear()
         for channel in channels:
@@ -523,6 +505,17 @@ class Connection(AsyncConnectionMethods, EventSink, RecoveryEvents):
         self._ready.set()  # wake waiters; they will see the error
         self._shut_transport()
         run_callbacks(self._close_callbacks, log, error)
+
+    def _fail_pending(self, opening: AMQPError, failure: AMQPError) -> None:
+        """Fail the open handshake (with ``opening``), the channels being
+        opened and the connection-level requests (with ``failure``)."""
+        if not self._opened.done():
+            self._opened.set_exception(opening)
+            self._opened.exception()  # nobody may wait for it any more
+        fail_all(self._opening.values(), failure)
+        self._opening.clear()
+        fail_all(self._control_waiters, failure)
+        self._control_waiters.clear()
 
     def _shut_transport(self) -> None:
         if self._transport is not None:
@@ -538,17 +531,7 @@ class Connection(AsyncConnectionMethods, EventSink, RecoveryEvents):
         """This transport is gone but the connection lives on: fail what
         waited on it and keep the channels for the next transport."""
         failure = lost_error(error)
-        if not self._opened.done():
-            self._opened.set_exception(error or failure)
-            self._opened.exception()
-        for opened in self._opening.values():
-            if not opened.done():
-                opened.set_exception(failure)
-        self._opening.clear()
-        for waiter in self._control_waiters:
-            if not waiter.done():
-                waiter.set_exception(failure)
-        self._control_waiters.clear()
+        self._fail_pending(error or failure, failure)
         for channel in list(self._channels.values()):
             channel._interrupt(failure)
         self._writable.set()
@@ -621,7 +604,7 @@ class Connection(AsyncConnectionMethods, EventSink, RecoveryEvents):
 
     async def _connect_to(self, params: uri.ConnectionParameters) -> None:
         self._params = params
-        self._core = self._new_core(params)
+        self._core = new_core(params)
         self._opened = self._loop.create_future()
         self._transport_gone = self._loop.create_future()
         self._transport = None
@@ -684,20 +667,21 @@ class Connection(AsyncConnectionMethods, EventSink, RecoveryEvents):
         channels: list[Channel] = [
             self._channels[cid] for cid in sorted(self._channels)
         ]
+        timeout = restore_timeout(self._params)
         for channel in channels:
             if channel._error is not None:
                 continue  # closed by the application meanwhile
-            await self._reopen(channel)
+            await self._reopen(channel, timeout)
             for method in channel._session_methods():
-                await channel._request(method, None, None, internal=True)
+                await channel._request(method, timeout, None, internal=True)
         if self._topology is not None:
-            await self._restore_topology()
+            await self._restore_topology(timeout)
         for channel in channels:
             for consumer, method in channel._consumers_to_restore():
                 try:
                     await channel._request(
                         method,
-                        None,
+                        timeout,
                         channel._consumer_registered(consumer),
                         internal=True,
                     )
@@ -707,16 +691,11 @@ class Connection(AsyncConnectionMethods, EventSink, RecoveryEvents):
                     if channel._error is not None:
                         break
 
-    async def _reopen(self, channel: Any) -> None:
-        channel_id = channel.channel_id
-        self._core.open_channel(channel_id)
-        opened: asyncio.Future[None] = self._loop.create_future()
-        self._opening[channel_id] = opened
-        self._flush()
-        await opened
+    async def _reopen(self, channel: Any, timeout: float) -> None:
+        await self._opened_on_core(self._core.open_channel(channel.channel_id), timeout)
         channel._resume(self._core)
 
-    async def _restore_topology(self) -> None:
+    async def _restore_topology(self, timeout: float) -> None:
         from amqp_client.aio.channel import Channel
 
         assert self._topology is not None
@@ -724,10 +703,10 @@ class Connection(AsyncConnectionMethods, EventSink, RecoveryEvents):
         try:
             for step in self._topology.steps():
                 if helper is None or not helper.is_open:
-                    helper = await self._helper_channel()
+                    helper = await self._helper_channel(timeout)
                 try:
                     reply = await helper._request(
-                        step.method, None, None, internal=True
+                        step.method, timeout, None, internal=True
                     )
                 except ChannelClosed as exc:
                     self._recovery_failed(step.entity, exc)
@@ -736,20 +715,25 @@ class Connection(AsyncConnectionMethods, EventSink, RecoveryEvents):
                     step.on_reply(reply)
         finally:
             if helper is not None and helper.is_open:
-                await helper.close()
+                await asyncio.wait_for(helper.close(), timeout)
 
-    async def _helper_channel(self) -> Any:
+    async def _helper_channel(self, timeout: float) -> Any:
+        """A channel of recovery's own, not recorded and not restored."""
         from amqp_client.aio.channel import Channel
 
         channel_id = self._core.open_channel()
-        opened: asyncio.Future[None] = self._loop.create_future()
-        self._opening[channel_id] = opened
         channel = Channel(self, channel_id)
         channel._recorded = False
         self._channels[channel_id] = channel
-        self._flush()
-        await opened
+        await self._opened_on_core(channel_id, timeout)
         return channel
+
+    async def _opened_on_core(self, channel_id: int, timeout: float) -> None:
+        """Send the channel.open the core queued and wait for open-ok."""
+        opened: asyncio.Future[None] = self._loop.create_future()
+        self._opening[channel_id] = opened
+        self._flush()
+        await _wait(opened, timeout)
 
 
 async def _wait(waiter: asyncio.Future[Any], timeout: float | None) -> Any:

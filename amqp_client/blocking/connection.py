@@ -32,14 +32,22 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from amqp_client import auth, uri
-from amqp_client._front import EventSink, RecoveryEvents, dispatch, run_callbacks
+from amqp_client import uri
+from amqp_client._front import (
+    EventSink,
+    RecoveryEvents,
+    dispatch,
+    fail_all,
+    new_core,
+    run_callbacks,
+)
 from amqp_client._recovery import (
     Backoff,
     RecoveryOptions,
     connect_error,
     is_recoverable,
     lost_error,
+    restore_timeout,
 )
 from amqp_client._recovery import connect_arguments as _arguments
 from amqp_client._spec_base import Method
@@ -73,8 +81,6 @@ _WRITE_DIRECT = 256 * 1024
 _READ_HIGH = 20_000
 _READ_LOW = 5_000
 _CLOSE_TIMEOUT = 10.0
-#: How long recovery waits for each of its own requests at least.
-_RESTORE_TIMEOUT = 30.0
 _STOP = object()
 
 
@@ -96,7 +102,7 @@ class Connection(ConnectionMethods, EventSink, RecoveryEvents):
             [params] if isinstance(params, uri.ConnectionParameters) else list(params)
         )
         self._params = self._endpoints[0]
-        self._core = self._new_core(self._params)
+        self._core = new_core(self._params)
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._wake_r, self._wake_w = socket.socketpair()
@@ -137,22 +143,6 @@ class Connection(ConnectionMethods, EventSink, RecoveryEvents):
         self._ready.set()
         self._recovery_thread: threading.Thread | None = None
         self._wake_recovery = threading.Event()
-
-    @staticmethod
-    def _new_core(params: uri.ConnectionParameters) -> ProtocolConnection:
-        mechanism = auth.mechanism_for(
-            params.auth_mechanism, params.username, params.password
-        )
-        return ProtocolConnection(
-            mechanism=mechanism,
-            vhost=params.vhost,
-            heartbeat=params.heartbeat,
-            frame_max=params.frame_max or 0,
-            channel_max=params.channel_max or 0,
-            client_properties=params.client_properties,
-            connection_name=params.connection_name,
-            locale=params.locale,
-        )
 
     def __repr__(self) -> str:
         return (
@@ -360,7 +350,7 @@ class Connection(ConnectionMethods, EventSink, RecoveryEvents):
         except BaseException:
             sock.close()
             raise
-        core = self._new_core(params)
+        core = new_core(params)
         with self._lock:
             self._params = params
             self._core = core
@@ -757,16 +747,7 @@ class Connection(ConnectionMethods, EventSink, RecoveryEvents):
             error if error is not None else ConnectionClosed(200, "connection closed")
         )
         self._close_error = error
-        if not self._opened.done():
-            self._opened.set_exception(failure)
-        for opened in list(self._opening.values()):
-            if not opened.done():
-                opened.set_exception(failure)
-        self._opening.clear()
-        while self._control_waiters:
-            waiter = self._control_waiters.popleft()
-            if not waiter.done():
-                waiter.set_exception(failure)
+        self._fail_pending(failure, failure)
         channels = list(self._channels.values())
         self._channels.clear()
         for channel in channels:
@@ -779,22 +760,25 @@ class Connection(ConnectionMethods, EventSink, RecoveryEvents):
         with self._lock:
             self._writable.notify_all()
 
+    def _fail_pending(self, opening: AMQPError, failure: AMQPError) -> None:
+        """Fail the open handshake (with ``opening``), the channels being
+        opened and the connection-level requests (with ``failure``)."""
+        if not self._opened.done():
+            self._opened.set_exception(opening)
+        opening_waiters = list(self._opening.values())
+        self._opening.clear()
+        fail_all(opening_waiters, failure)
+        control = list(self._control_waiters)
+        self._control_waiters.clear()
+        fail_all(control, failure)
+
     # --- recovery ----------------------------------------------------------------------------
 
     def _interrupt(self, error: AMQPError | None) -> None:
         """This socket is gone but the connection lives on: fail what
         waited on it and keep the channels for the next socket."""
         failure = lost_error(error)
-        if not self._opened.done():
-            self._opened.set_exception(error or failure)
-        for opened in list(self._opening.values()):
-            if not opened.done():
-                opened.set_exception(failure)
-        self._opening.clear()
-        while self._control_waiters:
-            waiter = self._control_waiters.popleft()
-            if not waiter.done():
-                waiter.set_exception(failure)
+        self._fail_pending(error or failure, failure)
         for channel in list(self._channels.values()):
             channel._interrupt(failure)
         with self._lock:
@@ -859,14 +843,10 @@ class Connection(ConnectionMethods, EventSink, RecoveryEvents):
             self._emit_connection(self._recovered_callbacks)
             return
 
-    def _restore_timeout(self) -> float:
-        timeout = self._params.connection_timeout
-        return max(_RESTORE_TIMEOUT, timeout or 0.0)
-
     def _restore(self) -> None:
         """Reopen the channels (qos, confirm and tx mode), redeclare the
         topology, restart the consumers."""
-        timeout = self._restore_timeout()
+        timeout = restore_timeout(self._params)
         channels = [self._channels[cid] for cid in sorted(self._channels)]
         for channel in channels:
             if channel._error is not None:
