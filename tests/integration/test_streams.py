@@ -112,7 +112,7 @@ async def stream_scenario(front: Front) -> None:
         stream = res.queue("stream")
         async with front.connect() as conn:
             if _version(conn) < (3, 9):
-                pytest.skip(f"RabbitMQ {_version(conn)} has no streams (3.9+)")
+                pytest.fail(f"RabbitMQ {_version(conn)} has no streams (3.9+)")
             ch = await conn.channel()
             await ch.queue_declare(
                 stream, durable=True, arguments={"x-queue-type": "stream"}

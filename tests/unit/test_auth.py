@@ -9,6 +9,9 @@ from __future__ import annotations
 import pickle
 import struct
 
+import pamqp.encode
+import pika.credentials
+import pika.spec
 import pytest
 
 from amqp_client import auth
@@ -54,8 +57,8 @@ def test_plain_empty_credentials() -> None:
 
 
 def test_plain_matches_pika() -> None:
-    credentials = pytest.importorskip("pika.credentials")
-    pika_spec = pytest.importorskip("pika.spec")
+    credentials = pika.credentials
+    pika_spec = pika.spec
     start = pika_spec.Connection.Start(mechanisms=b"PLAIN AMQPLAIN")
     for user, password in [("guest", "guest"), ("user", "p@ss:w/rd"), ("", "")]:
         name, expected = credentials.PlainCredentials(user, password).response_for(
@@ -97,7 +100,7 @@ def test_amqplain_has_no_length_prefix() -> None:
 
 
 def test_amqplain_matches_pamqp_table_contents() -> None:
-    encode = pytest.importorskip("pamqp.encode")
+    encode = pamqp.encode
     for user, password in [("guest", "guest"), ("j\u00fcrgen", SECRET), ("", "")]:
         table = encode.field_table({"LOGIN": user, "PASSWORD": password})
         assert AMQPlain(user, password).response() == table[4:]
@@ -120,8 +123,8 @@ def test_external_response_is_empty() -> None:
 
 
 def test_external_matches_pika() -> None:
-    credentials = pytest.importorskip("pika.credentials")
-    pika_spec = pytest.importorskip("pika.spec")
+    credentials = pika.credentials
+    pika_spec = pika.spec
     start = pika_spec.Connection.Start(mechanisms=b"PLAIN EXTERNAL")
     name, expected = credentials.ExternalCredentials().response_for(start)
     assert name == External.name
