@@ -63,6 +63,7 @@ __all__ = [
     "HEARTBEAT_FRAME",
     "PROTOCOL_HEADER",
     "BodyFrame",
+    "ContentFrame",
     "Frame",
     "FrameReader",
     "HeaderFrame",
@@ -100,6 +101,9 @@ _FRAME_MAX_LIMIT: Final = 0xFFFFFFFF
 _HEAD = struct.Struct(">BHI")
 _METHOD_KEY = struct.Struct(">I")
 _CONTENT_HEAD = struct.Struct(">HHQ")
+# A content header frame's head with class-id, weight and body size: what the
+# reader checks before it joins a header to the method in front of it.
+_HEADER_FRAME_HEAD = struct.Struct(">BHIHHQ")
 # Writers pack as much as they can in one call: the frame-end of the previous
 # frame is folded into the head of the next one.
 _METHOD_HEAD = struct.Struct(">BHIHH")
@@ -278,7 +282,49 @@ class HeartbeatFrame:
         return f"HeartbeatFrame(channel={self.channel!r})"
 
 
-Frame: TypeAlias = MethodFrame | HeaderFrame | BodyFrame | HeartbeatFrame
+class ContentFrame:
+    """A content-carrying method with its content header and its whole body.
+
+    Not a frame on the wire: a :class:`FrameReader` made with
+    ``coalesce=True`` returns one in place of a method frame, the content
+    header frame after it and the body frames after that, when it finds all
+    of them complete, in order, on one channel and in one buffer, with the
+    body in one frame (or none, for an empty body). Any other arrangement
+    comes back as the separate frames, so the protocol core must accept both
+    and make the same of them.
+    """
+
+    __slots__ = ("body", "channel", "method", "properties")
+    __match_args__ = ("channel", "method", "properties", "body")
+
+    def __init__(
+        self, channel: int, method: Method, properties: Properties, body: bytes
+    ) -> None:
+        self.channel = channel
+        self.method = method
+        self.properties = properties
+        self.body = body
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ContentFrame):
+            return NotImplemented
+        return (
+            self.channel == other.channel
+            and self.method == other.method
+            and self.properties == other.properties
+            and self.body == other.body
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"ContentFrame(channel={self.channel!r}, method={self.method!r}, "
+            f"properties={self.properties!r}, body=<{len(self.body)} bytes>)"
+        )
+
+
+Frame: TypeAlias = MethodFrame | HeaderFrame | BodyFrame | HeartbeatFrame | ContentFrame
 
 
 # -- the reader -------------------------------------------------------------------
@@ -332,6 +378,12 @@ class FrameReader:
             ``None`` loads ``amqp_client.spec.methods.METHODS``.
         properties: registry class_id -> properties class; ``None`` loads
             ``amqp_client.spec.properties.PROPERTIES``.
+        coalesce: return a :class:`ContentFrame` for a content method whose
+            header and single body frame complete in the same buffer, instead
+            of three frames. Off by default, so that the frames returned do
+            not depend on how the stream was chunked; the protocol core turns
+            it on, as it saves two frame objects and two dispatches per
+            message.
 
     Raises:
         ValueError: frame_max is neither 0 nor in [4096, 2**32 - 1].
@@ -340,6 +392,7 @@ class FrameReader:
 
     __slots__ = (
         "_buf",
+        "_content_keys",
         "_error",
         "_frame_max",
         "_limit",
@@ -355,6 +408,8 @@ class FrameReader:
         frame_max: int = 131072,
         methods: Mapping[int, MethodDecoder] | None = None,
         properties: Mapping[int, PropertiesDecoder] | None = None,
+        *,
+        coalesce: bool = False,
     ) -> None:
         self._limit = _payload_limit(frame_max)
         self._frame_max = frame_max
@@ -378,6 +433,16 @@ class FrameReader:
         self._properties_decoders: dict[int, _Decode[Properties]] = {
             key: cls.decode_from for key, cls in properties.items()
         }
+        # The methods whose content may be joined to them (none unless
+        # coalescing): those that carry content and whose class has a
+        # properties decoder.
+        self._content_keys: frozenset[int] = frozenset(
+            key
+            for key, cls in methods.items()
+            if coalesce
+            and getattr(cls, "HAS_CONTENT", False)
+            and key >> 16 in self._properties_decoders
+        )
         # The partial tail of the stream, and how many bytes it must reach
         # before parsing can make progress (so a large frame arriving in
         # small pieces costs no re-parsing, just appends).
@@ -459,6 +524,8 @@ class FrameReader:
         unpack_head = _HEAD.unpack_from
         unpack_key = _METHOD_KEY.unpack_from
         unpack_content = _CONTENT_HEAD.unpack_from
+        unpack_header = _HEADER_FRAME_HEAD.unpack_from
+        content_keys = self._content_keys
         method_decoders = self._method_decoders
         properties_decoders = self._properties_decoders
         limit = self._limit
@@ -503,6 +570,58 @@ class FrameReader:
                         f"cannot decode {self._methods[key].NAME} on channel "
                         f"{channel}: {type(exc).__name__}: {exc}"
                     ) from exc
+                if key in content_keys:
+                    # Join the header and the body when both are complete
+                    # here; anything unusual is left to the frame-by-frame
+                    # path below, which reports it.
+                    hpos = end + 1
+                    if n - hpos >= 22:
+                        htype, hchannel, hsize, class_id, _weight, body_size = (
+                            unpack_header(data, hpos)
+                        )
+                        hend = hpos + 7 + hsize
+                        if (
+                            htype == 2
+                            and hchannel == channel
+                            and class_id == key >> 16
+                            and 14 <= hsize <= limit
+                            and hend < n
+                            and data[hend] == 0xCE
+                        ):
+                            bpos = hend + 1
+                            if body_size:
+                                if n - bpos < 8:
+                                    append(MethodFrame(channel, method))
+                                    pos = end + 1
+                                    continue
+                                btype, bchannel, bsize = unpack_head(data, bpos)
+                                bend = bpos + 7 + bsize
+                                if not (
+                                    btype == 3
+                                    and bchannel == channel
+                                    and bsize == body_size
+                                    and bsize <= limit
+                                    and bend < n
+                                    and data[bend] == 0xCE
+                                ):
+                                    append(MethodFrame(channel, method))
+                                    pos = end + 1
+                                    continue
+                                body = data[bpos + 7 : bend]
+                            else:
+                                bend = hend
+                                body = b""
+                            try:
+                                props = properties_decoders[class_id](
+                                    data, hpos + 19, hend
+                                )
+                            except FrameDecodeError:
+                                raise
+                            except Exception as exc:
+                                raise _properties_error(class_id, channel, exc) from exc
+                            append(ContentFrame(channel, method, props, body))
+                            pos = bend + 1
+                            continue
                 append(MethodFrame(channel, method))
             elif ftype == 3:
                 append(BodyFrame(channel, data[start:end]))
@@ -525,10 +644,7 @@ class FrameReader:
                 except FrameDecodeError:
                     raise
                 except Exception as exc:
-                    raise FrameDecodeError(
-                        f"cannot decode the properties of class {class_id} on "
-                        f"channel {channel}: {type(exc).__name__}: {exc}"
-                    ) from exc
+                    raise _properties_error(class_id, channel, exc) from exc
                 append(HeaderFrame(channel, class_id, body_size, props))
             elif ftype == 8:
                 if channel or size:
@@ -568,6 +684,13 @@ class FrameReader:
             f"type {ftype} frame on channel {channel} is {size + FRAME_OVERHEAD} "
             f"bytes, over frame_max {self._frame_max}"
         )
+
+
+def _properties_error(class_id: int, channel: int, exc: Exception) -> FrameDecodeError:
+    return FrameDecodeError(
+        f"cannot decode the properties of class {class_id} on channel {channel}: "
+        f"{type(exc).__name__}: {exc}"
+    )
 
 
 _FRAME_TYPES: Final = frozenset(

@@ -9,7 +9,9 @@
 Each library runs the way it runs inside its own client:
 
 * amqp_client: ``content_frames`` to encode; ``FrameReader.feed`` on the
-  256 KiB chunks asyncio's transport hands over (its ``max_size``).
+  256 KiB chunks asyncio's transport hands over (its ``max_size``), with
+  ``coalesce=True`` as the protocol core makes it: a deliver whose header
+  and body are in the same chunk comes back as one ContentFrame.
 * pika: its own ``Connection`` with the I/O adapter cut off:
   ``_send_message`` marshals the frames it would write; ``_on_data_available``
   (append, ``frame.decode_frame``, trim) runs on pika's 4 KiB socket reads.
@@ -46,6 +48,8 @@ import amqp_client
 from amqp_client import spec
 from amqp_client.frames import (
     BodyFrame,
+    ContentFrame,
+    Frame,
     FrameReader,
     HeaderFrame,
     MethodFrame,
@@ -158,11 +162,30 @@ def chunks(data: bytes, size: int) -> list[bytes]:
 
 
 def decode_ours(pieces: list[bytes]) -> int:
-    reader = FrameReader(FRAME_MAX)
+    # The reader as the protocol core makes it: a deliver, its header and its
+    # body found together come back as one ContentFrame.
+    reader = FrameReader(FRAME_MAX, coalesce=True)
     frames = []
     for piece in pieces:
         frames.extend(reader.feed(piece))
     return len(frames)
+
+
+def _messages(frames: list[Frame]) -> list[tuple[object, object, bytes]]:
+    """(method, properties, body) per message, whether coalesced or not."""
+    out: list[tuple[object, object, bytes]] = []
+    method: object = None
+    properties: object = None
+    for frame in frames:
+        if isinstance(frame, ContentFrame):
+            out.append((frame.method, frame.properties, frame.body))
+        elif isinstance(frame, MethodFrame):
+            method = frame.method
+        elif isinstance(frame, HeaderFrame):
+            properties = frame.properties
+        elif isinstance(frame, BodyFrame):
+            out.append((method, properties, frame.payload))
+    return out
 
 
 def decode_pika(pieces: list[bytes]) -> int:
@@ -232,6 +255,14 @@ def check_agreement(stream: bytes) -> None:
         assert a == b, (a, b)
     frames = FrameReader(FRAME_MAX).feed(stream)
     assert len(frames) == 3 * DELIVERIES
+    # Coalesced or not, the reader finds the same deliveries.
+    separate = [
+        (m.method, h.properties, b.payload)
+        for m, h, b in zip(frames[::3], frames[1::3], frames[2::3], strict=True)
+    ]
+    reader = FrameReader(FRAME_MAX, coalesce=True)
+    joined = [reader.feed(piece) for piece in chunks(stream, 256 * 1024)]
+    assert _messages([f for part in joined for f in part]) == separate
     assert decode_pika(chunks(stream, 4096)) == 3 * DELIVERIES
     assert decode_pamqp(stream) == 3 * DELIVERIES
 

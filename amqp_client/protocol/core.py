@@ -54,6 +54,7 @@ from amqp_client.frames import (
     HEARTBEAT_FRAME,
     PROTOCOL_HEADER,
     BodyFrame,
+    ContentFrame,
     FrameReader,
     HeaderFrame,
     HeartbeatFrame,
@@ -232,7 +233,7 @@ class Connection:
             mechanism.name, b"", locale, client_properties=self._client_properties
         ).encode()
         self.state = ConnectionState.INITIAL
-        self._reader = FrameReader(_PRE_TUNE_FRAME_MAX)
+        self._reader = FrameReader(_PRE_TUNE_FRAME_MAX, coalesce=True)
         self._out: list[bytes | memoryview] = []
         self._events: list[ev.Event] = []
         self._channels: dict[int, _Channel] = {}
@@ -623,7 +624,8 @@ class Connection:
     # --- internals: input -------------------------------------------------------------
 
     def _handle_frame(
-        self, frame: MethodFrame | HeaderFrame | BodyFrame | HeartbeatFrame
+        self,
+        frame: MethodFrame | HeaderFrame | BodyFrame | HeartbeatFrame | ContentFrame,
     ) -> None:
         channel = frame.channel
         if channel == 0:
@@ -646,17 +648,40 @@ class Connection:
         ch = self._channels.get(channel)
         if ch is None:
             raise FrameSequenceError(f"a frame on channel {channel}, which is not open")
-        if isinstance(frame, MethodFrame):
-            if ch.content is not ContentState.IDLE:
-                raise FrameSequenceError(
-                    f"{frame.method.NAME} on channel {channel} in the middle of "
-                    f"content (expected a content {ch.content.value[6:]} frame)"
-                )
+        if isinstance(frame, ContentFrame):
+            # What the three frames would do, in their order: the reader
+            # only joins a method to a header of its class and a body of
+            # the header's size, so the checks below still decide.
+            self._check_between_contents(ch, frame.method)
+            self._handle_channel_method(ch, cast(Method, frame.method))
+            body = frame.body
+            self._handle_header(
+                ch,
+                frame.method.CLASS_ID,
+                len(body),
+                cast(Properties, frame.properties),
+            )
+            if body:
+                self._handle_body(ch, body)
+        elif isinstance(frame, MethodFrame):
+            self._check_between_contents(ch, frame.method)
             self._handle_channel_method(ch, cast(Method, frame.method))
         elif isinstance(frame, HeaderFrame):
-            self._handle_header(ch, frame)
+            self._handle_header(
+                ch,
+                frame.class_id,
+                frame.body_size,
+                cast(Properties, frame.properties),
+            )
         elif isinstance(frame, BodyFrame):
-            self._handle_body(ch, frame)
+            self._handle_body(ch, frame.payload)
+
+    def _check_between_contents(self, ch: _Channel, method: object) -> None:
+        if ch.content is not ContentState.IDLE:
+            raise FrameSequenceError(
+                f"{cast(Method, method).NAME} on channel {ch.id} in the middle of "
+                f"content (expected a content {ch.content.value[6:]} frame)"
+            )
 
     def _handle_connection_method(self, method: Method) -> None:
         kind = type(method)
@@ -890,32 +915,33 @@ class Connection:
         ch.content = ContentState.AWAIT_HEADER
         ch.content_method = method
 
-    def _handle_header(self, ch: _Channel, frame: HeaderFrame) -> None:
+    def _handle_header(
+        self, ch: _Channel, class_id: int, body_size: int, properties: Properties
+    ) -> None:
         if ch.content is not ContentState.AWAIT_HEADER:
             raise FrameSequenceError(
                 f"a content header on channel {ch.id} without a content method before it"
             )
         method = ch.content_method
         assert method is not None
-        if frame.class_id != method.CLASS_ID:
+        if class_id != method.CLASS_ID:
             raise FrameSequenceError(
-                f"content header of class {frame.class_id} after {method.NAME}"
+                f"content header of class {class_id} after {method.NAME}"
             )
-        ch.content_properties = cast(Properties, frame.properties)
-        ch.body_size = frame.body_size
+        ch.content_properties = properties
+        ch.body_size = body_size
         ch.received = 0
         ch.parts = []
-        if frame.body_size == 0:
+        if body_size == 0:
             self._finish_content(ch, b"")
         else:
             ch.content = ContentState.AWAIT_BODY
 
-    def _handle_body(self, ch: _Channel, frame: BodyFrame) -> None:
+    def _handle_body(self, ch: _Channel, payload: bytes) -> None:
         if ch.content is not ContentState.AWAIT_BODY:
             raise FrameSequenceError(
                 f"a content body frame on channel {ch.id} without a header before it"
             )
-        payload = frame.payload
         received = ch.received + len(payload)
         if received > ch.body_size:
             raise FrameDecodeError(

@@ -19,6 +19,7 @@ from amqp_client.frames import (
     FRAME_OVERHEAD,
     HEARTBEAT_FRAME,
     BodyFrame,
+    ContentFrame,
     Frame,
     FrameReader,
     HeaderFrame,
@@ -67,6 +68,7 @@ class Deliver(_Fake):
     CLASS_ID = 60
     METHOD_ID = 60
     NAME = "basic.deliver"
+    HAS_CONTENT = True
 
     def __init__(
         self, tag: str, delivery_tag: int, redelivered: bool, routing_key: str
@@ -153,8 +155,31 @@ METHODS: dict[int, Any] = {(c.CLASS_ID << 16) | c.METHOD_ID: c for c in (Deliver
 PROPERTIES: dict[int, Any] = {60: Props}
 
 
-def new_reader(frame_max: int = 0) -> FrameReader:
-    return FrameReader(frame_max, methods=METHODS, properties=PROPERTIES)
+def new_reader(frame_max: int = 0, *, coalesce: bool = False) -> FrameReader:
+    return FrameReader(
+        frame_max, methods=METHODS, properties=PROPERTIES, coalesce=coalesce
+    )
+
+
+def expand(frames: list[Frame]) -> list[Frame]:
+    """The frames a coalescing reader stood in for with each ContentFrame."""
+    out: list[Frame] = []
+    for frame in frames:
+        if isinstance(frame, ContentFrame):
+            out.append(MethodFrame(frame.channel, frame.method))
+            out.append(
+                HeaderFrame(
+                    frame.channel,
+                    frame.method.CLASS_ID,
+                    len(frame.body),
+                    frame.properties,
+                )
+            )
+            if frame.body:
+                out.append(BodyFrame(frame.channel, frame.body))
+        else:
+            out.append(frame)
+    return out
 
 
 # -- a seeded 1,000-frame stream ----------------------------------------------------
@@ -169,7 +194,7 @@ def random_stream(rng: random.Random, count: int) -> tuple[bytes, list[Frame]]:
     expected: list[Frame] = []
     while len(expected) < count:
         channel = rng.randrange(65536)
-        kind = rng.randrange(5)
+        kind = rng.randrange(6)
         if kind == 0:
             m: Any = Deliver(
                 random_text(rng),
@@ -197,9 +222,22 @@ def random_stream(rng: random.Random, count: int) -> tuple[bytes, list[Frame]]:
                 struct.pack(">BHI", 3, channel, 0) + b"\xce"
             ]
             expected.append(BodyFrame(channel, payload))
-        else:
+        elif kind == 4:
             parts.append(HEARTBEAT_FRAME)
             expected.append(HeartbeatFrame())
+        else:
+            # A whole message, as a broker sends it: what a coalescing
+            # reader joins when it arrives in one piece.
+            m = Deliver(random_text(rng), rng.randrange(2**64), False, "")
+            p = Props(random_text(rng), None)
+            payload = rng.randbytes(rng.choice((0, 1, 100, 5000)))
+            parts += content_frames(channel, m, p, payload, 4096)
+            expected.append(MethodFrame(channel, m))
+            expected.append(HeaderFrame(channel, 60, len(payload), p))
+            expected += [
+                BodyFrame(channel, payload[i : i + 4088])
+                for i in range(0, len(payload), 4088)
+            ]
     return b"".join(parts), expected
 
 
@@ -224,6 +262,23 @@ def test_1000_frames_any_chunking_matches_whole(seed: int) -> None:
     for chunk in chunked(data, rng):
         got += reader.feed(chunk)
     assert got == expected
+    assert reader.receive_buffer_size() == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_coalescing_reader_stands_in_for_the_same_frames(seed: int) -> None:
+    rng = random.Random(seed)
+    data, expected = random_stream(rng, 1000)
+    whole = new_reader(coalesce=True).feed(data)
+    assert expand(whole) == expected
+    # Whole messages in one buffer are joined: one ContentFrame each.
+    assert any(isinstance(f, ContentFrame) for f in whole)
+    reader = new_reader(coalesce=True)
+    got: list[Frame] = []
+    for chunk in chunked(data, rng):
+        got += reader.feed(chunk)
+    assert expand(got) == expected
     assert reader.receive_buffer_size() == 0
 
 
@@ -263,9 +318,15 @@ def feed_and_classify(reader: FrameReader, chunks: list[bytes]) -> None:
 
 
 @settings(max_examples=500, deadline=None)
-@given(data=st.binary(max_size=300), frame_max=st.sampled_from([0, 4096]))
-def test_random_bytes_raise_only_protocol_errors(data: bytes, frame_max: int) -> None:
-    feed_and_classify(new_reader(frame_max), [data])
+@given(
+    data=st.binary(max_size=300),
+    frame_max=st.sampled_from([0, 4096]),
+    coalesce=st.booleans(),
+)
+def test_random_bytes_raise_only_protocol_errors(
+    data: bytes, frame_max: int, coalesce: bool
+) -> None:
+    feed_and_classify(new_reader(frame_max, coalesce=coalesce), [data])
 
 
 # Frames that look right from the outside (known type, right frame-end) with
@@ -300,13 +361,14 @@ plausible_frame = st.builds(
     junk=st.lists(plausible_frame, min_size=1, max_size=6),
     tail=st.binary(max_size=50),
     split=st.integers(1, 64),
+    coalesce=st.booleans(),
 )
 def test_garbage_after_valid_prefix(
-    seed: int, junk: list[bytes], tail: bytes, split: int
+    seed: int, junk: list[bytes], tail: bytes, split: int, coalesce: bool
 ) -> None:
     prefix, expected = random_stream(random.Random(seed), 5)
-    reader = new_reader(4096 * 4)
-    assert reader.feed(prefix) == expected
+    reader = new_reader(4096 * 4, coalesce=coalesce)
+    assert expand(reader.feed(prefix)) == expected
     data = b"".join(junk) + tail
     feed_and_classify(reader, [data[i : i + split] for i in range(0, len(data), split)])
 

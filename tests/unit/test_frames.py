@@ -25,6 +25,7 @@ from amqp_client.frames import (
     HEARTBEAT_FRAME,
     PROTOCOL_HEADER,
     BodyFrame,
+    ContentFrame,
     Frame,
     FrameReader,
     HeaderFrame,
@@ -248,8 +249,10 @@ METHODS: dict[int, Any] = {
 PROPERTIES: dict[int, Any] = {60: Props}
 
 
-def reader(frame_max: int = 131072) -> FrameReader:
-    return FrameReader(frame_max, methods=METHODS, properties=PROPERTIES)
+def reader(frame_max: int = 131072, *, coalesce: bool = False) -> FrameReader:
+    return FrameReader(
+        frame_max, methods=METHODS, properties=PROPERTIES, coalesce=coalesce
+    )
 
 
 def raw_frame(ftype: int, channel: int, payload: bytes, end: int = FRAME_END) -> bytes:
@@ -671,17 +674,158 @@ def test_empty_feed() -> None:
     assert r.feed(bytearray()) == []
 
 
+# -- reader: coalescing ------------------------------------------------------------------
+
+MESSAGE_JOINED = ContentFrame(5, DELIVER, PROPS, b"hello")
+
+
+def header_bytes(
+    channel: int = 5, class_id: int = 60, body_size: int = 5, props: bytes = PROPS_BYTES
+) -> bytes:
+    return raw_frame(2, channel, struct.pack(">HHQ", class_id, 0, body_size) + props)
+
+
+def test_coalescing_is_off_by_default() -> None:
+    assert reader().feed(MESSAGE) == MESSAGE_FRAMES
+
+
+def test_coalesced_message() -> None:
+    r = reader(coalesce=True)
+    assert r.feed(MESSAGE + MESSAGE) == [MESSAGE_JOINED, MESSAGE_JOINED]
+    assert r.receive_buffer_size() == 0
+
+
+def test_coalesced_empty_body() -> None:
+    data = content_frames(2, Deliver("c", 1), Props(), b"", 4096)[0]
+    assert reader(coalesce=True).feed(data + HEARTBEAT_FRAME) == [
+        ContentFrame(2, Deliver("c", 1), Props(), b""),
+        HeartbeatFrame(0),
+    ]
+
+
+def test_content_frame_equality_and_repr() -> None:
+    assert ContentFrame(5, DELIVER, PROPS, b"hello") == MESSAGE_JOINED
+    assert ContentFrame(6, DELIVER, PROPS, b"hello") != MESSAGE_JOINED
+    assert MethodFrame(5, DELIVER) != MESSAGE_JOINED
+    assert repr(MESSAGE_JOINED).startswith("ContentFrame(channel=5, method=Deliver(")
+    assert repr(MESSAGE_JOINED).endswith("body=<5 bytes>)")
+    with pytest.raises(TypeError):
+        hash(MESSAGE_JOINED)
+    match MESSAGE_JOINED:
+        case ContentFrame(channel, method, properties, body):
+            assert (channel, method, properties, body) == (5, DELIVER, PROPS, b"hello")
+
+
+@pytest.mark.parametrize("cut", range(1, len(MESSAGE)))
+def test_message_split_anywhere(cut: int) -> None:
+    r = reader(coalesce=True)
+    got = r.feed(MESSAGE[:cut]) + r.feed(MESSAGE[cut:])
+    if cut < len(DELIVER_FRAME):
+        # Nothing completed before the cut: the second feed has it all.
+        assert got == [MESSAGE_JOINED]
+    else:
+        assert got == MESSAGE_FRAMES
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # the header on another channel (the core says 505 about it)
+        DELIVER_FRAME + header_bytes(channel=6) + BODY_FRAME,
+        # the body on another channel
+        DELIVER_FRAME + HEADER_FRAME + raw_frame(3, 6, b"hello"),
+        # the body in two frames
+        DELIVER_FRAME + HEADER_FRAME + raw_frame(3, 5, b"hel") + raw_frame(3, 5, b"lo"),
+        # a body frame bigger than the header said
+        DELIVER_FRAME + header_bytes(body_size=4) + BODY_FRAME,
+        # a heartbeat between the frames
+        DELIVER_FRAME + HEARTBEAT_FRAME + HEADER_FRAME + BODY_FRAME,
+    ],
+    ids=[
+        "header-channel",
+        "body-channel",
+        "two-bodies",
+        "body-size",
+        "heartbeat-between",
+    ],
+)
+def test_unusual_sequences_come_back_frame_by_frame(data: bytes) -> None:
+    assert reader(coalesce=True).feed(data) == reader().feed(data)
+
+
+def test_header_of_another_class_is_not_coalesced() -> None:
+    # (the core answers 505 to it)
+    data = DELIVER_FRAME + header_bytes(class_id=50) + BODY_FRAME
+    properties = {**PROPERTIES, 50: Props}
+    r = FrameReader(methods=METHODS, properties=properties, coalesce=True)
+    assert r.feed(data) == [
+        MESSAGE_FRAMES[0],
+        HeaderFrame(5, 50, 5, PROPS),
+        MESSAGE_FRAMES[2],
+    ]
+
+
+def test_only_methods_with_content_are_coalesced() -> None:
+    data = method_frame(5, DeclareOk("q", 1, 2)) + HEADER_FRAME + BODY_FRAME
+    assert reader(coalesce=True).feed(data) == [
+        MethodFrame(5, DeclareOk("q", 1, 2)),
+        *MESSAGE_FRAMES[1:],
+    ]
+
+
+def test_no_coalescing_without_a_properties_decoder() -> None:
+    r = FrameReader(methods=METHODS, properties={}, coalesce=True)
+    assert r.feed(DELIVER_FRAME) == [MethodFrame(5, DELIVER)]
+
+
+def test_coalescing_checks_frame_max() -> None:
+    # The body frame is over frame_max: the reader must say so, not join it.
+    body = b"x" * 5000
+    data = (
+        DELIVER_FRAME
+        + header_bytes(body_size=len(body), props=b"\x00\x00")
+        + raw_frame(3, 5, body)
+    )
+    err = read_error(data, frame_max=4096)
+    assert "over frame_max 4096" in str(err)
+
+
+def test_coalesced_properties_errors_read_as_usual() -> None:
+    err = read_error(
+        DELIVER_FRAME + header_bytes(props=b"\x80\x00\x09text") + BODY_FRAME
+    )
+    assert str(err) == "content-type: truncated"
+
+
+def test_real_registries_coalesce_every_content_method() -> None:
+    from amqp_client import spec
+
+    props = spec.BasicProperties(content_type="text/plain", headers={"a": 1})
+    messages = [
+        spec.BasicDeliver("ctag", 1, "ex", "rk"),
+        spec.BasicReturn(312, "NO_ROUTE", "ex", "rk"),
+        spec.BasicGetOk(2, "ex", "rk", 0),
+    ]
+    data = b"".join(content_frames(1, m, props, b"body", 131072)[0] for m in messages)
+    assert FrameReader(coalesce=True).feed(data) == [
+        ContentFrame(1, m, props, b"body") for m in messages
+    ]
+
+
 # -- reader: errors ------------------------------------------------------------------
 
 
 def read_error(data: bytes, frame_max: int = 131072) -> FrameDecodeError:
-    """Feed ``data`` whole and byte by byte; both must fail the same way."""
+    """Feed ``data`` whole, byte by byte, and whole to a coalescing reader;
+    all three must fail the same way."""
     with pytest.raises(FrameDecodeError) as whole:
         reader(frame_max).feed(data)
     r = reader(frame_max)
     with pytest.raises(FrameDecodeError) as bytewise:
         feed_bytewise(r, data)
-    assert str(whole.value) == str(bytewise.value)
+    with pytest.raises(FrameDecodeError) as joined:
+        reader(frame_max, coalesce=True).feed(data)
+    assert str(whole.value) == str(bytewise.value) == str(joined.value)
     assert isinstance(whole.value, ProtocolError)
     assert isinstance(whole.value, ValueError)
     assert whole.value.reply_code == 501

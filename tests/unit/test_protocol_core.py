@@ -1024,6 +1024,47 @@ def test_content_out_of_order(
     assert_failed(conn, error_type, code)
 
 
+def test_joined_and_separate_content_frames_give_the_same_events() -> None:
+    # Fed whole, the reader hands the core a deliver, its header and its body
+    # as one ContentFrame; fed in pieces, as three frames. Same events, same
+    # bytes out, whatever the chunking.
+    props = spec.BasicProperties(content_type="text/plain", headers={"n": 1})
+    outcomes = []
+    for chunk_size in (None, 1, 7, 64, 1000):
+        conn = connect(frame_max=4096)
+        one = open_channel(conn)
+        two = open_channel(conn)
+        conn.call(two, spec.BasicGet("q"))
+        conn.call(two, spec.QueueDelete("q"))
+        conn.data_to_send()
+        script = (
+            deliver(one, b"a" * 100, delivery_tag=1, properties=props)
+            + deliver(one, b"", delivery_tag=2)
+            + deliver(one, bytes(range(256)) * 40, delivery_tag=3, frame_max=4096)
+            + content(two, spec.BasicReturn(312, "NO_ROUTE", "ex", "rk"), b"back")
+            + content(two, spec.BasicGetOk(9, "", "q", 0), b"got", props)
+            + deliver(one, b"last", delivery_tag=4)
+        )
+        if chunk_size is None:
+            conn.receive_data(script, 0.0)
+        else:
+            for i in range(0, len(script), chunk_size):
+                conn.receive_data(script[i : i + chunk_size], 0.0)
+        assert conn.state is ConnectionState.OPEN
+        outcomes.append((conn.events_received(), sent_methods(conn)))
+    events, sent = outcomes[0]
+    assert [type(e) for e in events] == [
+        ev.DeliveryReceived,
+        ev.DeliveryReceived,
+        ev.DeliveryReceived,
+        ev.ReturnReceived,
+        ev.GetReceived,
+        ev.DeliveryReceived,
+    ]
+    assert sent == [(2, spec.QueueDelete("q"))]  # sent once the get-ok is done
+    assert all(outcome == outcomes[0] for outcome in outcomes[1:])
+
+
 # -- publisher confirms ----------------------------------------------------------------
 
 
