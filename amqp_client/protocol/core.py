@@ -822,6 +822,17 @@ class Connection:
             elif method.HAS_CONTENT:
                 self._start_content(ch, method)  # assembled, then dropped
             return
+        if ch.state is ChannelState.OPENING and kind is not spec.ChannelClose:
+            # Before open-ok nothing else can be meant for this channel: it
+            # has no consumers, publishes or requests yet. (The broker may
+            # still refuse the open with channel.close.)
+            if kind is not spec.ChannelOpenOk:
+                raise FrameSequenceError(
+                    f"{method.NAME} on channel {ch.id} before channel.open-ok"
+                )
+            ch.state = ChannelState.OPEN
+            self._events.append(ev.ChannelOpened(ch.id))
+            return
         if kind is spec.BasicDeliver or kind is spec.BasicReturn:
             self._start_content(ch, method)
         elif kind is spec.BasicAck or kind is spec.BasicNack:
@@ -851,13 +862,6 @@ class Connection:
                     method_frame(ch.id, spec.ChannelFlowOk(active=method.active))
                 )
                 self._events.append(ev.ChannelFlowChanged(ch.id, method.active))
-        elif ch.state is ChannelState.OPENING:
-            if kind is not spec.ChannelOpenOk:
-                raise FrameSequenceError(
-                    f"{method.NAME} on channel {ch.id} before channel.open-ok"
-                )
-            ch.state = ChannelState.OPEN
-            self._events.append(ev.ChannelOpened(ch.id))
         elif method.HAS_CONTENT:  # basic.get-ok: a reply with content
             if ch.pending is None or kind not in ch.pending:
                 raise FrameSequenceError(

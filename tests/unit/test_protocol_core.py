@@ -601,11 +601,46 @@ def test_channel_open_before_open_ok_arrives() -> None:
     assert conn.channel_is_open(channel)
 
 
-def test_method_before_channel_open_ok_is_505(feed: Feeder) -> None:
+@pytest.mark.parametrize(
+    "frames",
+    [
+        pytest.param(lambda c: method(c, spec.QueueDeclareOk("q", 0, 0)), id="reply"),
+        pytest.param(lambda c: deliver(c, b"x"), id="deliver"),
+        pytest.param(
+            lambda c: content(c, spec.BasicReturn(312, "NO_ROUTE", "", "q"), b"x"),
+            id="return",
+        ),
+        pytest.param(lambda c: method(c, spec.BasicAck(1)), id="ack"),
+        pytest.param(lambda c: method(c, spec.BasicCancel("ctag")), id="cancel"),
+        pytest.param(lambda c: method(c, spec.ChannelFlow(active=False)), id="flow"),
+        pytest.param(lambda c: method(c, spec.ChannelCloseOk()), id="close-ok"),
+    ],
+)
+def test_method_before_channel_open_ok_is_505(frames: Any, feed: Feeder) -> None:
+    # Nothing but open-ok (or a refusal) can be meant for a channel that is
+    # still opening: it has no consumer, publish or request yet.
     conn = connect(feed)
     channel = conn.open_channel()
-    feed(conn, method(channel, spec.QueueDeclareOk("q", 0, 0)))
+    conn.data_to_send()
+    feed(conn, frames(channel))
     assert_failed(conn, FrameSequenceError, 505)
+    assert not any(
+        isinstance(e, ev.DeliveryReceived | ev.ReturnReceived | ev.ConsumerCancelled)
+        for e in conn.events_received()
+    )
+
+
+def test_channel_close_before_open_ok_refuses_the_open(feed: Feeder) -> None:
+    conn = connect(feed)
+    channel = conn.open_channel()
+    conn.data_to_send()
+    feed(conn, method(channel, spec.ChannelClose(504, "CHANNEL_ERROR", 20, 10)))
+    assert sent_methods(conn) == [(channel, spec.ChannelCloseOk())]
+    [event] = conn.events_received()
+    assert isinstance(event, ev.ChannelTerminated)
+    assert isinstance(event.error, ChannelClosed | ConnectionClosed)
+    assert event.error.reply_code == 504
+    assert conn.state is ConnectionState.OPEN
 
 
 @pytest.mark.parametrize("state", [ConnectionState.INITIAL, ConnectionState.AWAIT_TUNE])
