@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from amqp_client import auth, uri
 from amqp_client._delivery import DeliveryData, ReturnedMessage
-from amqp_client._recovery import RecoveryOptions, Topology, consume_again
+from amqp_client._recovery import RecoveryOptions, Topology, consume_again, with_fields
 from amqp_client.errors import AMQPError, ChannelClosed, MessageNacked, MessageReturned
 from amqp_client.protocol import Connection as ProtocolConnection
 from amqp_client.protocol import events as ev
@@ -26,6 +26,10 @@ from amqp_client.spec import (
     BasicGetEmpty,
     BasicQos,
     ConfirmSelect,
+    QueueBind,
+    QueueDeclareOk,
+    QueueDelete,
+    QueueUnbind,
     TxSelect,
 )
 
@@ -361,6 +365,9 @@ class ChannelEvents:
         self._qos: dict[bool, BasicQos] = {}
         self._confirm_mode = False
         self._tx_mode = False
+        # The queue declared last on this channel (recorded only when
+        # recovering): what an empty queue name means in later methods.
+        self._last_queue = ""
 
     def _emit(self, callbacks: list[Callable[..., object]], *args: object) -> None:
         raise NotImplementedError
@@ -418,6 +425,16 @@ class ChannelEvents:
         elif isinstance(method, TxSelect):
             self._tx_mode = True
         else:
+            if isinstance(reply, QueueDeclareOk):
+                self._last_queue = reply.queue
+            elif (
+                isinstance(method, QueueBind | QueueUnbind | QueueDelete)
+                and method.queue == ""
+                and self._last_queue
+            ):
+                # AMQP 0-9-1: an empty queue name means the queue declared
+                # last on the channel; record the binding under its name.
+                method = with_fields(method, queue=self._last_queue)
             self._connection._record(method, reply)
 
     def _session_methods(self) -> list[Any]:
@@ -439,6 +456,8 @@ class ChannelEvents:
         for consumer in self._consumers.values():
             if consumer.queue == old:
                 consumer.queue = new
+        if self._last_queue == old:
+            self._last_queue = new
 
     def _stale(self, epoch: int | None) -> bool:
         """Whether a delivery of ``epoch`` came before the connection was
@@ -478,6 +497,8 @@ class ChannelEvents:
 
         def registered(reply: Any) -> Any:
             assert isinstance(reply, BasicConsumeOk)
+            if consumer.queue == "" and self._last_queue:
+                consumer.queue = self._last_queue  # as the broker took ""
             consumer.consumer_tag = reply.consumer_tag
             consumer._active = True
             self._consumers[reply.consumer_tag] = consumer

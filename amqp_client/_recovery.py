@@ -19,7 +19,7 @@ import dataclasses
 import logging
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from amqp_client import uri
 from amqp_client._spec_base import Method
@@ -48,7 +48,10 @@ __all__ = [
     "is_recoverable",
     "lost_error",
     "restore_timeout",
+    "with_fields",
 ]
+
+_M = TypeVar("_M", bound=Method)
 
 log = logging.getLogger("amqp_client.recovery")
 
@@ -444,11 +447,18 @@ def _args_key(method: Any) -> str:
     return repr(sorted(arguments.items())) if arguments else ""
 
 
+def with_fields(method: _M, **changes: Any) -> _M:
+    """A copy of ``method`` with some fields replaced (validated again)."""
+    values = {field.name: getattr(method, field.name) for field in method.FIELDS}
+    values.update(changes)
+    first = method.FIELDS[0].name
+    cls: Any = type(method)  # a generated class: its fields are its parameters
+    result: _M = cls(values.pop(first), **values)
+    return result
+
+
 def _without_no_wait(method: Any) -> Any:
     """A copy of a declare or bind that waits for its reply."""
     if not getattr(method, "no_wait", False):
         return method
-    values = {field.name: getattr(method, field.name) for field in method.FIELDS}
-    values["no_wait"] = False
-    first = method.FIELDS[0].name
-    return type(method)(values.pop(first), **values)
+    return with_fields(method, no_wait=False)

@@ -207,3 +207,33 @@ async def tls_to_plain_port_scenario(front: Front) -> None:
 
 def test_amqps_against_a_plain_port_fails_typed(front: Front) -> None:
     front.run(tls_to_plain_port_scenario)
+
+
+async def empty_queue_name_scenario(front: Front) -> None:
+    # AMQP 0-9-1: an empty queue name in queue.bind, basic.consume or
+    # queue.delete means the queue declared last on the channel. Recovery
+    # must record them under that queue's name, or it would restore a
+    # binding of "" (refused) and a consumer of "".
+    exchange = unique("last-queue")
+    async with front.connect(recover=True) as conn:
+        ch = await conn.channel()
+        await ch.exchange_declare(exchange, "direct", auto_delete=True)
+        ok = await ch.queue_declare("", exclusive=True)
+        await ch.queue_bind("", exchange, "rk")
+        consumer = await ch.basic_consume("")
+        assert consumer.queue == ok.queue
+        topology = conn.topology
+        assert topology.bindings == [(ok.queue, exchange, "rk")]
+        await ch.basic_publish(b"x", exchange=exchange, routing_key="rk")
+        delivery = await next_delivery(consumer)
+        await delivery.ack()
+        await ch.queue_unbind("", exchange, "rk")
+        assert topology.bindings == []
+        await consumer.cancel()
+        await ch.queue_delete("")
+        assert topology.queues == []
+        await ch.exchange_delete(exchange)
+
+
+def test_empty_queue_name_means_the_last_declared_queue(front: Front) -> None:
+    front.run(empty_queue_name_scenario)
