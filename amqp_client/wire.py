@@ -63,11 +63,12 @@ import datetime as _dt
 import decimal as _decimal
 import struct
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from amqp_client.errors import FrameDecodeError
 
 __all__ = [
+    "NAMES",
     "FieldTable",
     "FieldValue",
     "decode_array",
@@ -82,6 +83,7 @@ __all__ = [
     "encode_shortstr",
     "encode_table",
     "encode_timestamp",
+    "name_from",
 ]
 
 #: The Python types a decoded field value can have (nested tables and arrays
@@ -106,6 +108,30 @@ FieldTable: TypeAlias = Mapping[str, object]
 
 _Buffer: TypeAlias = bytes | bytearray | memoryview
 _Decoder: TypeAlias = Callable[[_Buffer, int], tuple[object, int]]
+
+#: Names read off the wire -> their ``str``: field-table keys, and the
+#: shortstr fields that name things (consumer tags, exchanges, queues,
+#: routing keys, content types; the generator picks them). The same few
+#: names come with every message, so decoders share one ``str`` per name
+#: instead of keeping a copy in each buffered delivery. Bounded: emptied
+#: when full, so names that never repeat cannot pin memory. Shared by all
+#: connections and threads; its dict operations are atomic.
+NAMES: dict[bytes, str] = {}
+_NAMES_MAX: Final = 4096
+
+
+def name_from(raw: bytes) -> str:
+    """Decode a name that :data:`NAMES` does not hold yet, and remember it.
+
+    Raises:
+        UnicodeDecodeError: ``raw`` is not UTF-8.
+    """
+    name = raw.decode()
+    if len(NAMES) >= _NAMES_MAX:
+        NAMES.clear()
+    NAMES[raw] = name
+    return name
+
 
 # --------------------------------------------------------------------------
 # Precompiled structs (AMQP is big-endian, §4.2.2). Bound methods are hoisted
@@ -822,12 +848,13 @@ _DECODERS: dict[int, _Decoder] = {
 
 def _decode_copy(
     decode: Callable[[bytes, int], tuple[Any, int]],
-    buf: memoryview,
+    buf: bytearray | memoryview,
     offset: int,
     what: str,
 ) -> tuple[Any, int]:
-    """Decode a length-prefixed table or array in a memoryview from a copy of
-    just its region (bytes decode faster than memoryview slices)."""
+    """Decode a length-prefixed table or array in a bytearray or memoryview
+    from a ``bytes`` copy of just its region (bytes decode faster than
+    memoryview slices, and their slices can be looked up in NAMES)."""
     try:
         (size,) = _unpack_u32(buf, offset)
     except struct.error:
@@ -851,9 +878,11 @@ def decode_table(buf: _Buffer, offset: int) -> tuple[dict[str, object], int]:
         FrameDecodeError: any malformed input. The message names the key
             path, the type tag and the offset.
     """
-    if type(buf) is memoryview:
+    if not isinstance(buf, bytes):
+        # Keys are looked up in NAMES, which a bytearray slice cannot be.
         return _decode_copy(decode_table, buf, offset, "field table")
     fixed = _FIXED
+    names = NAMES
     key: str | None = None
     tag = -1
     try:
@@ -867,7 +896,8 @@ def decode_table(buf: _Buffer, offset: int) -> tuple[dict[str, object], int]:
             # which the check after the loop catches.
             start = offset + 1
             offset = start + buf[offset]
-            key = buf[start:offset].decode()
+            raw = buf[start:offset]
+            key = names[raw] if raw in names else name_from(raw)
             tag = buf[offset]
             if tag == 0x53:  # S
                 start = offset + 5

@@ -41,6 +41,45 @@ ANNOTATIONS = {
 PARAM_ANNOTATIONS = {"table": "Mapping[str, Any]"}
 
 _STRUCT_CHARS = {"octet": "B", "short": "H", "long": "I", "longlong": "Q"}
+
+#: shortstr fields that name things: consumers, exchanges and queues (by
+#: their domain), routes, content types and applications (by field name).
+#: The same few values arrive with message after message, so decoders share
+#: one str per value through ``wire.NAMES`` instead of making a copy each
+#: time. Values unique to a message (message-id, correlation-id) and free
+#: text (reply-text) are decoded as they come.
+NAME_DOMAINS = frozenset({"consumer-tag", "exchange-name", "queue-name"})
+NAME_FIELDS = frozenset(
+    {
+        "routing_key",
+        "content_type",
+        "content_encoding",
+        "type",
+        "user_id",
+        "app_id",
+        "reply_to",
+    }
+)
+
+#: The first decode line of a decoder that looks names up: NAMES is keyed
+#: by ``bytes``, which a bytearray slice is not.
+_BYTES_ONLY = "buf = buf if buf.__class__ is bytes else bytes(buf)"
+
+
+def is_name(f: PlanField) -> bool:
+    """Whether a shortstr field's values are shared through ``wire.NAMES``."""
+    return f.type == "shortstr" and (
+        f.spec.domain in NAME_DOMAINS or f.name in NAME_FIELDS
+    )
+
+
+def _name_lines(target: str, raw: str) -> list[str]:
+    return [
+        f"raw = {raw}",
+        f"{target} = NAMES[raw] if raw in NAMES else name_from(raw)",
+    ]
+
+
 _INT_MAX = {"octet": 1 << 8, "short": 1 << 16, "long": 1 << 32, "longlong": 1 << 64}
 _ZERO: dict[str, Any] = {
     "bit": False,
@@ -362,6 +401,7 @@ class _Emitter:
         self.bit_target = ""
         self._bit_count = 0
         self.temp = 0
+        self.names = False  # whether a field is looked up in NAMES
 
     def _name(self, prefix: str) -> str:
         self.temp += 1
@@ -460,7 +500,12 @@ class _Emitter:
             self.run.append((char, f"len({data})", length))
             self.flush()
             self.parts.append(data)
-            if f.type == "shortstr":
+            if is_name(f):
+                self.names = True
+                self.decode += _name_lines(
+                    f"self.{f.name}", f"buf[offset:offset + {length}]"
+                )
+            elif f.type == "shortstr":
                 self.decode.append(
                     f"self.{f.name} = buf[offset:offset + {length}].decode()"
                 )
@@ -497,8 +542,9 @@ class _Emitter:
             ret = f'return b"".join(({", ".join(self.parts)}))'
         # Decoders build ``obj`` without calling __init__ (values from the
         # wire are already valid by construction of the codec).
+        decode = [_BYTES_ONLY, *self.decode] if self.names else self.decode
         return (*self.prelude, ret), tuple(
-            line.replace("self.", "obj.") for line in self.decode
+            line.replace("self.", "obj.") for line in decode
         )
 
 
@@ -563,6 +609,7 @@ def properties_codec(
         used |= mask
     enc = ["flags = 0", 'parts: list[bytes] = [b""]']
     dec: list[str] = []
+    names = False
     if words == 1:
         dec += ["flags = _S_H.unpack_from(buf, offset)[0]", "offset += 2"]
     else:
@@ -590,11 +637,18 @@ def properties_codec(
         block = [f"if flags & {mask:#x}:"]
         if f.type == "shortstr":
             enc += [f"    b = {v}.encode()", "    parts += (OCTETS[len(b)], b)"]
-            block += [
-                "    n = buf[offset]",
-                f"    self.{n} = buf[offset + 1:offset + 1 + n].decode()",
-                "    offset += 1 + n",
-            ]
+            block.append("    n = buf[offset]")
+            if is_name(f):
+                names = True
+                block += [
+                    "    " + line
+                    for line in _name_lines(
+                        f"self.{n}", "buf[offset + 1:offset + 1 + n]"
+                    )
+                ]
+            else:
+                block.append(f"    self.{n} = buf[offset + 1:offset + 1 + n].decode()")
+            block.append("    offset += 1 + n")
         elif f.type == "longstr":
             structs.add("I")
             enc += [f"    parts += (_S_I.pack(len({v})), {v})"]
@@ -647,6 +701,8 @@ def properties_codec(
             ")",
         ]
     enc += ['return b"".join(parts)']
+    if names:
+        dec.insert(0, _BYTES_ONLY)
     return tuple(enc), tuple(line.replace("self.", "obj.") for line in dec)
 
 

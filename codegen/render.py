@@ -47,8 +47,16 @@ _SPEC_BASE = (
     "check_timestamp",
     "decode_error",
     "encode_error",
+    "new_object",
 )
-_WIRE = ("decode_table", "decode_timestamp", "encode_table", "encode_timestamp")
+_WIRE = (
+    "NAMES",
+    "decode_table",
+    "decode_timestamp",
+    "encode_table",
+    "encode_timestamp",
+    "name_from",
+)
 
 
 def defline(
@@ -151,7 +159,7 @@ def _module_text(m: planning.MethodPlan) -> str:
         + [f.default_src for f in m.fields]
         + [f.annotation for f in m.fields]
         + ["REQUIRED" if any(f.required for f in m.fields) else ""]
-        + ["Buffer Method decode_error encode_error"]
+        + ["Buffer Method decode_error encode_error new_object"]
     )
 
 
@@ -208,7 +216,7 @@ def _render_package(plan: planning.SpecPlan, env: jinja2.Environment) -> dict[st
         + "\n".join(f.annotation for f in p.fields)
         for p in plan.properties
     )
-    prop_text += "\nClassVar Field Properties Buffer decode_error encode_error struct."
+    prop_text += "\nClassVar Field Properties Buffer decode_error encode_error new_object struct."
     out["properties.py"] = env.get_template("properties.py.j2").render(
         **common,
         properties=plan.properties,

@@ -22,13 +22,16 @@ from amqp_client._spec_base import (
     check_timestamp,
     decode_error,
     encode_error,
+    new_object,
 )
 from amqp_client.errors import FrameDecodeError
 from amqp_client.wire import (
+    NAMES,
     decode_table,
     decode_timestamp,
     encode_table,
     encode_timestamp,
+    name_from,
 )
 
 __all__ = ["PROPERTIES", "BasicProperties"]
@@ -323,7 +326,8 @@ class BasicProperties(Properties):
         """Decode flags and properties in ``buf[offset:end]``, filling it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: BasicProperties = new_object(cls)
+            buf = buf if buf.__class__ is bytes else bytes(buf)
             flags = _S_H.unpack_from(buf, offset)[0]
             offset += 2
             if flags & 0x3:
@@ -331,13 +335,15 @@ class BasicProperties(Properties):
             if flags & 0xf000:
                 if flags & 0x8000:
                     n = buf[offset]
-                    obj.content_type = buf[offset + 1:offset + 1 + n].decode()
+                    raw = buf[offset + 1:offset + 1 + n]
+                    obj.content_type = NAMES[raw] if raw in NAMES else name_from(raw)
                     offset += 1 + n
                 else:
                     obj.content_type = None
                 if flags & 0x4000:
                     n = buf[offset]
-                    obj.content_encoding = buf[offset + 1:offset + 1 + n].decode()
+                    raw = buf[offset + 1:offset + 1 + n]
+                    obj.content_encoding = NAMES[raw] if raw in NAMES else name_from(raw)
                     offset += 1 + n
                 else:
                     obj.content_encoding = None
@@ -366,7 +372,8 @@ class BasicProperties(Properties):
                     obj.correlation_id = None
                 if flags & 0x200:
                     n = buf[offset]
-                    obj.reply_to = buf[offset + 1:offset + 1 + n].decode()
+                    raw = buf[offset + 1:offset + 1 + n]
+                    obj.reply_to = NAMES[raw] if raw in NAMES else name_from(raw)
                     offset += 1 + n
                 else:
                     obj.reply_to = None
@@ -391,13 +398,15 @@ class BasicProperties(Properties):
                     obj.timestamp = None
                 if flags & 0x20:
                     n = buf[offset]
-                    obj.type = buf[offset + 1:offset + 1 + n].decode()
+                    raw = buf[offset + 1:offset + 1 + n]
+                    obj.type = NAMES[raw] if raw in NAMES else name_from(raw)
                     offset += 1 + n
                 else:
                     obj.type = None
                 if flags & 0x10:
                     n = buf[offset]
-                    obj.user_id = buf[offset + 1:offset + 1 + n].decode()
+                    raw = buf[offset + 1:offset + 1 + n]
+                    obj.user_id = NAMES[raw] if raw in NAMES else name_from(raw)
                     offset += 1 + n
                 else:
                     obj.user_id = None
@@ -406,7 +415,8 @@ class BasicProperties(Properties):
             if flags & 0xc:
                 if flags & 0x8:
                     n = buf[offset]
-                    obj.app_id = buf[offset + 1:offset + 1 + n].decode()
+                    raw = buf[offset + 1:offset + 1 + n]
+                    obj.app_id = NAMES[raw] if raw in NAMES else name_from(raw)
                     offset += 1 + n
                 else:
                     obj.app_id = None

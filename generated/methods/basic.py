@@ -41,8 +41,9 @@ from amqp_client._spec_base import (
     check_table,
     decode_error,
     encode_error,
+    new_object,
 )
-from amqp_client.wire import decode_table, encode_table
+from amqp_client.wire import NAMES, decode_table, encode_table, name_from
 
 _S_HB = struct.Struct(">HB")
 _S_I = struct.Struct(">I")
@@ -165,7 +166,7 @@ class BasicQos(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: BasicQos = new_object(cls)
             obj.prefetch_size, obj.prefetch_count, bits1 = _S_IHB.unpack_from(buf, offset)
             offset += 7
             obj.global_ = (bits1 & 0x01) != 0
@@ -214,7 +215,7 @@ class BasicQosOk(Method):
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> BasicQosOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
-        obj = cls.__new__(cls)
+        obj: BasicQosOk = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
@@ -403,14 +404,17 @@ class BasicConsume(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: BasicConsume = new_object(cls)
+            buf = buf if buf.__class__ is bytes else bytes(buf)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.queue = buf[offset:offset + n1].decode()
+            raw = buf[offset:offset + n1]
+            obj.queue = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n1
             n2 = buf[offset]
             offset += 1
-            obj.consumer_tag = buf[offset:offset + n2].decode()
+            raw = buf[offset:offset + n2]
+            obj.consumer_tag = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n2
             bits3 = buf[offset]
             offset += 1
@@ -481,10 +485,12 @@ class BasicConsumeOk(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: BasicConsumeOk = new_object(cls)
+            buf = buf if buf.__class__ is bytes else bytes(buf)
             n1 = buf[offset]
             offset += 1
-            obj.consumer_tag = buf[offset:offset + n1].decode()
+            raw = buf[offset:offset + n1]
+            obj.consumer_tag = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n1
         except Exception as exc:
             raise decode_error(cls, buf, start, end, exc) from None
@@ -580,10 +586,12 @@ class BasicCancel(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: BasicCancel = new_object(cls)
+            buf = buf if buf.__class__ is bytes else bytes(buf)
             n1 = buf[offset]
             offset += 1
-            obj.consumer_tag = buf[offset:offset + n1].decode()
+            raw = buf[offset:offset + n1]
+            obj.consumer_tag = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n1
             bits2 = buf[offset]
             offset += 1
@@ -648,10 +656,12 @@ class BasicCancelOk(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: BasicCancelOk = new_object(cls)
+            buf = buf if buf.__class__ is bytes else bytes(buf)
             n1 = buf[offset]
             offset += 1
-            obj.consumer_tag = buf[offset:offset + n1].decode()
+            raw = buf[offset:offset + n1]
+            obj.consumer_tag = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n1
         except Exception as exc:
             raise decode_error(cls, buf, start, end, exc) from None
@@ -794,14 +804,17 @@ class BasicPublish(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: BasicPublish = new_object(cls)
+            buf = buf if buf.__class__ is bytes else bytes(buf)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.exchange = buf[offset:offset + n1].decode()
+            raw = buf[offset:offset + n1]
+            obj.exchange = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n1
             n2 = buf[offset]
             offset += 1
-            obj.routing_key = buf[offset:offset + n2].decode()
+            raw = buf[offset:offset + n2]
+            obj.routing_key = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n2
             bits3 = buf[offset]
             offset += 1
@@ -924,18 +937,21 @@ class BasicReturn(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: BasicReturn = new_object(cls)
+            buf = buf if buf.__class__ is bytes else bytes(buf)
             obj.reply_code, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
             obj.reply_text = buf[offset:offset + n1].decode()
             offset += n1
             n2 = buf[offset]
             offset += 1
-            obj.exchange = buf[offset:offset + n2].decode()
+            raw = buf[offset:offset + n2]
+            obj.exchange = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n2
             n3 = buf[offset]
             offset += 1
-            obj.routing_key = buf[offset:offset + n3].decode()
+            raw = buf[offset:offset + n3]
+            obj.routing_key = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n3
         except Exception as exc:
             raise decode_error(cls, buf, start, end, exc) from None
@@ -1078,19 +1094,23 @@ class BasicDeliver(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: BasicDeliver = new_object(cls)
+            buf = buf if buf.__class__ is bytes else bytes(buf)
             n1 = buf[offset]
             offset += 1
-            obj.consumer_tag = buf[offset:offset + n1].decode()
+            raw = buf[offset:offset + n1]
+            obj.consumer_tag = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n1
             obj.delivery_tag, bits2, n3 = _S_QBB.unpack_from(buf, offset)
             offset += 10
             obj.redelivered = (bits2 & 0x01) != 0
-            obj.exchange = buf[offset:offset + n3].decode()
+            raw = buf[offset:offset + n3]
+            obj.exchange = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n3
             n4 = buf[offset]
             offset += 1
-            obj.routing_key = buf[offset:offset + n4].decode()
+            raw = buf[offset:offset + n4]
+            obj.routing_key = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n4
         except Exception as exc:
             raise decode_error(cls, buf, start, end, exc) from None
@@ -1174,10 +1194,12 @@ class BasicGet(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: BasicGet = new_object(cls)
+            buf = buf if buf.__class__ is bytes else bytes(buf)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.queue = buf[offset:offset + n1].decode()
+            raw = buf[offset:offset + n1]
+            obj.queue = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n1
             bits2 = buf[offset]
             offset += 1
@@ -1317,15 +1339,18 @@ class BasicGetOk(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: BasicGetOk = new_object(cls)
+            buf = buf if buf.__class__ is bytes else bytes(buf)
             obj.delivery_tag, bits1, n2 = _S_QBB.unpack_from(buf, offset)
             offset += 10
             obj.redelivered = (bits1 & 0x01) != 0
-            obj.exchange = buf[offset:offset + n2].decode()
+            raw = buf[offset:offset + n2]
+            obj.exchange = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n2
             n3 = buf[offset]
             offset += 1
-            obj.routing_key = buf[offset:offset + n3].decode()
+            raw = buf[offset:offset + n3]
+            obj.routing_key = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n3
             obj.message_count = _S_I.unpack_from(buf, offset)[0]
             offset += 4
@@ -1375,7 +1400,7 @@ class BasicGetEmpty(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: BasicGetEmpty = new_object(cls)
             n1 = buf[offset]
             offset += 1
             offset += n1
@@ -1473,7 +1498,7 @@ class BasicAck(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: BasicAck = new_object(cls)
             obj.delivery_tag, bits1 = _S_QB.unpack_from(buf, offset)
             offset += 9
             obj.multiple = (bits1 & 0x01) != 0
@@ -1574,7 +1599,7 @@ class BasicReject(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: BasicReject = new_object(cls)
             obj.delivery_tag, bits1 = _S_QB.unpack_from(buf, offset)
             offset += 9
             obj.requeue = (bits1 & 0x01) != 0
@@ -1647,7 +1672,7 @@ class BasicRecoverAsync(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: BasicRecoverAsync = new_object(cls)
             bits1 = buf[offset]
             offset += 1
             obj.requeue = (bits1 & 0x01) != 0
@@ -1723,7 +1748,7 @@ class BasicRecover(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: BasicRecover = new_object(cls)
             bits1 = buf[offset]
             offset += 1
             obj.requeue = (bits1 & 0x01) != 0
@@ -1770,7 +1795,7 @@ class BasicRecoverOk(Method):
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> BasicRecoverOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
-        obj = cls.__new__(cls)
+        obj: BasicRecoverOk = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
@@ -1903,7 +1928,7 @@ class BasicNack(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: BasicNack = new_object(cls)
             obj.delivery_tag, bits1 = _S_QB.unpack_from(buf, offset)
             offset += 9
             obj.multiple = (bits1 & 0x01) != 0

@@ -32,6 +32,7 @@ from amqp_client._spec_base import (
     check_shortstr,
     decode_error,
     encode_error,
+    new_object,
 )
 
 _S_HB = struct.Struct(">HB")
@@ -83,7 +84,7 @@ class ChannelOpen(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ChannelOpen = new_object(cls)
             n1 = buf[offset]
             offset += 1
             offset += n1
@@ -132,7 +133,7 @@ class ChannelOpenOk(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ChannelOpenOk = new_object(cls)
             n1 = _S_I.unpack_from(buf, offset)[0]
             offset += 4
             offset += n1
@@ -217,7 +218,7 @@ class ChannelFlow(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ChannelFlow = new_object(cls)
             bits1 = buf[offset]
             offset += 1
             obj.active = (bits1 & 0x01) != 0
@@ -282,7 +283,7 @@ class ChannelFlowOk(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ChannelFlowOk = new_object(cls)
             bits1 = buf[offset]
             offset += 1
             obj.active = (bits1 & 0x01) != 0
@@ -407,7 +408,7 @@ class ChannelClose(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ChannelClose = new_object(cls)
             obj.reply_code, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
             obj.reply_text = buf[offset:offset + n1].decode()
@@ -463,7 +464,7 @@ class ChannelCloseOk(Method):
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ChannelCloseOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
-        obj = cls.__new__(cls)
+        obj: ChannelCloseOk = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj

@@ -36,6 +36,7 @@ from amqp_client._spec_base import (
     check_bit,
     decode_error,
     encode_error,
+    new_object,
 )
 
 
@@ -94,7 +95,7 @@ class ConfirmSelect(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ConfirmSelect = new_object(cls)
             bits1 = buf[offset]
             offset += 1
             obj.nowait = (bits1 & 0x01) != 0
@@ -142,7 +143,7 @@ class ConfirmSelectOk(Method):
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ConfirmSelectOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
-        obj = cls.__new__(cls)
+        obj: ConfirmSelectOk = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj

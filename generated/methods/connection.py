@@ -37,6 +37,7 @@ from amqp_client._spec_base import (
     check_table,
     decode_error,
     encode_error,
+    new_object,
 )
 from amqp_client.wire import decode_table, encode_table
 
@@ -191,7 +192,7 @@ class ConnectionStart(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ConnectionStart = new_object(cls)
             obj.version_major, obj.version_minor = _S_BB.unpack_from(buf, offset)
             offset += 2
             obj.server_properties, offset = decode_table(buf, offset)
@@ -332,7 +333,7 @@ class ConnectionStartOk(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ConnectionStartOk = new_object(cls)
             obj.client_properties, offset = decode_table(buf, offset)
             n1 = buf[offset]
             offset += 1
@@ -408,7 +409,7 @@ class ConnectionSecure(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ConnectionSecure = new_object(cls)
             n1 = _S_I.unpack_from(buf, offset)[0]
             offset += 4
             obj.challenge = bytes(buf[offset:offset + n1])
@@ -474,7 +475,7 @@ class ConnectionSecureOk(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ConnectionSecureOk = new_object(cls)
             n1 = _S_I.unpack_from(buf, offset)[0]
             offset += 4
             obj.response = bytes(buf[offset:offset + n1])
@@ -585,7 +586,7 @@ class ConnectionTune(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ConnectionTune = new_object(cls)
             obj.channel_max, obj.frame_max, obj.heartbeat = _S_HIH.unpack_from(buf, offset)
             offset += 8
         except Exception as exc:
@@ -705,7 +706,7 @@ class ConnectionTuneOk(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ConnectionTuneOk = new_object(cls)
             obj.channel_max, obj.frame_max, obj.heartbeat = _S_HIH.unpack_from(buf, offset)
             offset += 8
         except Exception as exc:
@@ -783,7 +784,7 @@ class ConnectionOpen(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ConnectionOpen = new_object(cls)
             n1 = buf[offset]
             offset += 1
             obj.virtual_host = buf[offset:offset + n1].decode()
@@ -838,7 +839,7 @@ class ConnectionOpenOk(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ConnectionOpenOk = new_object(cls)
             n1 = buf[offset]
             offset += 1
             offset += n1
@@ -963,7 +964,7 @@ class ConnectionClose(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ConnectionClose = new_object(cls)
             obj.reply_code, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
             obj.reply_text = buf[offset:offset + n1].decode()
@@ -1019,7 +1020,7 @@ class ConnectionCloseOk(Method):
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ConnectionCloseOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
-        obj = cls.__new__(cls)
+        obj: ConnectionCloseOk = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
@@ -1081,7 +1082,7 @@ class ConnectionBlocked(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ConnectionBlocked = new_object(cls)
             n1 = buf[offset]
             offset += 1
             obj.reason = buf[offset:offset + n1].decode()
@@ -1130,7 +1131,7 @@ class ConnectionUnblocked(Method):
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ConnectionUnblocked:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
-        obj = cls.__new__(cls)
+        obj: ConnectionUnblocked = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
@@ -1204,7 +1205,7 @@ class ConnectionUpdateSecret(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ConnectionUpdateSecret = new_object(cls)
             n1 = _S_I.unpack_from(buf, offset)[0]
             offset += 4
             obj.new_secret = bytes(buf[offset:offset + n1])
@@ -1256,7 +1257,7 @@ class ConnectionUpdateSecretOk(Method):
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ConnectionUpdateSecretOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
-        obj = cls.__new__(cls)
+        obj: ConnectionUpdateSecretOk = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj

@@ -30,8 +30,9 @@ from amqp_client._spec_base import (
     check_table,
     decode_error,
     encode_error,
+    new_object,
 )
-from amqp_client.wire import decode_table, encode_table
+from amqp_client.wire import NAMES, decode_table, encode_table, name_from
 
 _S_HB = struct.Struct(">HB")
 
@@ -264,14 +265,17 @@ class ExchangeDeclare(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ExchangeDeclare = new_object(cls)
+            buf = buf if buf.__class__ is bytes else bytes(buf)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.exchange = buf[offset:offset + n1].decode()
+            raw = buf[offset:offset + n1]
+            obj.exchange = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n1
             n2 = buf[offset]
             offset += 1
-            obj.type = buf[offset:offset + n2].decode()
+            raw = buf[offset:offset + n2]
+            obj.type = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n2
             bits3 = buf[offset]
             offset += 1
@@ -325,7 +329,7 @@ class ExchangeDeclareOk(Method):
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ExchangeDeclareOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
-        obj = cls.__new__(cls)
+        obj: ExchangeDeclareOk = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
@@ -436,10 +440,12 @@ class ExchangeDelete(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ExchangeDelete = new_object(cls)
+            buf = buf if buf.__class__ is bytes else bytes(buf)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.exchange = buf[offset:offset + n1].decode()
+            raw = buf[offset:offset + n1]
+            obj.exchange = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n1
             bits2 = buf[offset]
             offset += 1
@@ -488,7 +494,7 @@ class ExchangeDeleteOk(Method):
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ExchangeDeleteOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
-        obj = cls.__new__(cls)
+        obj: ExchangeDeleteOk = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
@@ -646,18 +652,22 @@ class ExchangeBind(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ExchangeBind = new_object(cls)
+            buf = buf if buf.__class__ is bytes else bytes(buf)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.destination = buf[offset:offset + n1].decode()
+            raw = buf[offset:offset + n1]
+            obj.destination = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n1
             n2 = buf[offset]
             offset += 1
-            obj.source = buf[offset:offset + n2].decode()
+            raw = buf[offset:offset + n2]
+            obj.source = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n2
             n3 = buf[offset]
             offset += 1
-            obj.routing_key = buf[offset:offset + n3].decode()
+            raw = buf[offset:offset + n3]
+            obj.routing_key = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n3
             bits4 = buf[offset]
             offset += 1
@@ -706,7 +716,7 @@ class ExchangeBindOk(Method):
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ExchangeBindOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
-        obj = cls.__new__(cls)
+        obj: ExchangeBindOk = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
@@ -850,18 +860,22 @@ class ExchangeUnbind(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ExchangeUnbind = new_object(cls)
+            buf = buf if buf.__class__ is bytes else bytes(buf)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.destination = buf[offset:offset + n1].decode()
+            raw = buf[offset:offset + n1]
+            obj.destination = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n1
             n2 = buf[offset]
             offset += 1
-            obj.source = buf[offset:offset + n2].decode()
+            raw = buf[offset:offset + n2]
+            obj.source = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n2
             n3 = buf[offset]
             offset += 1
-            obj.routing_key = buf[offset:offset + n3].decode()
+            raw = buf[offset:offset + n3]
+            obj.routing_key = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n3
             bits4 = buf[offset]
             offset += 1
@@ -910,7 +924,7 @@ class ExchangeUnbindOk(Method):
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ExchangeUnbindOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
-        obj = cls.__new__(cls)
+        obj: ExchangeUnbindOk = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj

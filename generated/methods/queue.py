@@ -33,8 +33,9 @@ from amqp_client._spec_base import (
     check_table,
     decode_error,
     encode_error,
+    new_object,
 )
-from amqp_client.wire import decode_table, encode_table
+from amqp_client.wire import NAMES, decode_table, encode_table, name_from
 
 _S_HB = struct.Struct(">HB")
 _S_I = struct.Struct(">I")
@@ -262,10 +263,12 @@ class QueueDeclare(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: QueueDeclare = new_object(cls)
+            buf = buf if buf.__class__ is bytes else bytes(buf)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.queue = buf[offset:offset + n1].decode()
+            raw = buf[offset:offset + n1]
+            obj.queue = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n1
             bits2 = buf[offset]
             offset += 1
@@ -376,10 +379,12 @@ class QueueDeclareOk(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: QueueDeclareOk = new_object(cls)
+            buf = buf if buf.__class__ is bytes else bytes(buf)
             n1 = buf[offset]
             offset += 1
-            obj.queue = buf[offset:offset + n1].decode()
+            raw = buf[offset:offset + n1]
+            obj.queue = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n1
             obj.message_count, obj.consumer_count = _S_II.unpack_from(buf, offset)
             offset += 8
@@ -561,18 +566,22 @@ class QueueBind(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: QueueBind = new_object(cls)
+            buf = buf if buf.__class__ is bytes else bytes(buf)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.queue = buf[offset:offset + n1].decode()
+            raw = buf[offset:offset + n1]
+            obj.queue = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n1
             n2 = buf[offset]
             offset += 1
-            obj.exchange = buf[offset:offset + n2].decode()
+            raw = buf[offset:offset + n2]
+            obj.exchange = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n2
             n3 = buf[offset]
             offset += 1
-            obj.routing_key = buf[offset:offset + n3].decode()
+            raw = buf[offset:offset + n3]
+            obj.routing_key = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n3
             bits4 = buf[offset]
             offset += 1
@@ -621,7 +630,7 @@ class QueueBindOk(Method):
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> QueueBindOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
-        obj = cls.__new__(cls)
+        obj: QueueBindOk = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
@@ -749,18 +758,22 @@ class QueueUnbind(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: QueueUnbind = new_object(cls)
+            buf = buf if buf.__class__ is bytes else bytes(buf)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.queue = buf[offset:offset + n1].decode()
+            raw = buf[offset:offset + n1]
+            obj.queue = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n1
             n2 = buf[offset]
             offset += 1
-            obj.exchange = buf[offset:offset + n2].decode()
+            raw = buf[offset:offset + n2]
+            obj.exchange = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n2
             n3 = buf[offset]
             offset += 1
-            obj.routing_key = buf[offset:offset + n3].decode()
+            raw = buf[offset:offset + n3]
+            obj.routing_key = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n3
             obj.arguments, offset = decode_table(buf, offset)
         except Exception as exc:
@@ -806,7 +819,7 @@ class QueueUnbindOk(Method):
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> QueueUnbindOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
-        obj = cls.__new__(cls)
+        obj: QueueUnbindOk = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
@@ -901,10 +914,12 @@ class QueuePurge(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: QueuePurge = new_object(cls)
+            buf = buf if buf.__class__ is bytes else bytes(buf)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.queue = buf[offset:offset + n1].decode()
+            raw = buf[offset:offset + n1]
+            obj.queue = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n1
             bits2 = buf[offset]
             offset += 1
@@ -968,7 +983,7 @@ class QueuePurgeOk(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: QueuePurgeOk = new_object(cls)
             obj.message_count = _S_I.unpack_from(buf, offset)[0]
             offset += 4
         except Exception as exc:
@@ -1110,10 +1125,12 @@ class QueueDelete(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: QueueDelete = new_object(cls)
+            buf = buf if buf.__class__ is bytes else bytes(buf)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
-            obj.queue = buf[offset:offset + n1].decode()
+            raw = buf[offset:offset + n1]
+            obj.queue = NAMES[raw] if raw in NAMES else name_from(raw)
             offset += n1
             bits2 = buf[offset]
             offset += 1
@@ -1179,7 +1196,7 @@ class QueueDeleteOk(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: QueueDeleteOk = new_object(cls)
             obj.message_count = _S_I.unpack_from(buf, offset)[0]
             offset += 4
         except Exception as exc:

@@ -28,6 +28,7 @@ from amqp_client._spec_base import (
     Method,
     decode_error,
     encode_error,
+    new_object,
 )
 
 
@@ -69,7 +70,7 @@ class TxSelect(Method):
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> TxSelect:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
-        obj = cls.__new__(cls)
+        obj: TxSelect = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
@@ -112,7 +113,7 @@ class TxSelectOk(Method):
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> TxSelectOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
-        obj = cls.__new__(cls)
+        obj: TxSelectOk = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
@@ -162,7 +163,7 @@ class TxCommit(Method):
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> TxCommit:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
-        obj = cls.__new__(cls)
+        obj: TxCommit = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
@@ -205,7 +206,7 @@ class TxCommitOk(Method):
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> TxCommitOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
-        obj = cls.__new__(cls)
+        obj: TxCommitOk = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
@@ -257,7 +258,7 @@ class TxRollback(Method):
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> TxRollback:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
-        obj = cls.__new__(cls)
+        obj: TxRollback = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
@@ -300,7 +301,7 @@ class TxRollbackOk(Method):
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> TxRollbackOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
-        obj = cls.__new__(cls)
+        obj: TxRollbackOk = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj

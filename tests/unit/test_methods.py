@@ -939,3 +939,58 @@ def test_exceptions_pickle(exc: errors.AMQPError) -> None:
     assert type(copy) is type(exc)
     assert copy.args == exc.args
     assert str(copy) == str(exc)
+
+
+# --------------------------------------------------------------------------
+# Names shared between decoded messages
+
+
+def test_names_in_deliveries_are_shared() -> None:
+    data = spec.BasicDeliver("ctag-1", 7, "ex", "rk").encode()
+    first = spec.BasicDeliver.decode(data)
+    second = spec.BasicDeliver.decode(bytearray(data))
+    assert first == second
+    for field in ("consumer_tag", "exchange", "routing_key"):
+        assert getattr(first, field) is getattr(second, field), field
+
+
+def test_which_properties_are_names() -> None:
+    props = spec.BasicProperties(
+        content_type="application/json",
+        reply_to="amq.rabbitmq.reply-to",
+        message_id="m-1",
+        correlation_id="c-1",
+    )
+    data = props.encode()
+    first = spec.BasicProperties.decode(data)
+    second = spec.BasicProperties.decode(data)
+    assert first == second == props
+    assert first.content_type is second.content_type
+    assert first.reply_to is second.reply_to
+    # Identifiers of one message are not kept.
+    assert first.message_id is not second.message_id
+    assert first.correlation_id is not second.correlation_id
+
+
+def test_name_fields_are_the_ones_that_name_things() -> None:
+    from codegen.plan import NAME_DOMAINS, NAME_FIELDS
+
+    named = {
+        f"{cls.NAME}.{field.name}"
+        for cls in spec.METHODS.values()
+        for field in cls.FIELDS
+        if field.type == "shortstr"
+        and (field.domain in NAME_DOMAINS or field.name in NAME_FIELDS)
+    }
+    assert "basic.deliver.consumer_tag" in named
+    assert "basic.deliver.routing_key" in named
+    assert "queue.declare-ok.queue" in named
+    assert "exchange.bind.destination" in named
+    assert "connection.close.reply_text" not in named
+    assert "connection.open.virtual_host" not in named
+
+
+def test_a_name_that_is_not_utf8_is_still_a_decode_error() -> None:
+    data = b"\x02\xff\xfe" + bytes(10) + b"\x00\x00"
+    with pytest.raises(FrameDecodeError, match="basic.deliver"):
+        spec.BasicDeliver.decode(data)

@@ -667,6 +667,7 @@ def test_memoryview_is_not_copied_whole() -> None:
 
 def test_public_names() -> None:
     assert set(wire.__all__) == {
+        "NAMES",
         "FieldTable",
         "FieldValue",
         "decode_array",
@@ -681,6 +682,45 @@ def test_public_names() -> None:
         "encode_shortstr",
         "encode_table",
         "encode_timestamp",
+        "name_from",
     }
     for name in wire.__all__:
         assert hasattr(wire, name)
+
+
+# -- names shared between decoded values --------------------------------------
+
+
+def test_table_keys_are_shared_between_decodes() -> None:
+    data = wire.encode_table({"x-trace": "abc", "x-count": 1})
+    first, _ = wire.decode_table(data, 0)
+    second, _ = wire.decode_table(bytes(data), 0)
+    assert first == second
+    for a, b in zip(first, second, strict=True):
+        assert a is b  # one str per key, not one per message
+    # Values are not names: each decode has its own.
+    assert first["x-trace"] == second["x-trace"]
+    assert first["x-trace"] is not second["x-trace"]
+
+
+def test_table_from_a_bytearray_decodes_the_same() -> None:
+    data = wire.encode_table({"k": {"nested": "v"}, "l": [{"in": 1}]})
+    assert wire.decode_table(bytearray(b"ab" + data), 2) == (
+        {"k": {"nested": "v"}, "l": [{"in": 1}]},
+        2 + len(data),
+    )
+
+
+def test_names_are_bounded() -> None:
+    for i in range(wire._NAMES_MAX + 100):
+        key = f"key-{i}"
+        table, _ = wire.decode_table(wire.encode_table({key: 1}), 0)
+        assert table == {key: 1}
+    assert 0 < len(wire.NAMES) <= wire._NAMES_MAX
+
+
+def test_a_key_that_is_not_utf8_is_still_a_decode_error() -> None:
+    data = b"\x00\x00\x00\x04\x02\xff\xfeV"
+    with pytest.raises(FrameDecodeError):
+        wire.decode_table(data, 0)
+    assert b"\xff\xfe" not in wire.NAMES

@@ -22,6 +22,7 @@ from amqp_client._spec_base import (
     check_timestamp,
     decode_error,
     encode_error,
+    new_object,
 )
 from amqp_client.errors import FrameDecodeError
 from amqp_client.wire import (
@@ -144,7 +145,7 @@ class ThingProperties(Properties):
         """Decode flags and properties in ``buf[offset:end]``, filling it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ThingProperties = new_object(cls)
             flags = _S_H.unpack_from(buf, offset)[0]
             offset += 2
             if flags & 0xfff:

@@ -16,6 +16,7 @@ from amqp_client._spec_base import (
     check_longstr,
     decode_error,
     encode_error,
+    new_object,
 )
 
 _S_I = struct.Struct(">I")
@@ -72,7 +73,7 @@ class ConnectionPing(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ConnectionPing = new_object(cls)
             n1 = _S_I.unpack_from(buf, offset)[0]
             offset += 4
             obj.payload = bytes(buf[offset:offset + n1])
@@ -134,7 +135,7 @@ class ConnectionPong(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ConnectionPong = new_object(cls)
             n1 = _S_I.unpack_from(buf, offset)[0]
             offset += 4
             obj.payload = bytes(buf[offset:offset + n1])

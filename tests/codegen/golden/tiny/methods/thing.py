@@ -29,6 +29,7 @@ from amqp_client._spec_base import (
     check_table,
     decode_error,
     encode_error,
+    new_object,
 )
 from amqp_client.wire import decode_table, encode_table
 
@@ -267,7 +268,7 @@ class ThingMake(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ThingMake = new_object(cls)
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
             obj.name = buf[offset:offset + n1].decode()
@@ -342,7 +343,7 @@ class ThingMakeOk(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ThingMakeOk = new_object(cls)
             n1 = buf[offset]
             offset += 1
             obj.name = buf[offset:offset + n1].decode()
@@ -418,7 +419,7 @@ class ThingPut(Method):
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
         try:
-            obj = cls.__new__(cls)
+            obj: ThingPut = new_object(cls)
             n1 = buf[offset]
             offset += 1
             obj.name = buf[offset:offset + n1].decode()
@@ -468,7 +469,7 @@ class ThingPoke(Method):
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ThingPoke:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
         start = offset
-        obj = cls.__new__(cls)
+        obj: ThingPoke = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
