@@ -30,7 +30,7 @@ lint: $(STAMP) ## ruff check (and format check of hand-written code)
 	$(PY) -m ruff check $(wildcard $(SOURCES))
 	$(PY) -m ruff format --check $(filter-out generated,$(wildcard $(SOURCES)))
 
-typecheck: $(STAMP) ## mypy --strict on the runtime, the generator and the generated code
+typecheck: $(STAMP) ## mypy --strict on the runtime, the generator, the generated code and the tests
 	$(PY) scripts/typecheck.py
 
 test: $(STAMP) check-generated lint typecheck broker tools ## everything CI runs: freshness, lint, types, the whole test suite

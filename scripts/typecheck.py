@@ -3,8 +3,10 @@
 generated/ is installed as ``amqp_client.spec`` through setuptools'
 package-dir mapping, which mypy cannot follow (it does not run import
 hooks). This script lays out the installed shape under build/typecheck with
-symlinks (``amqp_client/spec`` -> ``generated``) and runs mypy there, so the
-runtime, the generator and the generated code are checked as one program.
+symlinks (``amqp_client/spec`` -> ``generated``, plus ``codegen`` and
+``tests``) and runs mypy there with ``-p amqp_client -p codegen -p tests``,
+so the runtime, the generator, the generated code and the test suite are
+checked as one program.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def main() -> int:
             (package / entry.name).symlink_to(entry)
     (package / "spec").symlink_to(ROOT / "generated", target_is_directory=True)
     (tree / "codegen").symlink_to(ROOT / "codegen", target_is_directory=True)
+    (tree / "tests").symlink_to(ROOT / "tests", target_is_directory=True)
     command = [
         sys.executable,
         "-m",
@@ -38,6 +41,8 @@ def main() -> int:
         "amqp_client",
         "-p",
         "codegen",
+        "-p",
+        "tests",
         *sys.argv[1:],
     ]
     return subprocess.call(command, cwd=tree, env={**os.environ, "MYPYPATH": str(tree)})

@@ -87,7 +87,7 @@ def test_tiny_package_works(tmp_path: Path) -> None:
     # Required (notnull domain) field has no default.
     assert inspect.signature(make).parameters["name"].default is inspect.Parameter.empty
     with pytest.raises(TypeError):
-        make()  # type: ignore[call-arg]
+        make()
     # Python keyword field.
     put = pkg.ThingPut("n", global_=True)
     assert put.encode() == b"\x01n\x01"

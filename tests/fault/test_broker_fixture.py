@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pika  # type: ignore[import-untyped]
+import pika
 import pytest
 
 from tests.support import broker as broker_module

@@ -51,6 +51,15 @@ async def resume_scenario(front: Front, proxy: Proxy) -> None:
     loop = asyncio.get_running_loop()
     lost: asyncio.Future[Any] = loop.create_future()
     recovered: asyncio.Future[Any] = loop.create_future()
+
+    def on_lost(error: BaseException) -> None:
+        if not lost.done():
+            lost.set_result((error, time.monotonic()))
+
+    def on_recovered() -> None:
+        if not recovered.done():
+            recovered.set_result(None)
+
     async with (
         front.connect() as direct,
         front.connect(
@@ -62,12 +71,8 @@ async def resume_scenario(front: Front, proxy: Proxy) -> None:
             connection_timeout=2,
         ) as conn,
     ):
-        conn.add_on_lost_callback(
-            lambda error: lost.done() or lost.set_result((error, time.monotonic()))
-        )
-        conn.add_on_recovered_callback(
-            lambda: recovered.done() or recovered.set_result(None)
-        )
+        conn.add_on_lost_callback(on_lost)
+        conn.add_on_recovered_callback(on_recovered)
         ch = await within(conn.channel())
         await within(ch.basic_qos(prefetch_count=10))
         await within(ch.queue_declare(queue, arguments={"x-expires": 60_000}))
@@ -121,6 +126,15 @@ async def entity_fails_scenario(front: Front, proxy: Proxy) -> None:
     lost: asyncio.Future[Any] = loop.create_future()
     recovered: asyncio.Future[Any] = loop.create_future()
     failures: list[tuple[str, Any]] = []
+
+    def on_lost(error: BaseException) -> None:
+        if not lost.done():
+            lost.set_result(error)
+
+    def on_recovered() -> None:
+        if not recovered.done():
+            recovered.set_result(None)
+
     async with (
         front.connect() as direct,
         front.connect(
@@ -130,10 +144,8 @@ async def entity_fails_scenario(front: Front, proxy: Proxy) -> None:
             recovery_max_delay=0.5,
         ) as conn,
     ):
-        conn.add_on_lost_callback(lambda error: lost.done() or lost.set_result(error))
-        conn.add_on_recovered_callback(
-            lambda: recovered.done() or recovered.set_result(None)
-        )
+        conn.add_on_lost_callback(on_lost)
+        conn.add_on_recovered_callback(on_recovered)
         conn.add_on_recovery_error_callback(
             lambda entity, error: failures.append((entity, error))
         )

@@ -16,7 +16,7 @@ import asyncio
 import inspect
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -48,7 +48,7 @@ class Front:
 
     name = "abstract"
 
-    def connect(self, url: str | None = None, **kwargs: Any) -> Any:
+    def connect(self, url: str | Sequence[str] | None = None, **kwargs: Any) -> Any:
         """``async with front.connect(...) as conn`` or ``await front.connect()``."""
         raise NotImplementedError
 
@@ -66,7 +66,7 @@ class AioFront(Front):
 
     name = "aio"
 
-    def connect(self, url: str | None = None, **kwargs: Any) -> Any:
+    def connect(self, url: str | Sequence[str] | None = None, **kwargs: Any) -> Any:
         return amqp_client.connect(url or amqp_url(), **kwargs)
 
     def run(
@@ -91,7 +91,7 @@ class BlockingFront(Front):
 
     name = "blocking"
 
-    def connect(self, url: str | None = None, **kwargs: Any) -> Any:
+    def connect(self, url: str | Sequence[str] | None = None, **kwargs: Any) -> Any:
         return _BlockingConnect(url or amqp_url(), kwargs)
 
     def run(
@@ -281,7 +281,7 @@ class _ClosedView:
 class _BlockingConnect:
     """``await front.connect()`` or ``async with front.connect() as conn``."""
 
-    def __init__(self, url: str, kwargs: dict[str, Any]) -> None:
+    def __init__(self, url: str | Sequence[str], kwargs: dict[str, Any]) -> None:
         self._url = url
         self._kwargs = kwargs
         self._conn: Any = None

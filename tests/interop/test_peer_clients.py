@@ -38,10 +38,10 @@ from typing import Any
 
 import aio_pika
 import pamqp.encode
-import pika  # type: ignore[import-untyped]
-import pika.compat  # type: ignore[import-untyped]
-import pika.data  # type: ignore[import-untyped]
-import pika.exceptions  # type: ignore[import-untyped]
+import pika
+import pika.compat
+import pika.data
+import pika.exceptions
 import pytest
 
 from amqp_client import BasicProperties, blocking

@@ -190,7 +190,7 @@ def random_text(rng: random.Random) -> str:
 
 
 def random_stream(rng: random.Random, count: int) -> tuple[bytes, list[Frame]]:
-    parts: list[bytes] = []
+    parts: list[bytes | memoryview] = []
     expected: list[Frame] = []
     while len(expected) < count:
         channel = rng.randrange(65536)

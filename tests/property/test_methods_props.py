@@ -25,7 +25,7 @@ import warnings
 from typing import Any
 
 import pamqp.commands
-import pika.spec  # type: ignore[import-untyped]
+import pika.spec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -8,6 +8,7 @@ No timing is asserted.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,10 +23,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 def bench_modules() -> Iterator[tuple[ModuleType, ModuleType]]:
     sys.path.insert(0, str(BENCH))
     try:
-        import codec
-        import codec_ceiling
-
-        yield codec, codec_ceiling
+        yield importlib.import_module("codec"), importlib.import_module("codec_ceiling")
     finally:
         sys.path.remove(str(BENCH))
         for name in ("codec", "codec_ceiling"):

@@ -454,6 +454,7 @@ def test_body_exactly_frame_max(frame_max: int) -> None:
     assert len(frame) == frame_max
     assert frame == raw_frame(3, 1, body)
     (message,) = content_frames(1, TxSelect(), Props(), body, frame_max)
+    assert isinstance(message, bytes)  # one joined buffer
     assert message.endswith(frame)
 
 
@@ -492,6 +493,7 @@ def test_bytearray_body_is_snapshotted() -> None:
     body[:] = b"x" * 10  # resizing must not be blocked by exported views
     assert b"".join(out) == raw_frame(3, 1, b"m" * 4088) + raw_frame(3, 1, b"m" * 912)
     (small,) = content_frames(1, TxSelect(), None, bytearray(b"hi"), 4096)
+    assert isinstance(small, bytes)
     assert small.endswith(raw_frame(3, 1, b"hi"))
 
 
@@ -506,6 +508,7 @@ def test_memoryview_bodies() -> None:
         [raw_frame(3, 1, wide.tobytes()[:4088]), raw_frame(3, 1, wide.tobytes()[4088:])]
     )
     (msg,) = content_frames(1, TxSelect(), None, memoryview(wide)[:2], 4096)
+    assert isinstance(msg, bytes)
     assert msg.endswith(raw_frame(3, 1, wide.tobytes()[:4]))
 
 
@@ -697,6 +700,7 @@ def test_coalesced_message() -> None:
 
 def test_coalesced_empty_body() -> None:
     data = content_frames(2, Deliver("c", 1), Props(), b"", 4096)[0]
+    assert isinstance(data, bytes)
     assert reader(coalesce=True).feed(data + HEARTBEAT_FRAME) == [
         ContentFrame(2, Deliver("c", 1), Props(), b""),
         HeartbeatFrame(0),

@@ -3,6 +3,8 @@ endpoints, which errors reconnect, the backoff, the recorded topology."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 from amqp_client.spec import (
     BasicConsume,
@@ -258,8 +260,9 @@ def test_server_named_queue_gets_its_new_name_and_bindings_follow() -> None:
     # A named queue is redeclared under its own name, with no callback.
     t.record(QueueDeclare("named", durable=True, no_wait=True), None)
     named = [s for s in t.steps() if "named" in s.entity]
-    assert named[0].method.queue == "named" and named[0].on_reply is None
-    assert not named[0].method.no_wait
+    redeclare = cast(QueueDeclare, named[0].method)
+    assert redeclare.queue == "named" and named[0].on_reply is None
+    assert not redeclare.no_wait
 
 
 def test_consume_again_keeps_the_tag_and_options() -> None:
