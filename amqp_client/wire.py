@@ -897,7 +897,10 @@ def decode_table(buf: _Buffer, offset: int) -> tuple[dict[str, object], int]:
             start = offset + 1
             offset = start + buf[offset]
             raw = buf[start:offset]
-            key = names[raw] if raw in names else name_from(raw)
+            try:
+                key = names[raw]  # one lookup: another thread may empty it
+            except KeyError:
+                key = name_from(raw)
             tag = buf[offset]
             if tag == 0x53:  # S
                 start = offset + 5

@@ -74,9 +74,15 @@ def is_name(f: PlanField) -> bool:
 
 
 def _name_lines(target: str, raw: str) -> list[str]:
+    # One subscript, not ``in`` and then a subscript: another thread may
+    # empty NAMES in between. A miss costs an exception, which is cheaper
+    # than a .get() call on every hit.
     return [
         f"raw = {raw}",
-        f"{target} = NAMES[raw] if raw in NAMES else name_from(raw)",
+        "try:",
+        f"    {target} = NAMES[raw]",
+        "except KeyError:",
+        f"    {target} = name_from(raw)",
     ]
 
 

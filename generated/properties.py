@@ -336,14 +336,20 @@ class BasicProperties(Properties):
                 if flags & 0x8000:
                     n = buf[offset]
                     raw = buf[offset + 1:offset + 1 + n]
-                    obj.content_type = NAMES[raw] if raw in NAMES else name_from(raw)
+                    try:
+                        obj.content_type = NAMES[raw]
+                    except KeyError:
+                        obj.content_type = name_from(raw)
                     offset += 1 + n
                 else:
                     obj.content_type = None
                 if flags & 0x4000:
                     n = buf[offset]
                     raw = buf[offset + 1:offset + 1 + n]
-                    obj.content_encoding = NAMES[raw] if raw in NAMES else name_from(raw)
+                    try:
+                        obj.content_encoding = NAMES[raw]
+                    except KeyError:
+                        obj.content_encoding = name_from(raw)
                     offset += 1 + n
                 else:
                     obj.content_encoding = None
@@ -373,7 +379,10 @@ class BasicProperties(Properties):
                 if flags & 0x200:
                     n = buf[offset]
                     raw = buf[offset + 1:offset + 1 + n]
-                    obj.reply_to = NAMES[raw] if raw in NAMES else name_from(raw)
+                    try:
+                        obj.reply_to = NAMES[raw]
+                    except KeyError:
+                        obj.reply_to = name_from(raw)
                     offset += 1 + n
                 else:
                     obj.reply_to = None
@@ -399,14 +408,20 @@ class BasicProperties(Properties):
                 if flags & 0x20:
                     n = buf[offset]
                     raw = buf[offset + 1:offset + 1 + n]
-                    obj.type = NAMES[raw] if raw in NAMES else name_from(raw)
+                    try:
+                        obj.type = NAMES[raw]
+                    except KeyError:
+                        obj.type = name_from(raw)
                     offset += 1 + n
                 else:
                     obj.type = None
                 if flags & 0x10:
                     n = buf[offset]
                     raw = buf[offset + 1:offset + 1 + n]
-                    obj.user_id = NAMES[raw] if raw in NAMES else name_from(raw)
+                    try:
+                        obj.user_id = NAMES[raw]
+                    except KeyError:
+                        obj.user_id = name_from(raw)
                     offset += 1 + n
                 else:
                     obj.user_id = None
@@ -416,7 +431,10 @@ class BasicProperties(Properties):
                 if flags & 0x8:
                     n = buf[offset]
                     raw = buf[offset + 1:offset + 1 + n]
-                    obj.app_id = NAMES[raw] if raw in NAMES else name_from(raw)
+                    try:
+                        obj.app_id = NAMES[raw]
+                    except KeyError:
+                        obj.app_id = name_from(raw)
                     offset += 1 + n
                 else:
                     obj.app_id = None

@@ -409,12 +409,18 @@ class BasicConsume(Method):
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
             raw = buf[offset:offset + n1]
-            obj.queue = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.queue = NAMES[raw]
+            except KeyError:
+                obj.queue = name_from(raw)
             offset += n1
             n2 = buf[offset]
             offset += 1
             raw = buf[offset:offset + n2]
-            obj.consumer_tag = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.consumer_tag = NAMES[raw]
+            except KeyError:
+                obj.consumer_tag = name_from(raw)
             offset += n2
             bits3 = buf[offset]
             offset += 1
@@ -490,7 +496,10 @@ class BasicConsumeOk(Method):
             n1 = buf[offset]
             offset += 1
             raw = buf[offset:offset + n1]
-            obj.consumer_tag = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.consumer_tag = NAMES[raw]
+            except KeyError:
+                obj.consumer_tag = name_from(raw)
             offset += n1
         except Exception as exc:
             raise decode_error(cls, buf, start, end, exc) from None
@@ -591,7 +600,10 @@ class BasicCancel(Method):
             n1 = buf[offset]
             offset += 1
             raw = buf[offset:offset + n1]
-            obj.consumer_tag = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.consumer_tag = NAMES[raw]
+            except KeyError:
+                obj.consumer_tag = name_from(raw)
             offset += n1
             bits2 = buf[offset]
             offset += 1
@@ -661,7 +673,10 @@ class BasicCancelOk(Method):
             n1 = buf[offset]
             offset += 1
             raw = buf[offset:offset + n1]
-            obj.consumer_tag = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.consumer_tag = NAMES[raw]
+            except KeyError:
+                obj.consumer_tag = name_from(raw)
             offset += n1
         except Exception as exc:
             raise decode_error(cls, buf, start, end, exc) from None
@@ -809,12 +824,18 @@ class BasicPublish(Method):
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
             raw = buf[offset:offset + n1]
-            obj.exchange = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.exchange = NAMES[raw]
+            except KeyError:
+                obj.exchange = name_from(raw)
             offset += n1
             n2 = buf[offset]
             offset += 1
             raw = buf[offset:offset + n2]
-            obj.routing_key = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.routing_key = NAMES[raw]
+            except KeyError:
+                obj.routing_key = name_from(raw)
             offset += n2
             bits3 = buf[offset]
             offset += 1
@@ -946,12 +967,18 @@ class BasicReturn(Method):
             n2 = buf[offset]
             offset += 1
             raw = buf[offset:offset + n2]
-            obj.exchange = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.exchange = NAMES[raw]
+            except KeyError:
+                obj.exchange = name_from(raw)
             offset += n2
             n3 = buf[offset]
             offset += 1
             raw = buf[offset:offset + n3]
-            obj.routing_key = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.routing_key = NAMES[raw]
+            except KeyError:
+                obj.routing_key = name_from(raw)
             offset += n3
         except Exception as exc:
             raise decode_error(cls, buf, start, end, exc) from None
@@ -1099,18 +1126,27 @@ class BasicDeliver(Method):
             n1 = buf[offset]
             offset += 1
             raw = buf[offset:offset + n1]
-            obj.consumer_tag = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.consumer_tag = NAMES[raw]
+            except KeyError:
+                obj.consumer_tag = name_from(raw)
             offset += n1
             obj.delivery_tag, bits2, n3 = _S_QBB.unpack_from(buf, offset)
             offset += 10
             obj.redelivered = (bits2 & 0x01) != 0
             raw = buf[offset:offset + n3]
-            obj.exchange = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.exchange = NAMES[raw]
+            except KeyError:
+                obj.exchange = name_from(raw)
             offset += n3
             n4 = buf[offset]
             offset += 1
             raw = buf[offset:offset + n4]
-            obj.routing_key = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.routing_key = NAMES[raw]
+            except KeyError:
+                obj.routing_key = name_from(raw)
             offset += n4
         except Exception as exc:
             raise decode_error(cls, buf, start, end, exc) from None
@@ -1199,7 +1235,10 @@ class BasicGet(Method):
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
             raw = buf[offset:offset + n1]
-            obj.queue = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.queue = NAMES[raw]
+            except KeyError:
+                obj.queue = name_from(raw)
             offset += n1
             bits2 = buf[offset]
             offset += 1
@@ -1345,12 +1384,18 @@ class BasicGetOk(Method):
             offset += 10
             obj.redelivered = (bits1 & 0x01) != 0
             raw = buf[offset:offset + n2]
-            obj.exchange = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.exchange = NAMES[raw]
+            except KeyError:
+                obj.exchange = name_from(raw)
             offset += n2
             n3 = buf[offset]
             offset += 1
             raw = buf[offset:offset + n3]
-            obj.routing_key = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.routing_key = NAMES[raw]
+            except KeyError:
+                obj.routing_key = name_from(raw)
             offset += n3
             obj.message_count = _S_I.unpack_from(buf, offset)[0]
             offset += 4

@@ -270,12 +270,18 @@ class ExchangeDeclare(Method):
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
             raw = buf[offset:offset + n1]
-            obj.exchange = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.exchange = NAMES[raw]
+            except KeyError:
+                obj.exchange = name_from(raw)
             offset += n1
             n2 = buf[offset]
             offset += 1
             raw = buf[offset:offset + n2]
-            obj.type = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.type = NAMES[raw]
+            except KeyError:
+                obj.type = name_from(raw)
             offset += n2
             bits3 = buf[offset]
             offset += 1
@@ -445,7 +451,10 @@ class ExchangeDelete(Method):
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
             raw = buf[offset:offset + n1]
-            obj.exchange = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.exchange = NAMES[raw]
+            except KeyError:
+                obj.exchange = name_from(raw)
             offset += n1
             bits2 = buf[offset]
             offset += 1
@@ -657,17 +666,26 @@ class ExchangeBind(Method):
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
             raw = buf[offset:offset + n1]
-            obj.destination = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.destination = NAMES[raw]
+            except KeyError:
+                obj.destination = name_from(raw)
             offset += n1
             n2 = buf[offset]
             offset += 1
             raw = buf[offset:offset + n2]
-            obj.source = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.source = NAMES[raw]
+            except KeyError:
+                obj.source = name_from(raw)
             offset += n2
             n3 = buf[offset]
             offset += 1
             raw = buf[offset:offset + n3]
-            obj.routing_key = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.routing_key = NAMES[raw]
+            except KeyError:
+                obj.routing_key = name_from(raw)
             offset += n3
             bits4 = buf[offset]
             offset += 1
@@ -865,17 +883,26 @@ class ExchangeUnbind(Method):
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
             raw = buf[offset:offset + n1]
-            obj.destination = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.destination = NAMES[raw]
+            except KeyError:
+                obj.destination = name_from(raw)
             offset += n1
             n2 = buf[offset]
             offset += 1
             raw = buf[offset:offset + n2]
-            obj.source = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.source = NAMES[raw]
+            except KeyError:
+                obj.source = name_from(raw)
             offset += n2
             n3 = buf[offset]
             offset += 1
             raw = buf[offset:offset + n3]
-            obj.routing_key = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.routing_key = NAMES[raw]
+            except KeyError:
+                obj.routing_key = name_from(raw)
             offset += n3
             bits4 = buf[offset]
             offset += 1

@@ -268,7 +268,10 @@ class QueueDeclare(Method):
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
             raw = buf[offset:offset + n1]
-            obj.queue = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.queue = NAMES[raw]
+            except KeyError:
+                obj.queue = name_from(raw)
             offset += n1
             bits2 = buf[offset]
             offset += 1
@@ -384,7 +387,10 @@ class QueueDeclareOk(Method):
             n1 = buf[offset]
             offset += 1
             raw = buf[offset:offset + n1]
-            obj.queue = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.queue = NAMES[raw]
+            except KeyError:
+                obj.queue = name_from(raw)
             offset += n1
             obj.message_count, obj.consumer_count = _S_II.unpack_from(buf, offset)
             offset += 8
@@ -571,17 +577,26 @@ class QueueBind(Method):
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
             raw = buf[offset:offset + n1]
-            obj.queue = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.queue = NAMES[raw]
+            except KeyError:
+                obj.queue = name_from(raw)
             offset += n1
             n2 = buf[offset]
             offset += 1
             raw = buf[offset:offset + n2]
-            obj.exchange = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.exchange = NAMES[raw]
+            except KeyError:
+                obj.exchange = name_from(raw)
             offset += n2
             n3 = buf[offset]
             offset += 1
             raw = buf[offset:offset + n3]
-            obj.routing_key = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.routing_key = NAMES[raw]
+            except KeyError:
+                obj.routing_key = name_from(raw)
             offset += n3
             bits4 = buf[offset]
             offset += 1
@@ -763,17 +778,26 @@ class QueueUnbind(Method):
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
             raw = buf[offset:offset + n1]
-            obj.queue = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.queue = NAMES[raw]
+            except KeyError:
+                obj.queue = name_from(raw)
             offset += n1
             n2 = buf[offset]
             offset += 1
             raw = buf[offset:offset + n2]
-            obj.exchange = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.exchange = NAMES[raw]
+            except KeyError:
+                obj.exchange = name_from(raw)
             offset += n2
             n3 = buf[offset]
             offset += 1
             raw = buf[offset:offset + n3]
-            obj.routing_key = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.routing_key = NAMES[raw]
+            except KeyError:
+                obj.routing_key = name_from(raw)
             offset += n3
             obj.arguments, offset = decode_table(buf, offset)
         except Exception as exc:
@@ -919,7 +943,10 @@ class QueuePurge(Method):
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
             raw = buf[offset:offset + n1]
-            obj.queue = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.queue = NAMES[raw]
+            except KeyError:
+                obj.queue = name_from(raw)
             offset += n1
             bits2 = buf[offset]
             offset += 1
@@ -1130,7 +1157,10 @@ class QueueDelete(Method):
             _, n1 = _S_HB.unpack_from(buf, offset)
             offset += 3
             raw = buf[offset:offset + n1]
-            obj.queue = NAMES[raw] if raw in NAMES else name_from(raw)
+            try:
+                obj.queue = NAMES[raw]
+            except KeyError:
+                obj.queue = name_from(raw)
             offset += n1
             bits2 = buf[offset]
             offset += 1
