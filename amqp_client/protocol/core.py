@@ -629,8 +629,12 @@ class Connection:
     ) -> None:
         channel = frame.channel
         if channel == 0:
-            if isinstance(frame, MethodFrame):
+            if isinstance(frame, MethodFrame | ContentFrame):
                 self._handle_connection_method(cast(Method, frame.method))
+                if isinstance(frame, ContentFrame):  # what its header would say
+                    raise FrameSequenceError(
+                        "a HeaderFrame on channel 0, which carries no content"
+                    )
             elif not isinstance(frame, HeartbeatFrame):
                 raise FrameSequenceError(
                     f"a {type(frame).__name__} on channel 0, which carries no content"

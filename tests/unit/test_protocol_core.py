@@ -1059,6 +1059,24 @@ def test_content_out_of_order(
     assert_failed(conn, error_type, code)
 
 
+@pytest.mark.parametrize("closing", [False, True], ids=["open", "closing"])
+def test_content_on_channel_0_fails_alike_joined_or_not(closing: bool) -> None:
+    # Whole, the reader joins the three frames; byte by byte it cannot. The
+    # error must not depend on it (while closing, the deliver itself is
+    # discarded and its header is what breaks the rules).
+    messages = []
+    for mode in ("whole", "bytewise"):
+        feed = Feeder(mode)
+        conn = connect(feed)
+        if closing:
+            conn.close()
+        conn.data_to_send()
+        feed(conn, deliver(0, b"body"))
+        assert_failed(conn, FrameSequenceError, 505)
+        messages.append(str(conn.error))
+    assert messages[0] == messages[1]
+
+
 def test_joined_and_separate_content_frames_give_the_same_events() -> None:
     # Fed whole, the reader hands the core a deliver, its header and its body
     # as one ContentFrame; fed in pieces, as three frames. Same events, same
