@@ -588,40 +588,38 @@ class FrameReader:
                             and hend < n
                             and data[hend] == 0xCE
                         ):
+                            # The body: none, or one whole frame of body_size.
+                            body: bytes | None = b""
+                            bend = hend
                             bpos = hend + 1
                             if body_size:
-                                if n - bpos < 8:
-                                    append(MethodFrame(channel, method))
-                                    pos = end + 1
-                                    continue
-                                btype, bchannel, bsize = unpack_head(data, bpos)
-                                bend = bpos + 7 + bsize
-                                if not (
-                                    btype == 3
-                                    and bchannel == channel
-                                    and bsize == body_size
-                                    and bsize <= limit
-                                    and bend < n
-                                    and data[bend] == 0xCE
-                                ):
-                                    append(MethodFrame(channel, method))
-                                    pos = end + 1
-                                    continue
-                                body = data[bpos + 7 : bend]
-                            else:
-                                bend = hend
-                                body = b""
-                            try:
-                                props = properties_decoders[class_id](
-                                    data, hpos + 19, hend
-                                )
-                            except FrameDecodeError:
-                                raise
-                            except Exception as exc:
-                                raise _properties_error(class_id, channel, exc) from exc
-                            append(ContentFrame(channel, method, props, body))
-                            pos = bend + 1
-                            continue
+                                body = None
+                                if n - bpos >= 8:
+                                    btype, bchannel, bsize = unpack_head(data, bpos)
+                                    bend = bpos + 7 + bsize
+                                    if (
+                                        btype == 3
+                                        and bchannel == channel
+                                        and bsize == body_size
+                                        and bsize <= limit
+                                        and bend < n
+                                        and data[bend] == 0xCE
+                                    ):
+                                        body = data[bpos + 7 : bend]
+                            if body is not None:
+                                try:
+                                    props = properties_decoders[class_id](
+                                        data, hpos + 19, hend
+                                    )
+                                except FrameDecodeError:
+                                    raise
+                                except Exception as exc:
+                                    raise _properties_error(
+                                        class_id, channel, exc
+                                    ) from exc
+                                append(ContentFrame(channel, method, props, body))
+                                pos = bend + 1
+                                continue
                 append(MethodFrame(channel, method))
             elif ftype == 3:
                 append(BodyFrame(channel, data[start:end]))
