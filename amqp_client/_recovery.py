@@ -406,12 +406,7 @@ class Topology:
             for key, bind in list(self._bindings.items()):
                 if key[0] == old:
                     del self._bindings[key]
-                    moved = QueueBind(
-                        new,
-                        bind.exchange,
-                        bind.routing_key,
-                        arguments=bind.arguments,
-                    )
+                    moved = with_fields(bind, queue=new, no_wait=False)
                     self._bindings[_binding_key(moved)] = moved
             log.info("server-named queue %r is now %r", old, new)
             if self.on_rename is not None:
@@ -422,14 +417,7 @@ class Topology:
 
 def consume_again(method: BasicConsume, queue: str, consumer_tag: str) -> BasicConsume:
     """The basic.consume that restores a consumer under its old tag."""
-    return BasicConsume(
-        queue,
-        consumer_tag,
-        no_local=method.no_local,
-        no_ack=method.no_ack,
-        exclusive=method.exclusive,
-        arguments=method.arguments,
-    )
+    return with_fields(method, queue=queue, consumer_tag=consumer_tag, no_wait=False)
 
 
 def _binding_key(method: QueueBind | QueueUnbind) -> tuple[str, str, str, str]:

@@ -43,7 +43,8 @@ PARAM_ANNOTATIONS = {"table": "Mapping[str, Any]"}
 _STRUCT_CHARS = {"octet": "B", "short": "H", "long": "I", "longlong": "Q"}
 
 #: shortstr fields that name things: consumers, exchanges and queues (by
-#: their domain), routes, content types and applications (by field name).
+#: their domain), routes, content, message and exchange types, and
+#: applications (by field name).
 #: The same few values arrive with message after message, so decoders share
 #: one str per value through ``wire.NAMES`` instead of making a copy each
 #: time. Values unique to a message (message-id, correlation-id) and free

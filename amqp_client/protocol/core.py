@@ -656,20 +656,19 @@ class Connection:
             # What the three frames would do, in their order: the reader
             # only joins a method to a header of its class and a body of
             # the header's size, so the checks below still decide.
-            self._check_between_contents(ch, frame.method)
-            self._handle_channel_method(ch, cast(Method, frame.method))
+            method = cast(Method, frame.method)
+            self._check_between_contents(ch, method)
+            self._handle_channel_method(ch, method)
             body = frame.body
             self._handle_header(
-                ch,
-                frame.method.CLASS_ID,
-                len(body),
-                cast(Properties, frame.properties),
+                ch, method.CLASS_ID, len(body), cast(Properties, frame.properties)
             )
             if body:
                 self._handle_body(ch, body)
         elif isinstance(frame, MethodFrame):
-            self._check_between_contents(ch, frame.method)
-            self._handle_channel_method(ch, cast(Method, frame.method))
+            method = cast(Method, frame.method)
+            self._check_between_contents(ch, method)
+            self._handle_channel_method(ch, method)
         elif isinstance(frame, HeaderFrame):
             self._handle_header(
                 ch,
@@ -680,10 +679,10 @@ class Connection:
         elif isinstance(frame, BodyFrame):
             self._handle_body(ch, frame.payload)
 
-    def _check_between_contents(self, ch: _Channel, method: object) -> None:
+    def _check_between_contents(self, ch: _Channel, method: Method) -> None:
         if ch.content is not ContentState.IDLE:
             raise FrameSequenceError(
-                f"{cast(Method, method).NAME} on channel {ch.id} in the middle of "
+                f"{method.NAME} on channel {ch.id} in the middle of "
                 f"content (expected a content {ch.content.value[6:]} frame)"
             )
 

@@ -974,22 +974,20 @@ def test_which_properties_are_names() -> None:
     assert first.correlation_id is not second.correlation_id
 
 
-def test_name_fields_are_the_ones_that_name_things() -> None:
-    from codegen.plan import NAME_DOMAINS, NAME_FIELDS
-
-    named = {
-        f"{cls.NAME}.{field.name}"
-        for cls in spec.METHODS.values()
-        for field in cls.FIELDS
-        if field.type == "shortstr"
-        and (field.domain in NAME_DOMAINS or field.name in NAME_FIELDS)
-    }
-    assert "basic.deliver.consumer_tag" in named
-    assert "basic.deliver.routing_key" in named
-    assert "queue.declare-ok.queue" in named
-    assert "exchange.bind.destination" in named
-    assert "connection.close.reply_text" not in named
-    assert "connection.open.virtual_host" not in named
+@pytest.mark.parametrize(("cls", "field"), fields_of("shortstr"))
+def test_decoders_share_names_and_only_names(cls: type[Method], field: Field) -> None:
+    # Names are consumer tags, exchange and queue names (by domain), routing
+    # keys and exchange types; anything else (reply-text, virtual host...)
+    # is decoded afresh each time.
+    data = sample(cls, **{field.name: "name-1"}).encode()
+    first, second = cls.decode(data), cls.decode(data)
+    assert getattr(first, field.name) == "name-1"
+    shared = getattr(first, field.name) is getattr(second, field.name)
+    named = (
+        field.domain in ("consumer-tag", "exchange-name", "queue-name")
+        or field.name in ("routing_key", "type")
+    )
+    assert shared is named
 
 
 def test_a_name_that_is_not_utf8_is_still_a_decode_error() -> None:
