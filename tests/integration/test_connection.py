@@ -223,6 +223,7 @@ async def empty_queue_name_scenario(front: Front) -> None:
         consumer = await ch.basic_consume("")
         assert consumer.queue == ok.queue
         topology = conn.topology
+        assert topology.queues == [ok.queue]
         assert topology.bindings == [(ok.queue, exchange, "rk")]
         await ch.basic_publish(b"x", exchange=exchange, routing_key="rk")
         delivery = await next_delivery(consumer)

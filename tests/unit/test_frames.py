@@ -718,6 +718,8 @@ def test_content_frame_equality_and_repr() -> None:
     match MESSAGE_JOINED:
         case ContentFrame(channel, method, properties, body):
             assert (channel, method, properties, body) == (5, DELIVER, PROPS, b"hello")
+        case _:
+            pytest.fail("ContentFrame did not match positionally")
 
 
 @pytest.mark.parametrize("cut", range(1, len(MESSAGE)))

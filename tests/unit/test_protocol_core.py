@@ -96,9 +96,9 @@ def state(conn: Connection) -> ConnectionState:
     return conn.state
 
 
-def terminal_error(conn: Connection) -> AMQPError | None:
+def terminal_events(conn: Connection) -> list[ev.Event]:
     """Assert the connection ended with one ConnectionTerminated as its last
-    event, and return its error."""
+    event, and return the events it emitted (that one included)."""
     events = conn.events_received()
     assert events, "no events"
     last = events[-1]
@@ -107,23 +107,35 @@ def terminal_error(conn: Connection) -> AMQPError | None:
     assert conn.state is ConnectionState.CLOSED
     assert conn.is_closed and not conn.is_open
     assert conn.error is last.error
+    return events
+
+
+def terminal_error(conn: Connection) -> AMQPError | None:
+    """As :func:`terminal_events`, returning the terminal event's error."""
+    last = terminal_events(conn)[-1]
+    assert isinstance(last, ev.ConnectionTerminated)
     return last.error
 
 
-def assert_failed(conn: Connection, error_type: type[ProtocolError], code: int) -> None:
+def assert_failed(
+    conn: Connection, error_type: type[ProtocolError], code: int
+) -> list[ev.Event]:
     """The peer broke the protocol: close with ``code`` is the last thing
-    queued, and the terminal event carries an ``error_type``."""
+    queued, and the terminal event carries an ``error_type``. Returns the
+    events emitted."""
     methods = sent_methods(conn)
     assert methods, "no connection.close queued"
     channel, close = methods[-1]
     assert channel == 0
     assert isinstance(close, spec.ConnectionClose)
     assert close.reply_code == code
-    error = terminal_error(conn)
+    events = terminal_events(conn)
+    error = conn.error
     assert isinstance(error, error_type), error
     assert error.reply_code == code
     assert close.reply_text == str(error)[:255]
     assert_dead(conn)
+    return events
 
 
 def assert_dead(conn: Connection) -> None:
@@ -623,11 +635,8 @@ def test_method_before_channel_open_ok_is_505(frames: Any, feed: Feeder) -> None
     channel = conn.open_channel()
     conn.data_to_send()
     feed(conn, frames(channel))
-    assert_failed(conn, FrameSequenceError, 505)
-    assert not any(
-        isinstance(e, ev.DeliveryReceived | ev.ReturnReceived | ev.ConsumerCancelled)
-        for e in conn.events_received()
-    )
+    events = assert_failed(conn, FrameSequenceError, 505)
+    assert [type(e) for e in events] == [ev.ConnectionTerminated]
 
 
 def test_channel_close_before_open_ok_refuses_the_open(feed: Feeder) -> None:
