@@ -36,8 +36,12 @@ typecheck: $(STAMP) ## mypy --strict on the runtime, the generator, the generate
 test: $(STAMP) check-generated lint typecheck broker tools ## everything CI runs: freshness, lint, types, the whole test suite
 	$(PY) -m pytest
 
+# The fast tests: no broker, no wheel build (`make unit`, and each Python of
+# `make test-matrix`).
+FAST_TESTS := not slow and not integration and not fault
+
 unit: $(STAMP) ## the fast tests only: no broker, no wheel build
-	$(PY) -m pytest -m "not slow and not integration and not fault"
+	$(PY) -m pytest -m "$(FAST_TESTS)"
 
 broker: ## make sure a RabbitMQ broker listens on 127.0.0.1:5672
 	@bash scripts/ensure-broker.sh
@@ -46,7 +50,7 @@ tools: ## make sure amqp-tools (rabbitmq-c's amqp-publish, amqp-get, ...) are in
 	@bash scripts/ensure-amqp-tools.sh
 
 test-matrix: ## the fast tests (those of `make unit`) on Python 3.11, 3.12 and 3.13, each in its .venv-<version>
-	@bash scripts/test-matrix.sh
+	@FAST_TESTS="$(FAST_TESTS)" bash scripts/test-matrix.sh
 
 demo: $(STAMP) broker ## publish and consume a few thousand messages with confirms, print the rates
 	$(PY) examples/demo.py

@@ -29,6 +29,7 @@ from amqp_client._cli_format import (
     is_terminal,
     parse_pairs,
     plural,
+    returned_text,
 )
 from amqp_client._delivery import DeliveryData, ReturnedMessage
 from amqp_client.errors import AMQPError
@@ -183,9 +184,10 @@ def publish(args: argparse.Namespace, streams: Streams) -> int:
     if returned:
         first = returned[0]
         raise Failure(
-            f"{plural(len(returned), 'message')} returned: {first.reply_code} "
-            f"{first.reply_text} (exchange {first.exchange!r}, routing key "
-            f"{first.routing_key!r})"
+            f"{plural(len(returned), 'message')} returned: "
+            + returned_text(
+                first.reply_code, first.reply_text, first.exchange, first.routing_key
+            )
         )
     return 0
 

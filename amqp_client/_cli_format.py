@@ -41,6 +41,7 @@ __all__ = [
     "parse_timestamp",
     "parse_value",
     "plural",
+    "returned_text",
 ]
 
 _INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
@@ -227,12 +228,13 @@ def error_line(exc: BaseException) -> str:
                 reply_text = "(no reply text)"
         text = f"{exc.reply_code} {reply_text}"
     elif isinstance(exc, MessageReturned):
-        text = f"message returned: {exc.reply_code} {exc.reply_text}"
         message = exc.message
-        exchange = getattr(message, "exchange", None)
-        routing_key = getattr(message, "routing_key", None)
-        if exchange is not None and routing_key is not None:
-            text += f" (exchange {exchange!r}, routing key {routing_key!r})"
+        text = "message returned: " + returned_text(
+            exc.reply_code,
+            exc.reply_text,
+            getattr(message, "exchange", None),
+            getattr(message, "routing_key", None),
+        )
     elif isinstance(exc, MessageNacked):
         text = str(exc)
     elif isinstance(exc, Failure | UsageProblem | TimeoutError):
@@ -240,6 +242,20 @@ def error_line(exc: BaseException) -> str:
     else:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return "error: " + _one_line(text)
+
+
+def returned_text(
+    reply_code: int,
+    reply_text: str,
+    exchange: str | None = None,
+    routing_key: str | None = None,
+) -> str:
+    """``312 NO_ROUTE (exchange 'x', routing key 'k')`` for a returned message
+    (the parenthesis only when both are known)."""
+    text = f"{reply_code} {reply_text}"
+    if exchange is not None and routing_key is not None:
+        text += f" (exchange {exchange!r}, routing key {routing_key!r})"
+    return text
 
 
 def write_traceback(exc: BaseException, stream: TextIO) -> None:
@@ -262,14 +278,14 @@ class Progress:
         total: int | None = None,
         *,
         enabled: bool | None = None,
-        interval: float | None = None,
+        interval: float = PROGRESS_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stream = stream
         self.verb = verb
         self.total = total
         self.enabled = is_terminal(stream) if enabled is None else enabled
-        self.interval = PROGRESS_INTERVAL if interval is None else interval
+        self.interval = interval
         self.count = 0
         self.shown = False
         self._clock = clock

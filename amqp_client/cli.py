@@ -472,7 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `... | head`: the reader went away
         _silence_stdout()
         return 0
-    except (AMQPError, Failure, TimeoutError, OSError) as exc:
+    except (AMQPError, Failure, OSError) as exc:  # TimeoutError is an OSError
         _report(exc, debug, stderr)
         return 1
     except ValueError as exc:  # a bad value, found before anything is sent

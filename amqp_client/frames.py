@@ -436,12 +436,15 @@ class FrameReader:
         # The methods whose content may be joined to them (none unless
         # coalescing): those that carry content and whose class has a
         # properties decoder.
-        self._content_keys: frozenset[int] = frozenset(
-            key
-            for key, cls in methods.items()
+        self._content_keys: frozenset[int] = (
+            frozenset(
+                key
+                for key, cls in methods.items()
+                if getattr(cls, "HAS_CONTENT", False)
+                and key >> 16 in self._properties_decoders
+            )
             if coalesce
-            and getattr(cls, "HAS_CONTENT", False)
-            and key >> 16 in self._properties_decoders
+            else frozenset()
         )
         # The partial tail of the stream, and how many bytes it must reach
         # before parsing can make progress (so a large frame arriving in

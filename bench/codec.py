@@ -256,10 +256,8 @@ def check_agreement(stream: bytes) -> None:
     frames = FrameReader(FRAME_MAX).feed(stream)
     assert len(frames) == 3 * DELIVERIES
     # Coalesced or not, the reader finds the same deliveries.
-    separate = [
-        (m.method, h.properties, b.payload)
-        for m, h, b in zip(frames[::3], frames[1::3], frames[2::3], strict=True)
-    ]
+    separate = _messages(frames)
+    assert len(separate) == DELIVERIES
     reader = FrameReader(FRAME_MAX, coalesce=True)
     joined = [reader.feed(piece) for piece in chunks(stream, 256 * 1024)]
     assert _messages([f for part in joined for f in part]) == separate

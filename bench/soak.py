@@ -104,6 +104,11 @@ class Options:
     def seconds(self) -> float:
         return self.minutes * 60.0
 
+    @property
+    def total(self) -> int:
+        """How many messages the run publishes."""
+        return int(self.seconds * self.rate)
+
 
 def body_for(seq: int, size: int) -> bytes:
     return SEQ.pack(seq) + b"." * max(0, size - SEQ.size)
@@ -147,19 +152,19 @@ class Sampler:
 
 
 async def run_aio(options: Options, queue: str, stats: Stats, sampler: Sampler) -> None:
-    total = int(options.seconds * options.rate)
+    total = options.total
     async with amqp_client.connect(options.url) as conn:
-        setup = await conn.channel()
+        setup = await asyncio.wait_for(conn.channel(), STEP_TIMEOUT)
         await asyncio.wait_for(
             setup.queue_declare(queue, arguments={"x-expires": QUEUE_EXPIRES_MS}),
             STEP_TIMEOUT,
         )
         try:
-            pub = await conn.channel()
-            await pub.confirm_select()
-            sub = await conn.channel()
-            await sub.basic_qos(prefetch_count=options.prefetch)
-            consumer = await sub.basic_consume(queue)
+            pub = await asyncio.wait_for(conn.channel(), STEP_TIMEOUT)
+            await pub.confirm_select(timeout=STEP_TIMEOUT)
+            sub = await asyncio.wait_for(conn.channel(), STEP_TIMEOUT)
+            await sub.basic_qos(prefetch_count=options.prefetch, timeout=STEP_TIMEOUT)
+            consumer = await sub.basic_consume(queue, timeout=STEP_TIMEOUT)
 
             async def consume() -> None:
                 async for delivery in consumer:
@@ -219,16 +224,16 @@ async def run_aio(options: Options, queue: str, stats: Stats, sampler: Sampler) 
 
 
 def run_blocking(options: Options, queue: str, stats: Stats, sampler: Sampler) -> None:
-    total = int(options.seconds * options.rate)
+    total = options.total
     with blocking.connect(options.url) as conn:
-        setup = conn.channel()
+        setup = conn.channel(timeout=STEP_TIMEOUT)
         setup.queue_declare(
             queue, arguments={"x-expires": QUEUE_EXPIRES_MS}, timeout=STEP_TIMEOUT
         )
         try:
-            pub = conn.channel()
+            pub = conn.channel(timeout=STEP_TIMEOUT)
             pub.confirm_select(timeout=STEP_TIMEOUT)
-            sub = conn.channel()
+            sub = conn.channel(timeout=STEP_TIMEOUT)
             sub.basic_qos(prefetch_count=options.prefetch, timeout=STEP_TIMEOUT)
             consumer = sub.basic_consume(queue, timeout=STEP_TIMEOUT)
             stop = threading.Event()
@@ -323,7 +328,7 @@ def lag_error(options: Options, start: float, stats: Stats) -> list[str]:
 
 def verdict(options: Options, stats: Stats, sampler: Sampler) -> list[str]:
     problems = list(stats.errors)
-    total = int(options.seconds * options.rate)
+    total = options.total
     if stats.published != total:
         problems.append(f"published {stats.published:,} of {total:,}")
     if stats.nacked:

@@ -75,7 +75,6 @@ class FieldRef:
 
 @dataclass(frozen=True)
 class MethodRef:
-    name: str
     short: str  # the method name alone, as a code span
     heading: Heading
     class_id: int
@@ -96,7 +95,6 @@ class MethodRef:
 
 @dataclass(frozen=True)
 class ClassRef:
-    name: str
     index: int
     heading: Heading
     label: str
@@ -120,7 +118,6 @@ class PropertyRef:
 
 @dataclass(frozen=True)
 class PropertiesRef:
-    class_name: str
     amqp_class: str  # a link to the class section
     heading: Heading
     fields: tuple[PropertyRef, ...]
@@ -279,7 +276,6 @@ def _field(f: planning.PlanField, names: _Names) -> FieldRef:
 def _method(mp: planning.MethodPlan, names: _Names) -> MethodRef:
     cls, method = mp.amqp_class, mp.method
     return MethodRef(
-        name=mp.name,
         short=docs.md_code(method.name),
         heading=names.methods[mp.name],
         class_id=mp.class_id,
@@ -323,7 +319,6 @@ def _properties(
             )
         )
     return PropertiesRef(
-        class_name=p.class_name,
         amqp_class=f"[class {docs.md_code(p.amqp_class.name)}](#{class_anchor})",
         heading=heading,
         fields=tuple(rows),
@@ -356,12 +351,14 @@ def build(plan: planning.SpecPlan) -> Reference:
     spec = plan.spec
     slugs = docs.Slugs()
 
-    def heading(text: str, plain: str) -> Heading:
-        return Heading(text, slugs(plain))
+    def heading(text: str, plain: str | None = None) -> Heading:
+        """A heading whose anchor is made from ``plain`` (the text itself
+        when it has no markup)."""
+        return Heading(text, slugs(text if plain is None else plain))
 
     # Every heading, in document order (see the module docstring).
-    title = heading(spec_title(spec), spec_title(spec))
-    contents = heading("Contents", "Contents")
+    title = heading(spec_title(spec))
+    contents = heading("Contents")
     class_headings: dict[str, Heading] = {}
     method_headings: dict[str, Heading] = {}
     for module in plan.modules:
@@ -369,14 +366,14 @@ def build(plan: planning.SpecPlan) -> Reference:
         class_headings[name] = heading(f"Class {docs.md_code(name)}", f"Class {name}")
         for mp in module.methods:
             method_headings[mp.name] = heading(docs.md_code(mp.name), mp.name)
-    properties_heading = heading("Content properties", "Content properties")
+    properties_heading = heading("Content properties")
     property_headings = {
         p.amqp_class.name: heading(docs.md_code(p.class_name), p.class_name)
         for p in plan.properties
     }
-    constants_heading = heading("Constants", "Constants")
-    reply_codes_heading = heading("Reply codes", "Reply codes")
-    domains_heading = heading("Domains", "Domains")
+    constants_heading = heading("Constants")
+    reply_codes_heading = heading("Reply codes")
+    domains_heading = heading("Domains")
 
     names = _Names(
         codes={c.name: c.value for c in spec.constants},
@@ -392,7 +389,6 @@ def build(plan: planning.SpecPlan) -> Reference:
         properties = property_headings.get(cls.name)
         classes.append(
             ClassRef(
-                name=cls.name,
                 index=cls.index,
                 heading=class_headings[cls.name],
                 label=_label(cls.label),

@@ -14,14 +14,15 @@
 # runs on two CPUs take about 1.5 times one run instead of 2 or 3), each into
 # its own log, printed whole only when it fails.
 #
-# Environment: MATRIX_PYTHONS (default "3.11 3.12 3.13"), MATRIX_JOBS,
+# Environment: FAST_TESTS (the pytest -m expression, set by the Makefile),
+# MATRIX_PYTHONS (default "3.11 3.12 3.13"), MATRIX_JOBS,
 # PYTEST_ARGS (extra pytest arguments, e.g. "-x" or a test path).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 read -r -a versions <<<"${MATRIX_PYTHONS:-3.11 3.12 3.13}"
 jobs="${MATRIX_JOBS:-${#versions[@]}}"
-marker="not slow and not integration and not fault"
+marker="${FAST_TESTS:?run through make test-matrix, which sets FAST_TESTS}"
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
 
