@@ -278,14 +278,16 @@ class Progress:
         total: int | None = None,
         *,
         enabled: bool | None = None,
-        interval: float = PROGRESS_INTERVAL,
+        interval: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stream = stream
         self.verb = verb
         self.total = total
         self.enabled = is_terminal(stream) if enabled is None else enabled
-        self.interval = interval
+        # Read at each construction: tests (and users) may change the module's
+        # PROGRESS_INTERVAL.
+        self.interval = PROGRESS_INTERVAL if interval is None else interval
         self.count = 0
         self.shown = False
         self._clock = clock
