@@ -45,7 +45,13 @@ def fib(n: int) -> int:
 def serve(ch: blocking.Channel, requests: blocking.Consumer, served: list[int]) -> None:
     """Answer requests until the consumer is cancelled (a real server would
     call ``requests.get()`` with no timeout: here an idle server stops too)."""
-    while (request := requests.get(timeout=TIMEOUT)) is not None:
+    while True:
+        try:
+            request = requests.get(timeout=TIMEOUT)
+        except TimeoutError:  # no request for TIMEOUT seconds: idle, stop
+            return
+        if request is None:  # the consumer was cancelled
+            return
         n = int(request.body)
         reply_to = request.properties.reply_to
         if reply_to is None:  # nobody to answer: drop it

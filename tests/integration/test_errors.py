@@ -4,7 +4,6 @@ and failed connects raise the typed exception, promptly."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,6 +19,7 @@ from tests.integration.helpers import (
     wait_count,
     within,
 )
+from tests.support.broker import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -159,16 +159,8 @@ def test_unknown_vhost_is_not_allowed(front: Front) -> None:
     front.run(unknown_vhost_scenario)
 
 
-def closed_port() -> int:
-    """A local TCP port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 async def refused_scenario(front: Front) -> None:
-    port = closed_port()
+    port = free_port()  # nothing listens there
     began = time.monotonic()
     with pytest.raises(amqp_client.ConnectionClosed) as info:
         await within(front.connect(f"amqp://guest:guest@127.0.0.1:{port}/"), 5)

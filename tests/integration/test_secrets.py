@@ -230,14 +230,14 @@ def _blocking_session(url: str) -> list[str]:
     conn = blocking.connect(url, connection_timeout=STEP)
     try:
         texts += [repr(conn), str(conn)]
-        ch = conn.channel()
+        ch = conn.channel(timeout=STEP)
         texts += [repr(ch), str(ch)]
-        ok = ch.queue_declare("", exclusive=True)
+        ok = ch.queue_declare("", exclusive=True, timeout=STEP)
         ch.basic_publish(b"body", routing_key=ok.queue)
-        delivery = ch.basic_get(ok.queue, no_ack=True)
+        delivery = ch.basic_get(ok.queue, no_ack=True, timeout=STEP)
         assert delivery is not None and delivery.body == b"body"
         with pytest.raises(NotFoundError) as info:
-            ch.queue_declare(unique("missing"), passive=True)
+            ch.queue_declare(unique("missing"), passive=True, timeout=STEP)
         texts += exception_texts(info.value)
     finally:
         conn.close()

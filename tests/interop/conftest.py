@@ -1,16 +1,12 @@
 """Fixtures of the interop tests: other AMQP clients against ours, through
 the shared broker (see tests/integration/helpers.py for the fronts).
 
-``front`` is parametrized over our client fronts, as in tests/integration.
+``front`` is the integration tests' fixture, parametrized over our client
+fronts.
 """
 
 from __future__ import annotations
 
-import pytest
+from tests.integration.conftest import front
 
-from tests.integration.helpers import FRONTS, Front
-
-
-@pytest.fixture(params=sorted(FRONTS))
-def front(request: pytest.FixtureRequest) -> Front:
-    return FRONTS[request.param]
+__all__ = ["front"]

@@ -17,16 +17,15 @@ carrying every property without an error, and hand out the exact body.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import decimal
 import shutil
 import subprocess
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from amqp_client import BasicProperties, blocking
+from amqp_client import BasicProperties
 from tests.integration.helpers import (
     Front,
     amqp_url,
@@ -37,6 +36,7 @@ from tests.integration.helpers import (
     wait_count,
     within,
 )
+from tests.interop.common import WHEN, delete_queues, every_property
 
 pytestmark = pytest.mark.integration
 
@@ -53,11 +53,6 @@ def tools_url() -> str:
     no query string)."""
     scheme, netloc, path, _, _ = urlsplit(amqp_url())
     return urlunsplit((scheme, netloc, path, "", ""))
-
-
-def url_user() -> str:
-    """The user we log in as (RabbitMQ checks user_id against it)."""
-    return unquote(urlsplit(amqp_url()).username or "guest")
 
 
 def tool(name: str, *args: str, stdin: bytes | None = None) -> bytes:
@@ -90,15 +85,6 @@ def run_tool(
         timeout=TOOL_TIMEOUT,
         check=False,
     )
-
-
-def delete_queues(*queues: str) -> None:
-    """Cleanup on a connection of its own, whatever the test broke."""
-    with blocking.connect(amqp_url(), connection_timeout=10) as conn:
-        ch = conn.channel()
-        for queue in queues:
-            ch.queue_delete(queue)
-        ch.close()
 
 
 # --- amqp-publish -> our client ------------------------------------------------
@@ -173,37 +159,20 @@ async def read_tool_messages(front: Front, queue: str) -> None:
 # --- our client -> amqp-get and amqp-consume -------------------------------------
 
 
-def every_property() -> BasicProperties:
-    """A BasicProperties with all 14 fields set (headers of the common value
-    types; tests/interop/test_peer_clients.py covers every type)."""
-    when = datetime.datetime(2024, 2, 29, 12, 34, 56, tzinfo=datetime.UTC)
-    return BasicProperties(
-        content_type="application/octet-stream",
-        content_encoding="identity",
-        headers={
-            "str": "grüße",
-            "bytes": b"\x00\xff",
-            "int": -5,
-            "int64": 2**40,
-            "bool": True,
-            "float": 0.25,
-            "decimal": decimal.Decimal("-3.14"),
-            "datetime": when,
-            "table": {"nested": [1, "two", None]},
-            "none": None,
-        },
-        delivery_mode=2,
-        priority=7,
-        correlation_id="corr-1",
-        reply_to="reply.queue",
-        expiration="600000",
-        message_id="msg-1",
-        timestamp=when,
-        type="interop.test",
-        user_id=url_user(),
-        app_id="amqp-client-tests",
-        cluster_id="cluster-a",
-    )
+#: Headers of the common value types for every_property()
+#: (tests/interop/test_peer_clients.py covers every type).
+TOOLS_HEADERS: dict[str, object] = {
+    "str": "grüße",
+    "bytes": b"\x00\xff",
+    "int": -5,
+    "int64": 2**40,
+    "bool": True,
+    "float": 0.25,
+    "decimal": decimal.Decimal("-3.14"),
+    "datetime": WHEN,
+    "table": {"nested": [1, "two", None]},
+    "none": None,
+}
 
 
 async def publish_for_tools(
@@ -244,7 +213,7 @@ def test_client_message_is_read_by_amqp_get(front: Front) -> None:
     queue = unique("tools-get")
     bodies = [b"small body \x00 with a NUL", BIG_BODY]
     try:
-        front.run(publish_for_tools, queue, bodies, every_property())
+        front.run(publish_for_tools, queue, bodies, every_property(TOOLS_HEADERS))
         for body in bodies:
             # amqp-get takes one message (no-ack) and writes its body only.
             assert tool("amqp-get", "--queue", queue) == body
@@ -260,7 +229,7 @@ def test_client_message_is_read_by_amqp_consume(front: Front) -> None:
     queue = unique("tools-consume")
     bodies = [BIG_BODY, "grüße\n".encode()]
     try:
-        front.run(publish_for_tools, queue, bodies, every_property())
+        front.run(publish_for_tools, queue, bodies, every_property(TOOLS_HEADERS))
         # amqp-consume runs `cat` once per message with the body on its
         # stdin, acknowledges when it exits 0, and stops after --count.
         out = tool("amqp-consume", "--queue", queue, "--count", "2", "--", "cat")

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ import pika.data
 import pika.exceptions
 import pytest
 
-from amqp_client import BasicProperties, blocking
+from amqp_client import BasicProperties
 from tests.integration.helpers import (
     STEP,
     Front,
@@ -54,15 +55,29 @@ from tests.integration.helpers import (
     unique,
     within,
 )
+from tests.interop.common import (
+    WHEN,
+    declare_queue,
+    delete_queues,
+    every_property,
+    login_user,
+)
 
 pytestmark = pytest.mark.integration
 
 UTC = datetime.UTC
-WHEN = datetime.datetime(2024, 2, 29, 12, 34, 56, tzinfo=UTC)
 #: Naive: every client here takes it as UTC and decodes it to an aware UTC.
 NAIVE = datetime.datetime(2001, 9, 9, 1, 46, 40)
 NAIVE_AS_UTC = NAIVE.replace(tzinfo=UTC)
 BODY = "grüße, \x00 binary \xff".encode()
+#: Every property but the headers (those are compared with assert_same).
+OTHER_PROPERTIES = [f.name for f in BasicProperties.FIELDS if f.name != "headers"]
+
+
+def properties_dict(properties: Any) -> dict[str, object]:
+    """Every property but the headers, by name, of a BasicProperties or of
+    what a peer decoded (the same attribute names)."""
+    return {name: getattr(properties, name) for name in OTHER_PROPERTIES}
 
 
 def float32(value: float) -> float:
@@ -242,11 +257,6 @@ def assert_same(got: object, expected: object, path: str = "headers") -> None:
 # --- the peers ------------------------------------------------------------------------
 
 
-def user() -> str:
-    """The user we log in as (RabbitMQ checks user_id against it)."""
-    return pika.URLParameters(amqp_url()).credentials.username  # type: ignore[no-any-return]
-
-
 @dataclass(frozen=True)
 class Received:
     """A message as a peer decoded it: body, headers, the other properties."""
@@ -268,7 +278,7 @@ class Peer:
     client_reads_headers: dict[str, object]
     #: Take one message; what the peer decoded.
     get: Callable[[str], Received]
-    #: What the peer must decode of every_property() (headers aside).
+    #: What the peer must decode of every_property(CLIENT_WRITES) (headers aside).
     reads: Callable[[], dict[str, object]]
     reads_headers: dict[str, object]
 
@@ -294,7 +304,7 @@ def pika_publish(queue: str, body: bytes) -> None:
         message_id="msg-pika",
         timestamp=int(WHEN.timestamp()),  # pika takes int seconds
         type="interop.pika",
-        user_id=user(),
+        user_id=login_user(),
         app_id="pika",
         cluster_id="cluster-pika",
     )
@@ -307,21 +317,23 @@ def pika_publish(queue: str, body: bytes) -> None:
         conn.close()
 
 
-def client_reads_pika() -> BasicProperties:
+def client_reads(tag: str, cluster_id: str | None) -> BasicProperties:
+    """The properties (headers aside) a peer's publish sets, named after
+    ``tag``, as our client must read them."""
     return BasicProperties(
         content_type="application/json",
         content_encoding="utf-8",
         delivery_mode=2,
         priority=7,
-        correlation_id="corr-pika",
-        reply_to="reply.pika",
+        correlation_id=f"corr-{tag}",
+        reply_to=f"reply.{tag}",
         expiration="600000",
-        message_id="msg-pika",
+        message_id=f"msg-{tag}",
         timestamp=WHEN,  # we decode a timestamp to an aware UTC datetime
-        type="interop.pika",
-        user_id=user(),
-        app_id="pika",
-        cluster_id="cluster-pika",
+        type=f"interop.{tag}",
+        user_id=login_user(),
+        app_id=tag,
+        cluster_id=cluster_id,
     )
 
 
@@ -333,12 +345,11 @@ def pika_get(queue: str) -> Received:
         assert method is not None, f"pika: {queue} is empty"
     finally:
         conn.close()
-    names = [name for name in PROPERTY_NAMES if name != "headers"]
-    return Received(body, props.headers, {name: getattr(props, name) for name in names})
+    return Received(body, props.headers, properties_dict(props))
 
 
 def pika_reads() -> dict[str, object]:
-    expected = properties_dict(every_property())
+    expected = properties_dict(every_property(CLIENT_WRITES))
     expected["timestamp"] = int(WHEN.timestamp())  # pika decodes int seconds
     return expected
 
@@ -364,7 +375,7 @@ def aio_pika_publish(queue: str, body: bytes) -> None:
         message_id="msg-aio-pika",
         timestamp=WHEN,
         type="interop.aio-pika",
-        user_id=user(),
+        user_id=login_user(),
         app_id="aio-pika",
     )
 
@@ -374,41 +385,18 @@ def aio_pika_publish(queue: str, body: bytes) -> None:
     asyncio.run(with_aio_pika(publish))
 
 
-def client_reads_aio_pika() -> BasicProperties:
-    return BasicProperties(
-        content_type="application/json",
-        content_encoding="utf-8",
-        delivery_mode=2,
-        priority=7,
-        correlation_id="corr-aio-pika",
-        reply_to="reply.aio-pika",
-        expiration="600000",
-        message_id="msg-aio-pika",
-        timestamp=WHEN,
-        type="interop.aio-pika",
-        user_id=user(),
-        app_id="aio-pika",
-        # aio-pika's Message has no cluster_id: the flag stays clear.
-    )
-
-
 def aio_pika_get(queue: str) -> Received:
     async def get(channel: Any) -> Received:
         q = await channel.get_queue(queue, ensure=False)
         message = await q.get(no_ack=True, fail=True, timeout=STEP)
-        names = [name for name in PROPERTY_NAMES if name != "headers"]
-        return Received(
-            message.body,
-            message.headers,
-            {name: getattr(message, name) for name in names},
-        )
+        return Received(message.body, message.headers, properties_dict(message))
 
     result: Received = asyncio.run(with_aio_pika(get))
     return result
 
 
 def aio_pika_reads() -> dict[str, object]:
-    expected = properties_dict(every_property())
+    expected = properties_dict(every_property(CLIENT_WRITES))
     # aio-pika turns the expiration into float seconds ("600000" ms).
     expected["expiration"] = 600.0
     return expected
@@ -418,7 +406,7 @@ PEERS = {
     "pika": Peer(
         "pika",
         pika_publish,
-        client_reads_pika,
+        functools.partial(client_reads, "pika", cluster_id="cluster-pika"),
         CLIENT_READS_PIKA,
         pika_get,
         pika_reads,
@@ -427,7 +415,8 @@ PEERS = {
     "aio-pika": Peer(
         "aio-pika",
         aio_pika_publish,
-        client_reads_aio_pika,
+        # aio-pika's Message has no cluster_id: the flag stays clear.
+        functools.partial(client_reads, "aio-pika", cluster_id=None),
         CLIENT_READS_AIO_PIKA,
         aio_pika_get,
         aio_pika_reads,
@@ -442,49 +431,6 @@ def peer(request: pytest.FixtureRequest) -> Peer:
 
 
 # --- our client's side -----------------------------------------------------------------
-
-PROPERTY_NAMES = [field.name for field in BasicProperties.FIELDS]
-
-
-def properties_dict(properties: BasicProperties) -> dict[str, object]:
-    """Every property but the headers, by name."""
-    return {
-        name: getattr(properties, name) for name in PROPERTY_NAMES if name != "headers"
-    }
-
-
-def every_property() -> BasicProperties:
-    return BasicProperties(
-        content_type="application/octet-stream",
-        content_encoding="identity",
-        headers=CLIENT_WRITES,
-        delivery_mode=2,
-        priority=7,
-        correlation_id="corr-1",
-        reply_to="reply.queue",
-        expiration="600000",
-        message_id="msg-1",
-        timestamp=WHEN,
-        type="interop.client",
-        user_id=user(),
-        app_id="amqp-client-tests",
-        cluster_id="cluster-a",
-    )
-
-
-def declare(queue: str) -> None:
-    with blocking.connect(amqp_url(), connection_timeout=STEP) as conn:
-        ch = conn.channel()
-        ch.queue_declare(queue)
-        ch.close()
-
-
-def delete(queue: str) -> None:
-    """Cleanup on a connection of its own, whatever the test broke."""
-    with blocking.connect(amqp_url(), connection_timeout=STEP) as conn:
-        ch = conn.channel()
-        ch.queue_delete(queue)
-        ch.close()
 
 
 async def client_get(front: Front, queue: str) -> tuple[bytes, BasicProperties]:
@@ -503,7 +449,9 @@ async def client_publish(front: Front, queue: str) -> None:
         ch = await within(conn.channel())
         await within(ch.confirm_select())
         confirmation = await within(
-            ch.basic_publish(BODY, routing_key=queue, properties=every_property())
+            ch.basic_publish(
+                BODY, routing_key=queue, properties=every_property(CLIENT_WRITES)
+            )
         )
         await within(confirmation)
         await within(ch.close())
@@ -514,7 +462,7 @@ async def client_publish(front: Front, queue: str) -> None:
 
 def test_peer_message_is_read_by_client(front: Front, peer: Peer) -> None:
     queue = unique(f"peer-{peer.name}-in")
-    declare(queue)
+    declare_queue(queue)
     try:
         peer.publish(queue, BODY)
         body, properties = front.run(client_get, queue)
@@ -522,12 +470,12 @@ def test_peer_message_is_read_by_client(front: Front, peer: Peer) -> None:
         assert_same(properties.headers, peer.client_reads_headers)
         assert properties_dict(properties) == properties_dict(peer.client_reads())
     finally:
-        delete(queue)
+        delete_queues(queue)
 
 
 def test_client_message_is_read_by_peer(front: Front, peer: Peer) -> None:
     queue = unique(f"peer-{peer.name}-out")
-    declare(queue)
+    declare_queue(queue)
     try:
         front.run(client_publish, queue)
         received = peer.get(queue)
@@ -535,7 +483,7 @@ def test_client_message_is_read_by_peer(front: Front, peer: Peer) -> None:
         assert_same(received.headers, peer.reads_headers)
         assert received.properties == peer.reads()
     finally:
-        delete(queue)
+        delete_queues(queue)
 
 
 def test_expectations_cover_every_type() -> None:

@@ -77,7 +77,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from amqp_client import auth, spec
-from amqp_client._spec_base import REQUIRED, Method
+from amqp_client._spec_base import Method
 from amqp_client.errors import (
     AMQPError,
     AuthenticationError,
@@ -85,6 +85,7 @@ from amqp_client.errors import (
     FrameDecodeError,
     FrameSequenceError,
     ProtocolError,
+    UsageError,
 )
 from amqp_client.frames import (
     PROTOCOL_HEADER,
@@ -106,6 +107,7 @@ from tests.support.scripted_peer import (
     raw_frame,
     start,
     tune,
+    valid_kwargs,
 )
 
 #: Hypothesis examples per pytest run (CI keeps it modest).
@@ -655,26 +657,10 @@ def _content_out_of_place(rng: random.Random, data: bytes, script: Script) -> Mu
     return out, expect
 
 
-def _filler(amqp_type: str) -> object:
-    return {
-        "shortstr": "x",
-        "longstr": b"",
-        "bit": False,
-        "table": {},
-        "timestamp": 0,
-    }.get(amqp_type, 0)
-
-
-def _instance(cls: type[Method]) -> Method:
-    kwargs = {
-        f.name: _filler(f.type) if f.default is REQUIRED else f.default
-        for f in cls.FIELDS
-    }
-    return cls(**kwargs)
-
-
 #: One instance of every registry method, for injection.
-INSTANCES: tuple[Method, ...] = tuple(_instance(cls) for cls in spec.METHODS.values())
+INSTANCES: tuple[Method, ...] = tuple(
+    cls(**valid_kwargs(cls)) for cls in spec.METHODS.values()
+)
 
 
 def _inject_method(rng: random.Random, data: bytes, script: Script) -> Mutated:
@@ -881,8 +867,11 @@ class Observer:
         """Run one of the script's commands: only ``AMQPError`` may escape."""
         try:
             result = command.run(self.conn)
-        except AMQPError:
-            pass
+        except AMQPError as exc:
+            check(
+                isinstance(exc, UsageError) or exc is self.conn.error,
+                f"{command!r} raised {exc!r}, neither UsageError nor conn.error",
+            )
         except Exception as exc:
             raise Failure(f"{command!r} raised {exc!r}") from exc
         else:

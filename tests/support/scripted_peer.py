@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from amqp_client import auth, spec
-from amqp_client._spec_base import Method, Properties
+from amqp_client._spec_base import REQUIRED, Method, Properties
 from amqp_client.frames import (
     HEARTBEAT_FRAME,
     PROTOCOL_HEADER,
@@ -63,6 +63,7 @@ __all__ = [
     "sent_methods",
     "start",
     "tune",
+    "valid_kwargs",
 ]
 
 #: What a RabbitMQ 3.x node says about itself in connection.start (trimmed).
@@ -86,6 +87,26 @@ SERVER_PROPERTIES: dict[str, Any] = {
 
 #: The chunkings every scripted input is fed in (see :class:`Feeder`).
 FEED_MODES = ("whole", "bytewise", "trailing")
+
+
+#: A valid value of each AMQP type, for fields without a default (0 for the
+#: integer types not listed).
+FILLERS: dict[str, Any] = {
+    "shortstr": "x",
+    "longstr": b"x",
+    "bit": False,
+    "table": {},
+    "timestamp": 0,
+}
+
+
+def valid_kwargs(cls: type[Method]) -> dict[str, Any]:
+    """Keyword arguments for a valid instance of ``cls``: each field's default,
+    or a filler of its type when it has none."""
+    return {
+        f.name: FILLERS.get(f.type, 0) if f.default is REQUIRED else f.default
+        for f in cls.FIELDS
+    }
 
 
 # -- broker -> client bytes -------------------------------------------------------

@@ -12,7 +12,6 @@ import io
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +29,7 @@ from amqp_client._cli_commands import build_properties, read_body
 from amqp_client._delivery import DeliveryData
 from amqp_client.cli import DEFAULT_URL, build_parser, main, resolve_url
 from amqp_client.errors import ConnectionLost, MessageNacked
+from tests.support.broker import free_port
 
 
 def run(*args: str) -> str:
@@ -101,17 +101,10 @@ def test_help_of_a_method_class_shows_the_spec_text() -> None:
 SECRET = "s3cr3t-pw"
 
 
-def closed_port() -> int:
-    """A local port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def dead_url() -> str:
     """A URL whose connection is refused: a command line that wrongly got
     past its usage checks fails with 1, never 2."""
-    return f"amqp://guest:{SECRET}@127.0.0.1:{closed_port()}/%2f"
+    return f"amqp://guest:{SECRET}@127.0.0.1:{free_port()}/%2f"
 
 
 class Terminal(io.StringIO):
