@@ -15,7 +15,7 @@ fault test would silently count as a pass.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 # Import, in the main thread and before any test runs, the hypothesis
 # modules it otherwise imports lazily mid-run. pytest rewrites them on
@@ -28,36 +28,21 @@ import hypothesis.internal.lambda_sources
 import hypothesis.internal.reflection  # noqa: F401
 import pytest
 
-from tests.support.broker import BrokerError, BrokerNode, BrokerNotInstalledError
+from tests.support.broker import BrokerError, BrokerNode, Startable
 from tests.support.cluster import BrokerCluster
 from tests.support.tls_node import TlsBrokerNode
 
-
-class _Startable(Protocol):
-    def start(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-_T = TypeVar("_T", bound=_Startable)
+_T = TypeVar("_T", bound=Startable)
 
 
 def _started(make: Callable[[], _T], what: str) -> _T:
-    """``make()`` then ``start()``; a missing installation or a failed
-    start FAILS the test (never skips), and nothing is left running."""
+    """``make()`` then start it (:class:`Startable`: closed again if the
+    start fails). A missing installation or a failed start FAILS the test
+    (never skips), and nothing is left running."""
     try:
-        thing = make()
-    except BrokerNotInstalledError as exc:
+        return make().__enter__()
+    except BrokerError as exc:  # BrokerNotInstalledError included
         pytest.fail(f"{what} fixture: {exc}", pytrace=False)
-    try:
-        thing.start()
-    except BrokerError as exc:
-        thing.close()
-        pytest.fail(f"{what} fixture: {exc}", pytrace=False)
-    except BaseException:
-        thing.close()
-        raise
-    return thing
 
 
 def _start_node() -> BrokerNode:
@@ -88,8 +73,8 @@ def module_broker_node() -> Iterator[BrokerNode]:
 def rabbit_cluster() -> Iterator[BrokerCluster]:
     """A 3-node RabbitMQ cluster shared by one module's tests (nodes boot in
     parallel, then join the first). A test may kill, stop or restart nodes
-    (``kill(i)``, ``stop(i)``, ``start_node(i)``, ``restart(i)``) but must
-    leave every node running and rejoined, as the next test expects."""
+    (``kill(i)``, ``stop(i)``, ``start_node(i)``) but must leave every node
+    running and rejoined, as the next test expects."""
     cluster = _started(BrokerCluster, "rabbit_cluster")
     try:
         yield cluster

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from tests.fault.test_broker_fixture import (
     assert_refused,
     listener_pid,
     read_connection_start,
-    shared_broker_identity,
+    shared_broker_untouched,  # noqa: F401  (autouse: applies here too)
 )
 from tests.integration.helpers import unique
 from tests.support import broker as broker_module
@@ -33,13 +32,6 @@ pytestmark = pytest.mark.fault
 
 #: Bound on each wait in here, seconds.
 WAIT = 30.0
-
-
-@pytest.fixture(autouse=True)
-def shared_broker_untouched() -> Iterator[None]:
-    before = shared_broker_identity()
-    yield
-    assert shared_broker_identity() == before, "the shared broker was touched"
 
 
 def ctl_status(cluster: BrokerCluster, index: int) -> dict[str, Any]:

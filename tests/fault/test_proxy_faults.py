@@ -23,19 +23,18 @@ import asyncio
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 import amqp_client
 from tests.integration.helpers import (
-    FRONTS,
     Front,
     amqp_url,
-    ready_count,
     resources,
+    threads_left,
+    wait_count,
     within,
 )
 from tests.support.proxy import SERVER_TO_CLIENT, Proxy
@@ -61,23 +60,6 @@ BIG = bytes(range(256)) * 4096  # 1 MiB
 CUT_OFFSET = 300 + 60 * BODY_FRAME + 2048
 
 
-def broker_address() -> tuple[str, int]:
-    url = urlsplit(amqp_url())
-    return url.hostname or "127.0.0.1", url.port or 5672
-
-
-@pytest.fixture(params=sorted(FRONTS))
-def front(request: pytest.FixtureRequest) -> Front:
-    """Each client front (as tests/integration/conftest.py has it)."""
-    return FRONTS[request.param]
-
-
-@pytest.fixture
-def proxy() -> Iterator[Proxy]:
-    with Proxy(broker_address(), record=True) as proxy:
-        yield proxy
-
-
 def finish_times(
     *awaitables: Any,
 ) -> tuple[list[asyncio.Future[Any]], dict[int, float]]:
@@ -93,14 +75,10 @@ def finish_times(
         return done
 
     for index, awaitable in enumerate(awaitables):
-        task = asyncio.ensure_future(_await(awaitable))
+        task = asyncio.ensure_future(awaitable)
         task.add_done_callback(stamp(index))
         tasks.append(task)
     return tasks, times
-
-
-async def _await(awaitable: Any) -> Any:
-    return await awaitable
 
 
 # --- a stalled connection: heartbeat timeout ------------------------------------------
@@ -200,7 +178,8 @@ async def mid_frame_cut_scenario(front: Front, proxy: Proxy, rst: bool) -> None:
             proxy.stall()
             start = proxy.forwarded(SERVER_TO_CLIENT)
             await within(await publisher.basic_publish(BIG, routing_key=queue))
-            await within(_delivered(direct, queue))
+            # Wait until the broker handed the message to the consumer.
+            await wait_count(direct, queue, 0)
             confirmation = await other.basic_publish(b"small", routing_key=queue)
             waiters, _ = finish_times(
                 anext(consumer),
@@ -208,7 +187,7 @@ async def mid_frame_cut_scenario(front: Front, proxy: Proxy, rst: bool) -> None:
                 confirmation,
                 ch.basic_get(queue),
             )
-            closed = asyncio.ensure_future(_await(conn.wait_closed()))
+            closed = asyncio.ensure_future(conn.wait_closed())
             await asyncio.sleep(0.3)  # (the blocking front's threads are waiting)
             assert not any(w.done() for w in (*waiters, closed))
 
@@ -252,22 +231,6 @@ async def mid_frame_cut_scenario(front: Front, proxy: Proxy, rst: bool) -> None:
     assert len(partial) < 7 + size, "cut at a frame boundary"
     bodies = b"".join(payload for _, _, payload in frames[2:]) + partial[7:]
     assert bodies == BIG[: len(bodies)]
-
-
-async def _delivered(conn: Any, queue: str) -> None:
-    """Wait until the broker handed the queue's message to the consumer."""
-    while await ready_count(conn, queue) != 0:
-        await asyncio.sleep(0.02)
-
-
-def threads_left(before: set[threading.Thread], timeout: float = 5.0) -> list[str]:
-    """Threads started since ``before`` still alive after a bounded wait."""
-    deadline = time.monotonic() + timeout
-    while True:
-        extra = [t for t in threading.enumerate() if t not in before]
-        if not extra or time.monotonic() > deadline:
-            return [t.name for t in extra]
-        time.sleep(0.02)
 
 
 @pytest.mark.parametrize("rst", [False, True], ids=["fin", "rst"])

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 import amqp_client
 from tests.integration.helpers import (
-    FRONTS,
     Front,
     amqp_url,
+    first_call,
     next_delivery,
     unique,
     within,
@@ -34,18 +32,6 @@ pytestmark = pytest.mark.integration
 HEARTBEAT = 1
 
 
-@pytest.fixture(params=sorted(FRONTS))
-def front(request: pytest.FixtureRequest) -> Front:
-    return FRONTS[request.param]
-
-
-@pytest.fixture
-def proxy() -> Iterator[Proxy]:
-    parts = urlsplit(amqp_url())
-    with Proxy((parts.hostname or "127.0.0.1", parts.port or 5672)) as running:
-        yield running
-
-
 async def resume_scenario(front: Front, proxy: Proxy) -> None:
     queue = unique("resume")
     loop = asyncio.get_running_loop()
@@ -55,10 +41,6 @@ async def resume_scenario(front: Front, proxy: Proxy) -> None:
     def on_lost(error: BaseException) -> None:
         if not lost.done():
             lost.set_result((error, time.monotonic()))
-
-    def on_recovered() -> None:
-        if not recovered.done():
-            recovered.set_result(None)
 
     async with (
         front.connect() as direct,
@@ -72,7 +54,7 @@ async def resume_scenario(front: Front, proxy: Proxy) -> None:
         ) as conn,
     ):
         conn.add_on_lost_callback(on_lost)
-        conn.add_on_recovered_callback(on_recovered)
+        conn.add_on_recovered_callback(first_call(recovered))
         ch = await within(conn.channel())
         await within(ch.basic_qos(prefetch_count=10))
         await within(ch.queue_declare(queue, arguments={"x-expires": 60_000}))
@@ -95,6 +77,11 @@ async def resume_scenario(front: Front, proxy: Proxy) -> None:
         await asyncio.sleep(1.5)
         assert conn.is_recovering
         assert not recovered.done()
+        # Retried meanwhile, with backoff: each retry waits at least
+        # recovery_delay (0.1 s), so not in a tight loop.
+        refused = (await asyncio.to_thread(proxy.counters))["refused"]
+        elapsed = time.monotonic() - stalled_at
+        assert 2 <= refused <= 1 + elapsed / 0.1, (refused, elapsed)
         waiting = asyncio.ensure_future(next_delivery(consumer, 20))
         await asyncio.sleep(0.2)
         assert not waiting.done()
@@ -126,15 +113,6 @@ async def entity_fails_scenario(front: Front, proxy: Proxy) -> None:
     lost: asyncio.Future[Any] = loop.create_future()
     recovered: asyncio.Future[Any] = loop.create_future()
     failures: list[tuple[str, Any]] = []
-
-    def on_lost(error: BaseException) -> None:
-        if not lost.done():
-            lost.set_result(error)
-
-    def on_recovered() -> None:
-        if not recovered.done():
-            recovered.set_result(None)
-
     async with (
         front.connect() as direct,
         front.connect(
@@ -144,8 +122,8 @@ async def entity_fails_scenario(front: Front, proxy: Proxy) -> None:
             recovery_max_delay=0.5,
         ) as conn,
     ):
-        conn.add_on_lost_callback(on_lost)
-        conn.add_on_recovered_callback(on_recovered)
+        conn.add_on_lost_callback(first_call(lost))
+        conn.add_on_recovered_callback(first_call(recovered))
         conn.add_on_recovery_error_callback(
             lambda entity, error: failures.append((entity, error))
         )

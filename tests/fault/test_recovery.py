@@ -11,17 +11,12 @@ import pytest
 from amqp_client.spec import BasicProperties
 
 import amqp_client
-from tests.integration.helpers import FRONTS, Front, next_delivery, unique, within
-from tests.support.broker import BrokerNode, free_port
+from tests.integration.helpers import Front, first_call, next_delivery, unique, within
+from tests.support.broker import BrokerNode, free_ports
 
 pytestmark = pytest.mark.fault
 
 FAST = {"recovery_delay": 0.2, "recovery_max_delay": 1.0}
-
-
-@pytest.fixture(params=sorted(FRONTS))
-def front(request: pytest.FixtureRequest) -> Front:
-    return FRONTS[request.param]
 
 
 def _events(conn: Any) -> dict[str, asyncio.Future[Any]]:
@@ -29,16 +24,8 @@ def _events(conn: Any) -> dict[str, asyncio.Future[Any]]:
     events: dict[str, asyncio.Future[Any]] = {
         name: loop.create_future() for name in ("lost", "recovered")
     }
-
-    def setter(name: str) -> Any:
-        def callback(*args: Any) -> None:
-            if not events[name].done():
-                events[name].set_result(args[0] if args else None)
-
-        return callback
-
-    conn.add_on_lost_callback(setter("lost"))
-    conn.add_on_recovered_callback(setter("recovered"))
+    conn.add_on_lost_callback(first_call(events["lost"]))
+    conn.add_on_recovered_callback(first_call(events["recovered"]))
     return events
 
 
@@ -66,7 +53,7 @@ async def restore_scenario(front: Front, node: BrokerNode, graceful: bool) -> No
         assert first.body == b"before"
         await first.ack()
 
-        # An unacked delivery and a pending request when the broker goes.
+        # An unacked delivery when the broker goes.
         await within(ch.basic_publish(b"unacked", exchange=exchange, routing_key="rk"))
         unacked = await next_delivery(consumer)
         if graceful:
@@ -82,7 +69,7 @@ async def restore_scenario(front: Front, node: BrokerNode, graceful: bool) -> No
 
         # The exclusive server-named queue came back under a new name; the
         # binding and the consumer followed it; the channel is still in
-        # confirm mode with its prefetch.
+        # confirm mode (the publish below returns a confirmation).
         assert consumer.queue != old
         assert consumer.consumer_tag == tag
         topology = conn.topology
@@ -92,6 +79,7 @@ async def restore_scenario(front: Front, node: BrokerNode, graceful: bool) -> No
         confirmation = await within(
             ch.basic_publish(b"after", exchange=upstream, routing_key="rk")
         )
+        assert confirmation is not None
         await within(confirmation)
         second = await next_delivery(consumer)
         assert second.body == b"after"
@@ -160,22 +148,25 @@ def test_pending_confirms_fail_and_stale_deliveries_come_again(
 
 async def close_while_recovering_scenario(front: Front, node: BrokerNode) -> None:
     conn = await within(front.connect(node.url, recover=True, **FAST), 30)
-    events = _events(conn)
-    ch = await within(conn.channel())
-    await asyncio.to_thread(node.stop)
-    await within(events["lost"], 30)
-    assert conn.is_recovering
-    # A call made meanwhile waits for recovery; close() ends both.
-    waiting = asyncio.ensure_future(ch.queue_declare("", exclusive=True))
-    await asyncio.sleep(0.5)
-    assert not waiting.done()
-    began = time.monotonic()
-    await within(conn.close(), 15)
-    assert time.monotonic() - began < 5
-    assert await within(conn.closed) is None
-    with pytest.raises(amqp_client.ConnectionClosed):
-        await within(waiting)
-    assert not events["recovered"].done()
+    try:
+        events = _events(conn)
+        ch = await within(conn.channel())
+        await asyncio.to_thread(node.stop)
+        await within(events["lost"], 30)
+        assert conn.is_recovering
+        # A call made meanwhile waits for recovery; close() ends both.
+        waiting = asyncio.ensure_future(ch.queue_declare("", exclusive=True))
+        await asyncio.sleep(0.5)
+        assert not waiting.done()
+        began = time.monotonic()
+        await within(conn.close(), 15)
+        assert time.monotonic() - began < 5
+        assert await within(conn.closed) is None
+        with pytest.raises(amqp_client.ConnectionClosed):
+            await within(waiting)
+        assert not events["recovered"].done()
+    finally:
+        await within(conn.close())
 
 
 def test_close_stops_recovery(front: Front, broker_node: BrokerNode) -> None:
@@ -183,7 +174,7 @@ def test_close_stops_recovery(front: Front, broker_node: BrokerNode) -> None:
 
 
 async def endpoints_scenario(front: Front, node: BrokerNode) -> None:
-    dead = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    dead = [f"127.0.0.1:{port}" for port in free_ports(2)]
     conn = await within(
         front.connect(
             f"amqp://guest:guest@{dead[0]}/%2f",
@@ -202,6 +193,8 @@ async def endpoints_scenario(front: Front, node: BrokerNode) -> None:
         )
     message = str(info.value)
     assert all(address in message for address in dead), message
+    # The failures are listed in the order tried: the URLs' order.
+    assert message.index(f"{dead[0]}: ") < message.index(f"{dead[1]}: "), message
     assert "guest:guest" not in message
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 import amqp_client
-from tests.integration.helpers import FRONTS, Front, unique, within
+from tests.integration.helpers import Front, unique, within
 from tests.support.tls_node import TLS_USER, TlsBrokerNode, make_tls_files
 
 pytestmark = pytest.mark.fault
@@ -40,11 +40,6 @@ pytestmark = pytest.mark.fault
 #: connection_timeout of each (a refusal must come well before it).
 FOREIGN_ATTEMPTS = 40
 FOREIGN_TIMEOUT = 4.0
-
-
-@pytest.fixture(params=sorted(FRONTS))
-def front(request: pytest.FixtureRequest) -> Front:
-    return FRONTS[request.param]
 
 
 async def broker_connections(node: TlsBrokerNode) -> list[dict[str, Any]]:
@@ -208,11 +203,8 @@ def test_external_without_a_client_certificate_is_refused(
 # The blocking front once hung here until connection_timeout: the failed
 # first write (the TLS alert already in) closed the core, and its I/O
 # thread exited without dispatching that.
-@pytest.mark.parametrize("front_name", ["aio", "blocking"])
 def test_client_certificate_of_another_ca_fails_the_handshake(
-    front_name: str, tls_broker_node: TlsBrokerNode, tmp_path: Path
+    front: Front, tls_broker_node: TlsBrokerNode, tmp_path: Path
 ) -> None:
     make_tls_files(tmp_path / "other", client_cn=TLS_USER)
-    FRONTS[front_name].run(
-        foreign_client_certificate, tls_broker_node, tmp_path / "other"
-    )
+    front.run(foreign_client_certificate, tls_broker_node, tmp_path / "other")

@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -375,6 +377,17 @@ async def wait_count(conn: Any, queue: str, expected: int, timeout: float = 5) -
                 await asyncio.sleep(0.01)
     except TimeoutError:
         raise AssertionError(f"{queue}: {count} messages, not {expected}") from None
+
+
+def threads_left(before: set[threading.Thread], timeout: float = 5.0) -> list[str]:
+    """Names of the threads started since ``before`` still alive after a
+    bounded wait (for them to end)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        extra = [t for t in threading.enumerate() if t not in before]
+        if not extra or time.monotonic() > deadline:
+            return [t.name for t in extra]
+        time.sleep(0.02)
 
 
 class Resources:

@@ -67,8 +67,10 @@ __all__ = [
     "BrokerError",
     "BrokerNode",
     "BrokerNotInstalledError",
+    "Startable",
     "find_rabbitmq_sbin",
     "free_port",
+    "free_ports",
     "random_cookie",
 ]
 
@@ -246,7 +248,7 @@ def _wait_gone(pids: Iterable[int], timeout: float) -> list[int]:
     return left
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
     """``count`` distinct free TCP ports on 127.0.0.1 (held open together
     while picking, so they differ)."""
     held: list[socket.socket] = []
@@ -284,7 +286,7 @@ def _answers_amqp(address: tuple[str, int]) -> bool:
 def free_port() -> int:
     """A free TCP port on 127.0.0.1 for an extra listener (TLS, ...) given
     through ``extra_config``; not one of RabbitMQ's well-known ports."""
-    return _free_ports(1)[0]
+    return free_ports(1)[0]
 
 
 def random_cookie() -> str:
@@ -361,7 +363,35 @@ def _tail(path: Path, lines: int) -> str:
 # The node
 
 
-class BrokerNode:
+class Startable:
+    """``with thing:`` starts it (and closes it again if the start fails,
+    then re-raises); leaving the block closes it. For :class:`BrokerNode`
+    and :class:`~tests.support.cluster.BrokerCluster`."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class BrokerNode(Startable):
     """One throw-away RabbitMQ node, isolated from the shared broker.
 
     Typical use::
@@ -404,7 +434,7 @@ class BrokerNode:
         self.cookie = cookie or random_cookie()
         self.nodename = f"{name_prefix}-{os.getpid()}-{next(_counter)}@{NODE_HOST}"
         self.host = HOST
-        self.port, self.dist_port = _free_ports(2)
+        self.port, self.dist_port = free_ports(2)
         self.extra_config = tuple(extra_config)
         self.advanced_config = advanced_config
         self.plugins = tuple(plugins)
@@ -672,7 +702,7 @@ class BrokerNode:
     def _pick_new_ports(self) -> None:
         """Choose fresh ports after a port clash on the first start (a
         subclass with extra listeners re-picks theirs too)."""
-        self.port, self.dist_port = _free_ports(2)
+        self.port, self.dist_port = free_ports(2)
 
     def _start_once(self, timeout: float) -> None:
         began = time.monotonic()
@@ -937,21 +967,9 @@ class BrokerNode:
                     shutil.rmtree(self.base_dir, ignore_errors=True)
 
     def __enter__(self) -> Self:
-        if not self.running:
-            try:
-                self.start()
-            except BaseException:
-                self.close()
-                raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        if self.running:
+            return self
+        return super().__enter__()
 
 
 @atexit.register

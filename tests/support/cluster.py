@@ -47,14 +47,14 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from tests.support.broker import (
     DEFAULT_CTL_TIMEOUT,
     DEFAULT_START_TIMEOUT,
     BrokerError,
     BrokerNode,
+    Startable,
     random_cookie,
 )
 
@@ -86,7 +86,7 @@ def _call(
     return run
 
 
-class BrokerCluster:
+class BrokerCluster(Startable):
     """``size`` throw-away RabbitMQ nodes joined into one cluster.
 
     Args:
@@ -166,10 +166,10 @@ class BrokerCluster:
         """Indexes of the nodes whose OS process is up."""
         return [i for i, node in enumerate(self.nodes) if node.running]
 
-    def any_running(self, *, exclude: Sequence[int] = ()) -> BrokerNode:
-        """A running node, not one of ``exclude`` (for ``rabbitmqctl``)."""
+    def any_running(self) -> BrokerNode:
+        """A running, unpaused node (for ``rabbitmqctl``)."""
         for i in self.running_indexes():
-            if i not in exclude and not self.nodes[i].paused:
+            if not self.nodes[i].paused:
                 return self.nodes[i]
         raise BrokerError("no node of the cluster is running")
 
@@ -200,15 +200,6 @@ class BrokerCluster:
         if not isinstance(status, dict):
             raise BrokerError(f"cluster_status on {node.nodename}: {status!r}")
         return status
-
-    def running_nodes(self, via: BrokerNode | None = None) -> set[str]:
-        """Node names ``cluster_status`` lists as running."""
-        return set(self.cluster_status(via).get("running_nodes", []))
-
-    def member_nodes(self, via: BrokerNode | None = None) -> set[str]:
-        """Node names ``cluster_status`` lists as members (disk nodes)."""
-        status = self.cluster_status(via)
-        return set(status.get("disk_nodes", [])) | set(status.get("ram_nodes", []))
 
     def list_queues(
         self, node: BrokerNode, *items: str, vhost: str = "/"
@@ -334,8 +325,9 @@ class BrokerCluster:
         self._wait_others(index)
 
     def stop(self, index: int) -> None:
-        """Stop node ``index`` gracefully (``rabbitmqctl stop``) and wait
-        until the remaining running nodes no longer list it as running."""
+        """Stop node ``index`` gracefully (:meth:`BrokerNode.stop`:
+        ``rabbit:stop_and_halt()`` over ``erl_call``) and wait until the
+        remaining running nodes no longer list it as running."""
         self.nodes[index].stop()
         self._wait_others(index)
 
@@ -349,22 +341,6 @@ class BrokerCluster:
         still a member) and wait until every running node lists it."""
         self.nodes[index].start(timeout)
         self.wait_until_running()
-
-    def restart(self, index: int, *, graceful: bool = False) -> None:
-        """Kill (or stop) node ``index``, boot it again, wait until it has
-        rejoined."""
-        if graceful:
-            self.stop(index)
-        else:
-            self.kill(index)
-        self.start_node(index)
-
-    def pause(self, index: int) -> None:
-        """SIGSTOP node ``index`` (see :meth:`BrokerNode.pause`)."""
-        self.nodes[index].pause()
-
-    def resume(self, index: int) -> None:
-        self.nodes[index].resume()
 
     # -- teardown --------------------------------------------------------------
 
@@ -394,19 +370,3 @@ class BrokerCluster:
                 errors.append(exc)
         if errors:
             raise errors[0]
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
