@@ -399,12 +399,17 @@ class ChannelEvents:
 
     # --- recovery ------------------------------------------------------------------
 
+    def _records(self) -> bool:
+        """Whether what succeeds on this channel is recorded for recovery:
+        on a recovering connection, unless it is recovery's own channel."""
+        return self._recorded and self._connection._topology is not None
+
     def _recording(
         self, method: Any, hook: Callable[[Any], Any] | None
     ) -> Callable[[Any], Any] | None:
         """Wrap a request's hook so that its success is recorded for
         recovery (in reply order), or return ``hook`` if nothing is."""
-        if not self._recorded or self._connection._topology is None:
+        if not self._records():
             return hook
 
         def record(reply: Any) -> Any:
@@ -459,10 +464,10 @@ class ChannelEvents:
         if self._last_queue == old:
             self._last_queue = new
 
-    def _stale(self, epoch: int | None) -> bool:
+    def _stale(self, epoch: int) -> bool:
         """Whether a delivery of ``epoch`` came before the connection was
         lost: its tag is dead, and the broker redelivers the message."""
-        if epoch is None or epoch == self._epoch:
+        if epoch == self._epoch:
             return False
         _log.warning(
             "not settling a delivery received on channel %d before the "
@@ -477,6 +482,13 @@ class ChannelEvents:
         self._waiters.clear()
         fail_all(waiters, failure)
         fail_all(self._confirms.fail_all(), failure)
+
+    def _drop(self) -> None:
+        """Forget the channel without a close handshake (its connection is
+        gone): it is not restored, and it ends as if closed cleanly."""
+        if self._connection._channels.get(self.channel_id) is self:
+            del self._connection._channels[self.channel_id]
+        self._on_terminated(None)
 
     def _interrupt(self, failure: AMQPError) -> None:
         """The connection is lost and will be recovered: what waited fails

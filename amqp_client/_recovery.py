@@ -45,8 +45,11 @@ __all__ = [
     "connect_arguments",
     "connect_error",
     "endpoints",
+    "give_up_error",
+    "gives_up",
     "is_recoverable",
     "lost_error",
+    "recovery_order",
     "restore_timeout",
     "with_fields",
 ]
@@ -90,6 +93,25 @@ def lost_error(error: AMQPError | None) -> ConnectionLost:
     lost = ConnectionLost(f"connection lost ({error}); recovering")
     lost.__cause__ = error
     return lost
+
+
+def recovery_order(
+    endpoints: Sequence[uri.ConnectionParameters], lost: uri.ConnectionParameters
+) -> list[uri.ConnectionParameters]:
+    """The endpoints to try after losing ``lost``: the others first (the
+    one we lost is likely down), ``lost`` last."""
+    return [params for params in endpoints if params is not lost] + [lost]
+
+
+def gives_up(options: RecoveryOptions, attempts: int) -> bool:
+    """Whether recovery stops after ``attempts`` failed attempts in a row."""
+    return options.max_attempts is not None and attempts >= options.max_attempts
+
+
+def give_up_error(last: BaseException | None) -> AMQPError:
+    """The terminal error of a connection whose recovery gave up after
+    ``last`` (the last attempt's failure)."""
+    return last if isinstance(last, AMQPError) else lost_error(None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -367,14 +389,13 @@ class Topology:
                 f"exchange {exchange.exchange!r}", _without_no_wait(exchange)
             )
         for record in list(self._queues.values()):
-            method = record.method
-            server_named = method.queue == ""
-            redeclare = QueueDeclare(
-                "" if server_named else record.name,
-                durable=method.durable,
-                exclusive=method.exclusive,
-                auto_delete=method.auto_delete,
-                arguments=method.arguments,
+            # Passive declares are never recorded: this is the declare
+            # as made, waiting for its reply, under the queue's current name.
+            server_named = record.method.queue == ""
+            redeclare = with_fields(
+                record.method,
+                queue="" if server_named else record.name,
+                no_wait=False,
             )
             yield RecoveryStep(
                 f"queue {record.name!r}",

@@ -238,10 +238,13 @@ class Channel(AsyncChannelMethods, ChannelEvents):
             return
         if self._connection.is_closed:
             return
-        if self._connection.is_recovering:
-            # Nothing to hand-shake with; just do not restore it.
-            self._connection._channels.pop(self.channel_id, None)
-            self._on_terminated(None)
+        if self._core.is_closed:
+            # Its connection is gone: nothing to hand-shake with. A
+            # recovering connection just does not restore it. (A channel
+            # already on the new connection, such as recovery's own,
+            # does hand-shake: else the broker would keep it open.)
+            if self._connection.is_recovering:
+                self._drop()
             return
         self._core.close_channel(self.channel_id, reply_code, reply_text)
         self._connection._after_command()
@@ -278,12 +281,12 @@ class Channel(AsyncChannelMethods, ChannelEvents):
             exchange, routing_key, mandatory=mandatory, immediate=immediate
         )
         connection = self._connection
-        if not connection._ready.is_set():
-            await connection._until_ready()
-        if not connection._writable.is_set():
-            await connection._writable.wait()
-        if not self._flow.is_set():
-            await self._flow.wait()
+        if not (
+            connection._ready.is_set()
+            and connection._writable.is_set()
+            and self._flow.is_set()
+        ):
+            await self._until_publishable()
         if self._error is not None:
             raise self._error
         try:
@@ -298,6 +301,23 @@ class Channel(AsyncChannelMethods, ChannelEvents):
         future.add_done_callback(_retrieve)
         self._confirms.add(tag, future, mandatory, exchange, routing_key, body)
         return Confirmation(future, tag)
+
+    async def _until_publishable(self) -> None:
+        """Wait until the connection is up (recovered), writable and the
+        channel not paused by channel.flow. Each is checked again after any
+        wait: a loss wakes the writers (``_interrupt`` sets both events),
+        and they must then wait for recovery, not publish on the dead
+        connection."""
+        connection = self._connection
+        while self._error is None:
+            if not connection._ready.is_set():
+                await connection._until_ready()
+            elif not connection._writable.is_set():
+                await connection._writable.wait()
+            elif not self._flow.is_set():
+                await self._flow.wait()
+            else:
+                return
 
     async def basic_consume(  # type: ignore[override]
         self,
@@ -396,7 +416,7 @@ class Channel(AsyncChannelMethods, ChannelEvents):
         except UsageError:
             self._connection._check_open()
             raise
-        if self._recorded and self._connection._topology is not None:
+        if self._records():
             self._note(method, None)
         self._connection._after_command()
 
@@ -442,7 +462,7 @@ class Channel(AsyncChannelMethods, ChannelEvents):
         self._connection._after_command()
         return await _wait(waiter, timeout)
 
-    def _settle(self, method: Method, epoch: int | None = None) -> None:
+    def _settle(self, method: Method, epoch: int) -> None:
         if self._error is not None:
             raise self._error
         if self._stale(epoch):

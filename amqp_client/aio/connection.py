@@ -36,8 +36,11 @@ from amqp_client._recovery import (
     Backoff,
     RecoveryOptions,
     connect_error,
+    give_up_error,
+    gives_up,
     is_recoverable,
     lost_error,
+    recovery_order,
     restore_timeout,
 )
 from amqp_client._recovery import (
@@ -127,6 +130,7 @@ class Connection(AsyncConnectionMethods, EventSink, RecoveryEvents):
         self._transport: asyncio.Transport | None = None
         self._opened: asyncio.Future[None] = self._loop.create_future()
         self._closed: asyncio.Future[AMQPError | None] = self._loop.create_future()
+        self._finished = False
         self._transport_gone: asyncio.Future[None] = self._loop.create_future()
         self._channels: dict[int, Any] = {}
         self._opening: dict[int, asyncio.Future[None]] = {}
@@ -293,7 +297,7 @@ class Connection(AsyncConnectionMethods, EventSink, RecoveryEvents):
     # --- generated API hooks (connection-level methods) -----------------------------
 
     async def _rpc(self, method: Method, timeout: float | None) -> Method:
-        await self._until_ready()
+        await self._until_ready(timeout)
         waiter: asyncio.Future[Method] = self._loop.create_future()
         self._control_waiters.append(waiter)
         self._core.call(0, method)
@@ -490,7 +494,11 @@ class Connection(AsyncConnectionMethods, EventSink, RecoveryEvents):
         self._finish(error)
 
     def _finish(self, error: AMQPError | None) -> None:
-        """The connection is over for good."""
+        """The connection is over for good. Idempotent: the first call
+        decides the terminal error."""
+        if self._finished:
+            return
+        self._finished = True
         failure = (
             error if error is not None else ConnectionClosed(200, "connection closed")
         )
@@ -542,17 +550,30 @@ class Connection(AsyncConnectionMethods, EventSink, RecoveryEvents):
         self._ready.clear()
         self._wake_recovery.clear()
         self._emit_connection(self._lost_callbacks, lost_error(error))
-        self._recovery_task = self._loop.create_task(self._recover(error))
+        self._recovery_task = self._loop.create_task(self._recover())
 
-    async def _recover(self, error: AMQPError | None) -> None:
+    async def _recover(self) -> None:
+        """The recovery task. close() cancels it (and then ends the
+        connection itself); anything else ends in recovery or in _finish."""
+        try:
+            await self._reconnect()
+        except Exception as exc:
+            # A bug, or a callback's: never leave callers waiting for a
+            # recovery that will not come.
+            log.exception("recovery failed")
+            failure = ConnectionLost(f"recovery failed: {exc!r}")
+            failure.__cause__ = exc
+            if not self._core.is_closed:
+                self._core.connection_lost(f"recovery failed: {exc!r}")
+                self._dispatch()
+            self._finish(failure)
+
+    async def _reconnect(self) -> None:
         assert self._recovery is not None
         options = self._recovery
         backoff = Backoff(options.initial_delay, options.max_delay)
-        # Try the other brokers first: the one we lost is likely down.
-        lost = self._params
-        order = [p for p in self._endpoints if p is not lost] + [lost]
+        order = recovery_order(self._endpoints, self._params)
         attempts = 0
-        last: BaseException | None = error
         while not self._closing:
             delay = backoff.next()
             if delay:
@@ -565,19 +586,13 @@ class Connection(AsyncConnectionMethods, EventSink, RecoveryEvents):
                 await self._establish(order)
                 await self._restore()
             except (AMQPError, OSError, TimeoutError) as exc:
-                last = exc
                 log.warning("recovery attempt %d failed: %s", attempts, exc)
                 if not self._core.is_closed:
                     self._core.connection_lost(f"recovery failed: {exc}")
                     self._dispatch()
-                if (
-                    options.max_attempts is not None
-                    and attempts >= options.max_attempts
-                ):
+                if gives_up(options, attempts):
                     log.error("giving up recovery after %d attempts", attempts)
-                    self._finish(
-                        last if isinstance(last, AMQPError) else lost_error(None)
-                    )
+                    self._finish(give_up_error(exc))
                     return
                 continue
             log.info("connection recovered (%s)", self._params.address)
@@ -592,6 +607,8 @@ class Connection(AsyncConnectionMethods, EventSink, RecoveryEvents):
         self._connecting = True
         try:
             for params in order:
+                if self._closing:
+                    raise ConnectionLost("the connection was closed by the application")
                 try:
                     await self._connect_to(params)
                 except (ConnectionLost, TimeoutError) as exc:
@@ -713,9 +730,13 @@ class Connection(AsyncConnectionMethods, EventSink, RecoveryEvents):
                     continue
                 if step.on_reply is not None:
                     step.on_reply(reply)
-        finally:
             if helper is not None and helper.is_open:
+                # A real close: on the new connection, the broker would
+                # otherwise keep it open for good.
                 await asyncio.wait_for(helper.close(), timeout)
+        finally:
+            if helper is not None:
+                helper._drop()  # whatever failed: never restore it as ours
 
     async def _helper_channel(self, timeout: float) -> Any:
         """A channel of recovery's own, not recorded and not restored."""

@@ -235,17 +235,20 @@ class Channel(ChannelMethods, ChannelEvents):
         """Close the channel (channel.close handshake). Idempotent."""
         if self._terminated.is_set() or self._connection.is_closed:
             return
-        if self._connection.is_recovering:
-            # Nothing to hand-shake with; just do not restore it.
-            self._connection._channels.pop(self.channel_id, None)
-            self._on_terminated(None)
-            return
         self._connection._check_not_io_thread()
         with self._lock:
-            if self._core.is_closed:
-                return
-            self._core.close_channel(self.channel_id, reply_code, reply_text)
-            self._connection._flush_locked()
+            gone = self._core.is_closed
+            if not gone:
+                self._core.close_channel(self.channel_id, reply_code, reply_text)
+                self._connection._flush_locked()
+        if gone:
+            # Its connection is gone: nothing to hand-shake with. A
+            # recovering connection just does not restore it. (A channel
+            # already on the new connection, such as recovery's own,
+            # does hand-shake: else the broker would keep it open.)
+            if self._connection.is_recovering:
+                self._drop()
+            return
         if not self._terminated.wait(timeout):
             raise TimeoutError(
                 f"channel {self.channel_id} did not close within {timeout} s"
@@ -404,7 +407,7 @@ class Channel(ChannelMethods, ChannelEvents):
             except UsageError:
                 self._connection._check_open()
                 raise
-            if self._recorded and self._connection._topology is not None:
+            if self._records():
                 self._note(method, None)
             self._connection._flush_locked()
 
@@ -462,7 +465,7 @@ class Channel(ChannelMethods, ChannelEvents):
                 f"no reply to {method.NAME} within {timeout} s"
             ) from None
 
-    def _settle(self, method: Method, epoch: int | None = None) -> None:
+    def _settle(self, method: Method, epoch: int) -> None:
         if self._error is not None:
             raise self._error
         if self._stale(epoch):

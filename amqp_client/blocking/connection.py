@@ -45,8 +45,11 @@ from amqp_client._recovery import (
     Backoff,
     RecoveryOptions,
     connect_error,
+    give_up_error,
+    gives_up,
     is_recoverable,
     lost_error,
+    recovery_order,
     restore_timeout,
 )
 from amqp_client._recovery import connect_arguments as _arguments
@@ -123,6 +126,8 @@ class Connection(ConnectionMethods, EventSink, RecoveryEvents):
         self._opening: dict[int, Waiter[None]] = {}
         self._opened: Waiter[None] = Waiter()
         self._closed = threading.Event()
+        self._finished = False
+        self._finish_lock = threading.Lock()
         self._close_error: AMQPError | None = None
         self._control_waiters: deque[Waiter[Method]] = deque()
         self._io_thread: threading.Thread | None = None
@@ -192,7 +197,7 @@ class Connection(ConnectionMethods, EventSink, RecoveryEvents):
         from amqp_client.blocking.channel import Channel
 
         self._check_not_io_thread()
-        self._until_ready()
+        self._until_ready(timeout)
         with self._lock:
             self._check_open()
             channel_id = self._core.open_channel()
@@ -280,7 +285,7 @@ class Connection(ConnectionMethods, EventSink, RecoveryEvents):
 
     def _rpc(self, method: Method, timeout: float | None) -> Method:
         self._check_not_io_thread()
-        self._until_ready()
+        self._until_ready(timeout)
         waiter: Waiter[Method] = Waiter()
         with self._lock:
             self._check_open()
@@ -308,6 +313,8 @@ class Connection(ConnectionMethods, EventSink, RecoveryEvents):
         self._connecting = True
         try:
             for params in order:
+                if self._closing:
+                    raise ConnectionLost("the connection was closed by the application")
                 try:
                     self._connect_to(params)
                 except (ConnectionLost, TimeoutError) as exc:
@@ -352,6 +359,11 @@ class Connection(ConnectionMethods, EventSink, RecoveryEvents):
             raise
         core = new_core(params)
         with self._lock:
+            if self._closing:
+                # close() came meanwhile (it looks under this lock): do not
+                # bring up a connection it will not close.
+                sock.close()
+                raise ConnectionLost("the connection was closed by the application")
             self._params = params
             self._core = core
             self._opened = Waiter()
@@ -730,8 +742,11 @@ class Connection(ConnectionMethods, EventSink, RecoveryEvents):
 
     def _on_terminated(self, error: AMQPError | None) -> None:
         recovery = self._recovery_thread
-        if self._connecting or (recovery is not None and recovery.is_alive()):
+        if self._connecting or (
+            recovery is not None and recovery.is_alive() and not self._closing
+        ):
             # An attempt (or a restore) failed; _establish / _recover go on.
+            # (During close() an attempt's end is close()'s to finish.)
             self._interrupt(error)
             return
         if self._recovery is not None and not self._closing and is_recoverable(error):
@@ -742,7 +757,12 @@ class Connection(ConnectionMethods, EventSink, RecoveryEvents):
         self._finish(error)
 
     def _finish(self, error: AMQPError | None) -> None:
-        """The connection is over for good."""
+        """The connection is over for good. Idempotent (and thread-safe):
+        the first call decides the terminal error."""
+        with self._finish_lock:
+            if self._finished:
+                return
+            self._finished = True
         failure = (
             error if error is not None else ConnectionClosed(200, "connection closed")
         )
@@ -790,20 +810,39 @@ class Connection(ConnectionMethods, EventSink, RecoveryEvents):
         self._emit_connection(self._lost_callbacks, lost_error(error))
         self._recovery_thread = threading.Thread(
             target=self._recover,
-            args=(error,),
             name=f"amqp-recovery {self._params.address}",
             daemon=True,
         )
         self._recovery_thread.start()
 
-    def _recover(self, error: AMQPError | None) -> None:
+    def _recover(self) -> None:
+        """The recovery thread: ends in recovery, in _finish, or (after
+        close()) with the connection finished or left open for close()'s
+        handshake; never with callers waiting on ``_ready`` for good."""
+        try:
+            self._reconnect()
+        except Exception as exc:
+            # A bug, or a callback's: never leave callers waiting for a
+            # recovery that will not come.
+            log.exception("recovery failed")
+            failure = ConnectionLost(f"recovery failed: {exc!r}")
+            failure.__cause__ = exc
+            if not self._core.is_closed:
+                self._abort_attempt(f"recovery failed: {exc!r}")
+            self._give_up(failure)
+            return
+        if self._closing and self._core.is_closed:
+            # close() may have stopped waiting for this thread: end the
+            # connection (close() does the same; the first one counts).
+            # An open connection is left to close()'s handshake.
+            self._finish(None)
+
+    def _reconnect(self) -> None:
         assert self._recovery is not None
         options = self._recovery
         backoff = Backoff(options.initial_delay, options.max_delay)
-        lost = self._params
-        order = [p for p in self._endpoints if p is not lost] + [lost]
+        order = recovery_order(self._endpoints, self._params)
         attempts = 0
-        last: BaseException | None = error
         # The I/O thread of the lost socket is finishing: let it.
         thread = self._io_thread
         if thread is not None:
@@ -819,21 +858,14 @@ class Connection(ConnectionMethods, EventSink, RecoveryEvents):
                 self._establish(order)
                 self._restore()
             except (AMQPError, OSError, TimeoutError) as exc:
-                last = exc
+                if self._closing:
+                    return
                 log.warning("recovery attempt %d failed: %s", attempts, exc)
                 if not self._core.is_closed:
                     self._abort_attempt(f"recovery failed: {exc}")
-                if (
-                    options.max_attempts is not None
-                    and attempts >= options.max_attempts
-                ):
+                if gives_up(options, attempts):
                     log.error("giving up recovery after %d attempts", attempts)
-                    self._recovery_thread = None
-                    self._finish(
-                        last if isinstance(last, AMQPError) else lost_error(None)
-                    )
-                    self._stopping = True
-                    self._wake()
+                    self._give_up(give_up_error(exc))
                     return
                 continue
             if self._closing:
@@ -842,6 +874,13 @@ class Connection(ConnectionMethods, EventSink, RecoveryEvents):
             self._ready.set()
             self._emit_connection(self._recovered_callbacks)
             return
+
+    def _give_up(self, error: AMQPError) -> None:
+        """Recovery is over and failed: the connection ends with ``error``."""
+        self._recovery_thread = None
+        self._finish(error)
+        self._stopping = True
+        self._wake()
 
     def _restore(self) -> None:
         """Reopen the channels (qos, confirm and tx mode), redeclare the
@@ -897,9 +936,13 @@ class Connection(ConnectionMethods, EventSink, RecoveryEvents):
                     continue
                 if step.on_reply is not None:
                     step.on_reply(reply)
-        finally:
             if helper is not None and helper.is_open:
+                # A real close: on the new connection, the broker would
+                # otherwise keep it open for good.
                 helper.close(timeout=timeout)
+        finally:
+            if helper is not None:
+                helper._drop()  # whatever failed: never restore it as ours
 
     def _helper_channel(self, timeout: float) -> Any:
         from amqp_client.blocking.channel import Channel
