@@ -168,10 +168,24 @@ class MethodPlan:
     decode_lines: tuple[str, ...]
     structs: tuple[str, ...]
     signature: tuple[str, ...]
+    # A content method of a class with properties: the body of its static
+    # ``frames`` and the properties class it takes; else empty.
+    frames_lines: tuple[str, ...] = ()
+    properties_class: str = ""
 
     @property
     def index(self) -> int:
         return (self.class_id << 16) | self.method_id
+
+    @property
+    def frames_signature(self) -> tuple[str, ...]:
+        return (
+            "channel: int",
+            "frame_max: int",
+            f"properties: {self.properties_class} | None",
+            "body: bytes | bytearray | memoryview",
+            *self.signature,
+        )
 
 
 @dataclass(frozen=True)
@@ -395,10 +409,19 @@ def init_lines(
 class _Emitter:
     """Builds the encode and decode bodies of one method."""
 
-    def __init__(self, structs: set[str]) -> None:
+    def __init__(self, structs: set[str], checked_bits: bool = False) -> None:
         self.structs = structs
+        # Bits come from checked arguments (True or False), not attributes
+        # that may have been set to anything since.
+        self.checked_bits = checked_bits
         self.prelude: list[str] = []
         self.parts: list[str] = []
+        # The size of each part in bytes: a number, or an expression, or ""
+        # when only the encoded part knows it (a field table).
+        self.sizes: list[str] = []
+        # Per part: (struct chars, encode expressions) when it packs a run
+        # of fixed-size fields, else None.
+        self.runs: list[tuple[str, list[str]] | None] = []
         self.decode: list[str] = []
         self.run: list[
             tuple[str, str, str]
@@ -426,7 +449,10 @@ class _Emitter:
         # construction cannot leak into a neighbouring bit.
         exprs = []
         for e, p in self.bits:
-            value = f"(1 if self.{e} is True else 0 if self.{e} is False else bit_value(self.{e}))"
+            if self.checked_bits:
+                value = f"self.{e}"
+            else:
+                value = f"(1 if self.{e} is True else 0 if self.{e} is False else bit_value(self.{e}))"
             exprs.append(f"{value} << {p}" if p else value)
         # An octet of reserved bits only: written as 0, read and dropped.
         target = self.bit_target if exprs else "_"
@@ -458,14 +484,19 @@ class _Emitter:
         size = struct.calcsize(">" + chars)
         encode_exprs = [e for _, e, _ in self.run]
         targets = [t for _, _, t in self.run]
+        self.runs.append((chars, encode_exprs))
         if all(e.isdigit() for e in encode_exprs):
             self.parts.append(repr(struct.pack(">" + chars, *map(int, encode_exprs))))
-        elif chars == "B" and not encode_exprs[0].startswith("self."):
+        elif chars == "B" and (
+            not encode_exprs[0].startswith("self.")
+            or (self.checked_bits and targets[0].startswith("bits"))
+        ):
             # A length or a bit octet: never negative, so a table lookup
             # (IndexError past 255) replaces a struct call.
             self.parts.append(f"OCTETS[{encode_exprs[0]}]")
         else:
             self.parts.append(f"{self.struct(chars)}.pack({', '.join(encode_exprs)})")
+        self.sizes.append(str(size))
         if chars == "B":
             self.decode.append(f"{targets[0]} = buf[offset]")
         elif len(targets) == 1:
@@ -507,6 +538,8 @@ class _Emitter:
             self.run.append((char, f"len({data})", length))
             self.flush()
             self.parts.append(data)
+            self.sizes.append(f"len({data})")
+            self.runs.append(None)
             if is_name(f):
                 self.names = True
                 self.decode += _name_lines(
@@ -526,13 +559,19 @@ class _Emitter:
         if f.type == "table":
             if f.reserved:
                 self.parts.append(repr(b"\0\0\0\0"))
+                self.sizes.append("4")
+                self.runs.append(None)
                 self.decode.append("_, offset = decode_table(buf, offset)")
             else:
                 self.parts.append(f'encode_table(self.{f.name}, "{f.name}")')
+                self.sizes.append("")
+                self.runs.append(None)
                 self.decode.append(f"self.{f.name}, offset = decode_table(buf, offset)")
             return
         if f.type == "timestamp":
             self.parts.append(f'encode_timestamp(self.{f.name}, "{f.name}")')
+            self.sizes.append("8")
+            self.runs.append(None)
             self.decode.append(f"self.{f.name}, offset = decode_timestamp(buf, offset)")
             return
         raise AssertionError(f.type)
@@ -562,6 +601,182 @@ def method_codec(
     for f in fields:
         emitter.add(f)
     return emitter.result()
+
+
+#: The names a content method's ``frames`` uses for itself; a field with one
+#: of them would shadow it.
+_FRAMES_LOCALS = frozenset(
+    {"channel", "frame_max", "properties", "body", "props", "n", "method"}
+)
+
+
+#: AMQP 0-9-1 framing (§4.2.3), which the runtime's frame reader and writer
+#: are built on.
+_FRAMING = {
+    "frame-method": 1,
+    "frame-header": 2,
+    "frame-body": 3,
+    "frame-min-size": 4096,
+    "frame-end": 206,
+}
+
+
+def _frame_constant(spec: Spec, name: str) -> int:
+    """A framing constant: the spec's, which must agree with the runtime's;
+    the 0-9-1 value when the spec leaves it out."""
+    for c in spec.constants:
+        if c.name == name:
+            if c.value != _FRAMING[name]:
+                raise SpecError(
+                    f"{c.source}: {name} is {c.value}; the runtime frames with "
+                    f"{_FRAMING[name]} (AMQP 0-9-1)"
+                )
+            return c.value
+    return _FRAMING[name]
+
+
+def _fast_test(f: PlanField) -> str:
+    """A cheap test that an argument needs no conversion and fits its type
+    (a shortstr's encoded length is tested after encoding); what fails it
+    goes through the constructor, which raises or converts."""
+    n = f.name
+    if f.type == "shortstr":
+        return f"{n}.__class__ is str"
+    if f.type == "longstr":
+        return f"{n}.__class__ is bytes and len({n}) <= 0xFFFFFFFF"
+    if f.type in _INT_MAX:
+        return f"{n}.__class__ is int and 0 <= {n} < {_INT_MAX[f.type]:#x}"
+    if f.type == "bit":
+        return f"({n} is True or {n} is False)"
+    if f.type == "table":
+        return f"{n}.__class__ is dict"
+    # A timestamp (or anything else) always takes the constructor's path.
+    return "False"
+
+
+def content_frames_lines(
+    cls: AMQPClass,
+    method: Method,
+    class_name: str,
+    properties_class: str,
+    fields: tuple[PlanField, ...],
+    structs: set[str],
+    spec: Spec,
+) -> tuple[str, ...]:
+    """The body of a content method's ``frames``: the method frame, its
+    content header and body frame built straight from the arguments, with
+    no method object made (the publish hot path).
+
+    The common case (arguments of their exact types, a non-empty ``bytes``
+    body that fits one frame on an int channel, a negotiated frame_max,
+    properties of the class's own type or None) is packed here into one
+    buffer. Anything else, valid or not, goes through the constructor and
+    the general ``content_frames``, which convert, split or raise: so the
+    errors are the constructor's, naming the field.
+    """
+    for f in fields:
+        if f.name in _FRAMES_LOCALS:
+            raise SpecError(
+                f"{f.spec.source}: field {f.spec_name!r} of {cls.name}.{method.name} "
+                "shadows a name its generated frames() uses"
+            )
+    public = [f for f in fields if not f.reserved]
+    emitter = _Emitter(structs, checked_bits=True)
+    for f in fields:
+        emitter.add(f)
+    emitter.flush()
+    encodes = [line.replace("self.", "") for line in emitter.prelude]
+    # The frame head packs the class and method ids, and the method's first
+    # run of fixed-size fields when it starts with one.
+    head_chars, head_args = "BHIHH", [str(cls.index), str(method.index)]
+    todo = list(zip(emitter.parts, emitter.sizes, emitter.runs, strict=True))
+    fixed = 4  # class-id and method-id
+    if todo and todo[0][2] is not None:
+        _, size, run = todo.pop(0)
+        assert run is not None
+        head_chars += run[0]
+        head_args += [e.replace("self.", "") for e in run[1]]
+        fixed += int(size)
+    tables: list[str] = []
+    parts: list[str] = []
+    variable: list[str] = []
+    for i, (part, size, _) in enumerate(todo):
+        part = part.replace("self.", "")
+        if not size:  # a field table: encoded first, to know its size
+            tables.append(f"t{i} = {part}")
+            part, size = f"t{i}", f"len(t{i})"
+        parts.append(part)
+        if size.isdigit():
+            fixed += int(size)
+        else:
+            variable.append(size)
+    method_type = _frame_constant(spec, "frame-method")
+    header_type = _frame_constant(spec, "frame-header")
+    body_type = _frame_constant(spec, "frame-body")
+    end = _frame_constant(spec, "frame-end")
+    minimum = _frame_constant(spec, "frame-min-size")
+    overhead = 8  # the 7-byte frame header and the frame-end octet
+    for chars in (head_chars, "BBHIHxxQ", "BBHI"):
+        structs.add(chars)
+    size = " + ".join([str(fixed), *variable])
+    head = ", ".join([str(method_type), "channel", size, *head_args])
+    tests = [
+        "channel.__class__ is int",
+        "0 <= channel <= 0xFFFF",
+        "body.__class__ is bytes",
+        "frame_max.__class__ is int",
+        f"{minimum} <= frame_max <= 0xFFFFFFFF",
+        f"0 < len(body) <= frame_max - {overhead}",
+        f"(properties is None or properties.__class__ is {properties_class})",
+        *(_fast_test(f) for f in public),
+    ]
+    shortstrs = [f"len({f.name}_) < 256" for f in public if f.type == "shortstr"]
+    pack = [
+        *tables,
+        'props = b"\\x00\\x00" if properties is None else properties.encode()',
+        "n = len(body)",
+        "return [",
+        '    b"".join(',
+        "        (",
+        f"            _S_{head_chars}.pack({head}),",
+        *(f"            {part}," for part in parts),
+        f"            _S_BBHIHxxQ.pack({end:#x}, {header_type}, channel, "
+        f"len(props) + 12, {cls.index}, n),",
+        "            props,",
+        f"            _S_BBHI.pack({end:#x}, {body_type}, channel, n),",
+        "            body,",
+        f"            {bytes([end])!r},",
+        "        )",
+        "    )",
+        "]",
+    ]
+    if shortstrs:
+        pack = [f"if {' and '.join(shortstrs)}:", *("    " + line for line in pack)]
+    if encodes:
+        # A lone surrogate fails to encode: the constructor names the field.
+        pack = [
+            "try:",
+            *("    " + line for line in encodes),
+            "except UnicodeEncodeError:",
+            "    pass",
+            "else:",
+            *("    " + line for line in pack),
+        ]
+    call_args = ", ".join(f"{f.name}={f.name}" for f in public)
+    lines = [
+        "if (",
+        *(f"    {'and ' if i else ''}{test}" for i, test in enumerate(tests)),
+        "):",
+        *("    " + line for line in pack),
+        f"method = {class_name}({call_args})",
+        f"if properties is not None and not isinstance(properties, {properties_class}):",
+        "    raise TypeError(",
+        f'        "properties must be {properties_class} or None, not "',
+        '        f"{type(properties).__name__}"',
+        "    )",
+        "return content_frames(channel, method, properties, body, frame_max)",
+    ]
+    return tuple(lines)
 
 
 # --- properties codec ----------------------------------------------------------
@@ -1018,10 +1233,23 @@ def build(spec: Spec) -> SpecPlan:
         for method in cls.methods:
             wire = plan_fields(cls, method, spec)
             encode, decode = method_codec(wire, structs)
+            class_name = naming.class_name(cls.name, method.name)
+            properties_class = (
+                naming.properties_class_name(cls.name)
+                if method.content and cls.properties
+                else ""
+            )
+            frames = (
+                content_frames_lines(
+                    cls, method, class_name, properties_class, wire, structs, spec
+                )
+                if properties_class
+                else ()
+            )
             mp = MethodPlan(
                 amqp_class=cls,
                 method=method,
-                class_name=naming.class_name(cls.name, method.name),
+                class_name=class_name,
                 name=f"{cls.name}.{method.name}",
                 class_id=cls.index,
                 method_id=method.index,
@@ -1036,6 +1264,8 @@ def build(spec: Spec) -> SpecPlan:
                 decode_lines=decode,
                 structs=(),
                 signature=signature(wire),
+                frames_lines=frames,
+                properties_class=properties_class,
             )
             plans.append(mp)
             by_name[mp.name] = mp

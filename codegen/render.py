@@ -60,11 +60,15 @@ _WIRE = (
 
 
 def defline(
-    params: tuple[str, ...] | list[str], name: str, returns: str, aio: bool = False
+    params: tuple[str, ...] | list[str],
+    name: str,
+    returns: str,
+    aio: bool = False,
+    static: bool = False,
 ) -> str:
     """A ``def`` line, wrapped one parameter per line when it is too long."""
     keyword = "async def" if aio else "def"
-    allparams = ["self", *params]
+    allparams = [*params] if static else ["self", *params]
     one = f"{keyword} {name}({', '.join(allparams)}) -> {returns}:"
     if len(one) + 4 <= LINE:
         return one
@@ -103,6 +107,8 @@ def _imports(text: str, extra_typing: tuple[str, ...] = ()) -> list[str]:
         )
     if "FrameDecodeError" in text:
         first_party.append("from amqp_client.errors import FrameDecodeError")
+    if _uses(text, "content_frames"):
+        first_party.append("from amqp_client.frames import content_frames")
     if wire:
         one = f"from amqp_client.wire import {', '.join(wire)}"
         if len(one) > LINE:
@@ -153,6 +159,7 @@ def _module_text(m: planning.MethodPlan) -> str:
             *m.encode_lines,
             *m.decode_lines,
             *m.signature,
+            *m.frames_lines,
             "ClassVar",
             "Field",
         ]
@@ -199,12 +206,16 @@ def _render_package(plan: planning.SpecPlan, env: jinja2.Environment) -> dict[st
         grammar = docs.grammar(module.amqp_class.docs)
         if grammar:
             class_doc += "\n\nGrammar::\n\n" + "\n".join(grammar)
+        local = sorted({m.properties_class for m in module.methods} - {""})
+        imports = _imports(text)
+        if local:
+            imports += ["", f"from ..properties import {', '.join(local)}"]
         out[f"methods/{module.module}.py"] = env.get_template(
             "methods_class.py.j2"
         ).render(
             **common,
             module=module,
-            imports=_imports(text),
+            imports=imports,
             class_doc=docs.escape(class_doc),
         )
     method_names = [m.class_name for m in plan.methods]

@@ -277,20 +277,29 @@ class Channel(AsyncChannelMethods, ChannelEvents):
         """
         if self._error is not None:
             raise self._error
-        method = BasicPublish(
-            exchange, routing_key, mandatory=mandatory, immediate=immediate
-        )
         connection = self._connection
         if not (
             connection._ready.is_set()
             and connection._writable.is_set()
             and self._flow.is_set()
         ):
+            # Bad arguments fail now, not after the wait.
+            BasicPublish(
+                exchange, routing_key, mandatory=mandatory, immediate=immediate
+            )
             await self._until_publishable()
         if self._error is not None:
             raise self._error
         try:
-            tag = self._core.publish(self.channel_id, method, properties, body)
+            tag = self._core.basic_publish(
+                self.channel_id,
+                body,
+                properties,
+                exchange,
+                routing_key,
+                mandatory,
+                immediate,
+            )
         except UsageError:
             connection._check_open()
             raise

@@ -283,12 +283,13 @@ class Channel(ChannelMethods, ChannelEvents):
         """
         if self._error is not None:
             raise self._error
-        method = BasicPublish(
-            exchange, routing_key, mandatory=mandatory, immediate=immediate
-        )
-        if not self._flow.is_set():
-            self._flow.wait()
         connection = self._connection
+        if not self._flow.is_set() or connection._must_wait():
+            # Bad arguments fail now, not after the wait.
+            BasicPublish(
+                exchange, routing_key, mandatory=mandatory, immediate=immediate
+            )
+            self._flow.wait()
         while True:
             if not connection._ready.is_set():
                 connection._until_ready()
@@ -299,7 +300,15 @@ class Channel(ChannelMethods, ChannelEvents):
                 if not connection._ready.is_set():
                     continue  # lost while waiting: wait for recovery
                 try:
-                    tag = self._core.publish(self.channel_id, method, properties, body)
+                    tag = self._core.basic_publish(
+                        self.channel_id,
+                        body,
+                        properties,
+                        exchange,
+                        routing_key,
+                        mandatory,
+                        immediate,
+                    )
                 except UsageError:
                     connection._check_open()
                     raise

@@ -600,6 +600,15 @@ class Connection(ConnectionMethods, EventSink, RecoveryEvents):
         with contextlib.suppress(BlockingIOError, InterruptedError, OSError):
             self._wake_w.send(b"\0")
 
+    def _must_wait(self) -> bool:
+        """Whether a publish now would wait: for recovery, for the broker to
+        unblock us, or for the socket to drain."""
+        return (
+            not self._ready.is_set()
+            or self._core.blocked
+            or self._out_bytes > _WRITE_HIGH
+        )
+
     def _wait_writable(self) -> None:
         """Wait (lock held) while the broker blocks us or the socket is full."""
         while (

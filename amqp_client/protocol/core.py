@@ -170,6 +170,9 @@ class _Channel:
 
 _CALL, _SEND, _FRAMES = 0, 1, 2
 
+#: basic.publish's frames straight from its arguments (generated).
+_publish_frames = spec.BasicPublish.frames
+
 
 class Connection:
     """One AMQP connection's protocol state machine.
@@ -511,6 +514,53 @@ class Connection:
         ):
             ch = self._usable(channel)
         frames = content_frames(channel, method, properties, body, self.frame_max)
+        return self._send_content(ch, frames)
+
+    def basic_publish(
+        self,
+        channel: int,
+        body: bytes | bytearray | memoryview,
+        properties: spec.BasicProperties | None = None,
+        exchange: str = "",
+        routing_key: str = "",
+        mandatory: bool = False,
+        immediate: bool = False,
+    ) -> int | None:
+        """Send basic.publish with its content, made from the arguments.
+
+        What ``publish(channel, BasicPublish(...), properties, body)`` does,
+        without making the method object: the fronts' publish path.
+
+        Returns:
+            The publish's delivery tag in confirm mode, else None.
+
+        Raises:
+            UsageError: the channel is not open.
+            TypeError, ValueError: a bad argument, body or properties;
+                nothing is sent.
+        """
+        ch = self._channels.get(channel)
+        if (
+            ch is None
+            or ch.state is not ChannelState.OPEN
+            or self.state is not ConnectionState.OPEN
+        ):
+            ch = self._usable(channel)
+        frames = _publish_frames(
+            channel,
+            self.frame_max,
+            properties,
+            body,
+            exchange,
+            routing_key,
+            mandatory=mandatory,
+            immediate=immediate,
+        )
+        return self._send_content(ch, frames)
+
+    def _send_content(
+        self, ch: _Channel, frames: list[bytes | memoryview]
+    ) -> int | None:
         if ch.queue:
             ch.queue.append((_FRAMES, frames))
         else:

@@ -43,8 +43,16 @@ from amqp_client._spec_base import (
     encode_error,
     new_object,
 )
+from amqp_client.frames import content_frames
 from amqp_client.wire import NAMES, decode_table, encode_table, name_from
 
+from ..properties import BasicProperties
+
+_S_BBHI = struct.Struct(">BBHI")
+_S_BBHIHxxQ = struct.Struct(">BBHIHxxQ")
+_S_BHIHHB = struct.Struct(">BHIHHB")
+_S_BHIHHHB = struct.Struct(">BHIHHHB")
+_S_BHIHHQBB = struct.Struct(">BHIHHQBB")
 _S_HB = struct.Struct(">HB")
 _S_I = struct.Struct(">I")
 _S_IHB = struct.Struct(">IHB")
@@ -847,6 +855,76 @@ class BasicPublish(Method):
             raise decode_error(cls, buf, start, end, None)
         return obj
 
+    @staticmethod
+    def frames(
+        channel: int,
+        frame_max: int,
+        properties: BasicProperties | None,
+        body: bytes | bytearray | memoryview,
+        exchange: str = "",
+        routing_key: str = "",
+        *,
+        mandatory: bool = False,
+        immediate: bool = False,
+    ) -> list[bytes | memoryview]:
+        """This method's frame, its content header and its body frames.
+
+        The frames ``content_frames(channel, BasicPublish(...), properties, body,
+        frame_max)`` returns, made straight from the arguments without
+        making the method object: the publish path. The arguments are
+        checked as the constructor checks them; nothing is returned unless
+        all of them are valid.
+
+        Raises:
+            TypeError, ValueError: a bad argument, properties that are not
+                BasicProperties, a bad channel, body or frame_max.
+        """
+        if (
+            channel.__class__ is int
+            and 0 <= channel <= 0xFFFF
+            and body.__class__ is bytes
+            and frame_max.__class__ is int
+            and 4096 <= frame_max <= 0xFFFFFFFF
+            and 0 < len(body) <= frame_max - 8
+            and (properties is None or properties.__class__ is BasicProperties)
+            and exchange.__class__ is str
+            and routing_key.__class__ is str
+            and (mandatory is True or mandatory is False)
+            and (immediate is True or immediate is False)
+        ):
+            try:
+                exchange_ = exchange.encode()
+                routing_key_ = routing_key.encode()
+            except UnicodeEncodeError:
+                pass
+            else:
+                if len(exchange_) < 256 and len(routing_key_) < 256:
+                    props = b"\x00\x00" if properties is None else properties.encode()
+                    n = len(body)
+                    return [
+                        b"".join(
+                            (
+                                _S_BHIHHHB.pack(1, channel, 9 + len(exchange_) + len(routing_key_), 60, 40, 0, len(exchange_)),
+                                exchange_,
+                                OCTETS[len(routing_key_)],
+                                routing_key_,
+                                OCTETS[mandatory | immediate << 1],
+                                _S_BBHIHxxQ.pack(0xce, 2, channel, len(props) + 12, 60, n),
+                                props,
+                                _S_BBHI.pack(0xce, 3, channel, n),
+                                body,
+                                b'\xce',
+                            )
+                        )
+                    ]
+        method = BasicPublish(exchange=exchange, routing_key=routing_key, mandatory=mandatory, immediate=immediate)
+        if properties is not None and not isinstance(properties, BasicProperties):
+            raise TypeError(
+                "properties must be BasicProperties or None, not "
+                f"{type(properties).__name__}"
+            )
+        return content_frames(channel, method, properties, body, frame_max)
+
 
 class BasicReturn(Method):
     """Return a failed message.
@@ -985,6 +1063,77 @@ class BasicReturn(Method):
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
+
+    @staticmethod
+    def frames(
+        channel: int,
+        frame_max: int,
+        properties: BasicProperties | None,
+        body: bytes | bytearray | memoryview,
+        reply_code: int,
+        reply_text: str,
+        exchange: str = "",
+        routing_key: str = "",
+    ) -> list[bytes | memoryview]:
+        """This method's frame, its content header and its body frames.
+
+        The frames ``content_frames(channel, BasicReturn(...), properties, body,
+        frame_max)`` returns, made straight from the arguments without
+        making the method object: the publish path. The arguments are
+        checked as the constructor checks them; nothing is returned unless
+        all of them are valid.
+
+        Raises:
+            TypeError, ValueError: a bad argument, properties that are not
+                BasicProperties, a bad channel, body or frame_max.
+        """
+        if (
+            channel.__class__ is int
+            and 0 <= channel <= 0xFFFF
+            and body.__class__ is bytes
+            and frame_max.__class__ is int
+            and 4096 <= frame_max <= 0xFFFFFFFF
+            and 0 < len(body) <= frame_max - 8
+            and (properties is None or properties.__class__ is BasicProperties)
+            and reply_code.__class__ is int and 0 <= reply_code < 0x10000
+            and reply_text.__class__ is str
+            and exchange.__class__ is str
+            and routing_key.__class__ is str
+        ):
+            try:
+                reply_text_ = reply_text.encode()
+                exchange_ = exchange.encode()
+                routing_key_ = routing_key.encode()
+            except UnicodeEncodeError:
+                pass
+            else:
+                if len(reply_text_) < 256 and len(exchange_) < 256 and len(routing_key_) < 256:
+                    props = b"\x00\x00" if properties is None else properties.encode()
+                    n = len(body)
+                    return [
+                        b"".join(
+                            (
+                                _S_BHIHHHB.pack(1, channel, 9 + len(reply_text_) + len(exchange_) + len(routing_key_), 60, 50, reply_code, len(reply_text_)),
+                                reply_text_,
+                                OCTETS[len(exchange_)],
+                                exchange_,
+                                OCTETS[len(routing_key_)],
+                                routing_key_,
+                                _S_BBHIHxxQ.pack(0xce, 2, channel, len(props) + 12, 60, n),
+                                props,
+                                _S_BBHI.pack(0xce, 3, channel, n),
+                                body,
+                                b'\xce',
+                            )
+                        )
+                    ]
+        method = BasicReturn(reply_code=reply_code, reply_text=reply_text, exchange=exchange, routing_key=routing_key)
+        if properties is not None and not isinstance(properties, BasicProperties):
+            raise TypeError(
+                "properties must be BasicProperties or None, not "
+                f"{type(properties).__name__}"
+            )
+        return content_frames(channel, method, properties, body, frame_max)
 
 
 class BasicDeliver(Method):
@@ -1153,6 +1302,80 @@ class BasicDeliver(Method):
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
+
+    @staticmethod
+    def frames(
+        channel: int,
+        frame_max: int,
+        properties: BasicProperties | None,
+        body: bytes | bytearray | memoryview,
+        consumer_tag: str = "",
+        delivery_tag: int = 0,
+        exchange: str = "",
+        routing_key: str = "",
+        *,
+        redelivered: bool = False,
+    ) -> list[bytes | memoryview]:
+        """This method's frame, its content header and its body frames.
+
+        The frames ``content_frames(channel, BasicDeliver(...), properties, body,
+        frame_max)`` returns, made straight from the arguments without
+        making the method object: the publish path. The arguments are
+        checked as the constructor checks them; nothing is returned unless
+        all of them are valid.
+
+        Raises:
+            TypeError, ValueError: a bad argument, properties that are not
+                BasicProperties, a bad channel, body or frame_max.
+        """
+        if (
+            channel.__class__ is int
+            and 0 <= channel <= 0xFFFF
+            and body.__class__ is bytes
+            and frame_max.__class__ is int
+            and 4096 <= frame_max <= 0xFFFFFFFF
+            and 0 < len(body) <= frame_max - 8
+            and (properties is None or properties.__class__ is BasicProperties)
+            and consumer_tag.__class__ is str
+            and delivery_tag.__class__ is int and 0 <= delivery_tag < 0x10000000000000000
+            and (redelivered is True or redelivered is False)
+            and exchange.__class__ is str
+            and routing_key.__class__ is str
+        ):
+            try:
+                consumer_tag_ = consumer_tag.encode()
+                exchange_ = exchange.encode()
+                routing_key_ = routing_key.encode()
+            except UnicodeEncodeError:
+                pass
+            else:
+                if len(consumer_tag_) < 256 and len(exchange_) < 256 and len(routing_key_) < 256:
+                    props = b"\x00\x00" if properties is None else properties.encode()
+                    n = len(body)
+                    return [
+                        b"".join(
+                            (
+                                _S_BHIHHB.pack(1, channel, 16 + len(consumer_tag_) + len(exchange_) + len(routing_key_), 60, 60, len(consumer_tag_)),
+                                consumer_tag_,
+                                _S_QBB.pack(delivery_tag, redelivered, len(exchange_)),
+                                exchange_,
+                                OCTETS[len(routing_key_)],
+                                routing_key_,
+                                _S_BBHIHxxQ.pack(0xce, 2, channel, len(props) + 12, 60, n),
+                                props,
+                                _S_BBHI.pack(0xce, 3, channel, n),
+                                body,
+                                b'\xce',
+                            )
+                        )
+                    ]
+        method = BasicDeliver(consumer_tag=consumer_tag, delivery_tag=delivery_tag, redelivered=redelivered, exchange=exchange, routing_key=routing_key)
+        if properties is not None and not isinstance(properties, BasicProperties):
+            raise TypeError(
+                "properties must be BasicProperties or None, not "
+                f"{type(properties).__name__}"
+            )
+        return content_frames(channel, method, properties, body, frame_max)
 
 
 class BasicGet(Method):
@@ -1404,6 +1627,78 @@ class BasicGetOk(Method):
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
+
+    @staticmethod
+    def frames(
+        channel: int,
+        frame_max: int,
+        properties: BasicProperties | None,
+        body: bytes | bytearray | memoryview,
+        delivery_tag: int = 0,
+        exchange: str = "",
+        routing_key: str = "",
+        message_count: int = 0,
+        *,
+        redelivered: bool = False,
+    ) -> list[bytes | memoryview]:
+        """This method's frame, its content header and its body frames.
+
+        The frames ``content_frames(channel, BasicGetOk(...), properties, body,
+        frame_max)`` returns, made straight from the arguments without
+        making the method object: the publish path. The arguments are
+        checked as the constructor checks them; nothing is returned unless
+        all of them are valid.
+
+        Raises:
+            TypeError, ValueError: a bad argument, properties that are not
+                BasicProperties, a bad channel, body or frame_max.
+        """
+        if (
+            channel.__class__ is int
+            and 0 <= channel <= 0xFFFF
+            and body.__class__ is bytes
+            and frame_max.__class__ is int
+            and 4096 <= frame_max <= 0xFFFFFFFF
+            and 0 < len(body) <= frame_max - 8
+            and (properties is None or properties.__class__ is BasicProperties)
+            and delivery_tag.__class__ is int and 0 <= delivery_tag < 0x10000000000000000
+            and (redelivered is True or redelivered is False)
+            and exchange.__class__ is str
+            and routing_key.__class__ is str
+            and message_count.__class__ is int and 0 <= message_count < 0x100000000
+        ):
+            try:
+                exchange_ = exchange.encode()
+                routing_key_ = routing_key.encode()
+            except UnicodeEncodeError:
+                pass
+            else:
+                if len(exchange_) < 256 and len(routing_key_) < 256:
+                    props = b"\x00\x00" if properties is None else properties.encode()
+                    n = len(body)
+                    return [
+                        b"".join(
+                            (
+                                _S_BHIHHQBB.pack(1, channel, 19 + len(exchange_) + len(routing_key_), 60, 71, delivery_tag, redelivered, len(exchange_)),
+                                exchange_,
+                                OCTETS[len(routing_key_)],
+                                routing_key_,
+                                _S_I.pack(message_count),
+                                _S_BBHIHxxQ.pack(0xce, 2, channel, len(props) + 12, 60, n),
+                                props,
+                                _S_BBHI.pack(0xce, 3, channel, n),
+                                body,
+                                b'\xce',
+                            )
+                        )
+                    ]
+        method = BasicGetOk(delivery_tag=delivery_tag, redelivered=redelivered, exchange=exchange, routing_key=routing_key, message_count=message_count)
+        if properties is not None and not isinstance(properties, BasicProperties):
+            raise TypeError(
+                "properties must be BasicProperties or None, not "
+                f"{type(properties).__name__}"
+            )
+        return content_frames(channel, method, properties, body, frame_max)
 
 
 class BasicGetEmpty(Method):

@@ -8,7 +8,10 @@ goes the way the fronts send it, through a sans-IO core that finished a
 scripted handshake and has a channel open:
 
 * channel methods: construct the method, then ``core.call`` (a synchronous
-  request), ``core.send`` (no reply) or ``core.publish`` (basic.publish);
+  request) or ``core.send`` (no reply); basic.publish goes through
+  ``core.basic_publish``, which takes the fields as arguments and makes no
+  method object (the publish tests below also try ``core.publish`` with a
+  constructed method);
 * channel.close and connection.close: ``core.close_channel`` and
   ``core.close``, which build the method from their arguments;
 * connection.update-secret: ``core.call`` on channel 0;
@@ -201,7 +204,8 @@ def issue(
     elif how == "call0":
         conn.call(0, cls(**kwargs))
     elif how == "publish":
-        conn.publish(channel, cls(**kwargs), None, b"body")
+        assert cls is spec.BasicPublish, f"{cls.NAME}: a new client content method?"
+        conn.basic_publish(channel, b"body", None, **kwargs)
     elif how == "call":
         conn.call(channel, cls(**kwargs))
     else:
@@ -357,12 +361,28 @@ def test_bad_field_behind_a_pending_request(
     assert_nothing_sent_and_still_works(conn, channel)
 
 
+def publish(
+    conn: Connection, channel: int, how: str, properties: Any, body: Any
+) -> int | None:
+    """basic.publish as the fronts send it (``core.basic_publish``, no method
+    object) or with a constructed method (``core.publish``)."""
+    if how == "fields":
+        return conn.basic_publish(channel, body, properties, "", "q")
+    return conn.publish(channel, spec.BasicPublish("", "q"), properties, body)
+
+
+PUBLISH_WAYS = pytest.mark.parametrize("how", ["fields", "method"])
+
+
+@PUBLISH_WAYS
 @pytest.mark.parametrize(("field", "bad"), list(property_cases()))
-def test_bad_property_raises_and_sends_nothing(field: Field, bad: Bad) -> None:
+def test_bad_property_raises_and_sends_nothing(
+    field: Field, bad: Bad, how: str
+) -> None:
     conn, channel = open_core()
     with pytest.raises(bad.error) as info:
         properties = spec.BasicProperties(**{field.name: bad.value})
-        conn.publish(channel, spec.BasicPublish("", "q"), properties, b"body")
+        publish(conn, channel, how, properties, b"body")
     assert_names(info.value, f"{field.name}{bad.path}")
     assert_nothing_sent_and_still_works(conn, channel)
 
@@ -372,14 +392,16 @@ def test_bad_property_raises_and_sends_nothing(field: Field, bad: Bad) -> None:
     ["text", 5, None, [1, 2], 1.5],
     ids=["str", "int", "none", "list", "float"],
 )
-def test_body_that_is_not_bytes_raises_type_error(body: Any) -> None:
+@PUBLISH_WAYS
+def test_body_that_is_not_bytes_raises_type_error(body: Any, how: str) -> None:
     conn, channel = open_core()
     with pytest.raises(TypeError, match="body"):
-        conn.publish(channel, spec.BasicPublish("", "q"), None, body)
+        publish(conn, channel, how, None, body)
     assert_nothing_sent_and_still_works(conn, channel)
 
 
-def test_a_refused_publish_takes_no_delivery_tag() -> None:
+@PUBLISH_WAYS
+def test_a_refused_publish_takes_no_delivery_tag(how: str) -> None:
     """In confirm mode a publish that raised must not count: the next one
     is still delivery tag 1, as the broker numbers it."""
     conn, channel = open_core()
@@ -389,10 +411,10 @@ def test_a_refused_publish_takes_no_delivery_tag() -> None:
     conn.events_received()
     bad = spec.BasicProperties(headers={"x": object()})
     with pytest.raises(TypeError, match=r"headers\['x'\]"):
-        conn.publish(channel, spec.BasicPublish("", "q"), bad, b"body")
+        publish(conn, channel, how, bad, b"body")
     assert conn.data_to_send() == []
     assert conn.unconfirmed(channel) == []
-    tag = conn.publish(channel, spec.BasicPublish("", "q"), None, b"body")
+    tag = publish(conn, channel, how, None, b"body")
     assert tag == 1
     assert len(sent_frames(conn)) == 3  # method, header, body
 
@@ -402,12 +424,13 @@ def test_a_refused_publish_takes_no_delivery_tag() -> None:
     [{"content_type": "text/plain"}, spec.BasicQos(prefetch_count=1)],
     ids=["dict", "a-method"],
 )
+@PUBLISH_WAYS
 def test_properties_that_are_not_basic_properties_raise_type_error(
-    properties: Any,
+    properties: Any, how: str
 ) -> None:
     conn, channel = open_core()
     with pytest.raises(TypeError, match="properties"):
-        conn.publish(channel, spec.BasicPublish("", "q"), properties, b"body")
+        publish(conn, channel, how, properties, b"body")
     assert_nothing_sent_and_still_works(conn, channel)
 
 

@@ -31,8 +31,14 @@ from amqp_client._spec_base import (
     encode_error,
     new_object,
 )
+from amqp_client.frames import content_frames
 from amqp_client.wire import decode_table, encode_table
 
+from ..properties import ThingProperties
+
+_S_BBHI = struct.Struct(">BBHI")
+_S_BBHIHxxQ = struct.Struct(">BBHIHxxQ")
+_S_BHIHHB = struct.Struct(">BHIHHB")
 _S_HB = struct.Struct(">HB")
 _S_IBBQ = struct.Struct(">IBBQ")
 
@@ -432,6 +438,69 @@ class ThingPut(Method):
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
+
+    @staticmethod
+    def frames(
+        channel: int,
+        frame_max: int,
+        properties: ThingProperties | None,
+        body: bytes | bytearray | memoryview,
+        name: str = "",
+        *,
+        global_: bool = False,
+    ) -> list[bytes | memoryview]:
+        """This method's frame, its content header and its body frames.
+
+        The frames ``content_frames(channel, ThingPut(...), properties, body,
+        frame_max)`` returns, made straight from the arguments without
+        making the method object: the publish path. The arguments are
+        checked as the constructor checks them; nothing is returned unless
+        all of them are valid.
+
+        Raises:
+            TypeError, ValueError: a bad argument, properties that are not
+                ThingProperties, a bad channel, body or frame_max.
+        """
+        if (
+            channel.__class__ is int
+            and 0 <= channel <= 0xFFFF
+            and body.__class__ is bytes
+            and frame_max.__class__ is int
+            and 4096 <= frame_max <= 0xFFFFFFFF
+            and 0 < len(body) <= frame_max - 8
+            and (properties is None or properties.__class__ is ThingProperties)
+            and name.__class__ is str
+            and (global_ is True or global_ is False)
+        ):
+            try:
+                name_ = name.encode()
+            except UnicodeEncodeError:
+                pass
+            else:
+                if len(name_) < 256:
+                    props = b"\x00\x00" if properties is None else properties.encode()
+                    n = len(body)
+                    return [
+                        b"".join(
+                            (
+                                _S_BHIHHB.pack(1, channel, 6 + len(name_), 70, 20, len(name_)),
+                                name_,
+                                OCTETS[global_],
+                                _S_BBHIHxxQ.pack(0xce, 2, channel, len(props) + 12, 70, n),
+                                props,
+                                _S_BBHI.pack(0xce, 3, channel, n),
+                                body,
+                                b'\xce',
+                            )
+                        )
+                    ]
+        method = ThingPut(name=name, global_=global_)
+        if properties is not None and not isinstance(properties, ThingProperties):
+            raise TypeError(
+                "properties must be ThingProperties or None, not "
+                f"{type(properties).__name__}"
+            )
+        return content_frames(channel, method, properties, body, frame_max)
 
 
 class ThingPoke(Method):
