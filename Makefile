@@ -12,7 +12,9 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# The install compiles amqp_client/_speedups.c (optional C speedups): redo it
+# when the C source or the build files change.
+$(STAMP): pyproject.toml setup.py amqp_client/_speedups.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,codegen]'
@@ -67,4 +69,4 @@ fuzz: $(STAMP) ## long fuzz run of the protocol core: FUZZ_INPUTS mutated broker
 	$(PY) -m tests.property.test_protocol_mutation $${FUZZ_INPUTS:-1000000}
 
 clean: ## remove the venv and caches
-	rm -rf $(VENV) .venv-3.* build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-3.* build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis amqp_client/_speedups.*.so

@@ -61,11 +61,37 @@ from __future__ import annotations
 
 import datetime as _dt
 import decimal as _decimal
+import os as _os
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypeAlias
 
 from amqp_client.errors import FrameDecodeError
+
+# The optional C speedups of the field-table codecs (see _speedups.c): each
+# returns None for what it leaves to the Python code below, which is the
+# reference and the one that reports errors. AMQP_CLIENT_NO_SPEEDUPS=1 (or a
+# build without a C compiler) runs the Python code alone.
+_c_encode_table: Callable[[object], bytes | None] | None = None
+_c_encode_array: Callable[[object], bytes | None] | None = None
+_c_decode_table: (
+    Callable[[bytes, int, dict[bytes, str], int], tuple[dict[str, object], int] | None]
+    | None
+) = None
+_c_decode_array: (
+    Callable[[bytes, int, dict[bytes, str], int], tuple[list[object], int] | None]
+    | None
+) = None
+if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
+    try:
+        from amqp_client import _speedups
+    except ImportError:  # built without a C compiler
+        pass
+    else:
+        _c_encode_table = _speedups.encode_table
+        _c_encode_array = _speedups.encode_array
+        _c_decode_table = _speedups.decode_table
+        _c_decode_array = _speedups.decode_array
 
 __all__ = [
     "NAMES",
@@ -664,6 +690,10 @@ def encode_table(value: Mapping[str, object] | None, path: str = "table") -> byt
     """
     if value is None:
         return _EMPTY_TABLE
+    if _c_encode_table is not None:
+        encoded = _c_encode_table(value)
+        if encoded is not None:
+            return encoded
     if type(value) is not dict and not isinstance(value, Mapping):
         raise _encode_error(
             TypeError,
@@ -713,6 +743,10 @@ def encode_array(value: Sequence[object], path: str = "array") -> bytes:
     Raises:
         TypeError, ValueError: as :func:`encode_table`.
     """
+    if _c_encode_array is not None:
+        encoded = _c_encode_array(value)
+        if encoded is not None:
+            return encoded
     if isinstance(value, (str, bytes, bytearray, memoryview)) or not isinstance(
         value, Sequence
     ):
@@ -881,6 +915,10 @@ def decode_table(buf: _Buffer, offset: int) -> tuple[dict[str, object], int]:
     if not isinstance(buf, bytes):
         # Keys are looked up in NAMES, which a bytearray slice cannot be.
         return _decode_copy(decode_table, buf, offset, "field table")
+    if _c_decode_table is not None:
+        decoded = _c_decode_table(buf, offset, NAMES, _NAMES_MAX)
+        if decoded is not None:
+            return decoded
     fixed = _FIXED
     names = NAMES
     key: str | None = None
@@ -938,6 +976,10 @@ def decode_array(buf: _Buffer, offset: int) -> tuple[list[object], int]:
     """
     if type(buf) is memoryview:
         return _decode_copy(decode_array, buf, offset, "field array")
+    if _c_decode_array is not None and type(buf) is bytes:
+        decoded = _c_decode_array(buf, offset, NAMES, _NAMES_MAX)
+        if decoded is not None:
+            return decoded
     fixed = _FIXED
     decoders = _DECODERS
     result: list[object] = []

@@ -4,7 +4,8 @@
 #
 # Each version gets its own venv, .venv-<version>, with the package installed
 # editable with the dev and codegen extras; it is rebuilt only when
-# pyproject.toml is newer than the venv's stamp. Interpreters come from pyenv
+# pyproject.toml, setup.py or amqp_client/_speedups.c (compiled by the
+# install) is newer than the venv's stamp. Interpreters come from pyenv
 # ($(pyenv root)/versions/<version>.*, the newest patch release), else
 # python<version> on PATH. A missing interpreter is a failure, not a skip.
 #
@@ -43,7 +44,8 @@ interpreter() {
 prepare() {
     local version="$1" python="$2" venv=".venv-$1"
     local stamp="$venv/.installed-stamp" log="$logs/install-$1"
-    if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ -x "$venv/bin/python" ]; then
+    if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ "$stamp" -nt setup.py ] \
+        && [ "$stamp" -nt amqp_client/_speedups.c ] && [ -x "$venv/bin/python" ]; then
         return 0
     fi
     echo "matrix: $version: creating $venv with $python"

@@ -91,3 +91,23 @@ def tls_broker_node() -> Iterator[TlsBrokerNode]:
         yield node
     finally:
         node.close()
+
+
+@pytest.fixture(params=["c", "python"])
+def wire_codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test on the C speedups of the field-table codecs and again on
+    the pure-Python code alone (what a build without a C compiler runs).
+    Use it with ``pytestmark = pytest.mark.usefixtures("wire_codec")``."""
+    from amqp_client import wire
+
+    if request.param == "python":
+        for name in (
+            "_c_encode_table",
+            "_c_encode_array",
+            "_c_decode_table",
+            "_c_decode_array",
+        ):
+            monkeypatch.setattr(wire, name, None)
+    elif wire._c_encode_table is None:
+        pytest.fail("the C speedups are not built (amqp_client/_speedups.c)")
+    return str(request.param)

@@ -61,6 +61,10 @@ def test_wheel_installs_and_imports_spec(tmp_path: Path) -> None:
         "m = s.QueueDeclare('q', durable=True);"
         "assert s.QueueDeclare.decode(m.encode()) == m;"
         "assert amqp_client.NotFoundError.REPLY_CODE == 404;"
+        # The wheel carries the compiled speedups, and wire uses them.
+        "from amqp_client import wire, _speedups;"
+        "assert wire._c_decode_table is _speedups.decode_table;"
+        "assert wire.decode_table(wire.encode_table({'a': 1}), 0)[0] == {'a': 1};"
         "import lxml"
     )
     result = subprocess.run(

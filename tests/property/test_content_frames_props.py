@@ -147,8 +147,9 @@ def test_a_bad_argument_raises_what_the_constructor_raises(
 def test_bad_framing_arguments_raise(
     args: tuple[Any, ...], error: type[Exception], match: str
 ) -> None:
+    channel, frame_max, properties, body = args
     with pytest.raises(error, match=match):
-        spec.BasicPublish.frames(*args, "", "rk")
+        spec.BasicPublish.frames(channel, frame_max, properties, body, "", "rk")
 
 
 def test_a_bad_property_set_later_raises_naming_it() -> None:

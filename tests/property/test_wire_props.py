@@ -26,6 +26,7 @@ from typing import Any
 import pamqp.decode
 import pamqp.encode
 import pika.data
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -38,6 +39,9 @@ from amqp_client.wire import (
     encode_field_value,
     encode_table,
 )
+
+# Each test runs on the C speedups and on the pure-Python codecs.
+pytestmark = pytest.mark.usefixtures("wire_codec")
 
 UTC = datetime.UTC
 D = decimal.Decimal

@@ -80,6 +80,9 @@ def _called_name(func: ast.expr) -> str:
 def _imports(module: str) -> list[tuple[str, int]]:
     """Fully qualified names a module imports, with their lines."""
     path, is_package = _source(module)
+    if path.suffix != ".py":
+        # A compiled extension (amqp_client._speedups): it imports nothing.
+        return []
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     package = module if is_package else module.rpartition(".")[0]
     skipped: set[int] = set()

@@ -32,6 +32,9 @@ from amqp_client.wire import (
     encode_timestamp,
 )
 
+# Each test runs on the C speedups and on the pure-Python codecs.
+pytestmark = pytest.mark.usefixtures("wire_codec")
+
 UTC = datetime.UTC
 D = decimal.Decimal
 

@@ -1,0 +1,607 @@
+/*
+ * Optional C speedups for amqp_client.wire: field tables and arrays.
+ *
+ * wire.py is the reference implementation and stays the only one that
+ * reports errors. Each function here handles the common case and returns
+ * None for anything else (an unusual type, a value out of range, malformed
+ * input, deep nesting): the caller then runs the Python code on the same
+ * input, which produces the value or raises the documented error. So these
+ * functions never raise for bad input (only MemoryError), and whatever they
+ * return is exactly what the Python code returns for the same input; the
+ * tests hold them to that on generated and random input.
+ *
+ * Encoding covers dict tables with str keys and values of the exact types
+ * str, int, bool, float, bytes, bytearray, None, dict, list and tuple.
+ * Decoding covers every tag but D (decimal) and T (timestamp), on bytes.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Deeper nesting is left to the Python code (which also detects a table
+ * that contains itself). */
+#define MAX_DEPTH 32
+
+/* -- encoding --------------------------------------------------------------- */
+
+typedef struct {
+    char *data;
+    Py_ssize_t size;
+    Py_ssize_t capacity;
+} Out;
+
+static int
+out_reserve(Out *out, Py_ssize_t extra)
+{
+    if (out->size + extra <= out->capacity) {
+        return 0;
+    }
+    Py_ssize_t capacity = out->capacity ? out->capacity : 256;
+    while (capacity < out->size + extra) {
+        if (capacity > PY_SSIZE_T_MAX / 2) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        capacity *= 2;
+    }
+    char *data = PyMem_Realloc(out->data, (size_t)capacity);
+    if (data == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    out->data = data;
+    out->capacity = capacity;
+    return 0;
+}
+
+static void
+put_u32(char *p, uint32_t v)
+{
+    p[0] = (char)(v >> 24);
+    p[1] = (char)(v >> 16);
+    p[2] = (char)(v >> 8);
+    p[3] = (char)v;
+}
+
+static void
+put_u64(char *p, uint64_t v)
+{
+    put_u32(p, (uint32_t)(v >> 32));
+    put_u32(p + 4, (uint32_t)v);
+}
+
+/* Results of the encoders: 0 done, 1 not handled here, -1 Python error. */
+#define DONE 0
+#define DECLINE 1
+#define FAIL -1
+
+static int encode_value(Out *out, PyObject *value, int depth);
+
+/* A length-prefixed block: reserve the 4 bytes, fill them in at the end. */
+static int
+encode_items(Out *out, PyObject *container, int depth)
+{
+    if (depth > MAX_DEPTH) {
+        return DECLINE;
+    }
+    if (out_reserve(out, 4) < 0) {
+        return FAIL;
+    }
+    Py_ssize_t start = out->size;
+    out->size += 4;
+    if (PyDict_CheckExact(container)) {
+        Py_ssize_t pos = 0;
+        PyObject *key, *value;
+        while (PyDict_Next(container, &pos, &key, &value)) {
+            if (!PyUnicode_CheckExact(key)) {
+                return DECLINE;
+            }
+            Py_ssize_t n;
+            const char *text = PyUnicode_AsUTF8AndSize(key, &n);
+            if (text == NULL) { /* a lone surrogate */
+                PyErr_Clear();
+                return DECLINE;
+            }
+            if (n > 255) {
+                return DECLINE;
+            }
+            if (out_reserve(out, 1 + n) < 0) {
+                return FAIL;
+            }
+            out->data[out->size] = (char)n;
+            memcpy(out->data + out->size + 1, text, (size_t)n);
+            out->size += 1 + n;
+            int r = encode_value(out, value, depth);
+            if (r != DONE) {
+                return r;
+            }
+        }
+    }
+    else {
+        /* A list or tuple: its items must not change while we read them,
+         * and they cannot, as no Python code runs here. */
+        Py_ssize_t count = PySequence_Fast_GET_SIZE(container);
+        PyObject **items = PySequence_Fast_ITEMS(container);
+        for (Py_ssize_t i = 0; i < count; i++) {
+            int r = encode_value(out, items[i], depth);
+            if (r != DONE) {
+                return r;
+            }
+        }
+    }
+    Py_ssize_t length = out->size - start - 4;
+    if ((uint64_t)length > 0xFFFFFFFFu) {
+        return DECLINE;
+    }
+    put_u32(out->data + start, (uint32_t)length);
+    return DONE;
+}
+
+static int
+encode_blob(Out *out, char tag, const char *data, Py_ssize_t n)
+{
+    if ((uint64_t)n > 0xFFFFFFFFu) {
+        return DECLINE;
+    }
+    if (out_reserve(out, 5 + n) < 0) {
+        return FAIL;
+    }
+    char *p = out->data + out->size;
+    p[0] = tag;
+    put_u32(p + 1, (uint32_t)n);
+    memcpy(p + 5, data, (size_t)n);
+    out->size += 5 + n;
+    return DONE;
+}
+
+static int
+encode_value(Out *out, PyObject *value, int depth)
+{
+    PyTypeObject *type = Py_TYPE(value);
+    if (type == &PyUnicode_Type) {
+        Py_ssize_t n;
+        const char *text = PyUnicode_AsUTF8AndSize(value, &n);
+        if (text == NULL) {
+            PyErr_Clear();
+            return DECLINE;
+        }
+        return encode_blob(out, 'S', text, n);
+    }
+    if (type == &PyBool_Type) {
+        if (out_reserve(out, 2) < 0) {
+            return FAIL;
+        }
+        out->data[out->size] = 't';
+        out->data[out->size + 1] = value == Py_True ? 1 : 0;
+        out->size += 2;
+        return DONE;
+    }
+    if (type == &PyLong_Type) {
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (overflow || (v == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            return DECLINE;
+        }
+        if (out_reserve(out, 9) < 0) {
+            return FAIL;
+        }
+        char *p = out->data + out->size;
+        if (v >= INT32_MIN && v <= INT32_MAX) {
+            p[0] = 'I';
+            put_u32(p + 1, (uint32_t)(int32_t)v);
+            out->size += 5;
+        }
+        else {
+            p[0] = 'l';
+            put_u64(p + 1, (uint64_t)(int64_t)v);
+            out->size += 9;
+        }
+        return DONE;
+    }
+    if (type == &PyFloat_Type) {
+        if (out_reserve(out, 9) < 0) {
+            return FAIL;
+        }
+        char *p = out->data + out->size;
+        p[0] = 'd';
+        if (PyFloat_Pack8(PyFloat_AS_DOUBLE(value), p + 1, 0) < 0) {
+            PyErr_Clear();
+            return DECLINE;
+        }
+        out->size += 9;
+        return DONE;
+    }
+    if (type == &PyBytes_Type) {
+        return encode_blob(
+            out, 'x', PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value));
+    }
+    if (type == &PyByteArray_Type) {
+        return encode_blob(
+            out, 'x', PyByteArray_AS_STRING(value), PyByteArray_GET_SIZE(value));
+    }
+    if (value == Py_None) {
+        if (out_reserve(out, 1) < 0) {
+            return FAIL;
+        }
+        out->data[out->size++] = 'V';
+        return DONE;
+    }
+    if (type == &PyDict_Type || type == &PyList_Type || type == &PyTuple_Type) {
+        if (out_reserve(out, 1) < 0) {
+            return FAIL;
+        }
+        out->data[out->size++] = type == &PyDict_Type ? 'F' : 'A';
+        return encode_items(out, value, depth + 1);
+    }
+    return DECLINE;
+}
+
+static PyObject *
+encode_block(PyObject *value, PyTypeObject *expected)
+{
+    if (Py_TYPE(value) != expected
+        && !(expected == &PyList_Type && PyTuple_CheckExact(value))) {
+        Py_RETURN_NONE;
+    }
+    Out out = {NULL, 0, 0};
+    int r = encode_items(&out, value, 0);
+    PyObject *result;
+    if (r == DONE) {
+        result = PyBytes_FromStringAndSize(out.data, out.size);
+    }
+    else if (r == DECLINE) {
+        result = Py_NewRef(Py_None);
+    }
+    else {
+        result = NULL;
+    }
+    PyMem_Free(out.data);
+    return result;
+}
+
+static PyObject *
+sp_encode_table(PyObject *module, PyObject *value)
+{
+    return encode_block(value, &PyDict_Type);
+}
+
+static PyObject *
+sp_encode_array(PyObject *module, PyObject *value)
+{
+    return encode_block(value, &PyList_Type);
+}
+
+/* -- decoding --------------------------------------------------------------- */
+
+typedef struct {
+    const unsigned char *data;
+    Py_ssize_t size;
+    PyObject *names;       /* wire.NAMES: bytes -> str */
+    Py_ssize_t names_max;  /* emptied when it reaches this many entries */
+} In;
+
+static uint32_t
+get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t
+get_u64(const unsigned char *p)
+{
+    return (uint64_t)get_u32(p) << 32 | get_u32(p + 4);
+}
+
+/* Results: a new reference; NULL with no error set to decline; NULL with an
+ * error set to fail. */
+#define DECLINED(in) NULL
+
+static PyObject *decode_block(In *in, Py_ssize_t *offset, int is_table, int depth);
+
+/* The value whose tag is at *offset; advances *offset past it. Bounds are
+ * checked against the whole buffer; the caller checks the block's end. */
+static PyObject *
+decode_value(In *in, Py_ssize_t *offset, int depth)
+{
+    Py_ssize_t o = *offset;
+    const unsigned char *d = in->data;
+    Py_ssize_t left = in->size - o - 1; /* bytes after the tag */
+    if (left < 0) {
+        return DECLINED(in);
+    }
+    const unsigned char *p = d + o + 1;
+    PyObject *v;
+    switch (d[o]) {
+    case 'S':
+    case 'x': {
+        if (left < 4) {
+            return DECLINED(in);
+        }
+        uint32_t n = get_u32(p);
+        if ((uint64_t)n > (uint64_t)(left - 4)) {
+            return DECLINED(in);
+        }
+        if (d[o] == 'S') {
+            v = PyUnicode_DecodeUTF8((const char *)p + 4, n, NULL);
+            if (v == NULL) {
+                if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+                    return NULL;
+                }
+                PyErr_Clear(); /* binary data under S: kept as bytes */
+                v = PyBytes_FromStringAndSize((const char *)p + 4, n);
+            }
+        }
+        else {
+            v = PyBytes_FromStringAndSize((const char *)p + 4, n);
+        }
+        *offset = o + 5 + n;
+        return v;
+    }
+    case 'I':
+        if (left < 4) {
+            return DECLINED(in);
+        }
+        *offset = o + 5;
+        return PyLong_FromLong((long)(int32_t)get_u32(p));
+    case 'i':
+        if (left < 4) {
+            return DECLINED(in);
+        }
+        *offset = o + 5;
+        return PyLong_FromUnsignedLong((unsigned long)get_u32(p));
+    case 'l':
+    case 'L':
+        if (left < 8) {
+            return DECLINED(in);
+        }
+        *offset = o + 9;
+        return PyLong_FromLongLong((long long)(int64_t)get_u64(p));
+    case 't':
+        if (left < 1) {
+            return DECLINED(in);
+        }
+        *offset = o + 2;
+        return Py_NewRef(p[0] ? Py_True : Py_False);
+    case 'b':
+        if (left < 1) {
+            return DECLINED(in);
+        }
+        *offset = o + 2;
+        return PyLong_FromLong((long)(int8_t)p[0]);
+    case 'B':
+        if (left < 1) {
+            return DECLINED(in);
+        }
+        *offset = o + 2;
+        return PyLong_FromLong((long)p[0]);
+    case 's':
+        if (left < 2) {
+            return DECLINED(in);
+        }
+        *offset = o + 3;
+        return PyLong_FromLong((long)(int16_t)((uint16_t)p[0] << 8 | p[1]));
+    case 'u':
+        if (left < 2) {
+            return DECLINED(in);
+        }
+        *offset = o + 3;
+        return PyLong_FromLong((long)((uint16_t)p[0] << 8 | p[1]));
+    case 'f': {
+        if (left < 4) {
+            return DECLINED(in);
+        }
+        double x = PyFloat_Unpack4((const char *)p, 0);
+        if (x == -1.0 && PyErr_Occurred()) {
+            return NULL;
+        }
+        *offset = o + 5;
+        return PyFloat_FromDouble(x);
+    }
+    case 'd': {
+        if (left < 8) {
+            return DECLINED(in);
+        }
+        double x = PyFloat_Unpack8((const char *)p, 0);
+        if (x == -1.0 && PyErr_Occurred()) {
+            return NULL;
+        }
+        *offset = o + 9;
+        return PyFloat_FromDouble(x);
+    }
+    case 'V':
+        *offset = o + 1;
+        Py_RETURN_NONE;
+    case 'F':
+    case 'A':
+        *offset = o + 1;
+        return decode_block(in, offset, d[o] == 'F', depth + 1);
+    default: /* D, T and unknown tags: the Python code decides */
+        return DECLINED(in);
+    }
+}
+
+/* The name for the key bytes, shared through wire.NAMES. */
+static PyObject *
+decode_name(In *in, const unsigned char *p, Py_ssize_t n)
+{
+    PyObject *raw = PyBytes_FromStringAndSize((const char *)p, n);
+    if (raw == NULL) {
+        return NULL;
+    }
+    PyObject *name = PyDict_GetItemWithError(in->names, raw);
+    if (name != NULL) {
+        Py_DECREF(raw);
+        return Py_NewRef(name);
+    }
+    if (PyErr_Occurred()) {
+        Py_DECREF(raw);
+        return NULL;
+    }
+    name = PyUnicode_DecodeUTF8((const char *)p, n, NULL);
+    if (name == NULL) {
+        Py_DECREF(raw);
+        if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+            PyErr_Clear();
+            return DECLINED(in);
+        }
+        return NULL;
+    }
+    if (PyDict_GET_SIZE(in->names) >= in->names_max) {
+        PyDict_Clear(in->names);
+    }
+    int r = PyDict_SetItem(in->names, raw, name);
+    Py_DECREF(raw);
+    if (r < 0) {
+        Py_DECREF(name);
+        return NULL;
+    }
+    return name;
+}
+
+static PyObject *
+decode_block(In *in, Py_ssize_t *offset, int is_table, int depth)
+{
+    if (depth > MAX_DEPTH) {
+        return DECLINED(in);
+    }
+    Py_ssize_t o = *offset;
+    if (in->size - o < 4) {
+        return DECLINED(in);
+    }
+    uint32_t length = get_u32(in->data + o);
+    if ((uint64_t)length > (uint64_t)(in->size - o - 4)) {
+        return DECLINED(in);
+    }
+    Py_ssize_t end = o + 4 + (Py_ssize_t)length;
+    o += 4;
+    PyObject *result = is_table ? PyDict_New() : PyList_New(0);
+    if (result == NULL) {
+        return NULL;
+    }
+    while (o < end) {
+        PyObject *key = NULL;
+        if (is_table) {
+            Py_ssize_t n = in->data[o];
+            if (o + 1 + n >= in->size) { /* the key, then at least a tag */
+                goto decline;
+            }
+            key = decode_name(in, in->data + o + 1, n);
+            if (key == NULL) {
+                goto fail_or_decline;
+            }
+            o += 1 + n;
+        }
+        PyObject *value = decode_value(in, &o, depth);
+        if (value == NULL) {
+            Py_XDECREF(key);
+            goto fail_or_decline;
+        }
+        int r = is_table ? PyDict_SetItem(result, key, value)
+                         : PyList_Append(result, value);
+        Py_XDECREF(key);
+        Py_DECREF(value);
+        if (r < 0) {
+            Py_DECREF(result);
+            return NULL;
+        }
+    }
+    if (o != end) {
+        goto decline;
+    }
+    *offset = o;
+    return result;
+fail_or_decline:
+    Py_DECREF(result);
+    return NULL; /* an error stays set; a decline has none */
+decline:
+    Py_DECREF(result);
+    return DECLINED(in);
+}
+
+static PyObject *
+decode_entry(PyObject *const *args, Py_ssize_t nargs, int is_table)
+{
+    if (nargs != 4 || !PyBytes_CheckExact(args[0]) || !PyLong_CheckExact(args[1])
+        || !PyDict_CheckExact(args[2]) || !PyLong_CheckExact(args[3])) {
+        PyErr_SetString(
+            PyExc_TypeError, "expected (bytes, offset, names dict, names max)");
+        return NULL;
+    }
+    Py_ssize_t offset = PyLong_AsSsize_t(args[1]);
+    Py_ssize_t names_max = PyLong_AsSsize_t(args[3]);
+    if ((offset == -1 || names_max == -1) && PyErr_Occurred()) {
+        return NULL;
+    }
+    In in = {
+        (const unsigned char *)PyBytes_AS_STRING(args[0]),
+        PyBytes_GET_SIZE(args[0]),
+        args[2],
+        names_max,
+    };
+    if (offset < 0 || offset > in.size) {
+        Py_RETURN_NONE;
+    }
+    PyObject *value = decode_block(&in, &offset, is_table, 0);
+    if (value == NULL) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    PyObject *end = PyLong_FromSsize_t(offset);
+    if (end == NULL) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    PyObject *pair = PyTuple_Pack(2, value, end);
+    Py_DECREF(value);
+    Py_DECREF(end);
+    return pair;
+}
+
+static PyObject *
+sp_decode_table(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return decode_entry(args, nargs, 1);
+}
+
+static PyObject *
+sp_decode_array(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return decode_entry(args, nargs, 0);
+}
+
+static PyMethodDef methods[] = {
+    {"encode_table", sp_encode_table, METH_O,
+     "encode_table(table) -> bytes | None: a dict's encoding with its length "
+     "prefix, or None to leave it to wire.encode_table."},
+    {"encode_array", sp_encode_array, METH_O,
+     "encode_array(items) -> bytes | None: a list's or tuple's encoding with "
+     "its length prefix, or None to leave it to wire.encode_array."},
+    {"decode_table", (PyCFunction)(void (*)(void))sp_decode_table, METH_FASTCALL,
+     "decode_table(buf, offset, names, names_max) -> (dict, end) | None"},
+    {"decode_array", (PyCFunction)(void (*)(void))sp_decode_array, METH_FASTCALL,
+     "decode_array(buf, offset, names, names_max) -> (list, end) | None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    "amqp_client._speedups",
+    "Optional C versions of wire's field-table codecs (see wire.py).",
+    0,
+    methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    return PyModuleDef_Init(&module);
+}

@@ -1,0 +1,279 @@
+"""The C speedups of the field-table codecs against the Python reference.
+
+``amqp_client._speedups`` handles the common cases and returns None for the
+rest, which wire.py then runs in Python (the reference, and the only code
+that reports errors). So for every input: whatever the C code returns is
+exactly what the Python code returns, and where the Python code raises the C
+code must have declined. Checked here on generated tables, on their
+encodings mutated, and on random bytes; and that the common cases really
+are handled in C (a speedup that always declines would pass the rest).
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from amqp_client import _speedups, wire
+from amqp_client.errors import FrameDecodeError
+from tests.property.strategies import field_tables
+
+UTC = datetime.UTC
+
+
+def test_the_speedups_are_in_use() -> None:
+    """A build that silently lost its C extension would pass every other
+    test on the Python code: CI must fail instead."""
+    assert not os.environ.get("AMQP_CLIENT_NO_SPEEDUPS")
+    assert wire._c_encode_table is _speedups.encode_table
+    assert wire._c_decode_table is _speedups.decode_table
+    assert wire._c_encode_array is _speedups.encode_array
+    assert wire._c_decode_array is _speedups.decode_array
+
+
+def python_only(call: Callable[[], Any]) -> Any:
+    saved = (
+        wire._c_encode_table,
+        wire._c_encode_array,
+        wire._c_decode_table,
+        wire._c_decode_array,
+    )
+    wire._c_encode_table = wire._c_encode_array = None
+    wire._c_decode_table = wire._c_decode_array = None
+    try:
+        return call()
+    finally:
+        (
+            wire._c_encode_table,
+            wire._c_encode_array,
+            wire._c_decode_table,
+            wire._c_decode_array,
+        ) = saved
+
+
+def reference_decode(data: bytes, offset: int) -> tuple[Any, int] | FrameDecodeError:
+    try:
+        return python_only(lambda: wire.decode_table(data, offset))  # type: ignore[no-any-return]
+    except FrameDecodeError as exc:
+        return exc
+
+
+def check_decode(data: bytes, offset: int = 0) -> Any:
+    """C's decode of ``data`` is None or the Python result; returns C's."""
+    got = _speedups.decode_table(data, offset, wire.NAMES, 4096)
+    expected = reference_decode(data, offset)
+    if got is not None:
+        assert not isinstance(expected, FrameDecodeError), (data, got, expected)
+        assert got == expected
+        assert [type(v) for v in got[0].values()] == [
+            type(v) for v in expected[0].values()
+        ]
+    return got
+
+
+# -- encoding -------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(field_tables())
+def test_encode_is_the_python_encoding_or_declines(table: dict[str, Any]) -> None:
+    got = _speedups.encode_table(table)
+    expected = python_only(lambda: wire.encode_table(table))
+    assert got is None or got == expected
+
+
+SIMPLE = {
+    "s": "text",
+    "é": "ünïcode",
+    "i": -(2**31),
+    "big": 2**40,
+    "neg": -(2**63),
+    "t": True,
+    "f": False,
+    "d": 1.5,
+    "x": b"\x00\xff",
+    "ba": bytearray(b"ab"),
+    "v": None,
+    "nested": {"a": [1, "b", (2.5, None)], "empty": {}},
+}
+
+
+def test_the_common_types_are_encoded_in_c() -> None:
+    got = _speedups.encode_table(SIMPLE)
+    assert got is not None
+    assert got == python_only(lambda: wire.encode_table(SIMPLE))
+    assert _speedups.encode_array([1, "a", [2]]) == python_only(
+        lambda: wire.encode_array([1, "a", [2]])
+    )
+
+
+def _self_containing() -> dict[str, Any]:
+    table: dict[str, Any] = {}
+    table["me"] = table
+    return table
+
+
+def _deep(levels: int) -> dict[str, Any]:
+    table: dict[str, Any] = {"leaf": 1}
+    for _ in range(levels):
+        table = {"t": table}
+    return table
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        {"d": decimal.Decimal("1.5")},
+        {"ts": datetime.datetime(2020, 1, 1, tzinfo=UTC)},
+        {"mv": memoryview(b"ab")},
+        {"big": 2**63},
+        {"\ud800": 1},
+        {"v": "\ud800"},
+        {1: "int key"},
+        {"k" * 256: 1},
+        {"od": OrderedDict(a=1)},
+        {"o": object()},
+        _self_containing(),
+        _deep(40),
+        OrderedDict(a=1),
+        [("a", 1)],
+    ],
+    ids=[
+        "decimal",
+        "datetime",
+        "memoryview",
+        "int-over-int64",
+        "surrogate-key",
+        "surrogate-value",
+        "int-key",
+        "256-byte-key",
+        "dict-subclass-value",
+        "object",
+        "contains-itself",
+        "40-deep",
+        "dict-subclass",
+        "list",
+    ],
+)
+def test_what_c_leaves_to_python(table: Any) -> None:
+    assert _speedups.encode_table(table) is None
+
+
+def test_a_table_that_contains_itself_still_fails_in_python() -> None:
+    with pytest.raises(ValueError, match="contains itself"):
+        wire.encode_table(_self_containing())
+
+
+# -- decoding -------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(field_tables(), st.binary(max_size=3))
+def test_decode_matches_python(table: dict[str, Any], junk: bytes) -> None:
+    data = junk + python_only(lambda: wire.encode_table(table)) + junk
+    check_decode(data, len(junk))
+
+
+@settings(max_examples=500, deadline=None)
+@given(field_tables(), st.data())
+def test_decode_of_mutated_encodings(
+    table: dict[str, Any], data: st.DataObject
+) -> None:
+    encoded = bytearray(python_only(lambda: wire.encode_table(table)))
+    for _ in range(data.draw(st.integers(1, 4))):
+        if not encoded:
+            break
+        where = data.draw(st.integers(0, len(encoded) - 1))
+        how = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+        if how == "flip":
+            encoded[where] ^= 1 << data.draw(st.integers(0, 7))
+        elif how == "cut":
+            del encoded[where:]
+        else:
+            encoded[where:where] = data.draw(st.binary(min_size=1, max_size=4))
+    check_decode(bytes(encoded))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=80), st.integers(0, 6))
+def test_decode_of_random_bytes(data: bytes, offset: int) -> None:
+    check_decode(data, offset)
+
+
+def test_the_common_tags_are_decoded_in_c() -> None:
+    data = python_only(lambda: wire.encode_table(SIMPLE))
+    got = check_decode(data)
+    assert got is not None
+    # Every fixed-size tag, and S holding binary data (kept as bytes).
+    raw = (
+        b"\x01bb\xff\x01BB\xff\x01ss\xff\xfe\x01uu\xff\xfe\x01ii\xff\xff\xff\xff"
+        b"\x01LL\xff\xff\xff\xff\xff\xff\xff\xfe\x01ff\x3f\xc0\x00\x00"
+        b"\x01tt\x02\x01SS\x00\x00\x00\x02\xff\xfe"
+    )
+    table = len(raw).to_bytes(4, "big") + raw
+    assert check_decode(table) == (
+        {
+            "b": -1,
+            "B": 255,
+            "s": -2,
+            "u": 65534,
+            "i": 2**32 - 1,
+            "L": -2,
+            "f": 1.5,
+            "t": True,
+            "S": b"\xff\xfe",
+        },
+        len(table),
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"d": decimal.Decimal("1.5")},
+        {"ts": datetime.datetime(2020, 1, 1, tzinfo=UTC)},
+        _deep(40),
+    ],
+    ids=["decimal", "timestamp", "40-deep"],
+)
+def test_decode_leaves_to_python(value: dict[str, Any]) -> None:
+    data = python_only(lambda: wire.encode_table(value))
+    assert _speedups.decode_table(data, 0, wire.NAMES, 4096) is None
+    assert wire.decode_table(data, 0) == (value, len(data))
+
+
+def test_decode_shares_names_and_empties_the_table_when_full() -> None:
+    names: dict[bytes, str] = {b"old": "old"}
+    data = python_only(lambda: wire.encode_table({"k1": 1, "k2": {"k3": 2}}))
+    got = _speedups.decode_table(data, 0, names, 3)
+    assert got == ({"k1": 1, "k2": {"k3": 2}}, len(data))
+    # k1 and k2 filled it to 3; k3 emptied it first.
+    assert names == {b"k3": "k3"}
+    again = _speedups.decode_table(data, 0, names, 3)
+    assert again is not None
+    assert again[0]["k2"] == {"k3": 2}
+    assert next(iter(again[0]["k2"])) is names[b"k3"]
+
+
+def test_arrays() -> None:
+    items = [1, "a", None, [True, {"k": b"x"}]]
+    data = python_only(lambda: wire.encode_array(items))
+    assert _speedups.decode_array(data, 0, wire.NAMES, 4096) == (items, len(data))
+    assert _speedups.decode_array(data[:-1], 0, wire.NAMES, 4096) is None
+
+
+def test_bad_calls_raise_type_error() -> None:
+    with pytest.raises(TypeError):
+        _speedups.decode_table(bytearray(b"\0\0\0\0"), 0, {}, 1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _speedups.decode_table(b"\0\0\0\0", 0)  # type: ignore[call-arg]
+    assert _speedups.decode_table(b"\0\0\0\0", 9, {}, 1) is None
+    assert _speedups.decode_table(b"\0\0\0\0", -1, {}, 1) is None
