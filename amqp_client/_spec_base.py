@@ -12,10 +12,12 @@ No I/O here, and nothing imports the generated package.
 from __future__ import annotations
 
 import datetime
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
+from amqp_client import wire as _wire
 from amqp_client.errors import FrameDecodeError
 
 __all__ = [
@@ -42,6 +44,47 @@ __all__ = [
 #: global is found faster than ``cls.__new__``, which searches the class's
 #: MRO on every call.
 new_object: Callable[[type[Any]], Any] = object.__new__
+
+#: A generated class's wire layout for the C decoders (see c_layout).
+CLayout = tuple[tuple[object, ...], bytes, dict[bytes, str], int]
+
+
+def _declined(*args: object) -> None:
+    return None
+
+
+#: The C decoders of method arguments and content properties, when the
+#: speedups are built (they are only called with a layout, and c_layout
+#: makes none without them).
+c_decode_fields: Callable[..., Any] = _wire._c_decode_fields or _declined
+c_decode_properties: Callable[..., Any] = _wire._c_decode_properties or _declined
+
+
+def c_layout(
+    cls: type[Any], names: tuple[str | None, ...], kinds: bytes
+) -> CLayout | None:
+    """The layout the C decoder of ``cls`` reads, or None without speedups.
+
+    ``names`` is the slot of each wire field (None for a reserved one) and
+    ``kinds`` one byte per field; see ``_speedups.c``. The decoder stores
+    through the slots' member descriptors, so each name must be a slot of
+    ``cls`` itself.
+    """
+    if _wire._c_decode_fields is None:
+        return None
+    descriptors: list[object] = []
+    for name in names:
+        if name is None:
+            descriptors.append(None)
+            continue
+        descriptor = cls.__dict__.get(name)
+        if not isinstance(descriptor, types.MemberDescriptorType):
+            raise TypeError(f"{cls.__name__}.{name} is not a slot")
+        descriptors.append(descriptor)
+    if len(descriptors) != len(kinds):
+        raise ValueError(f"{cls.__name__}: {len(names)} names, {len(kinds)} kinds")
+    return tuple(descriptors), kinds, _wire.NAMES, _wire._NAMES_MAX
+
 
 #: What a generated decoder reads from: the frame reader hands it its whole
 #: receive buffer with offsets, so nothing is copied. (memoryview is left

@@ -574,6 +574,250 @@ sp_decode_array(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return decode_entry(args, nargs, 0);
 }
 
+/* -- method arguments and content properties ----------------------------- */
+
+/* A generated class's wire layout, as _spec_base.c_layout builds it:
+ * (descriptors, kinds, names, names_max). kinds has one byte per wire field
+ * and descriptors the slot each is stored in (None: a reserved field, read
+ * and dropped). Kinds:
+ *   n  shortstr shared through names    s  shortstr
+ *   r  reserved shortstr, skipped        S  longstr (bytes)
+ *   B H I Q  octet, short, long, longlong (unsigned)
+ *   0..7  a bit at that position (0 reads the next octet)
+ *   t  field table                       T  timestamp (left to Python)
+ * For properties, field k is present when flag bit 15 - k is set.
+ */
+
+typedef struct {
+    PyObject *descrs;   /* tuple */
+    const char *kinds;
+    Py_ssize_t count;
+    In in;
+} Layout;
+
+static int
+layout_from(PyObject *layout, PyObject *buf, Layout *out)
+{
+    if (!PyTuple_CheckExact(layout) || PyTuple_GET_SIZE(layout) != 4) {
+        PyErr_SetString(PyExc_TypeError, "bad layout");
+        return -1;
+    }
+    PyObject *descrs = PyTuple_GET_ITEM(layout, 0);
+    PyObject *kinds = PyTuple_GET_ITEM(layout, 1);
+    PyObject *names = PyTuple_GET_ITEM(layout, 2);
+    PyObject *names_max = PyTuple_GET_ITEM(layout, 3);
+    if (!PyTuple_CheckExact(descrs) || !PyBytes_CheckExact(kinds)
+        || PyTuple_GET_SIZE(descrs) != PyBytes_GET_SIZE(kinds)
+        || !PyDict_CheckExact(names) || !PyLong_CheckExact(names_max)) {
+        PyErr_SetString(PyExc_TypeError, "bad layout");
+        return -1;
+    }
+    out->descrs = descrs;
+    out->kinds = PyBytes_AS_STRING(kinds);
+    out->count = PyBytes_GET_SIZE(kinds);
+    out->in.data = (const unsigned char *)PyBytes_AS_STRING(buf);
+    out->in.size = PyBytes_GET_SIZE(buf);
+    out->in.names = names;
+    out->in.names_max = PyLong_AsSsize_t(names_max);
+    if (out->in.names_max == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Store a new reference in obj's slot (or drop it for a reserved field). */
+static int
+store(PyObject *descr, PyObject *obj, PyObject *value)
+{
+    int r = 0;
+    if (descr != Py_None) {
+        descrsetfunc set = Py_TYPE(descr)->tp_descr_set;
+        r = set == NULL ? -1 : set(descr, obj, value);
+        if (set == NULL) {
+            PyErr_SetString(PyExc_TypeError, "layout slot is not a descriptor");
+        }
+    }
+    Py_DECREF(value);
+    return r;
+}
+
+/* One field at *offset, of the given kind; a new reference, or NULL to
+ * decline (no error set) or fail (error set). Reads within the buffer; the
+ * caller checks where the fields end. *bits carries the current bit octet. */
+static PyObject *
+decode_field(Layout *L, char kind, Py_ssize_t *offset, int *bits)
+{
+    In *in = &L->in;
+    Py_ssize_t o = *offset;
+    Py_ssize_t left = in->size - o;
+    const unsigned char *p = in->data + o;
+    switch (kind) {
+    case 'n':
+    case 's':
+    case 'r': {
+        if (left < 1 || p[0] > left - 1) {
+            return DECLINED(in);
+        }
+        Py_ssize_t n = p[0];
+        *offset = o + 1 + n;
+        if (kind == 'n') {
+            return decode_name(in, p + 1, n);
+        }
+        if (kind == 'r') {
+            Py_RETURN_NONE;
+        }
+        PyObject *v = PyUnicode_DecodeUTF8((const char *)p + 1, n, NULL);
+        if (v == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+            PyErr_Clear();
+        }
+        return v;
+    }
+    case 'S': {
+        if (left < 4) {
+            return DECLINED(in);
+        }
+        uint32_t n = get_u32(p);
+        if ((uint64_t)n > (uint64_t)(left - 4)) {
+            return DECLINED(in);
+        }
+        *offset = o + 4 + n;
+        return PyBytes_FromStringAndSize((const char *)p + 4, n);
+    }
+    case 'B':
+        if (left < 1) {
+            return DECLINED(in);
+        }
+        *offset = o + 1;
+        return PyLong_FromLong((long)p[0]);
+    case 'H':
+        if (left < 2) {
+            return DECLINED(in);
+        }
+        *offset = o + 2;
+        return PyLong_FromLong((long)((uint16_t)p[0] << 8 | p[1]));
+    case 'I':
+        if (left < 4) {
+            return DECLINED(in);
+        }
+        *offset = o + 4;
+        return PyLong_FromUnsignedLong((unsigned long)get_u32(p));
+    case 'Q':
+        if (left < 8) {
+            return DECLINED(in);
+        }
+        *offset = o + 8;
+        return PyLong_FromUnsignedLongLong((unsigned long long)get_u64(p));
+    case 't':
+        return decode_block(in, offset, 1, 0);
+    default:
+        if (kind >= '0' && kind <= '7') {
+            if (kind == '0') {
+                if (left < 1) {
+                    return DECLINED(in);
+                }
+                *bits = p[0];
+                *offset = o + 1;
+            }
+            return Py_NewRef((*bits >> (kind - '0')) & 1 ? Py_True : Py_False);
+        }
+        return DECLINED(in); /* T, and anything unknown */
+    }
+}
+
+/* Declined, or failed with an error set: NULL either way, obj released. */
+static PyObject *
+give_up(PyObject *obj)
+{
+    Py_DECREF(obj);
+    return NULL;
+}
+
+static PyObject *
+decode_object(PyObject *const *args, Py_ssize_t nargs, int properties)
+{
+    if (nargs != 5 || !PyType_Check(args[0]) || !PyLong_CheckExact(args[3])
+        || !PyLong_CheckExact(args[4])) {
+        PyErr_SetString(
+            PyExc_TypeError, "expected (cls, layout, buf, offset, end)");
+        return NULL;
+    }
+    PyObject *buf = args[2];
+    if (!PyBytes_CheckExact(buf)) {
+        Py_RETURN_NONE;
+    }
+    Layout L;
+    if (layout_from(args[1], buf, &L) < 0) {
+        return NULL;
+    }
+    Py_ssize_t offset = PyLong_AsSsize_t(args[3]);
+    Py_ssize_t end = PyLong_AsSsize_t(args[4]);
+    if ((offset == -1 || end == -1) && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (offset < 0 || end < offset || end > L.in.size) {
+        Py_RETURN_NONE;
+    }
+    unsigned int flags = 0;
+    if (properties) {
+        if (L.count > 15 || end - offset < 2) {
+            Py_RETURN_NONE;
+        }
+        flags = (unsigned int)L.in.data[offset] << 8 | L.in.data[offset + 1];
+        if (flags & ((1u << (16 - L.count)) - 1)) {
+            Py_RETURN_NONE; /* unknown flags: Python reports them */
+        }
+        offset += 2;
+    }
+    PyTypeObject *cls = (PyTypeObject *)args[0];
+    PyObject *obj = cls->tp_alloc(cls, 0);
+    if (obj == NULL) {
+        return NULL;
+    }
+    int bits = 0;
+    for (Py_ssize_t k = 0; k < L.count; k++) {
+        PyObject *value;
+        if (properties && !(flags & (0x8000u >> k))) {
+            value = Py_NewRef(Py_None);
+        }
+        else {
+            value = decode_field(&L, L.kinds[k], &offset, &bits);
+            if (value == NULL) {
+                return give_up(obj);
+            }
+        }
+        if (store(PyTuple_GET_ITEM(L.descrs, k), obj, value) < 0) {
+            return give_up(obj);
+        }
+    }
+    if (offset != end) {
+        Py_DECREF(obj);
+        Py_RETURN_NONE;
+    }
+    return obj;
+}
+
+static PyObject *
+finish(PyObject *result)
+{
+    /* NULL without an error is a decline: None to the caller. */
+    if (result == NULL && !PyErr_Occurred()) {
+        Py_RETURN_NONE;
+    }
+    return result;
+}
+
+static PyObject *
+sp_decode_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return finish(decode_object(args, nargs, 0));
+}
+
+static PyObject *
+sp_decode_properties(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return finish(decode_object(args, nargs, 1));
+}
+
 static PyMethodDef methods[] = {
     {"encode_table", sp_encode_table, METH_O,
      "encode_table(table) -> bytes | None: a dict's encoding with its length "
@@ -585,6 +829,13 @@ static PyMethodDef methods[] = {
      "decode_table(buf, offset, names, names_max) -> (dict, end) | None"},
     {"decode_array", (PyCFunction)(void (*)(void))sp_decode_array, METH_FASTCALL,
      "decode_array(buf, offset, names, names_max) -> (list, end) | None"},
+    {"decode_fields", (PyCFunction)(void (*)(void))sp_decode_fields, METH_FASTCALL,
+     "decode_fields(cls, layout, buf, offset, end) -> cls instance | None: a "
+     "method's arguments filling buf[offset:end]"},
+    {"decode_properties", (PyCFunction)(void (*)(void))sp_decode_properties,
+     METH_FASTCALL,
+     "decode_properties(cls, layout, buf, offset, end) -> cls instance | None: "
+     "property flags and properties filling buf[offset:end]"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,6 +1,8 @@
 # The optional C speedups of amqp_client.wire's field-table codecs; see
 # _speedups.c. Each returns None for what it leaves to the Python code.
 
+from typing import Any
+
 def encode_table(table: object, /) -> bytes | None: ...
 def encode_array(items: object, /) -> bytes | None: ...
 def decode_table(
@@ -9,3 +11,9 @@ def decode_table(
 def decode_array(
     buf: bytes, offset: int, names: dict[bytes, str], names_max: int, /
 ) -> tuple[list[object], int] | None: ...
+def decode_fields(
+    cls: type[Any], layout: tuple[Any, ...], buf: object, offset: int, end: int, /
+) -> Any: ...
+def decode_properties(
+    cls: type[Any], layout: tuple[Any, ...], buf: object, offset: int, end: int, /
+) -> Any: ...

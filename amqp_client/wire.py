@@ -82,16 +82,35 @@ _c_decode_array: (
     Callable[[bytes, int, dict[bytes, str], int], tuple[list[object], int] | None]
     | None
 ) = None
+# The generated decoders' (method arguments, content properties), used
+# through amqp_client._spec_base.c_layout.
+_c_decode_fields: Callable[..., Any] | None = None
+_c_decode_properties: Callable[..., Any] | None = None
 if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
     try:
         from amqp_client import _speedups
-    except ImportError:  # built without a C compiler
+
+        # All or none: an extension built from an older source (a checkout
+        # updated without reinstalling) lacks some; the Python code runs.
+        _all = (
+            _speedups.encode_table,
+            _speedups.encode_array,
+            _speedups.decode_table,
+            _speedups.decode_array,
+            _speedups.decode_fields,
+            _speedups.decode_properties,
+        )
+    except (ImportError, AttributeError):  # no C compiler, or a stale build
         pass
     else:
-        _c_encode_table = _speedups.encode_table
-        _c_encode_array = _speedups.encode_array
-        _c_decode_table = _speedups.decode_table
-        _c_decode_array = _speedups.decode_array
+        (
+            _c_encode_table,
+            _c_encode_array,
+            _c_decode_table,
+            _c_decode_array,
+            _c_decode_fields,
+            _c_decode_properties,
+        ) = _all
 
 __all__ = [
     "NAMES",

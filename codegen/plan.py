@@ -172,6 +172,9 @@ class MethodPlan:
     # ``frames`` and the properties class it takes; else empty.
     frames_lines: tuple[str, ...] = ()
     properties_class: str = ""
+    # The C decoder's layout (see c_kinds).
+    c_kinds: str = ""
+    c_names: tuple[str | None, ...] = ()
 
     @property
     def index(self) -> int:
@@ -199,6 +202,10 @@ class PropertiesPlan:
     decode_lines: tuple[str, ...]
     structs: tuple[str, ...]
     signature: tuple[str, ...]
+    # The C decoder's layout (see c_kinds); empty when it cannot read these
+    # properties (more than one flag word).
+    c_kinds: str = ""
+    c_names: tuple[str | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -592,6 +599,43 @@ class _Emitter:
         return (*self.prelude, ret), tuple(
             line.replace("self.", "obj.") for line in decode
         )
+
+
+_C_KINDS = {
+    "octet": "B",
+    "short": "H",
+    "long": "I",
+    "longlong": "Q",
+    "longstr": "S",
+    "table": "t",
+    "timestamp": "T",
+}
+
+
+def c_kinds(
+    fields: tuple[PlanField, ...], properties: bool = False
+) -> tuple[str, tuple[str | None, ...]]:
+    """The layout the C decoder reads (see amqp_client/_speedups.c): one
+    kind character per wire field, and the slot each goes to (None for a
+    reserved field). Bits are numbered as the emitter folds them: eight to
+    an octet, a new octet after any other field."""
+    kinds: list[str] = []
+    names: list[str | None] = []
+    bit = -1  # position of the last bit in the current octet; -1: none
+    for f in fields:
+        if f.type == "bit":
+            if properties:
+                raise AssertionError("bit content properties are not supported")
+            bit = 0 if bit in (-1, 7) else bit + 1
+            kinds.append(str(bit))
+        else:
+            bit = -1
+            if f.type == "shortstr":
+                kinds.append("r" if f.reserved else "n" if is_name(f) else "s")
+            else:
+                kinds.append(_C_KINDS[f.type])
+        names.append(None if f.reserved else f.name)
+    return "".join(kinds), tuple(names)
 
 
 def method_codec(
@@ -1266,6 +1310,8 @@ def build(spec: Spec) -> SpecPlan:
                 signature=signature(wire),
                 frames_lines=frames,
                 properties_class=properties_class,
+                c_kinds=c_kinds(wire)[0],
+                c_names=c_kinds(wire)[1],
             )
             plans.append(mp)
             by_name[mp.name] = mp
@@ -1284,6 +1330,9 @@ def build(spec: Spec) -> SpecPlan:
             continue
         fields = plan_properties(cls)
         encode, decode = properties_codec(fields, prop_structs)
+        kinds, names = (
+            c_kinds(fields, properties=True) if len(fields) <= 15 else ("", ())
+        )
         properties.append(
             PropertiesPlan(
                 amqp_class=cls,
@@ -1301,6 +1350,8 @@ def build(spec: Spec) -> SpecPlan:
                         for f in fields
                     ]
                 ),
+                c_kinds=kinds,
+                c_names=names,
             )
         )
     channel_api = []

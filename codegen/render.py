@@ -44,6 +44,9 @@ _SPEC_BASE = (
     "check_longstr",
     "check_shortstr",
     "check_table",
+    "c_decode_fields",
+    "c_decode_properties",
+    "c_layout",
     "check_timestamp",
     "decode_error",
     "encode_error",
@@ -74,6 +77,12 @@ def defline(
         return one
     inner = "\n".join(f"    {p}," if p != "*" else "    *," for p in allparams)
     return f"{keyword} {name}(\n{inner}\n) -> {returns}:"
+
+
+def pytuple(items: tuple[object, ...]) -> str:
+    """A tuple literal with the code base's double-quoted strings."""
+    inner = ", ".join(planning.py_repr(item) for item in items)
+    return f"({inner},)" if len(items) == 1 else f"({inner})"
 
 
 def docrepr(text: str) -> str:
@@ -146,6 +155,7 @@ def _environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["pyrepr"] = planning.py_repr
+    env.filters["pytuple"] = pytuple
     env.filters["docrepr"] = docrepr
     env.filters["defline"] = defline
     env.filters["isorted"] = isorted
@@ -166,7 +176,9 @@ def _module_text(m: planning.MethodPlan) -> str:
         + [f.default_src for f in m.fields]
         + [f.annotation for f in m.fields]
         + ["REQUIRED" if any(f.required for f in m.fields) else ""]
-        + ["Buffer Method decode_error encode_error new_object"]
+        + [
+            "Buffer Method decode_error encode_error new_object c_layout c_decode_fields"
+        ]
     )
 
 
@@ -228,6 +240,8 @@ def _render_package(plan: planning.SpecPlan, env: jinja2.Environment) -> dict[st
         for p in plan.properties
     )
     prop_text += "\nClassVar Field Properties Buffer decode_error encode_error new_object struct."
+    if any(p.c_kinds for p in plan.properties):
+        prop_text += " c_layout c_decode_properties"
     out["properties.py"] = env.get_template("properties.py.j2").render(
         **common,
         properties=plan.properties,

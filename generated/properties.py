@@ -16,6 +16,8 @@ from amqp_client._spec_base import (
     Buffer,
     Field,
     Properties,
+    c_decode_properties,
+    c_layout,
     check_int,
     check_shortstr,
     check_table,
@@ -324,6 +326,11 @@ class BasicProperties(Properties):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> BasicProperties:
         """Decode flags and properties in ``buf[offset:end]``, filling it exactly."""
+        if _L_BasicProperties is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_properties(cls, _L_BasicProperties, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: BasicProperties = new_object(cls)
@@ -452,6 +459,9 @@ class BasicProperties(Properties):
             raise decode_error(cls, buf, start, end, None)
         return obj
 
+
+# The layouts of the C decoder (None without the speedups; see _speedups.c).
+_L_BasicProperties = c_layout(BasicProperties, ("content_type", "content_encoding", "headers", "delivery_mode", "priority", "correlation_id", "reply_to", "expiration", "message_id", "timestamp", "type", "user_id", "app_id", "cluster_id"), b'nntBBsnssTnnns')
 
 PROPERTIES: dict[int, type[Properties]] = {
     60: BasicProperties,

@@ -14,7 +14,10 @@ fault test would silently count as a pass.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import TypeVar
 
 # Import, in the main thread and before any test runs, the hypothesis
@@ -95,9 +98,10 @@ def tls_broker_node() -> Iterator[TlsBrokerNode]:
 
 @pytest.fixture(params=["c", "python"])
 def wire_codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test on the C speedups of the field-table codecs and again on
-    the pure-Python code alone (what a build without a C compiler runs).
-    Use it with ``pytestmark = pytest.mark.usefixtures("wire_codec")``."""
+    """Run a test on the C speedups (field tables, the generated decoders)
+    and again on the pure-Python code alone (what a build without a C
+    compiler runs). Use it with
+    ``pytestmark = pytest.mark.usefixtures("wire_codec")``."""
     from amqp_client import wire
 
     if request.param == "python":
@@ -108,6 +112,25 @@ def wire_codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
             "_c_decode_array",
         ):
             monkeypatch.setattr(wire, name, None)
+        for module in generated_modules():
+            for name in vars(module):
+                if name.startswith("_L_"):  # a C decoder's layout
+                    monkeypatch.setattr(module, name, None)
     elif wire._c_encode_table is None:
         pytest.fail("the C speedups are not built (amqp_client/_speedups.c)")
     return str(request.param)
+
+
+def generated_modules() -> list[ModuleType]:
+    """The modules of amqp_client.spec (where the C decoders' layouts live)."""
+    import amqp_client.spec.methods
+    import amqp_client.spec.properties
+
+    package = amqp_client.spec.methods
+    return [
+        amqp_client.spec.properties,
+        *(
+            importlib.import_module(f"{package.__name__}.{info.name}")
+            for info in pkgutil.iter_modules(package.__path__)
+        ),
+    ]

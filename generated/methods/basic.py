@@ -35,6 +35,8 @@ from amqp_client._spec_base import (
     Field,
     Method,
     bit_value,
+    c_decode_fields,
+    c_layout,
     check_bit,
     check_int,
     check_shortstr,
@@ -172,6 +174,11 @@ class BasicQos(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> BasicQos:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_BasicQos is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_BasicQos, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: BasicQos = new_object(cls)
@@ -222,6 +229,11 @@ class BasicQosOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> BasicQosOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_BasicQosOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_BasicQosOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         obj: BasicQosOk = new_object(cls)
         if offset != end:
@@ -410,6 +422,11 @@ class BasicConsume(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> BasicConsume:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_BasicConsume is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_BasicConsume, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: BasicConsume = new_object(cls)
@@ -497,6 +514,11 @@ class BasicConsumeOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> BasicConsumeOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_BasicConsumeOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_BasicConsumeOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: BasicConsumeOk = new_object(cls)
@@ -601,6 +623,11 @@ class BasicCancel(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> BasicCancel:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_BasicCancel is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_BasicCancel, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: BasicCancel = new_object(cls)
@@ -674,6 +701,11 @@ class BasicCancelOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> BasicCancelOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_BasicCancelOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_BasicCancelOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: BasicCancelOk = new_object(cls)
@@ -825,6 +857,11 @@ class BasicPublish(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> BasicPublish:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_BasicPublish is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_BasicPublish, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: BasicPublish = new_object(cls)
@@ -1034,6 +1071,11 @@ class BasicReturn(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> BasicReturn:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_BasicReturn is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_BasicReturn, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: BasicReturn = new_object(cls)
@@ -1268,6 +1310,11 @@ class BasicDeliver(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> BasicDeliver:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_BasicDeliver is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_BasicDeliver, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: BasicDeliver = new_object(cls)
@@ -1451,6 +1498,11 @@ class BasicGet(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> BasicGet:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_BasicGet is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_BasicGet, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: BasicGet = new_object(cls)
@@ -1599,6 +1651,11 @@ class BasicGetOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> BasicGetOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_BasicGetOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_BasicGetOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: BasicGetOk = new_object(cls)
@@ -1738,6 +1795,11 @@ class BasicGetEmpty(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> BasicGetEmpty:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_BasicGetEmpty is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_BasicGetEmpty, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: BasicGetEmpty = new_object(cls)
@@ -1836,6 +1898,11 @@ class BasicAck(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> BasicAck:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_BasicAck is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_BasicAck, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: BasicAck = new_object(cls)
@@ -1937,6 +2004,11 @@ class BasicReject(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> BasicReject:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_BasicReject is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_BasicReject, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: BasicReject = new_object(cls)
@@ -2010,6 +2082,11 @@ class BasicRecoverAsync(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> BasicRecoverAsync:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_BasicRecoverAsync is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_BasicRecoverAsync, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: BasicRecoverAsync = new_object(cls)
@@ -2086,6 +2163,11 @@ class BasicRecover(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> BasicRecover:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_BasicRecover is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_BasicRecover, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: BasicRecover = new_object(cls)
@@ -2134,6 +2216,11 @@ class BasicRecoverOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> BasicRecoverOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_BasicRecoverOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_BasicRecoverOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         obj: BasicRecoverOk = new_object(cls)
         if offset != end:
@@ -2266,6 +2353,11 @@ class BasicNack(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> BasicNack:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_BasicNack is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_BasicNack, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: BasicNack = new_object(cls)
@@ -2279,6 +2371,26 @@ class BasicNack(Method):
             raise decode_error(cls, buf, start, end, None)
         return obj
 
+
+# The layouts of the C decoder (None without the speedups; see _speedups.c).
+_L_BasicQos = c_layout(BasicQos, ("prefetch_size", "prefetch_count", "global_"), b'IH0')
+_L_BasicQosOk = c_layout(BasicQosOk, (), b'')
+_L_BasicConsume = c_layout(BasicConsume, (None, "queue", "consumer_tag", "no_local", "no_ack", "exclusive", "no_wait", "arguments"), b'Hnn0123t')
+_L_BasicConsumeOk = c_layout(BasicConsumeOk, ("consumer_tag",), b'n')
+_L_BasicCancel = c_layout(BasicCancel, ("consumer_tag", "no_wait"), b'n0')
+_L_BasicCancelOk = c_layout(BasicCancelOk, ("consumer_tag",), b'n')
+_L_BasicPublish = c_layout(BasicPublish, (None, "exchange", "routing_key", "mandatory", "immediate"), b'Hnn01')
+_L_BasicReturn = c_layout(BasicReturn, ("reply_code", "reply_text", "exchange", "routing_key"), b'Hsnn')
+_L_BasicDeliver = c_layout(BasicDeliver, ("consumer_tag", "delivery_tag", "redelivered", "exchange", "routing_key"), b'nQ0nn')
+_L_BasicGet = c_layout(BasicGet, (None, "queue", "no_ack"), b'Hn0')
+_L_BasicGetOk = c_layout(BasicGetOk, ("delivery_tag", "redelivered", "exchange", "routing_key", "message_count"), b'Q0nnI')
+_L_BasicGetEmpty = c_layout(BasicGetEmpty, (None,), b'r')
+_L_BasicAck = c_layout(BasicAck, ("delivery_tag", "multiple"), b'Q0')
+_L_BasicReject = c_layout(BasicReject, ("delivery_tag", "requeue"), b'Q0')
+_L_BasicRecoverAsync = c_layout(BasicRecoverAsync, ("requeue",), b'0')
+_L_BasicRecover = c_layout(BasicRecover, ("requeue",), b'0')
+_L_BasicRecoverOk = c_layout(BasicRecoverOk, (), b'')
+_L_BasicNack = c_layout(BasicNack, ("delivery_tag", "multiple", "requeue"), b'Q01')
 
 BasicQos.RESPONSES = (BasicQosOk,)
 BasicConsume.RESPONSES = (BasicConsumeOk,)

@@ -27,6 +27,8 @@ from amqp_client._spec_base import (
     Field,
     Method,
     bit_value,
+    c_decode_fields,
+    c_layout,
     check_bit,
     check_int,
     check_shortstr,
@@ -82,6 +84,11 @@ class ChannelOpen(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ChannelOpen:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ChannelOpen is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ChannelOpen, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ChannelOpen = new_object(cls)
@@ -131,6 +138,11 @@ class ChannelOpenOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ChannelOpenOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ChannelOpenOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ChannelOpenOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ChannelOpenOk = new_object(cls)
@@ -216,6 +228,11 @@ class ChannelFlow(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ChannelFlow:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ChannelFlow is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ChannelFlow, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ChannelFlow = new_object(cls)
@@ -281,6 +298,11 @@ class ChannelFlowOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ChannelFlowOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ChannelFlowOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ChannelFlowOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ChannelFlowOk = new_object(cls)
@@ -406,6 +428,11 @@ class ChannelClose(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ChannelClose:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ChannelClose is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ChannelClose, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ChannelClose = new_object(cls)
@@ -463,12 +490,25 @@ class ChannelCloseOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ChannelCloseOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ChannelCloseOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ChannelCloseOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         obj: ChannelCloseOk = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
 
+
+# The layouts of the C decoder (None without the speedups; see _speedups.c).
+_L_ChannelOpen = c_layout(ChannelOpen, (None,), b'r')
+_L_ChannelOpenOk = c_layout(ChannelOpenOk, (None,), b'S')
+_L_ChannelFlow = c_layout(ChannelFlow, ("active",), b'0')
+_L_ChannelFlowOk = c_layout(ChannelFlowOk, ("active",), b'0')
+_L_ChannelClose = c_layout(ChannelClose, ("reply_code", "reply_text", "class_id", "method_id"), b'HsHH')
+_L_ChannelCloseOk = c_layout(ChannelCloseOk, (), b'')
 
 ChannelOpen.RESPONSES = (ChannelOpenOk,)
 ChannelFlow.RESPONSES = (ChannelFlowOk,)

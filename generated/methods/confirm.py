@@ -33,6 +33,8 @@ from amqp_client._spec_base import (
     Field,
     Method,
     bit_value,
+    c_decode_fields,
+    c_layout,
     check_bit,
     decode_error,
     encode_error,
@@ -93,6 +95,11 @@ class ConfirmSelect(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ConfirmSelect:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ConfirmSelect is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ConfirmSelect, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ConfirmSelect = new_object(cls)
@@ -142,11 +149,20 @@ class ConfirmSelectOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ConfirmSelectOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ConfirmSelectOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ConfirmSelectOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         obj: ConfirmSelectOk = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
 
+
+# The layouts of the C decoder (None without the speedups; see _speedups.c).
+_L_ConfirmSelect = c_layout(ConfirmSelect, ("nowait",), b'0')
+_L_ConfirmSelectOk = c_layout(ConfirmSelectOk, (), b'')
 
 ConfirmSelect.RESPONSES = (ConfirmSelectOk,)

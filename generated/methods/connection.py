@@ -31,6 +31,8 @@ from amqp_client._spec_base import (
     Buffer,
     Field,
     Method,
+    c_decode_fields,
+    c_layout,
     check_int,
     check_longstr,
     check_shortstr,
@@ -190,6 +192,11 @@ class ConnectionStart(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ConnectionStart:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ConnectionStart is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ConnectionStart, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ConnectionStart = new_object(cls)
@@ -331,6 +338,11 @@ class ConnectionStartOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ConnectionStartOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ConnectionStartOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ConnectionStartOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ConnectionStartOk = new_object(cls)
@@ -407,6 +419,11 @@ class ConnectionSecure(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ConnectionSecure:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ConnectionSecure is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ConnectionSecure, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ConnectionSecure = new_object(cls)
@@ -473,6 +490,11 @@ class ConnectionSecureOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ConnectionSecureOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ConnectionSecureOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ConnectionSecureOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ConnectionSecureOk = new_object(cls)
@@ -584,6 +606,11 @@ class ConnectionTune(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ConnectionTune:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ConnectionTune is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ConnectionTune, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ConnectionTune = new_object(cls)
@@ -704,6 +731,11 @@ class ConnectionTuneOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ConnectionTuneOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ConnectionTuneOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ConnectionTuneOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ConnectionTuneOk = new_object(cls)
@@ -782,6 +814,11 @@ class ConnectionOpen(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ConnectionOpen:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ConnectionOpen is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ConnectionOpen, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ConnectionOpen = new_object(cls)
@@ -837,6 +874,11 @@ class ConnectionOpenOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ConnectionOpenOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ConnectionOpenOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ConnectionOpenOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ConnectionOpenOk = new_object(cls)
@@ -962,6 +1004,11 @@ class ConnectionClose(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ConnectionClose:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ConnectionClose is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ConnectionClose, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ConnectionClose = new_object(cls)
@@ -1019,6 +1066,11 @@ class ConnectionCloseOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ConnectionCloseOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ConnectionCloseOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ConnectionCloseOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         obj: ConnectionCloseOk = new_object(cls)
         if offset != end:
@@ -1080,6 +1132,11 @@ class ConnectionBlocked(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ConnectionBlocked:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ConnectionBlocked is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ConnectionBlocked, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ConnectionBlocked = new_object(cls)
@@ -1130,6 +1187,11 @@ class ConnectionUnblocked(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ConnectionUnblocked:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ConnectionUnblocked is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ConnectionUnblocked, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         obj: ConnectionUnblocked = new_object(cls)
         if offset != end:
@@ -1203,6 +1265,11 @@ class ConnectionUpdateSecret(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ConnectionUpdateSecret:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ConnectionUpdateSecret is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ConnectionUpdateSecret, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ConnectionUpdateSecret = new_object(cls)
@@ -1256,12 +1323,33 @@ class ConnectionUpdateSecretOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ConnectionUpdateSecretOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ConnectionUpdateSecretOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ConnectionUpdateSecretOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         obj: ConnectionUpdateSecretOk = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
 
+
+# The layouts of the C decoder (None without the speedups; see _speedups.c).
+_L_ConnectionStart = c_layout(ConnectionStart, ("version_major", "version_minor", "server_properties", "mechanisms", "locales"), b'BBtSS')
+_L_ConnectionStartOk = c_layout(ConnectionStartOk, ("client_properties", "mechanism", "response", "locale"), b'tsSs')
+_L_ConnectionSecure = c_layout(ConnectionSecure, ("challenge",), b'S')
+_L_ConnectionSecureOk = c_layout(ConnectionSecureOk, ("response",), b'S')
+_L_ConnectionTune = c_layout(ConnectionTune, ("channel_max", "frame_max", "heartbeat"), b'HIH')
+_L_ConnectionTuneOk = c_layout(ConnectionTuneOk, ("channel_max", "frame_max", "heartbeat"), b'HIH')
+_L_ConnectionOpen = c_layout(ConnectionOpen, ("virtual_host", None, None), b'sr0')
+_L_ConnectionOpenOk = c_layout(ConnectionOpenOk, (None,), b'r')
+_L_ConnectionClose = c_layout(ConnectionClose, ("reply_code", "reply_text", "class_id", "method_id"), b'HsHH')
+_L_ConnectionCloseOk = c_layout(ConnectionCloseOk, (), b'')
+_L_ConnectionBlocked = c_layout(ConnectionBlocked, ("reason",), b's')
+_L_ConnectionUnblocked = c_layout(ConnectionUnblocked, (), b'')
+_L_ConnectionUpdateSecret = c_layout(ConnectionUpdateSecret, ("new_secret", "reason"), b'Ss')
+_L_ConnectionUpdateSecretOk = c_layout(ConnectionUpdateSecretOk, (), b'')
 
 ConnectionStart.RESPONSES = (ConnectionStartOk,)
 ConnectionSecure.RESPONSES = (ConnectionSecureOk,)

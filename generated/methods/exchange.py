@@ -25,6 +25,8 @@ from amqp_client._spec_base import (
     Field,
     Method,
     bit_value,
+    c_decode_fields,
+    c_layout,
     check_bit,
     check_shortstr,
     check_table,
@@ -263,6 +265,11 @@ class ExchangeDeclare(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ExchangeDeclare:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ExchangeDeclare is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ExchangeDeclare, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ExchangeDeclare = new_object(cls)
@@ -334,6 +341,11 @@ class ExchangeDeclareOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ExchangeDeclareOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ExchangeDeclareOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ExchangeDeclareOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         obj: ExchangeDeclareOk = new_object(cls)
         if offset != end:
@@ -444,6 +456,11 @@ class ExchangeDelete(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ExchangeDelete:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ExchangeDelete is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ExchangeDelete, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ExchangeDelete = new_object(cls)
@@ -502,6 +519,11 @@ class ExchangeDeleteOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ExchangeDeleteOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ExchangeDeleteOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ExchangeDeleteOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         obj: ExchangeDeleteOk = new_object(cls)
         if offset != end:
@@ -659,6 +681,11 @@ class ExchangeBind(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ExchangeBind:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ExchangeBind is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ExchangeBind, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ExchangeBind = new_object(cls)
@@ -733,6 +760,11 @@ class ExchangeBindOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ExchangeBindOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ExchangeBindOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ExchangeBindOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         obj: ExchangeBindOk = new_object(cls)
         if offset != end:
@@ -876,6 +908,11 @@ class ExchangeUnbind(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ExchangeUnbind:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ExchangeUnbind is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ExchangeUnbind, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ExchangeUnbind = new_object(cls)
@@ -950,12 +987,27 @@ class ExchangeUnbindOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ExchangeUnbindOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ExchangeUnbindOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ExchangeUnbindOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         obj: ExchangeUnbindOk = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
 
+
+# The layouts of the C decoder (None without the speedups; see _speedups.c).
+_L_ExchangeDeclare = c_layout(ExchangeDeclare, (None, "exchange", "type", "passive", "durable", "auto_delete", "internal", "no_wait", "arguments"), b'Hnn01234t')
+_L_ExchangeDeclareOk = c_layout(ExchangeDeclareOk, (), b'')
+_L_ExchangeDelete = c_layout(ExchangeDelete, (None, "exchange", "if_unused", "no_wait"), b'Hn01')
+_L_ExchangeDeleteOk = c_layout(ExchangeDeleteOk, (), b'')
+_L_ExchangeBind = c_layout(ExchangeBind, (None, "destination", "source", "routing_key", "no_wait", "arguments"), b'Hnnn0t')
+_L_ExchangeBindOk = c_layout(ExchangeBindOk, (), b'')
+_L_ExchangeUnbind = c_layout(ExchangeUnbind, (None, "destination", "source", "routing_key", "no_wait", "arguments"), b'Hnnn0t')
+_L_ExchangeUnbindOk = c_layout(ExchangeUnbindOk, (), b'')
 
 ExchangeDeclare.RESPONSES = (ExchangeDeclareOk,)
 ExchangeDelete.RESPONSES = (ExchangeDeleteOk,)

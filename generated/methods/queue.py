@@ -27,6 +27,8 @@ from amqp_client._spec_base import (
     Field,
     Method,
     bit_value,
+    c_decode_fields,
+    c_layout,
     check_bit,
     check_int,
     check_shortstr,
@@ -261,6 +263,11 @@ class QueueDeclare(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> QueueDeclare:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_QueueDeclare is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_QueueDeclare, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: QueueDeclare = new_object(cls)
@@ -380,6 +387,11 @@ class QueueDeclareOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> QueueDeclareOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_QueueDeclareOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_QueueDeclareOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: QueueDeclareOk = new_object(cls)
@@ -570,6 +582,11 @@ class QueueBind(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> QueueBind:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_QueueBind is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_QueueBind, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: QueueBind = new_object(cls)
@@ -644,6 +661,11 @@ class QueueBindOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> QueueBindOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_QueueBindOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_QueueBindOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         obj: QueueBindOk = new_object(cls)
         if offset != end:
@@ -771,6 +793,11 @@ class QueueUnbind(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> QueueUnbind:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_QueueUnbind is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_QueueUnbind, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: QueueUnbind = new_object(cls)
@@ -842,6 +869,11 @@ class QueueUnbindOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> QueueUnbindOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_QueueUnbindOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_QueueUnbindOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         obj: QueueUnbindOk = new_object(cls)
         if offset != end:
@@ -936,6 +968,11 @@ class QueuePurge(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> QueuePurge:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_QueuePurge is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_QueuePurge, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: QueuePurge = new_object(cls)
@@ -1008,6 +1045,11 @@ class QueuePurgeOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> QueuePurgeOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_QueuePurgeOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_QueuePurgeOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: QueuePurgeOk = new_object(cls)
@@ -1150,6 +1192,11 @@ class QueueDelete(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> QueueDelete:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_QueueDelete is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_QueueDelete, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: QueueDelete = new_object(cls)
@@ -1224,6 +1271,11 @@ class QueueDeleteOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> QueueDeleteOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_QueueDeleteOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_QueueDeleteOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: QueueDeleteOk = new_object(cls)
@@ -1235,6 +1287,18 @@ class QueueDeleteOk(Method):
             raise decode_error(cls, buf, start, end, None)
         return obj
 
+
+# The layouts of the C decoder (None without the speedups; see _speedups.c).
+_L_QueueDeclare = c_layout(QueueDeclare, (None, "queue", "passive", "durable", "exclusive", "auto_delete", "no_wait", "arguments"), b'Hn01234t')
+_L_QueueDeclareOk = c_layout(QueueDeclareOk, ("queue", "message_count", "consumer_count"), b'nII')
+_L_QueueBind = c_layout(QueueBind, (None, "queue", "exchange", "routing_key", "no_wait", "arguments"), b'Hnnn0t')
+_L_QueueBindOk = c_layout(QueueBindOk, (), b'')
+_L_QueueUnbind = c_layout(QueueUnbind, (None, "queue", "exchange", "routing_key", "arguments"), b'Hnnnt')
+_L_QueueUnbindOk = c_layout(QueueUnbindOk, (), b'')
+_L_QueuePurge = c_layout(QueuePurge, (None, "queue", "no_wait"), b'Hn0')
+_L_QueuePurgeOk = c_layout(QueuePurgeOk, ("message_count",), b'I')
+_L_QueueDelete = c_layout(QueueDelete, (None, "queue", "if_unused", "if_empty", "no_wait"), b'Hn012')
+_L_QueueDeleteOk = c_layout(QueueDeleteOk, ("message_count",), b'I')
 
 QueueDeclare.RESPONSES = (QueueDeclareOk,)
 QueueBind.RESPONSES = (QueueBindOk,)

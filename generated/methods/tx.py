@@ -26,6 +26,8 @@ from amqp_client._spec_base import (
     Buffer,
     Field,
     Method,
+    c_decode_fields,
+    c_layout,
     decode_error,
     encode_error,
     new_object,
@@ -69,6 +71,11 @@ class TxSelect(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> TxSelect:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_TxSelect is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_TxSelect, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         obj: TxSelect = new_object(cls)
         if offset != end:
@@ -112,6 +119,11 @@ class TxSelectOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> TxSelectOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_TxSelectOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_TxSelectOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         obj: TxSelectOk = new_object(cls)
         if offset != end:
@@ -162,6 +174,11 @@ class TxCommit(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> TxCommit:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_TxCommit is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_TxCommit, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         obj: TxCommit = new_object(cls)
         if offset != end:
@@ -205,6 +222,11 @@ class TxCommitOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> TxCommitOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_TxCommitOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_TxCommitOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         obj: TxCommitOk = new_object(cls)
         if offset != end:
@@ -257,6 +279,11 @@ class TxRollback(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> TxRollback:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_TxRollback is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_TxRollback, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         obj: TxRollback = new_object(cls)
         if offset != end:
@@ -300,12 +327,25 @@ class TxRollbackOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> TxRollbackOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_TxRollbackOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_TxRollbackOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         obj: TxRollbackOk = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
 
+
+# The layouts of the C decoder (None without the speedups; see _speedups.c).
+_L_TxSelect = c_layout(TxSelect, (), b'')
+_L_TxSelectOk = c_layout(TxSelectOk, (), b'')
+_L_TxCommit = c_layout(TxCommit, (), b'')
+_L_TxCommitOk = c_layout(TxCommitOk, (), b'')
+_L_TxRollback = c_layout(TxRollback, (), b'')
+_L_TxRollbackOk = c_layout(TxRollbackOk, (), b'')
 
 TxSelect.RESPONSES = (TxSelectOk,)
 TxCommit.RESPONSES = (TxCommitOk,)

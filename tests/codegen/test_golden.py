@@ -9,10 +9,12 @@ from __future__ import annotations
 import datetime
 import inspect
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
+from amqp_client import _speedups
 from amqp_client.errors import ChannelClosed, ConnectionClosed, FrameDecodeError
 from codegen.loader import load
 from codegen.render import render
@@ -78,6 +80,10 @@ def test_tiny_package_works(tmp_path: Path) -> None:
     assert data[9] == 0b0000_0011  # h, no-wait
     assert data[10:18] == b"\xff" * 8
     assert make.decode(data) == m
+    # The C decoder reads the bits across both octets the same way.
+    layout = sys.modules[make.__module__]._L_ThingMake
+    assert layout[1] == b"HsI0123456701Qt"
+    assert _speedups.decode_fields(make, layout, data, 0, len(data)) == m
     assert (pkg.ThingMakeOk,) == make.RESPONSES
     assert make.SYNCHRONOUS and not make.HAS_CONTENT
     assert [f.name for f in make.FIELDS][:3] == ["name", "count", "a"]

@@ -46,6 +46,9 @@ from tests.property.strategies import (
     properties_kwargs,
 )
 
+# Each test runs on the C decoders and on the pure-Python ones.
+pytestmark = pytest.mark.usefixtures("wire_codec")
+
 # Moderate per-method budgets keep the whole module well under a minute.
 PER_METHOD = settings(
     max_examples=40,

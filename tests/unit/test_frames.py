@@ -38,6 +38,9 @@ from amqp_client.frames import (
     method_frame,
 )
 
+# Each test runs on the C decoders and on the pure-Python ones.
+pytestmark = pytest.mark.usefixtures("wire_codec")
+
 # -- fakes that follow the generated-class contract ------------------------------
 
 

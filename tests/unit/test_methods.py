@@ -29,6 +29,9 @@ from amqp_client import errors, spec
 from amqp_client._spec_base import REQUIRED, Field, Method
 from amqp_client.errors import FrameDecodeError
 
+# Each test runs on the C decoders and on the pure-Python ones.
+pytestmark = pytest.mark.usefixtures("wire_codec")
+
 ALL_METHODS: tuple[type[Method], ...] = tuple(
     sorted(spec.METHODS.values(), key=lambda cls: cls.INDEX)
 )

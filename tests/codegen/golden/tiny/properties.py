@@ -16,6 +16,8 @@ from amqp_client._spec_base import (
     Buffer,
     Field,
     Properties,
+    c_decode_properties,
+    c_layout,
     check_int,
     check_shortstr,
     check_table,
@@ -143,6 +145,11 @@ class ThingProperties(Properties):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ThingProperties:
         """Decode flags and properties in ``buf[offset:end]``, filling it exactly."""
+        if _L_ThingProperties is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_properties(cls, _L_ThingProperties, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ThingProperties = new_object(cls)
@@ -178,6 +185,9 @@ class ThingProperties(Properties):
             raise decode_error(cls, buf, start, end, None)
         return obj
 
+
+# The layouts of the C decoder (None without the speedups; see _speedups.c).
+_L_ThingProperties = c_layout(ThingProperties, ("colour", "size", "tags", "born"), b'sBtT')
 
 PROPERTIES: dict[int, type[Properties]] = {
     70: ThingProperties,

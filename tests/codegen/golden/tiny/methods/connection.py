@@ -13,6 +13,8 @@ from amqp_client._spec_base import (
     Buffer,
     Field,
     Method,
+    c_decode_fields,
+    c_layout,
     check_longstr,
     decode_error,
     encode_error,
@@ -71,6 +73,11 @@ class ConnectionPing(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ConnectionPing:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ConnectionPing is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ConnectionPing, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ConnectionPing = new_object(cls)
@@ -133,6 +140,11 @@ class ConnectionPong(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ConnectionPong:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ConnectionPong is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ConnectionPong, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ConnectionPong = new_object(cls)
@@ -146,5 +158,9 @@ class ConnectionPong(Method):
             raise decode_error(cls, buf, start, end, None)
         return obj
 
+
+# The layouts of the C decoder (None without the speedups; see _speedups.c).
+_L_ConnectionPing = c_layout(ConnectionPing, ("payload",), b'S')
+_L_ConnectionPong = c_layout(ConnectionPong, ("payload",), b'S')
 
 ConnectionPing.RESPONSES = (ConnectionPong,)

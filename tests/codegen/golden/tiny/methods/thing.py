@@ -23,6 +23,8 @@ from amqp_client._spec_base import (
     Field,
     Method,
     bit_value,
+    c_decode_fields,
+    c_layout,
     check_bit,
     check_int,
     check_shortstr,
@@ -272,6 +274,11 @@ class ThingMake(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ThingMake:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ThingMake is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ThingMake, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ThingMake = new_object(cls)
@@ -347,6 +354,11 @@ class ThingMakeOk(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ThingMakeOk:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ThingMakeOk is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ThingMakeOk, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ThingMakeOk = new_object(cls)
@@ -423,6 +435,11 @@ class ThingPut(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ThingPut:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ThingPut is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ThingPut, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         try:
             obj: ThingPut = new_object(cls)
@@ -537,11 +554,22 @@ class ThingPoke(Method):
     @classmethod
     def decode_from(cls, buf: Buffer, offset: int, end: int) -> ThingPoke:
         """Decode the arguments in ``buf[offset:end]``; they must fill it exactly."""
+        if _L_ThingPoke is not None:
+            # The C decoder, when built; None leaves the rest to the code below.
+            decoded = c_decode_fields(cls, _L_ThingPoke, buf, offset, end)
+            if decoded is not None:
+                return decoded  # type: ignore[no-any-return]
         start = offset
         obj: ThingPoke = new_object(cls)
         if offset != end:
             raise decode_error(cls, buf, start, end, None)
         return obj
 
+
+# The layouts of the C decoder (None without the speedups; see _speedups.c).
+_L_ThingMake = c_layout(ThingMake, (None, "name", "count", "a", "b", None, "c", "d", "e", "f", "g", "h", "no_wait", "tag", "arguments"), b'HsI0123456701Qt')
+_L_ThingMakeOk = c_layout(ThingMakeOk, ("name",), b's')
+_L_ThingPut = c_layout(ThingPut, ("name", "global_"), b's0')
+_L_ThingPoke = c_layout(ThingPoke, (), b'')
 
 ThingMake.RESPONSES = (ThingMakeOk,)
