@@ -53,11 +53,12 @@ def _declined(*args: object) -> None:
     return None
 
 
-#: The C decoders of method arguments and content properties, when the
-#: speedups are built (they are only called with a layout, and c_layout
-#: makes none without them).
+#: The C decoders of method arguments and content properties, and encoder
+#: of content properties, when the speedups are built (they are only called
+#: with a layout, and c_layout makes none without them).
 c_decode_fields: Callable[..., Any] = _wire._c_decode_fields or _declined
 c_decode_properties: Callable[..., Any] = _wire._c_decode_properties or _declined
+c_encode_properties: Callable[..., Any] = _wire._c_encode_properties or _declined
 
 
 def c_layout(

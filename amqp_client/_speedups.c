@@ -10,9 +10,12 @@
  * return is exactly what the Python code returns for the same input; the
  * tests hold them to that on generated and random input.
  *
- * Encoding covers dict tables with str keys and values of the exact types
- * str, int, bool, float, bytes, bytearray, None, dict, list and tuple.
- * Decoding covers every tag but D (decimal) and T (timestamp), on bytes.
+ * Field tables: encoding covers dict tables with str keys and values of the
+ * exact types str, int, bool, float, bytes, bytearray, None, dict, list and
+ * tuple; decoding covers every tag but D (decimal) and T (timestamp), on
+ * bytes. The generated classes: their arguments and content properties are
+ * decoded, and content properties encoded, by the layouts the generator
+ * writes (timestamps left to Python).
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -818,6 +821,154 @@ sp_decode_properties(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return finish(decode_object(args, nargs, 1));
 }
 
+/* -- content properties, encoding ------------------------------------------ */
+
+/* Encode one present property of the given kind; DONE, DECLINE or FAIL. */
+static int
+encode_property(Out *out, char kind, PyObject *value)
+{
+    PyTypeObject *type = Py_TYPE(value);
+    switch (kind) {
+    case 'n':
+    case 's': {
+        if (type != &PyUnicode_Type) {
+            return DECLINE;
+        }
+        Py_ssize_t n;
+        const char *text = PyUnicode_AsUTF8AndSize(value, &n);
+        if (text == NULL) {
+            PyErr_Clear();
+            return DECLINE;
+        }
+        if (n > 255) {
+            return DECLINE;
+        }
+        if (out_reserve(out, 1 + n) < 0) {
+            return FAIL;
+        }
+        out->data[out->size] = (char)n;
+        memcpy(out->data + out->size + 1, text, (size_t)n);
+        out->size += 1 + n;
+        return DONE;
+    }
+    case 'S':
+        if (type != &PyBytes_Type) {
+            return DECLINE;
+        }
+        if ((uint64_t)PyBytes_GET_SIZE(value) > 0xFFFFFFFFu) {
+            return DECLINE;
+        }
+        if (out_reserve(out, 4 + PyBytes_GET_SIZE(value)) < 0) {
+            return FAIL;
+        }
+        put_u32(out->data + out->size, (uint32_t)PyBytes_GET_SIZE(value));
+        memcpy(out->data + out->size + 4, PyBytes_AS_STRING(value),
+               (size_t)PyBytes_GET_SIZE(value));
+        out->size += 4 + PyBytes_GET_SIZE(value);
+        return DONE;
+    case 'B':
+    case 'H':
+    case 'I':
+    case 'Q': {
+        if (type != &PyLong_Type) {
+            return DECLINE;
+        }
+        int width = kind == 'B' ? 1 : kind == 'H' ? 2 : kind == 'I' ? 4 : 8;
+        unsigned long long v = PyLong_AsUnsignedLongLong(value);
+        if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear(); /* negative or over 64 bits */
+            return DECLINE;
+        }
+        if (width < 8 && v >> (8 * width)) {
+            return DECLINE;
+        }
+        if (out_reserve(out, width) < 0) {
+            return FAIL;
+        }
+        for (int i = width - 1; i >= 0; i--) {
+            out->data[out->size++] = (char)(v >> (8 * i));
+        }
+        return DONE;
+    }
+    case 't':
+        if (type != &PyDict_Type) {
+            return DECLINE;
+        }
+        return encode_items(out, value, 0);
+    default: /* T (timestamps) and anything else: left to Python */
+        return DECLINE;
+    }
+}
+
+static PyObject *
+sp_encode_properties(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "expected (properties, layout)");
+        return NULL;
+    }
+    PyObject *obj = args[0];
+    PyObject *layout = args[1];
+    if (!PyTuple_CheckExact(layout) || PyTuple_GET_SIZE(layout) != 4
+        || !PyTuple_CheckExact(PyTuple_GET_ITEM(layout, 0))
+        || !PyBytes_CheckExact(PyTuple_GET_ITEM(layout, 1))
+        || PyTuple_GET_SIZE(PyTuple_GET_ITEM(layout, 0))
+               != PyBytes_GET_SIZE(PyTuple_GET_ITEM(layout, 1))) {
+        PyErr_SetString(PyExc_TypeError, "bad layout");
+        return NULL;
+    }
+    PyObject *descrs = PyTuple_GET_ITEM(layout, 0);
+    const char *kinds = PyBytes_AS_STRING(PyTuple_GET_ITEM(layout, 1));
+    Py_ssize_t count = PyTuple_GET_SIZE(descrs);
+    if (count > 15) {
+        Py_RETURN_NONE;
+    }
+    Out out = {NULL, 0, 0};
+    if (out_reserve(&out, 64) < 0) {
+        return NULL;
+    }
+    out.size = 2; /* the flags, filled in at the end */
+    unsigned int flags = 0;
+    int r = DONE;
+    for (Py_ssize_t k = 0; k < count && r == DONE; k++) {
+        PyObject *descr = PyTuple_GET_ITEM(descrs, k);
+        descrgetfunc get = Py_TYPE(descr)->tp_descr_get;
+        if (get == NULL) {
+            r = DECLINE;
+            break;
+        }
+        PyObject *value = get(descr, obj, (PyObject *)Py_TYPE(obj));
+        if (value == NULL) { /* an unset slot: Python reports it */
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+                r = FAIL;
+                break;
+            }
+            PyErr_Clear();
+            r = DECLINE;
+            break;
+        }
+        if (value != Py_None) {
+            flags |= 0x8000u >> k;
+            r = encode_property(&out, kinds[k], value);
+        }
+        Py_DECREF(value);
+    }
+    PyObject *result;
+    if (r == DONE) {
+        out.data[0] = (char)(flags >> 8);
+        out.data[1] = (char)flags;
+        result = PyBytes_FromStringAndSize(out.data, out.size);
+    }
+    else if (r == DECLINE) {
+        result = Py_NewRef(Py_None);
+    }
+    else {
+        result = NULL;
+    }
+    PyMem_Free(out.data);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"encode_table", sp_encode_table, METH_O,
      "encode_table(table) -> bytes | None: a dict's encoding with its length "
@@ -829,6 +980,10 @@ static PyMethodDef methods[] = {
      "decode_table(buf, offset, names, names_max) -> (dict, end) | None"},
     {"decode_array", (PyCFunction)(void (*)(void))sp_decode_array, METH_FASTCALL,
      "decode_array(buf, offset, names, names_max) -> (list, end) | None"},
+    {"encode_properties", (PyCFunction)(void (*)(void))sp_encode_properties,
+     METH_FASTCALL,
+     "encode_properties(properties, layout) -> bytes | None: property flags "
+     "and the present properties"},
     {"decode_fields", (PyCFunction)(void (*)(void))sp_decode_fields, METH_FASTCALL,
      "decode_fields(cls, layout, buf, offset, end) -> cls instance | None: a "
      "method's arguments filling buf[offset:end]"},

@@ -17,3 +17,6 @@ def decode_fields(
 def decode_properties(
     cls: type[Any], layout: tuple[Any, ...], buf: object, offset: int, end: int, /
 ) -> Any: ...
+def encode_properties(
+    properties: object, layout: tuple[Any, ...], /
+) -> bytes | None: ...

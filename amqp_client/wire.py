@@ -82,10 +82,11 @@ _c_decode_array: (
     Callable[[bytes, int, dict[bytes, str], int], tuple[list[object], int] | None]
     | None
 ) = None
-# The generated decoders' (method arguments, content properties), used
-# through amqp_client._spec_base.c_layout.
+# The generated classes' (method arguments and content properties decoded,
+# content properties encoded), used through amqp_client._spec_base.c_layout.
 _c_decode_fields: Callable[..., Any] | None = None
 _c_decode_properties: Callable[..., Any] | None = None
+_c_encode_properties: Callable[..., Any] | None = None
 if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
     try:
         from amqp_client import _speedups
@@ -99,6 +100,7 @@ if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
             _speedups.decode_array,
             _speedups.decode_fields,
             _speedups.decode_properties,
+            _speedups.encode_properties,
         )
     except (ImportError, AttributeError):  # no C compiler, or a stale build
         pass
@@ -110,6 +112,7 @@ if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
             _c_decode_array,
             _c_decode_fields,
             _c_decode_properties,
+            _c_encode_properties,
         ) = _all
 
 __all__ = [

@@ -46,6 +46,7 @@ _SPEC_BASE = (
     "check_table",
     "c_decode_fields",
     "c_decode_properties",
+    "c_encode_properties",
     "c_layout",
     "check_timestamp",
     "decode_error",
@@ -241,7 +242,7 @@ def _render_package(plan: planning.SpecPlan, env: jinja2.Environment) -> dict[st
     )
     prop_text += "\nClassVar Field Properties Buffer decode_error encode_error new_object struct."
     if any(p.c_kinds for p in plan.properties):
-        prop_text += " c_layout c_decode_properties"
+        prop_text += " c_layout c_decode_properties c_encode_properties"
     out["properties.py"] = env.get_template("properties.py.j2").render(
         **common,
         properties=plan.properties,

@@ -17,6 +17,7 @@ from amqp_client._spec_base import (
     Field,
     Properties,
     c_decode_properties,
+    c_encode_properties,
     c_layout,
     check_int,
     check_shortstr,
@@ -117,6 +118,11 @@ class ThingProperties(Properties):
 
     def encode(self) -> bytes:
         """Property flags and the present properties in wire format."""
+        if _L_ThingProperties is not None:
+            # The C encoder, when built; None leaves the rest to the code below.
+            encoded = c_encode_properties(self, _L_ThingProperties)
+            if encoded is not None:
+                return encoded  # type: ignore[no-any-return]
         try:
             flags = 0
             parts: list[bytes] = [b""]
