@@ -8,6 +8,11 @@
 
 Each library runs the way it runs inside its own client:
 
+amqp_client runs with its optional C speedups (field tables, the generated
+classes' decoders and the properties encoder) when they are built, as an
+installed client does; ``AMQP_CLIENT_NO_SPEEDUPS=1`` measures its pure
+Python code instead; the output says which ran.
+
 * amqp_client: ``BasicPublish.frames`` to encode, as ``basic_publish``
   does through the protocol core (the frames made straight from the
   arguments, no method object); ``FrameReader.feed`` on the
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import platform
 import struct
 import sys
@@ -47,7 +53,7 @@ import pika.frame
 import pika.spec
 
 import amqp_client
-from amqp_client import spec
+from amqp_client import spec, wire
 from amqp_client.frames import (
     BodyFrame,
     ContentFrame,
@@ -228,6 +234,15 @@ def boundaries_only(data: bytes) -> int:
 # --- measuring ---------------------------------------------------------------------
 
 
+def codecs() -> str:
+    """Which codecs amqp_client runs: its C speedups or pure Python."""
+    if wire._c_decode_fields is not None:
+        return "with the C speedups (amqp_client._speedups)"
+    if os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
+        return "pure Python (AMQP_CLIENT_NO_SPEEDUPS is set)"
+    return "pure Python (the C speedups are not built)"
+
+
 def best_rate(
     fn: Callable[[], object], ops: int, repeats: int, min_time: float = 0.2
 ) -> float:
@@ -286,6 +301,7 @@ def main() -> None:
         f"python {platform.python_version()} on {platform.machine()}; amqp_client "
         f"{amqp_client.__version__}, pamqp {pamqp.__version__}, pika {pika.__version__}"
     )
+    print(f"amqp_client codecs: {codecs()}")
     print(
         f"stream: {DELIVERIES:,} deliveries, {len(stream):,} bytes, {3 * DELIVERIES:,} frames\n"
     )

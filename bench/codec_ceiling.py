@@ -10,7 +10,9 @@ pika runs in the same process as the yardstick, as in bench/codec.py.
 
 What it shows: the ratio to pika that no pure-Python codec doing this
 work can beat by much on this interpreter, since object creation, struct
-calls and bytes joins cost the same whoever makes them. Run with
+calls and bytes joins cost the same whoever makes them. amqp_client's own
+row runs with its C speedups when they are built (``AMQP_CLIENT_NO_SPEEDUPS=1``
+for its pure-Python code). Run with
 ``python bench/codec_ceiling.py`` (``--quick`` for fewer repeats).
 """
 
