@@ -450,14 +450,15 @@ def test_decoder_calls_with_bad_arguments() -> None:
 
 def python_encode(props: spec.BasicProperties) -> bytes | Exception:
     module = sys.modules[spec.BasicProperties.__module__]
-    saved = module._L_BasicProperties
-    module._L_BasicProperties = None
+    name = "_L_BasicProperties"
+    saved = getattr(module, name)
+    setattr(module, name, None)
     try:
         return props.encode()
     except (TypeError, ValueError) as exc:
         return exc
     finally:
-        module._L_BasicProperties = saved
+        setattr(module, name, saved)
 
 
 @settings(max_examples=300, deadline=None)
