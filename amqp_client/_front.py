@@ -368,6 +368,8 @@ class ChannelEvents:
         # The queue declared last on this channel (recorded only when
         # recovering): what an empty queue name means in later methods.
         self._last_queue = ""
+        # close() sent channel.close: a loss before close-ok ends the channel.
+        self._closing = False
 
     def _emit(self, callbacks: list[Callable[..., object]], *args: object) -> None:
         raise NotImplementedError
@@ -494,6 +496,11 @@ class ChannelEvents:
         """The connection is lost and will be recovered: what waited fails
         with ``failure`` (retryable), the channel and its consumers stay."""
         if self._error is not None:
+            return
+        if self._closing:
+            # Its close handshake went down with the connection: the channel
+            # is gone on the broker, so close() is over and it is not restored.
+            self._drop()
             return
         self._epoch += 1
         self._fail_waiters(failure)

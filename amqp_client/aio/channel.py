@@ -246,6 +246,7 @@ class Channel(AsyncChannelMethods, ChannelEvents):
             if self._connection.is_recovering:
                 self._drop()
             return
+        self._closing = True
         self._core.close_channel(self.channel_id, reply_code, reply_text)
         self._connection._after_command()
         await asyncio.shield(self._terminated)

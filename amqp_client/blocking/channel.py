@@ -239,6 +239,7 @@ class Channel(ChannelMethods, ChannelEvents):
         with self._lock:
             gone = self._core.is_closed
             if not gone:
+                self._closing = True
                 self._core.close_channel(self.channel_id, reply_code, reply_text)
                 self._connection._flush_locked()
         if gone:

@@ -6,6 +6,8 @@ the edge exists on both:
 
 * recovery's own channel (which redeclares the topology) is closed on the
   broker, not only dropped locally;
+* a channel whose close handshake the loss cut off is closed, not
+  restored, and its close() returns;
 * a call made while the connection recovers honours its ``timeout``;
 * a publisher waiting for a full write buffer when the connection drops
   waits for recovery and publishes on the new connection;
@@ -121,6 +123,39 @@ def test_recovery_closes_its_helper_channel_on_the_broker(
     front: Front, proxy: Proxy
 ) -> None:
     front.run(helper_channel_scenario, proxy)
+
+
+# --- a channel closing when the connection drops ---------------------------------------
+
+
+async def closing_channel_scenario(front: Front, proxy: Proxy) -> None:
+    async with recovering(front, proxy) as conn:
+        ch = await within(conn.channel())
+        keep = await within(conn.channel())
+        recovered = on_recovered(conn)
+        # channel.close goes out; its close-ok never comes back.
+        await asyncio.to_thread(proxy.stall)
+        closing = asyncio.ensure_future(ch.close())
+        await asyncio.sleep(0.3)
+        assert not closing.done()
+        await asyncio.to_thread(proxy.cut)
+        await asyncio.to_thread(proxy.resume)
+        # The channel went with the connection: close() is done, and
+        # recovery does not open it again.
+        await within(closing, 5)
+        assert ch.is_closed
+        await within(recovered, 15)
+        assert sorted(conn._core._channels) == [keep.channel_id]
+        assert keep.is_open
+        await within(keep.queue_declare("", exclusive=True))
+
+
+def test_a_channel_closing_when_the_connection_drops_stays_closed(
+    front: Front, proxy: Proxy
+) -> None:
+    """close() sent channel.close; the connection dropped before close-ok.
+    close() used to wait for good (and recovery reopened the channel)."""
+    front.run(closing_channel_scenario, proxy)
 
 
 # --- timeouts while recovering -----------------------------------------------------
