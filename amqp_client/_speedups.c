@@ -82,6 +82,31 @@ put_u64(char *p, uint64_t v)
 
 static int encode_value(Out *out, PyObject *value, int depth);
 
+/* A shortstr: an exact str of at most 255 bytes in UTF-8. */
+static int
+encode_shortstr(Out *out, PyObject *value)
+{
+    if (!PyUnicode_CheckExact(value)) {
+        return DECLINE;
+    }
+    Py_ssize_t n;
+    const char *text = PyUnicode_AsUTF8AndSize(value, &n);
+    if (text == NULL) { /* a lone surrogate */
+        PyErr_Clear();
+        return DECLINE;
+    }
+    if (n > 255) {
+        return DECLINE;
+    }
+    if (out_reserve(out, 1 + n) < 0) {
+        return FAIL;
+    }
+    out->data[out->size] = (char)n;
+    memcpy(out->data + out->size + 1, text, (size_t)n);
+    out->size += 1 + n;
+    return DONE;
+}
+
 /* A length-prefixed block: reserve the 4 bytes, fill them in at the end. */
 static int
 encode_items(Out *out, PyObject *container, int depth)
@@ -98,25 +123,11 @@ encode_items(Out *out, PyObject *container, int depth)
         Py_ssize_t pos = 0;
         PyObject *key, *value;
         while (PyDict_Next(container, &pos, &key, &value)) {
-            if (!PyUnicode_CheckExact(key)) {
-                return DECLINE;
+            int r = encode_shortstr(out, key);
+            if (r != DONE) {
+                return r;
             }
-            Py_ssize_t n;
-            const char *text = PyUnicode_AsUTF8AndSize(key, &n);
-            if (text == NULL) { /* a lone surrogate */
-                PyErr_Clear();
-                return DECLINE;
-            }
-            if (n > 255) {
-                return DECLINE;
-            }
-            if (out_reserve(out, 1 + n) < 0) {
-                return FAIL;
-            }
-            out->data[out->size] = (char)n;
-            memcpy(out->data + out->size + 1, text, (size_t)n);
-            out->size += 1 + n;
-            int r = encode_value(out, value, depth);
+            r = encode_value(out, value, depth);
             if (r != DONE) {
                 return r;
             }
@@ -830,27 +841,8 @@ encode_property(Out *out, char kind, PyObject *value)
     PyTypeObject *type = Py_TYPE(value);
     switch (kind) {
     case 'n':
-    case 's': {
-        if (type != &PyUnicode_Type) {
-            return DECLINE;
-        }
-        Py_ssize_t n;
-        const char *text = PyUnicode_AsUTF8AndSize(value, &n);
-        if (text == NULL) {
-            PyErr_Clear();
-            return DECLINE;
-        }
-        if (n > 255) {
-            return DECLINE;
-        }
-        if (out_reserve(out, 1 + n) < 0) {
-            return FAIL;
-        }
-        out->data[out->size] = (char)n;
-        memcpy(out->data + out->size + 1, text, (size_t)n);
-        out->size += 1 + n;
-        return DONE;
-    }
+    case 's':
+        return encode_shortstr(out, value);
     case 'S':
         if (type != &PyBytes_Type) {
             return DECLINE;

@@ -506,13 +506,7 @@ class Connection:
                 "properties must be BasicProperties or None, not "
                 f"{type(properties).__name__}"
             )
-        ch = self._channels.get(channel)
-        if (
-            ch is None
-            or ch.state is not ChannelState.OPEN
-            or self.state is not ConnectionState.OPEN
-        ):
-            ch = self._usable(channel)
+        ch = self._open_channel(channel)
         frames = content_frames(channel, method, properties, body, self.frame_max)
         return self._send_content(ch, frames)
 
@@ -539,13 +533,7 @@ class Connection:
             TypeError, ValueError: a bad argument, body or properties;
                 nothing is sent.
         """
-        ch = self._channels.get(channel)
-        if (
-            ch is None
-            or ch.state is not ChannelState.OPEN
-            or self.state is not ConnectionState.OPEN
-        ):
-            ch = self._usable(channel)
+        ch = self._open_channel(channel)
         frames = _publish_frames(
             channel,
             self.frame_max,
@@ -557,6 +545,17 @@ class Connection:
             immediate=immediate,
         )
         return self._send_content(ch, frames)
+
+    def _open_channel(self, channel: int) -> _Channel:
+        """The open channel a publish goes to (UsageError if it is not)."""
+        ch = self._channels.get(channel)
+        if (
+            ch is None
+            or ch.state is not ChannelState.OPEN
+            or self.state is not ConnectionState.OPEN
+        ):
+            return self._usable(channel)
+        return ch
 
     def _send_content(
         self, ch: _Channel, frames: list[bytes | memoryview]

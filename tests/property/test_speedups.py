@@ -85,6 +85,23 @@ def check_decode(data: bytes, offset: int = 0) -> Any:
     return got
 
 
+def mutated(encoded: bytes, data: st.DataObject, most: int) -> bytes:
+    """``encoded`` with 1 to ``most`` bits flipped, cuts or inserted bytes."""
+    out = bytearray(encoded)
+    for _ in range(data.draw(st.integers(1, most))):
+        if not out:
+            break
+        where = data.draw(st.integers(0, len(out) - 1))
+        how = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+        if how == "flip":
+            out[where] ^= 1 << data.draw(st.integers(0, 7))
+        elif how == "cut":
+            del out[where:]
+        else:
+            out[where:where] = data.draw(st.binary(min_size=1, max_size=4))
+    return bytes(out)
+
+
 # -- encoding -------------------------------------------------------------------------
 
 
@@ -193,19 +210,8 @@ def test_decode_matches_python(table: dict[str, Any], junk: bytes) -> None:
 def test_decode_of_mutated_encodings(
     table: dict[str, Any], data: st.DataObject
 ) -> None:
-    encoded = bytearray(python_only(lambda: wire.encode_table(table)))
-    for _ in range(data.draw(st.integers(1, 4))):
-        if not encoded:
-            break
-        where = data.draw(st.integers(0, len(encoded) - 1))
-        how = data.draw(st.sampled_from(["flip", "cut", "insert"]))
-        if how == "flip":
-            encoded[where] ^= 1 << data.draw(st.integers(0, 7))
-        elif how == "cut":
-            del encoded[where:]
-        else:
-            encoded[where:where] = data.draw(st.binary(min_size=1, max_size=4))
-    check_decode(bytes(encoded))
+    encoded = python_only(lambda: wire.encode_table(table))
+    check_decode(mutated(encoded, data, 4))
 
 
 @settings(max_examples=500, deadline=None)
@@ -366,20 +372,7 @@ def test_generated_decoders_match_python(cls: type[Any], data: st.DataObject) ->
     )
     values = [getattr(obj, f.name) for f in cls.FIELDS]
     assert (got is None) == (stamped or any(map(left_to_python, values))), obj
-    # Mutated: flipped bits, cut, spliced.
-    mutated = bytearray(encoded)
-    for _ in range(data.draw(st.integers(1, 3))):
-        if not mutated:
-            break
-        where = data.draw(st.integers(0, len(mutated) - 1))
-        how = data.draw(st.sampled_from(["flip", "cut", "insert"]))
-        if how == "flip":
-            mutated[where] ^= 1 << data.draw(st.integers(0, 7))
-        elif how == "cut":
-            del mutated[where:]
-        else:
-            mutated[where:where] = data.draw(st.binary(min_size=1, max_size=4))
-    check_object(cls, bytes(mutated))
+    check_object(cls, mutated(encoded, data, 3))
 
 
 @pytest.mark.parametrize("cls", CODECS, ids=lambda c: c.NAME)
