@@ -631,9 +631,11 @@ class ChannelEvents:
             or ChannelClosed(200, f"channel {self.channel_id} is closed")
         )
         self._error = failure
-        self._mark_terminated(error)
-        # As in _on_confirm: callbacks first, then the waiters wake.
+        # As in _on_confirm: callbacks are handed over first, then close()
+        # and the other waiters wake (a blocking close() that returns finds
+        # its close callbacks already queued).
         self._emit(self._close_callbacks, error)
+        self._mark_terminated(error)
         self._fail_waiters(failure)
         consumers = list(self._consumers.values())
         self._consumers.clear()

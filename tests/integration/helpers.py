@@ -153,7 +153,10 @@ class _ThreadCall:
 
     async def _run(self) -> Any:
         try:
-            return view(await asyncio.to_thread(self.fn, *self.args, **self.kwargs))
+            result = await asyncio.to_thread(self.fn, *self.args, **self.kwargs)
+            if isinstance(result, blocking.Confirmation):
+                return _ConfirmationView(result, _connection_of(self.owner))
+            return view(result)
         finally:
             # Callbacks run on the blocking front's own thread; let those the
             # call triggered run (and reach the loop) before the scenario
@@ -245,12 +248,25 @@ class AsyncView:
 
 
 class _ConfirmationView:
-    def __init__(self, target: blocking.Confirmation) -> None:
+    def __init__(
+        self, target: blocking.Confirmation, connection: Any | None = None
+    ) -> None:
         self._target = target
+        self._connection = connection
         self.delivery_tag = target.delivery_tag
 
     def __await__(self) -> Any:
-        return asyncio.to_thread(self._target.wait).__await__()
+        return self._wait().__await__()
+
+    async def _wait(self) -> Any:
+        try:
+            return await asyncio.to_thread(self._target.wait)
+        finally:
+            # As _ThreadCall: the confirm callbacks queued before the waiter
+            # woke run (and reach the loop) before the scenario looks.
+            if self._connection is not None:
+                await asyncio.to_thread(self._connection._drain_callbacks, STEP)
+                await asyncio.sleep(0)
 
     def done(self) -> bool:
         return self._target.done()

@@ -42,6 +42,39 @@ def amqp_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("amqp-")]
 
 
+def test_close_callbacks_are_queued_before_close_returns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """close() returns once the channel is marked terminated; by then its
+    close callbacks must be queued, or a caller that drains the callback
+    queue right after close() misses them (a test did, now and then). The
+    callback thread is held busy, so the queue shows what was handed over."""
+    with blocking.connect(amqp_url()) as connection:
+        channel = connection.channel()
+        channel.add_on_close_callback(lambda error: None)
+        entered, gate = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            entered.set()
+            gate.wait(10)
+
+        connection._call_soon([hold])
+        assert entered.wait(5)  # the callback thread is busy, the queue empty
+        queued: list[int] = []
+        mark = channel._mark_terminated
+
+        def marking(error: amqp_client.AMQPError | None) -> None:
+            queued.append(connection._callbacks.qsize())
+            mark(error)
+
+        monkeypatch.setattr(channel, "_mark_terminated", marking)
+        try:
+            channel.close(timeout=5)
+        finally:
+            gate.set()
+        assert queued == [1]
+
+
 def test_heartbeats_survive_a_sleeping_user_thread() -> None:
     # The pika complaint: heartbeat=2 and 10 s between two calls.
     with blocking.connect(amqp_url(), heartbeat=2) as connection:
