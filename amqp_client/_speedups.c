@@ -253,6 +253,25 @@ encode_value(Out *out, PyObject *value, int depth)
     return DECLINE;
 }
 
+/* What an encoder returns for its result r, its buffer freed: the bytes
+ * (DONE), None (DECLINE) or NULL with the error set (FAIL). */
+static PyObject *
+out_result(Out *out, int r)
+{
+    PyObject *result;
+    if (r == DONE) {
+        result = PyBytes_FromStringAndSize(out->data, out->size);
+    }
+    else if (r == DECLINE) {
+        result = Py_NewRef(Py_None);
+    }
+    else {
+        result = NULL;
+    }
+    PyMem_Free(out->data);
+    return result;
+}
+
 static PyObject *
 encode_block(PyObject *value, PyTypeObject *expected)
 {
@@ -261,19 +280,7 @@ encode_block(PyObject *value, PyTypeObject *expected)
         Py_RETURN_NONE;
     }
     Out out = {NULL, 0, 0};
-    int r = encode_items(&out, value, 0);
-    PyObject *result;
-    if (r == DONE) {
-        result = PyBytes_FromStringAndSize(out.data, out.size);
-    }
-    else if (r == DECLINE) {
-        result = Py_NewRef(Py_None);
-    }
-    else {
-        result = NULL;
-    }
-    PyMem_Free(out.data);
-    return result;
+    return out_result(&out, encode_items(&out, value, 0));
 }
 
 static PyObject *
@@ -311,7 +318,7 @@ get_u64(const unsigned char *p)
 
 /* Results: a new reference; NULL with no error set to decline; NULL with an
  * error set to fail. */
-#define DECLINED(in) NULL
+#define DECLINED NULL
 
 static PyObject *decode_block(In *in, Py_ssize_t *offset, int is_table, int depth);
 
@@ -324,7 +331,7 @@ decode_value(In *in, Py_ssize_t *offset, int depth)
     const unsigned char *d = in->data;
     Py_ssize_t left = in->size - o - 1; /* bytes after the tag */
     if (left < 0) {
-        return DECLINED(in);
+        return DECLINED;
     }
     const unsigned char *p = d + o + 1;
     PyObject *v;
@@ -332,11 +339,11 @@ decode_value(In *in, Py_ssize_t *offset, int depth)
     case 'S':
     case 'x': {
         if (left < 4) {
-            return DECLINED(in);
+            return DECLINED;
         }
         uint32_t n = get_u32(p);
         if ((uint64_t)n > (uint64_t)(left - 4)) {
-            return DECLINED(in);
+            return DECLINED;
         }
         if (d[o] == 'S') {
             v = PyUnicode_DecodeUTF8((const char *)p + 4, n, NULL);
@@ -356,56 +363,56 @@ decode_value(In *in, Py_ssize_t *offset, int depth)
     }
     case 'I':
         if (left < 4) {
-            return DECLINED(in);
+            return DECLINED;
         }
         *offset = o + 5;
         return PyLong_FromLong((long)(int32_t)get_u32(p));
     case 'i':
         if (left < 4) {
-            return DECLINED(in);
+            return DECLINED;
         }
         *offset = o + 5;
         return PyLong_FromUnsignedLong((unsigned long)get_u32(p));
     case 'l':
     case 'L':
         if (left < 8) {
-            return DECLINED(in);
+            return DECLINED;
         }
         *offset = o + 9;
         return PyLong_FromLongLong((long long)(int64_t)get_u64(p));
     case 't':
         if (left < 1) {
-            return DECLINED(in);
+            return DECLINED;
         }
         *offset = o + 2;
         return Py_NewRef(p[0] ? Py_True : Py_False);
     case 'b':
         if (left < 1) {
-            return DECLINED(in);
+            return DECLINED;
         }
         *offset = o + 2;
         return PyLong_FromLong((long)(int8_t)p[0]);
     case 'B':
         if (left < 1) {
-            return DECLINED(in);
+            return DECLINED;
         }
         *offset = o + 2;
         return PyLong_FromLong((long)p[0]);
     case 's':
         if (left < 2) {
-            return DECLINED(in);
+            return DECLINED;
         }
         *offset = o + 3;
         return PyLong_FromLong((long)(int16_t)((uint16_t)p[0] << 8 | p[1]));
     case 'u':
         if (left < 2) {
-            return DECLINED(in);
+            return DECLINED;
         }
         *offset = o + 3;
         return PyLong_FromLong((long)((uint16_t)p[0] << 8 | p[1]));
     case 'f': {
         if (left < 4) {
-            return DECLINED(in);
+            return DECLINED;
         }
         double x = PyFloat_Unpack4((const char *)p, 0);
         if (x == -1.0 && PyErr_Occurred()) {
@@ -416,7 +423,7 @@ decode_value(In *in, Py_ssize_t *offset, int depth)
     }
     case 'd': {
         if (left < 8) {
-            return DECLINED(in);
+            return DECLINED;
         }
         double x = PyFloat_Unpack8((const char *)p, 0);
         if (x == -1.0 && PyErr_Occurred()) {
@@ -433,7 +440,7 @@ decode_value(In *in, Py_ssize_t *offset, int depth)
         *offset = o + 1;
         return decode_block(in, offset, d[o] == 'F', depth + 1);
     default: /* D, T and unknown tags: the Python code decides */
-        return DECLINED(in);
+        return DECLINED;
     }
 }
 
@@ -459,7 +466,7 @@ decode_name(In *in, const unsigned char *p, Py_ssize_t n)
         Py_DECREF(raw);
         if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
             PyErr_Clear();
-            return DECLINED(in);
+            return DECLINED;
         }
         return NULL;
     }
@@ -479,15 +486,15 @@ static PyObject *
 decode_block(In *in, Py_ssize_t *offset, int is_table, int depth)
 {
     if (depth > MAX_DEPTH) {
-        return DECLINED(in);
+        return DECLINED;
     }
     Py_ssize_t o = *offset;
     if (in->size - o < 4) {
-        return DECLINED(in);
+        return DECLINED;
     }
     uint32_t length = get_u32(in->data + o);
     if ((uint64_t)length > (uint64_t)(in->size - o - 4)) {
-        return DECLINED(in);
+        return DECLINED;
     }
     Py_ssize_t end = o + 4 + (Py_ssize_t)length;
     o += 4;
@@ -532,7 +539,7 @@ fail_or_decline:
     return NULL; /* an error stays set; a decline has none */
 decline:
     Py_DECREF(result);
-    return DECLINED(in);
+    return DECLINED;
 }
 
 static PyObject *
@@ -670,7 +677,7 @@ decode_field(Layout *L, char kind, Py_ssize_t *offset, int *bits)
     case 's':
     case 'r': {
         if (left < 1 || p[0] > left - 1) {
-            return DECLINED(in);
+            return DECLINED;
         }
         Py_ssize_t n = p[0];
         *offset = o + 1 + n;
@@ -688,36 +695,36 @@ decode_field(Layout *L, char kind, Py_ssize_t *offset, int *bits)
     }
     case 'S': {
         if (left < 4) {
-            return DECLINED(in);
+            return DECLINED;
         }
         uint32_t n = get_u32(p);
         if ((uint64_t)n > (uint64_t)(left - 4)) {
-            return DECLINED(in);
+            return DECLINED;
         }
         *offset = o + 4 + n;
         return PyBytes_FromStringAndSize((const char *)p + 4, n);
     }
     case 'B':
         if (left < 1) {
-            return DECLINED(in);
+            return DECLINED;
         }
         *offset = o + 1;
         return PyLong_FromLong((long)p[0]);
     case 'H':
         if (left < 2) {
-            return DECLINED(in);
+            return DECLINED;
         }
         *offset = o + 2;
         return PyLong_FromLong((long)((uint16_t)p[0] << 8 | p[1]));
     case 'I':
         if (left < 4) {
-            return DECLINED(in);
+            return DECLINED;
         }
         *offset = o + 4;
         return PyLong_FromUnsignedLong((unsigned long)get_u32(p));
     case 'Q':
         if (left < 8) {
-            return DECLINED(in);
+            return DECLINED;
         }
         *offset = o + 8;
         return PyLong_FromUnsignedLongLong((unsigned long long)get_u64(p));
@@ -727,14 +734,14 @@ decode_field(Layout *L, char kind, Py_ssize_t *offset, int *bits)
         if (kind >= '0' && kind <= '7') {
             if (kind == '0') {
                 if (left < 1) {
-                    return DECLINED(in);
+                    return DECLINED;
                 }
                 *bits = p[0];
                 *offset = o + 1;
             }
             return Py_NewRef((*bits >> (kind - '0')) & 1 ? Py_True : Py_False);
         }
-        return DECLINED(in); /* T, and anything unknown */
+        return DECLINED; /* T, and anything unknown */
     }
 }
 
@@ -945,20 +952,11 @@ sp_encode_properties(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         Py_DECREF(value);
     }
-    PyObject *result;
     if (r == DONE) {
         out.data[0] = (char)(flags >> 8);
         out.data[1] = (char)flags;
-        result = PyBytes_FromStringAndSize(out.data, out.size);
     }
-    else if (r == DECLINE) {
-        result = Py_NewRef(Py_None);
-    }
-    else {
-        result = NULL;
-    }
-    PyMem_Free(out.data);
-    return result;
+    return out_result(&out, r);
 }
 
 static PyMethodDef methods[] = {

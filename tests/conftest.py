@@ -14,10 +14,7 @@ fault test would silently count as a pass.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Iterator
-from types import ModuleType
 from typing import TypeVar
 
 # Import, in the main thread and before any test runs, the hypothesis
@@ -33,6 +30,7 @@ import pytest
 
 from tests.support.broker import BrokerError, BrokerNode, Startable
 from tests.support.cluster import BrokerCluster
+from tests.support.codecs import pure_python
 from tests.support.tls_node import TlsBrokerNode
 
 _T = TypeVar("_T", bound=Startable)
@@ -97,7 +95,7 @@ def tls_broker_node() -> Iterator[TlsBrokerNode]:
 
 
 @pytest.fixture(params=["c", "python"])
-def wire_codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+def wire_codec(request: pytest.FixtureRequest) -> Iterator[str]:
     """Run a test on the C speedups (field tables, the generated decoders)
     and again on the pure-Python code alone (what a build without a C
     compiler runs). Use it with
@@ -105,32 +103,9 @@ def wire_codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     from amqp_client import wire
 
     if request.param == "python":
-        for name in (
-            "_c_encode_table",
-            "_c_encode_array",
-            "_c_decode_table",
-            "_c_decode_array",
-        ):
-            monkeypatch.setattr(wire, name, None)
-        for module in generated_modules():
-            for name in vars(module):
-                if name.startswith("_L_"):  # a C decoder's layout
-                    monkeypatch.setattr(module, name, None)
-    elif wire._c_encode_table is None:
+        with pure_python():
+            yield "python"
+        return
+    if wire._c_encode_table is None:
         pytest.fail("the C speedups are not built (amqp_client/_speedups.c)")
-    return str(request.param)
-
-
-def generated_modules() -> list[ModuleType]:
-    """The modules of amqp_client.spec (where the C decoders' layouts live)."""
-    import amqp_client.spec.methods
-    import amqp_client.spec.properties
-
-    package = amqp_client.spec.methods
-    return [
-        amqp_client.spec.properties,
-        *(
-            importlib.import_module(f"{package.__name__}.{info.name}")
-            for info in pkgutil.iter_modules(package.__path__)
-        ),
-    ]
+    yield "c"

@@ -600,22 +600,18 @@ class Connection(ConnectionMethods, EventSink, RecoveryEvents):
         with contextlib.suppress(BlockingIOError, InterruptedError, OSError):
             self._wake_w.send(b"\0")
 
+    def _held_back(self) -> bool:
+        """Whether the broker blocks us or the socket is full."""
+        return self._core.blocked or self._out_bytes > _WRITE_HIGH
+
     def _must_wait(self) -> bool:
         """Whether a publish now would wait: for recovery, for the broker to
         unblock us, or for the socket to drain."""
-        return (
-            not self._ready.is_set()
-            or self._core.blocked
-            or self._out_bytes > _WRITE_HIGH
-        )
+        return not self._ready.is_set() or self._held_back()
 
     def _wait_writable(self) -> None:
         """Wait (lock held) while the broker blocks us or the socket is full."""
-        while (
-            (self._core.blocked or self._out_bytes > _WRITE_HIGH)
-            and not self._closed.is_set()
-            and self._ready.is_set()
-        ):
+        while self._held_back() and not self._closed.is_set() and self._ready.is_set():
             self._writable.wait(1.0)
 
     def _check_open(self) -> None:

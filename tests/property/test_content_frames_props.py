@@ -28,6 +28,7 @@ from amqp_client.frames import (
     content_frames,
 )
 from tests.property.strategies import basic_properties, method_kwargs
+from tests.support.scripted_peer import valid_kwargs
 from tests.unit.test_bad_arguments import BAD_VALUES
 
 CONTENT_METHODS: tuple[type[Method], ...] = tuple(
@@ -105,13 +106,7 @@ def _bad_cases() -> list[Any]:
 def test_a_bad_argument_raises_what_the_constructor_raises(
     cls: type[Any], name: str, value: Any
 ) -> None:
-    valid = {
-        f.name: {"shortstr": "x", "octet": 1, "short": 1, "long": 1}.get(f.type, 1)
-        if f.type != "bit"
-        else False
-        for f in cls.FIELDS
-    }
-    kwargs = {**valid, name: value}
+    kwargs = {**valid_kwargs(cls), name: value}
     try:
         cls(**kwargs).encode()
     except (TypeError, ValueError) as exc:

@@ -31,6 +31,7 @@ from tests.property.strategies import (
     field_tables,
     methods,
 )
+from tests.support.codecs import pure_python
 
 UTC = datetime.UTC
 
@@ -46,23 +47,9 @@ def test_the_speedups_are_in_use() -> None:
 
 
 def python_only(call: Callable[[], Any]) -> Any:
-    saved = (
-        wire._c_encode_table,
-        wire._c_encode_array,
-        wire._c_decode_table,
-        wire._c_decode_array,
-    )
-    wire._c_encode_table = wire._c_encode_array = None
-    wire._c_decode_table = wire._c_decode_array = None
-    try:
+    """``call()`` on the pure-Python codecs."""
+    with pure_python():
         return call()
-    finally:
-        (
-            wire._c_encode_table,
-            wire._c_encode_array,
-            wire._c_decode_table,
-            wire._c_decode_array,
-        ) = saved
 
 
 def reference_decode(data: bytes, offset: int) -> tuple[Any, int] | FrameDecodeError:
@@ -302,17 +289,11 @@ def layout_of(cls: type[Any]) -> Any:
 
 
 def python_decode(cls: type[Any], data: bytes, offset: int, end: int) -> Any:
-    """``cls.decode_from`` on its Python code alone (its layout set aside)."""
-    module = sys.modules[cls.__module__]
-    name = f"_L_{cls.__name__}"
-    saved = getattr(module, name)
-    setattr(module, name, None)
+    """``cls.decode_from`` on its Python code alone."""
     try:
-        return cls.decode_from(data, offset, end)
+        return python_only(lambda: cls.decode_from(data, offset, end))
     except FrameDecodeError as exc:
         return exc
-    finally:
-        setattr(module, name, saved)
 
 
 def c_decode(cls: type[Any], data: bytes, offset: int, end: int) -> Any:
@@ -442,16 +423,10 @@ def test_decoder_calls_with_bad_arguments() -> None:
 
 
 def python_encode(props: spec.BasicProperties) -> bytes | Exception:
-    module = sys.modules[spec.BasicProperties.__module__]
-    name = "_L_BasicProperties"
-    saved = getattr(module, name)
-    setattr(module, name, None)
     try:
-        return props.encode()
+        return python_only(props.encode)  # type: ignore[no-any-return]
     except (TypeError, ValueError) as exc:
         return exc
-    finally:
-        setattr(module, name, saved)
 
 
 @settings(max_examples=300, deadline=None)
