@@ -2,7 +2,7 @@
 
 Both fronts build on these: the asyncio ``Delivery`` adds coroutine
 ``ack``/``nack``/``reject``, the blocking one plain methods. Nothing here
-does I/O; acknowledging goes through the owning channel's ``_settle`` hook.
+does I/O; each front's ``Delivery`` acknowledges through its own channel.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ class DeliveryData:
     __slots__ = (
         "_channel",
         "_epoch",
-        "_settled",
         "body",
         "consumer_tag",
         "delivery_tag",
@@ -51,10 +50,12 @@ class DeliveryData:
         routing_key: str,
         consumer_tag: str = "",
         message_count: int | None = None,
+        epoch: int = 0,
     ) -> None:
         self._channel = channel
-        self._epoch = 0  # the channel's connection epoch (see recovery)
-        self._settled = False
+        # The channel's connection epoch when it arrived: a delivery from
+        # before a recovery has a dead tag (see amqp_client.session.channel).
+        self._epoch = epoch
         self.body = body
         self.properties = properties
         self.delivery_tag = delivery_tag

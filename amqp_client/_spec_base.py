@@ -12,6 +12,7 @@ No I/O here, and nothing imports the generated package.
 from __future__ import annotations
 
 import datetime
+import math
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ __all__ = [
     "check_longstr",
     "check_shortstr",
     "check_table",
+    "check_timeout",
     "check_timestamp",
     "decode_error",
     "encode_error",
@@ -192,6 +194,27 @@ def check_int(value: object, name: str, amqp_type: str) -> int:
             f"{name}={value} is outside 0..{(1 << bits) - 1} ({amqp_type})"
         )
     return int(value)
+
+
+def check_timeout(timeout: float | None, name: str = "timeout") -> float | None:
+    """A ``timeout=`` argument: None, or a finite number of seconds >= 0.
+
+    Every public call that waits checks it this way, before anything is sent.
+
+    Raises:
+        TypeError: not None and not an int or float (bool and str refused).
+        ValueError: negative, NaN or infinite.
+    """
+    if timeout is None:
+        return None
+    if type(timeout) is bool or not isinstance(timeout, int | float):
+        raise TypeError(
+            f"{name}: expected None or a number of seconds, got "
+            f"{type(timeout).__name__}"
+        )
+    if not math.isfinite(timeout) or timeout < 0:
+        raise ValueError(f"{name}: expected a finite number >= 0, got {timeout!r}")
+    return timeout
 
 
 def check_bit(value: object, name: str) -> bool:

@@ -27,6 +27,20 @@ keeps the CPU busy also slows the broker.
 Not a test: timings are never asserted, only message counts.
 ``python bench/e2e.py --help`` lists the options.
 
+``--baseline DIR`` compares the code in this tree with an older checkout of
+the project (built in place: ``pip install -e`` or ``setup.py build_ext
+--inplace``) in the same run on the same machine. ``amqp_client@base`` and
+``amqp_client.blocking@base`` are then the same adapters run with DIR's
+code: their children get a shim directory first on ``PYTHONPATH`` whose
+``amqp_client`` is a directory of symlinks to DIR's package, plus the
+sub-packages DIR's ``pyproject.toml`` maps elsewhere (``amqp_client.spec``
+is ``generated/``), and every ``amqp_client`` module such a child loaded is
+checked to come from DIR. With a baseline the runs of a workload are
+interleaved (run 1 of every client, then run 2 in the reverse order, ...)
+so that drift on a noisy machine hits both sides alike, and each table gets
+a "cur/base" column: current / baseline for the same front (baseline p50 /
+current p50 in W4), so above 1.00 means the current code is faster.
+
 Adding a client is one adapter class (sync: the five methods below; asyncio:
 subclass ``AsyncAdapter`` and write the five ``a...`` coroutines) plus one
 line in ``ADAPTERS``.
@@ -45,7 +59,9 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import tomllib
 import urllib.parse
 import uuid
 from collections import deque
@@ -60,6 +76,8 @@ POLL_INTERVAL = 0.002  # seconds between two broker-count polls
 QUEUE_EXPIRES_MS = 900_000  # x-expires: the broker drops a forgotten queue
 RESULT_MARK = "E2E-RESULT "
 PEERS = ("pika", "aio-pika", "py-amqp", "AMQPStorm")
+BASE_SUFFIX = "@base"  # a client run with the --baseline checkout's code
+BASELINE_FRONTS = ("amqp_client", "amqp_client.blocking")  # have an @base twin
 
 
 # --- the context an adapter works in -------------------------------------------
@@ -944,6 +962,191 @@ ADAPTERS: dict[str, Callable[[], Adapter]] = {
 }
 
 
+def _adapter(client: str) -> Adapter:
+    """The adapter of a client name; ``X@base`` is X's adapter (run by a
+    child with the baseline's code)."""
+    return ADAPTERS[client.removesuffix(BASE_SUFFIX)]()
+
+
+# --- --baseline: the same fronts with an older checkout's code -----------------
+
+
+def _package_dirs(base: str) -> tuple[str, dict[str, str]]:
+    """Where a checkout keeps ``amqp_client`` and the sub-packages its
+    ``pyproject.toml`` maps elsewhere (``[tool.setuptools] package-dir``):
+    (package directory, {sub-package: directory})."""
+    dirs: dict[str, str] = {}
+    with contextlib.suppress(FileNotFoundError):
+        with open(os.path.join(base, "pyproject.toml"), "rb") as f:
+            setuptools_cfg = tomllib.load(f).get("tool", {}).get("setuptools", {})
+        dirs = dict(setuptools_cfg.get("package-dir", {}))
+    root = os.path.join(
+        base, dirs.get("amqp_client", os.path.join(dirs.get("", ""), "amqp_client"))
+    )
+    if not os.path.isfile(os.path.join(root, "__init__.py")):
+        raise ValueError(
+            f"{base} is not a checkout of this project: no {root}/__init__.py"
+        )
+    subs: dict[str, str] = {}
+    for pkg, where in dirs.items():
+        if not pkg.startswith("amqp_client."):
+            continue
+        sub = pkg.removeprefix("amqp_client.")
+        if "." in sub:
+            raise ValueError(
+                f"{base}: package-dir maps {pkg}, only amqp_client.X is supported"
+            )
+        subs[sub] = os.path.join(base, where)
+    return root, subs
+
+
+def make_shim(base: str, into: str) -> str:
+    """Build in ``into`` a directory that, first on ``PYTHONPATH``, makes
+    ``import amqp_client`` (and its mapped sub-packages) load the checkout
+    ``base``: ``into/amqp_client`` holds one symlink per entry of base's
+    package (its C extension included) plus one per mapped sub-package.
+    Returns ``into``. The top-level ``__pycache__`` is left out, so the
+    compiled files of the shim's own paths are written in ``into``."""
+    root, subs = _package_dirs(base)
+    pkg = os.path.join(into, "amqp_client")
+    os.mkdir(pkg)
+    for entry in sorted(os.listdir(root)):
+        if entry != "__pycache__":
+            os.symlink(os.path.join(root, entry), os.path.join(pkg, entry))
+    for sub, where in subs.items():
+        link = os.path.join(pkg, sub)
+        if os.path.lexists(link):  # package-dir wins, as in an install
+            os.remove(link)
+        os.symlink(where, link)
+    return into
+
+
+def _child_env(shim: str | None) -> dict[str, str] | None:
+    """A child's environment: the parent's, with the shim first on
+    ``PYTHONPATH`` for a baseline child (None: inherit unchanged)."""
+    if shim is None:
+        return None
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (shim, env.get("PYTHONPATH"))))
+    return env
+
+
+def _isolate_baseline() -> None:
+    """In a baseline child: drop the import finders of an editable install
+    (setuptools ``__editable__...``), which would otherwise resolve an
+    ``amqp_client.X`` missing from the baseline to this tree's code."""
+    sys.meta_path[:] = [
+        f
+        for f in sys.meta_path
+        if not getattr(f, "__module__", "").startswith("__editable__")
+    ]
+
+
+def _check_code_from(base: str) -> str:
+    """Fail unless every ``amqp_client`` module loaded in this process comes
+    from the checkout ``base``; returns ``amqp_client.__file__``, resolved."""
+    top = sys.modules.get("amqp_client")
+    if top is None or not getattr(top, "__file__", None):
+        raise BenchError("amqp_client was never imported")
+    root = os.path.realpath(base) + os.sep
+    for name, mod in list(sys.modules.items()):
+        if name != "amqp_client" and not name.startswith("amqp_client."):
+            continue
+        path = getattr(mod, "__file__", None)
+        if path and not os.path.realpath(path).startswith(root):
+            raise BenchError(f"baseline child loaded {name} from {path}, not {base}")
+    return os.path.realpath(str(top.__file__))
+
+
+def code_origin(base: str | None) -> dict[str, Any]:
+    """Run in a child (``--probe``): import the project's fronts one by one
+    and say where each comes from (checked to be ``base`` when given) or why
+    it does not import, the version, and whether the C speedups are in use."""
+    if base is not None:
+        _isolate_baseline()
+    files: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for name in ("amqp_client", "amqp_client.spec", "amqp_client.blocking"):
+        try:
+            mod = importlib.import_module(name)
+        except Exception as exc:
+            errors[name] = f"{type(exc).__name__}: {exc}"[:300]
+        else:
+            files[name] = os.path.realpath(str(mod.__file__))
+    wire = sys.modules.get("amqp_client.wire")
+    speedups = sys.modules.get("amqp_client._speedups")
+    active = getattr(wire, "_c_decode_table", None) is not None
+    return {
+        "files": files,
+        "errors": errors,
+        "version": getattr(sys.modules.get("amqp_client"), "__version__", None),
+        "speedups": (
+            os.path.realpath(str(speedups.__file__)) if active and speedups else None
+        ),
+        "checked": (
+            _check_code_from(base)
+            if base is not None and "amqp_client" in files
+            else None
+        ),
+    }
+
+
+def probe_code(base: str | None, shim: str | None, timeout: float) -> dict[str, Any]:
+    """Run ``code_origin`` in a child started as that code's workers are
+    (the shim first on ``PYTHONPATH`` for the baseline); its result."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--probe"]
+    if base is not None:
+        cmd += ["--baseline", base]
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=_child_env(shim)
+        )
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"probe killed after {timeout:.0f} s"}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT_MARK):
+            res: dict[str, Any] = json.loads(line[len(RESULT_MARK) :])
+            return res
+    tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+    return {"ok": False, "error": f"probe exit {proc.returncode}: {tail}"[:300]}
+
+
+def probe_main(base: str | None) -> int:
+    """The ``--probe`` child: print ``code_origin``'s result line."""
+    try:
+        res = {"ok": True, **code_origin(base)}
+    except BaseException as exc:
+        res = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    print(RESULT_MARK + json.dumps(res), flush=True)
+    return 0 if res["ok"] else 1
+
+
+def _git_label(path: str) -> str | None:
+    """``git describe --always --dirty`` of a checkout (None: not git)."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", path, "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
+
+
+def _origin_line(res: dict[str, Any]) -> str:
+    """The header line of a probe: where each module came from, or why not."""
+    if not res["ok"]:
+        return f"probe failed: {res['error']}"
+    parts = [f"{name} from {path}" for name, path in res["files"].items()]
+    parts += [f"{name} does not import: {err}" for name, err in res["errors"].items()]
+    if "amqp_client" in res["files"]:
+        parts.insert(0, f"version {res['version'] or '?'}")
+        parts.append(f"C speedups {'on' if res['speedups'] else 'off'}")
+    return ", ".join(parts)
+
+
 # --- workloads -----------------------------------------------------------------
 
 
@@ -984,7 +1187,7 @@ def _body(size: int) -> bytes:
 
 def run_worker(job: dict[str, Any]) -> dict[str, Any]:
     wl = WORKLOADS[job["workload"]]
-    adapter = ADAPTERS[job["client"]]()
+    adapter = _adapter(job["client"])
     n = int(job["n"])
     if wl.key == "W2" and adapter.w2_max is not None:
         n = min(n, max(1, adapter.w2_max // int(job["scale"])))
@@ -1033,6 +1236,8 @@ def run_worker(job: dict[str, Any]) -> dict[str, Any]:
             if out != n * len(body):
                 raise BenchError(f"consumed {out} bytes, expected {n * len(body)}")
             res["value"] = out / 1e6 / wall
+        if job.get("baseline"):
+            res["code"] = _check_code_from(job["baseline"])
         return res
     finally:
         with contextlib.suppress(Exception):
@@ -1042,6 +1247,8 @@ def run_worker(job: dict[str, Any]) -> dict[str, Any]:
 
 def worker_main(arg: str) -> int:
     job = json.loads(arg)
+    if job.get("baseline"):
+        _isolate_baseline()
     try:
         res = {"ok": True, **run_worker(job)}
     except BaseException as exc:  # report anything, the parent decides
@@ -1081,10 +1288,18 @@ def _cleanup(url: str, queue: str) -> None:
         admin.close()
 
 
-def run_child(job: dict[str, Any], hard_timeout: float) -> dict[str, Any]:
+def run_child(
+    job: dict[str, Any], hard_timeout: float, shim: str | None = None
+) -> dict[str, Any]:
+    """Run one job in a worker child (with the baseline shim first on
+    ``PYTHONPATH`` when given) and return its result line."""
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(job)]
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_child_env(shim),
     )
     try:
         out, err = proc.communicate(timeout=hard_timeout)
@@ -1126,7 +1341,7 @@ def _best_peer(wl: Workload, cells: dict[str, Cell]) -> tuple[str, float] | None
     meds = [
         (name, c.median("value"))
         for name, c in cells.items()
-        if ADAPTERS[name]().peer and c.error is None and c.runs
+        if _adapter(name).peer and c.error is None and c.runs
     ]
     if not meds:
         return None
@@ -1134,46 +1349,83 @@ def _best_peer(wl: Workload, cells: dict[str, Cell]) -> tuple[str, float] | None
     return pick(meds, key=lambda m: m[1])
 
 
+def _vs_baseline(wl: Workload, cells: dict[str, Cell]) -> dict[str, float | None]:
+    """Per front that ran with both codes: current / baseline median (W4:
+    baseline p50 / current p50), so >1 means the current code is faster;
+    None when either side failed."""
+    out: dict[str, float | None] = {}
+    for front in BASELINE_FRONTS:
+        cur, base = cells.get(front), cells.get(front + BASE_SUFFIX)
+        if cur is None or base is None:
+            continue
+        ok = all(c.error is None and c.runs for c in (cur, base))
+        vc = cur.median("value") if ok else 0.0
+        vb = base.median("value") if ok else 0.0
+        out[front] = (
+            None if vc <= 0 or vb <= 0 else (vb / vc if wl.unit == "us" else vc / vb)
+        )
+    return out
+
+
 def _title(wl: Workload, n: int) -> str:
     size = "1 MiB" if wl.body_size == 1 << 20 else wl.body_size
     return wl.title.format(n=n, size=size, window=WINDOW, prefetch=PREFETCH)
 
 
-def print_table(wl: Workload, n: int, cells: dict[str, Cell], file: Any) -> None:
+def print_table(
+    wl: Workload,
+    n: int,
+    cells: dict[str, Cell],
+    file: Any,
+    vs_base: dict[str, float | None] | None = None,
+) -> None:
+    """One workload's table; with ``vs_base`` (a --baseline run) a
+    "cur/base" column on the rows of the current fronts."""
     title = _title(wl, n)
     best = _best_peer(wl, cells)
     notes: list[str] = []
+    w = max(22, *(len(name) + 2 for name in cells))
     print(f"\n{wl.key}  {title}", file=file)
     if wl.unit == "us":
-        head = f"{'client':<22}{'p50 us':>10}{'p99 us':>10}{'total s':>10}"
+        head = f"{'client':<{w}}{'p50 us':>10}{'p99 us':>10}{'total s':>10}"
     else:
-        head = f"{'client':<22}{wl.unit:>12}{'time s':>10}"
+        head = f"{'client':<{w}}{wl.unit:>12}{'time s':>10}"
     head += f"{'cpu %':>8}{'vs best peer':>14}"
+    if vs_base is not None:
+        head += f"{'cur/base':>10}"
     if wl.key == "W2":
         head += "  confirms          N"
     print(head, file=file)
     for name, c in cells.items():
         if c.error is not None or not c.runs:
-            print(f"{name:<22}FAILED: {c.error}", file=file)
+            print(f"{name:<{w}}FAILED: {c.error}", file=file)
             continue
         v = c.median("value")
         if wl.unit == "us":
             row = (
-                f"{name:<22}{c.median('p50_us'):>10,.0f}{c.median('p99_us'):>10,.0f}"
+                f"{name:<{w}}{c.median('p50_us'):>10,.0f}{c.median('p99_us'):>10,.0f}"
                 f"{c.median('wall_s'):>10.3f}"
             )
         else:
-            row = f"{name:<22}{_fmt_value(wl, v):>12}{c.median('wall_s'):>10.3f}"
+            row = f"{name:<{w}}{_fmt_value(wl, v):>12}{c.median('wall_s'):>10.3f}"
         row += f"{100 * c.median('cpu_share'):>7.0f}%"
         row += f"{_ratio(wl, v, best[1] if best else None):>14}"
+        if vs_base is not None:
+            r = vs_base.get(name)
+            row += (
+                f"{'' if name not in vs_base else '-' if r is None else f'{r:.2f}':>10}"
+            )
         if wl.key == "W2":
-            adapter = ADAPTERS[name]()
+            adapter = _adapter(name)
             mode = adapter.confirm_mode
             if mode == "window":
                 mode = f"window {WINDOW:,}"
             row += f"  {mode:<14}{int(c.runs[0]['n']):>7,}"
-            notes.append(f"  {name}: {adapter.confirm_mode}, {adapter.confirm_note}")
-        print(row, file=file)
+            if not name.endswith(BASE_SUFFIX):
+                notes.append(
+                    f"  {name}: {adapter.confirm_mode}, {adapter.confirm_note}"
+                )
+        print(row.rstrip(), file=file)
     for note in notes:
         print(note, file=file)
     if best:
@@ -1181,6 +1433,46 @@ def print_table(wl: Workload, n: int, cells: dict[str, Cell], file: Any) -> None
         print(f"(medians of {max(len(c.runs) for c in cells.values())} runs; "
               f"'vs best peer' = speed relative to the {what} Python peer, "
               f"{best[0]}; >1 is faster)", file=file)  # fmt: skip
+    if vs_base:
+        how = "baseline p50 / current p50" if wl.unit == "us" else "current / baseline"
+        print(f"('cur/base' = {how} for the same front, X vs X{BASE_SUFFIX}; "
+              ">1 means the current code is faster)", file=file)  # fmt: skip
+
+
+def print_vs_baseline(
+    results: dict[str, Any], label: str, fronts: Sequence[str], file: Any
+) -> None:
+    """The closing summary of a --baseline run: one row per workload, one
+    column per front, the "cur/base" ratio or which side failed."""
+    if not fronts:
+        return
+    print(f"\ncurrent code vs baseline {label}: current / baseline "
+          "(W4: baseline p50 / current p50); >1 means the current code is faster",
+          file=file)  # fmt: skip
+    cols = [max(14, len(f) + 2) for f in fronts]
+    print(
+        f"{'workload':<12}"
+        + "".join(f"{f:>{c}}" for f, c in zip(fronts, cols, strict=True)),
+        file=file,
+    )
+    for wkey, r in results.items():
+        row = f"{wkey + ' ' + ('p50' if r['unit'] == 'us' else r['unit']):<12}"
+        for front, c in zip(fronts, cols, strict=True):
+            ratio = r["vs_baseline"].get(front)
+            if ratio is not None:
+                cell = f"{ratio:.2f}"
+            else:
+                failed = [  # a ratio is None only when a side failed
+                    side
+                    for side, name in (
+                        ("current", front),
+                        ("base", front + BASE_SUFFIX),
+                    )
+                    if not r["clients"][name]["ok"]
+                ]
+                cell = f"{failed[0] if len(failed) == 1 else 'both'} failed"
+            row += f"{cell:>{c}}"
+        print(row, file=file)
 
 
 def _versions() -> dict[str, str]:
@@ -1190,6 +1482,28 @@ def _versions() -> dict[str, str]:
             out[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             out[dist] = "not installed"
+    return out
+
+
+def _schedule(
+    clients: Sequence[str], runs: int, interleave: bool
+) -> list[tuple[int, str]]:
+    """The order of one workload's (run, client) jobs: each client's runs one
+    after another, or interleaved (run 1 of every client, run 2 in the
+    reverse order, ...) so that drift in the machine's load hits all alike."""
+    if not interleave:
+        return [(r, c) for c in clients for r in range(runs)]
+    return [(r, c) for r in range(runs) for c in (clients[::-1] if r % 2 else clients)]
+
+
+def _with_baseline(clients: Sequence[str]) -> list[str]:
+    """The clients of a --baseline run: each current front followed by its
+    ``@base`` twin (unless --clients already names it)."""
+    out: list[str] = []
+    for c in clients:
+        out.append(c)
+        if c in BASELINE_FRONTS and c + BASE_SUFFIX not in clients:
+            out.append(c + BASE_SUFFIX)
     return out
 
 
@@ -1220,19 +1534,63 @@ def main(argv: Sequence[str] | None = None) -> int:
         "after 2 x timeout + 60 s",
     )
     ap.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
+    ap.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="DIR is another checkout of this project, built in place: also run "
+        f"{' and '.join(BASELINE_FRONTS)} with its code (as X{BASE_SUFFIX}), "
+        "interleaved with the others, and report current / baseline",
+    )
     ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker is not None:
         return worker_main(args.worker)
+    if args.probe:
+        return probe_main(args.baseline)
 
     clients = [c.strip() for c in args.clients.split(",") if c.strip()]
     workloads = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
     for c in clients:
-        if c not in ADAPTERS:
+        front = c.removesuffix(BASE_SUFFIX)
+        if front not in ADAPTERS:
             ap.error(f"unknown client {c!r}; known: {', '.join(ADAPTERS)}")
+        if c != front and front not in BASELINE_FRONTS:
+            ap.error(f"{c}: only {', '.join(BASELINE_FRONTS)} have {BASE_SUFFIX}")
+        if c != front and args.baseline is None:
+            ap.error(f"{c} needs --baseline DIR")
     for w in workloads:
         if w not in WORKLOADS:
             ap.error(f"unknown workload {w!r}; known: {', '.join(WORKLOADS)}")
+    base: str | None = None
+    if args.baseline is not None:
+        base = os.path.realpath(args.baseline)
+        if not os.path.isdir(base):
+            ap.error(f"--baseline {args.baseline}: not a directory")
+        clients = _with_baseline(clients)
+        if not any(c.endswith(BASE_SUFFIX) for c in clients):
+            ap.error(f"--baseline needs {' or '.join(BASELINE_FRONTS)} in --clients")
+    with contextlib.ExitStack() as stack:
+        shim: str | None = None
+        if base is not None:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="e2e-base-"))
+            try:
+                shim = make_shim(base, tmp)
+            except (OSError, ValueError) as exc:
+                ap.error(f"--baseline {args.baseline}: {exc}")
+        status = run_bench(args, clients, workloads, base, shim)
+    return status
+
+
+def run_bench(
+    args: argparse.Namespace,
+    clients: list[str],
+    workloads: list[str],
+    base: str | None,
+    shim: str | None,
+) -> int:
+    """The parent's run: every (workload, client, run) in a child, then the
+    tables, the baseline summary and the JSON. Returns the exit status."""
     scale = 10 if args.quick else 1
     runs = args.runs if args.runs is not None else (1 if args.quick else 3)
 
@@ -1244,7 +1602,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     broker = admin.server_version
     admin.close()
 
-    meta = {
+    meta: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "broker": f"RabbitMQ {broker}",
         "url": args.url.split("@")[-1],
@@ -1263,38 +1621,72 @@ def main(argv: Sequence[str] | None = None) -> int:
         + (" (quick: N / 10)" if args.quick else ""),
         flush=True,
     )
+    base_label = ""
+    if base is not None:
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        sides = {
+            "baseline": (base, probe_code(base, shim, 60.0)),
+            "current": (here, probe_code(None, None, 60.0)),
+        }
+        for side, (where, code) in sides.items():
+            meta[side] = {"dir": where, "git": _git_label(where), "code": code}
+            runs_it = [
+                c
+                for c in clients
+                if c.removesuffix(BASE_SUFFIX) in BASELINE_FRONTS
+                and c.endswith(BASE_SUFFIX) == (side == "baseline")
+            ]
+            git = meta[side]["git"]
+            print(f"{side:<9}{where}{f' (git {git})' if git else ''}: "
+                  f"{', '.join(runs_it) or '-'}\n         {_origin_line(code)}",
+                  flush=True)  # fmt: skip
+        git = meta["baseline"]["git"]
+        base_label = base + (f" (git {git})" if git else "")
+        meta["order"] = "interleaved"
+        print("runs interleaved: run 1 of every client, run 2 in the reverse "
+              "order, ...", flush=True)  # fmt: skip
+        probe = meta["baseline"]["code"]
+        if not probe["ok"] or "amqp_client" not in probe["files"]:
+            print(f"--baseline {base}: its amqp_client does not import in a child",
+                  file=sys.stderr)  # fmt: skip
+            return 2
     results: dict[str, Any] = {}
     tag = uuid.uuid4().hex[:8]
     for wkey in workloads:
         wl = WORKLOADS[wkey]
         n = max(1, wl.n // scale)
-        cells: dict[str, Cell] = {}
-        for client in clients:
-            cell = cells[client] = Cell()
-            for r in range(runs):
-                safe = client.replace(".", "-")
-                job = {
-                    "client": client,
-                    "workload": wkey,
-                    "n": n,
-                    "scale": scale,
-                    "url": args.url,
-                    "timeout": args.timeout,
-                    "queue": f"bench-e2e-{tag}-{wkey}-{safe}-{r}-{uuid.uuid4().hex[:6]}",
-                }
-                res = run_child(job, args.timeout * 2 + 60)
-                if not res["ok"]:
-                    cell.error = res["error"]
-                    print(f"  {wkey} {client} run {r + 1}: FAILED {res['error']}",
-                          file=sys.stderr, flush=True)  # fmt: skip
-                    break
-                cell.runs.append(res)
-                v = _fmt_value(wl, res["value"])
-                unit = "us p50" if wl.unit == "us" else wl.unit
-                print(f"  {wkey} {client} run {r + 1}/{runs}: {v} {unit}, "
-                      f"{res['wall_s']:.3f} s, cpu {100 * res['cpu_share']:.0f}%",
+        cells = {client: Cell() for client in clients}
+        for r, client in _schedule(clients, runs, interleave=base is not None):
+            cell = cells[client]
+            if cell.error is not None:
+                continue  # a failed client sits out its remaining runs
+            safe = client.replace(".", "-").replace("@", "-")
+            job: dict[str, Any] = {
+                "client": client,
+                "workload": wkey,
+                "n": n,
+                "scale": scale,
+                "url": args.url,
+                "timeout": args.timeout,
+                "queue": f"bench-e2e-{tag}-{wkey}-{safe}-{r}-{uuid.uuid4().hex[:6]}",
+            }
+            on_base = client.endswith(BASE_SUFFIX)
+            if on_base:
+                job["baseline"] = base
+            res = run_child(job, args.timeout * 2 + 60, shim if on_base else None)
+            if not res["ok"]:
+                cell.error = res["error"]
+                print(f"  {wkey} {client} run {r + 1}: FAILED {res['error']}",
                       file=sys.stderr, flush=True)  # fmt: skip
-        print_table(wl, n, cells, sys.stdout)
+                continue
+            cell.runs.append(res)
+            v = _fmt_value(wl, res["value"])
+            unit = "us p50" if wl.unit == "us" else wl.unit
+            print(f"  {wkey} {client} run {r + 1}/{runs}: {v} {unit}, "
+                  f"{res['wall_s']:.3f} s, cpu {100 * res['cpu_share']:.0f}%",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        vs_base = _vs_baseline(wl, cells) if base is not None else None
+        print_table(wl, n, cells, sys.stdout, vs_base)
         sys.stdout.flush()
         best = _best_peer(wl, cells)
         results[wkey] = {
@@ -1307,8 +1699,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "ok": c.error is None,
                     "error": c.error,
                     "confirms": (
-                        f"{ADAPTERS[name]().confirm_mode}: "
-                        f"{ADAPTERS[name]().confirm_note}"
+                        f"{_adapter(name).confirm_mode}: {_adapter(name).confirm_note}"
                         if wkey == "W2"
                         else None
                     ),
@@ -1331,6 +1722,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for name, c in cells.items()
             },
         }
+        if vs_base is not None:
+            results[wkey]["vs_baseline"] = vs_base
+    if base is not None:
+        fronts = [
+            f for f in BASELINE_FRONTS if f in clients and f + BASE_SUFFIX in clients
+        ]
+        print_vs_baseline(results, base_label, fronts, sys.stdout)
     meta["loadavg_end"] = os.getloadavg()
     if args.json:
         with open(args.json, "w") as f:

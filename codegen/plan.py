@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import keyword
 import struct
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,7 +218,21 @@ class ApiMethod:
     params_no_wait_false: tuple[str, ...]
     call: str  # the method class construction
     no_wait: str  # the name of the no-wait parameter, or ""
-    kind: str  # "rpc", "send", "rpc_no_wait", "content"
+    kind: str  # "rpc", "send", "rpc_no_wait", or a hook's: "publish", "get", "consume"
+    returns: str
+    docstring: str
+    hook: str = ""  # the runtime hook it hands over to ("_publish"...), or ""
+    # What it hands the hook: the publish hook takes the arguments themselves.
+    hook_args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HookPlan:
+    """An abstract runtime hook of the channel API classes, declared because
+    one of the spec's methods hands over to it."""
+
+    name: str  # "_publish", "_get" or "_consume"
+    params: tuple[str, ...]  # rendered parameters after self
     returns: str
     docstring: str
 
@@ -252,6 +267,8 @@ class SpecPlan:
     channel_api: tuple[ApiMethod, ...]
     connection_api: tuple[ApiMethod, ...]
     property_structs: tuple[str, ...] = field(default=())
+    # The runtime hooks the channel API uses, in HOOK_KINDS order.
+    channel_hooks: tuple[HookPlan, ...] = field(default=())
 
     @property
     def methods(self) -> tuple[MethodPlan, ...]:
@@ -1087,11 +1104,21 @@ def api_docstring(
         args += docs.hanging(
             f"properties ({props} | None):", "The content properties.", "    "
         )
-    if method.synchronous and method.responses:
+    if content:
+        args += docs.hanging(
+            "timeout (float | None):",
+            "Seconds publishing may wait while the broker blocks the "
+            "connection, channel.flow pauses the channel, the socket is full "
+            "or the connection recovers; None waits. TimeoutError when it "
+            "passes, and nothing was sent.",
+            "    ",
+        )
+    elif method.synchronous and method.responses:
         args += docs.hanging(
             "timeout (float | None):",
             "Seconds to wait for the reply; None waits until the connection "
-            "fails. TimeoutError when it passes.",
+            "fails. TimeoutError when it passes. A finite number >= 0; "
+            "checked before anything is sent.",
             "    ",
         )
     if args:
@@ -1128,6 +1155,125 @@ def api_docstring(
 # --- the API --------------------------------------------------------------------
 
 
+#: The runtime hooks for what needs more than send-and-await-reply, and the
+#: kind of API method each makes (the api template's branch). The generated
+#: API method checks the arguments and hands them to its hook, which each
+#: front's channel implements; the hook's result is one of the channel API
+#: classes' type parameters (PublishT, GetT, ConsumerT).
+HOOK_KINDS: Mapping[str, str] = {
+    "_publish": "publish",  # content out: the arguments, not a method object
+    "_get": "get",  # a reply that may carry content, or an empty one
+    "_consume": "consume",  # a reply, then deliveries for as long as it lasts
+}
+
+#: Which client-sent methods hand over to which runtime hook (see HOOK_KINDS).
+#: A client-sent content method, or one whose reply carries content, needs
+#: one: the plan refuses it otherwise (HookError). ``build`` takes another
+#: table for a spec that is not AMQP's (the tests' tiny one).
+HOOKS: Mapping[str, str] = {
+    "basic.publish": "_publish",  # content out; a Confirmation in confirm mode
+    "basic.get": "_get",  # a reply with content: a Delivery, or None
+    "basic.consume": "_consume",  # a Consumer that deliveries flow into
+}
+
+
+class HookError(SpecError, ValueError):
+    """A client-sent method and the runtime hooks (HOOKS) do not fit: it
+    needs a hook it has not got, or its hook cannot drive it."""
+
+
+def api_hook(
+    mp: MethodPlan,
+    responses: Sequence[MethodPlan],
+    hooks: Mapping[str, str] = HOOKS,
+) -> str:
+    """The runtime hook ``mp``'s API method hands over to, or "" when
+    ``_rpc``/``_send`` will do. ``responses`` are ``mp``'s replies.
+
+    Raises:
+        HookError: ``mp`` is a content method, or a reply of it carries
+            content, and ``hooks`` has no hook for it; or its hook is not
+            one of HOOK_KINDS, or cannot drive it.
+    """
+    method = mp.method
+    where = f"{method.source}: {mp.name}"
+    content_reply = any(r.method.content for r in responses)
+    hook = hooks.get(mp.name, "")
+    if not hook:
+        if method.content:
+            raise HookError(
+                f"{where} is a client-sent content method without a runtime "
+                "hook; add one to codegen.plan.HOOKS"
+            )
+        if content_reply:
+            raise HookError(
+                f"{where} has a reply with content but no runtime hook; add "
+                "one to codegen.plan.HOOKS"
+            )
+        return ""
+    if hook not in HOOK_KINDS:
+        raise HookError(
+            f"{where}: unknown runtime hook {hook!r} in codegen.plan.HOOKS "
+            f"(one of {', '.join(HOOK_KINDS)})"
+        )
+    if mp.amqp_class.name in CONNECTION_CLASSES:
+        raise HookError(
+            f"{where}: a connection method cannot have a runtime hook (they "
+            "are the channel's); see codegen.plan.HOOKS"
+        )
+    waits = bool(method.synchronous and responses)
+    fits, what = {
+        "_publish": (method.content and not waits, "a content method, no reply"),
+        "_get": (
+            waits and content_reply and not method.content,
+            "a method whose reply carries content",
+        ),
+        "_consume": (
+            waits and not content_reply and not method.content,
+            "a method with a reply (without content)",
+        ),
+    }[hook]
+    if not fits:
+        raise HookError(
+            f"{where}: its runtime hook {hook} (codegen.plan.HOOKS) drives {what}"
+        )
+    return hook
+
+
+def plan_hook(api: ApiMethod) -> HookPlan:
+    """The abstract declaration of the hook ``api`` hands over to."""
+    mp = api.method
+    if api.hook == "_publish":
+        props = naming.properties_class_name(mp.amqp_class.name)
+        return HookPlan(
+            name=api.hook,
+            params=(
+                "body: bytes",
+                # The API method's parameters, without their defaults.
+                *[f.param.split(" = ")[0] for f in mp.fields],
+                f"properties: {props} | None",
+                "timeout: float | None",
+            ),
+            returns=api.returns,
+            docstring=f"Publish a message; what {api.name} returns (runtime hook).",
+        )
+    params = (f"method: {mp.class_name}", "timeout: float | None")
+    if api.hook == "_get":
+        return HookPlan(
+            name=api.hook,
+            params=params,
+            returns=api.returns,
+            docstring=f"Send {mp.name}; the message, or None when the queue is "
+            "empty\n(runtime hook).",
+        )
+    return HookPlan(
+        name=api.hook,
+        params=params,
+        returns=api.returns,
+        docstring=f"Start a consumer; what {api.name} returns (runtime hook).",
+    )
+
+
 def runtime_owned(cls: AMQPClass, method: Method) -> bool:
     """Whether the runtime sends ``method`` itself (no generated API method)."""
     if (cls.name, method.name) in LIFECYCLE:
@@ -1138,7 +1284,10 @@ def runtime_owned(cls: AMQPClass, method: Method) -> bool:
 
 
 def plan_api(
-    mp: MethodPlan, error_names: dict[str, str], by_name: dict[str, MethodPlan]
+    mp: MethodPlan,
+    error_names: dict[str, str],
+    by_name: dict[str, MethodPlan],
+    hooks: Mapping[str, str] = HOOKS,
 ) -> ApiMethod:
     cls, method = mp.amqp_class, mp.method
     connection_level = cls.name in CONNECTION_CLASSES
@@ -1167,41 +1316,61 @@ def plan_api(
     no_wait_name = no_wait_field.name if no_wait_field is not None else ""
     extra = ("timeout: float | None = None",) if waits else ()
     content = method.content
+    hook = api_hook(mp, responses, hooks)
+    wire = mp.wire
+    if hook == "_consume":
+        # A consumer needs its consume-ok (its tag): no no-wait here.
+        wire = tuple(f for f in wire if f is not no_wait_field)
+        public = [f for f in public if f is not no_wait_field]
+        has_no_wait, no_wait_name = False, ""
     if content:
         params = (
             "body: bytes",
             "*",
-            *[p for p in signature(mp.wire) if p != "*"],
+            *[p for p in signature(wire) if p != "*"],
             f"properties: {naming.properties_class_name(cls.name)} | None = None",
-            *extra,
+            "timeout: float | None = None",
         )
     else:
-        params = signature(mp.wire, extra)
+        params = signature(wire, extra)
     args = ", ".join(
         [f.name for f in public if not f.keyword_only]
         + [f"{f.name}={f.name}" for f in public if f.keyword_only]
     )
     call = f"{mp.class_name}({args})"
-    if content:
-        kind, returns = "content", "object"
+    hook_args: tuple[str, ...] = ()
+    if hook == "_publish":
+        kind, returns = "publish", "PublishT"
+        hook_args = (
+            "body",
+            *[f.name for f in public],
+            "properties",
+            "check_timeout(timeout)",
+        )
         returns_doc = (
-            "What the runtime returns for a publish (a Confirmation in confirm "
-            "mode, else None)."
+            "A Confirmation in confirm mode (settled by the broker's ack, "
+            "nack or return), else None."
+        )
+    elif hook == "_get":
+        kind, returns = "get", "GetT | None"
+        returns_doc = "The message as a Delivery (with message_count), or None "
+        returns_doc += "when the queue is empty."
+    elif hook == "_consume":
+        kind, returns = "consume", "ConsumerT"
+        returns_doc = (
+            "The Consumer: an iterator of deliveries, ended by a cancel from "
+            "either side."
         )
     elif not waits:
         kind, returns = "send", "None"
         returns_doc = "None: the method has no reply."
     else:
-        if any(r.method.content for r in responses):
-            returns = "object"
-            returns_doc = "The reply with its content, as the runtime assembles it."
-        else:
-            returns = " | ".join(r.class_name for r in responses)
-            returns_doc = f"The reply: {returns}."
+        returns = " | ".join(r.class_name for r in responses)
+        returns_doc = f"The reply: {returns}."
         kind = "rpc_no_wait" if has_no_wait else "rpc"
         if has_no_wait:
             returns_doc += " None when no_wait is true (nothing is awaited)."
-    doc = api_docstring(cls, method, mp.wire, returns_doc, error_names, content)
+    doc = api_docstring(cls, method, wire, returns_doc, error_names, content)
 
     def swap(params: tuple[str, ...], replacement: str) -> tuple[str, ...]:
         prefix = f"{no_wait_name}:"
@@ -1223,6 +1392,8 @@ def plan_api(
         kind=kind,
         returns=returns,
         docstring=doc,
+        hook=hook,
+        hook_args=hook_args,
     )
 
 
@@ -1262,8 +1433,14 @@ def header(spec: Spec) -> str:
     return f"# {provenance(spec)}"
 
 
-def build(spec: Spec) -> SpecPlan:
-    """Plan everything the templates render for ``spec``."""
+def build(spec: Spec, hooks: Mapping[str, str] = HOOKS) -> SpecPlan:
+    """Plan everything the templates render for ``spec``; ``hooks`` says
+    which methods hand over to which runtime hook (see HOOKS).
+
+    Raises:
+        SpecError: ``spec`` cannot be rendered; a HookError (a ValueError
+            too) when its methods and ``hooks`` do not fit.
+    """
     errors = _error_plans(spec.constants)
     error_names = {
         next(c.name for c in spec.constants if c.value == e.code): e.class_name
@@ -1360,11 +1537,29 @@ def build(spec: Spec) -> SpecPlan:
         for mp in mod.methods:
             if not mp.method.client_sent or runtime_owned(mp.amqp_class, mp.method):
                 continue
-            api = plan_api(mp, error_names, by_name)
+            api = plan_api(mp, error_names, by_name, hooks)
             if mp.amqp_class.name in CONNECTION_CLASSES:
                 connection_api.append(api)
             else:
                 channel_api.append(api)
+    hooked: dict[str, ApiMethod] = {}
+    for api in channel_api:
+        if not api.hook:
+            continue
+        other = hooked.setdefault(api.hook, api)
+        if other is not api:
+            raise HookError(
+                f"{api.method.method.source}: {api.method.name} and "
+                f"{other.method.name} both hand over to {api.hook} "
+                "(codegen.plan.HOOKS); a hook drives one method"
+            )
+    unused = sorted(set(hooks) - {api.method.name for api in hooked.values()})
+    if unused:
+        # A misspelt entry would leave its method on _rpc, silently.
+        raise HookError(
+            f"codegen.plan.HOOKS names {', '.join(unused)}: no client-sent "
+            "method of the spec that the API sends"
+        )
     reply_codes = tuple(
         (naming.constant_name(c.name), c.value, c.error_class)
         for c in spec.constants
@@ -1385,4 +1580,5 @@ def build(spec: Spec) -> SpecPlan:
         channel_api=tuple(channel_api),
         connection_api=tuple(connection_api),
         property_structs=tuple(sorted(prop_structs)),
+        channel_hooks=tuple(plan_hook(hooked[h]) for h in HOOK_KINDS if h in hooked),
     )

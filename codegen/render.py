@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import jinja2
@@ -183,14 +184,18 @@ def _module_text(m: planning.MethodPlan) -> str:
     )
 
 
-def render(spec: Spec) -> dict[str, str]:
-    """Render every file of the package; returns ``{relative path: text}``."""
-    return _render_package(planning.build(spec), _environment())
+def render(spec: Spec, *, hooks: Mapping[str, str] = planning.HOOKS) -> dict[str, str]:
+    """Render every file of the package; returns ``{relative path: text}``.
+
+    ``hooks``: which methods hand over to which runtime hook (see
+    :data:`codegen.plan.HOOKS`, the default).
+    """
+    return _render_package(planning.build(spec, hooks), _environment())
 
 
-def render_reference(spec: Spec) -> str:
+def render_reference(spec: Spec, *, hooks: Mapping[str, str] = planning.HOOKS) -> str:
     """Render the Markdown reference (docs/reference.md) of ``spec``."""
-    return _render_reference(planning.build(spec), _environment())
+    return _render_reference(planning.build(spec, hooks), _environment())
 
 
 def _render_reference(plan: planning.SpecPlan, env: jinja2.Environment) -> str:
@@ -250,11 +255,15 @@ def _render_package(plan: planning.SpecPlan, env: jinja2.Environment) -> dict[st
         imports=_imports(prop_text),
     )
     api_classes = sorted(
-        {a.method.class_name for a in (*plan.channel_api, *plan.connection_api)}
+        {
+            a.method.class_name
+            for a in (*plan.channel_api, *plan.connection_api)
+            if a.kind != "publish"
+        }
         | {
             r
             for a in (*plan.channel_api, *plan.connection_api)
-            if a.kind in ("rpc", "rpc_no_wait") and a.returns != "object"
+            if a.kind in ("rpc", "rpc_no_wait")
             for r in a.method.responses
         }
     )
@@ -262,12 +271,13 @@ def _render_package(plan: planning.SpecPlan, env: jinja2.Environment) -> dict[st
         **common,
         channel_api=plan.channel_api,
         connection_api=plan.connection_api,
+        channel_hooks=plan.channel_hooks,
         api_classes=api_classes,
         properties_classes=sorted(
             {
                 naming.properties_class_name(a.method.amqp_class.name)
                 for a in (*plan.channel_api, *plan.connection_api)
-                if a.kind == "content"
+                if a.kind == "publish"
             }
         ),
     )
@@ -333,9 +343,9 @@ def _existing(target: Path) -> dict[str, str]:
 
 
 def _render_all(
-    spec: Spec, reference: Path | None
+    spec: Spec, reference: Path | None, hooks: Mapping[str, str]
 ) -> tuple[dict[str, str], str | None]:
-    plan = planning.build(spec)
+    plan = planning.build(spec, hooks)
     env = _environment()
     files = _render_package(plan, env)
     text = _render_reference(plan, env) if reference is not None else None
@@ -355,13 +365,19 @@ def _stale(path: Path, old: str | None, new: str) -> list[str]:
     ]
 
 
-def check(spec: Spec, target: Path, reference: Path | None = None) -> list[str]:
+def check(
+    spec: Spec,
+    target: Path,
+    reference: Path | None = None,
+    *,
+    hooks: Mapping[str, str] = planning.HOOKS,
+) -> list[str]:
     """Compare ``target`` (and ``reference``, if given) with a fresh render.
 
     Returns diff lines, empty if everything is fresh; each stale file starts
     with a line ``stale: <path>``. A missing reference file is stale.
     """
-    fresh, fresh_reference = _render_all(spec, reference)
+    fresh, fresh_reference = _render_all(spec, reference, hooks)
     current = _existing(target)
     diff: list[str] = []
     for path in sorted(set(fresh) | set(current)):
@@ -379,7 +395,13 @@ def check(spec: Spec, target: Path, reference: Path | None = None) -> list[str]:
     return diff
 
 
-def write(spec: Spec, target: Path, reference: Path | None = None) -> list[str]:
+def write(
+    spec: Spec,
+    target: Path,
+    reference: Path | None = None,
+    *,
+    hooks: Mapping[str, str] = planning.HOOKS,
+) -> list[str]:
     """Render into a temporary directory and swap it in place of ``target``.
 
     With ``reference``, also write the Markdown reference to that file
@@ -387,7 +409,7 @@ def write(spec: Spec, target: Path, reference: Path | None = None) -> list[str]:
     Nothing is written unless everything rendered. Returns the paths written
     relative to ``target``; the reference, if written, is not among them.
     """
-    files, reference_text = _render_all(spec, reference)
+    files, reference_text = _render_all(spec, reference, hooks)
     target = target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))

@@ -4,27 +4,28 @@
 ``AsyncChannelMethods`` and ``ChannelMethods`` (and the connection pair) are
 rendered from one template macro; they differ only in ``async``/``await``.
 Each method validates its arguments by building the method object (so bad
-arguments fail before a byte is sent) and hands it to a hook the runtime
-implements: ``_rpc`` (send and wait for the reply), ``_send`` (send only)
-or ``_publish`` (send with content).
+arguments fail before a byte is sent), checks ``timeout``, and hands them to
+a hook the runtime implements: ``_rpc`` (send and wait for the reply),
+``_send`` (send only), or, for what needs more than that, ``_publish``,
+``_get`` and ``_consume``, whose results are the class's type parameters
+(the front's Confirmation, Delivery and Consumer).
 """
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Mapping
-from typing import Any, Literal, cast, overload
+from typing import Any, Generic, Literal, TypeVar, cast, overload
 
-from amqp_client._spec_base import Method, Properties
+from amqp_client._spec_base import Method, check_timeout
 
 from .methods import (
     BasicAck,
     BasicCancel,
     BasicCancelOk,
     BasicConsume,
-    BasicConsumeOk,
     BasicGet,
     BasicNack,
-    BasicPublish,
     BasicQos,
     BasicQosOk,
     BasicRecover,
@@ -71,25 +72,48 @@ __all__ = [
     "ConnectionMethods",
 ]
 
+#: What basic_publish returns (a Confirmation in confirm mode, else None).
+PublishT = TypeVar("PublishT")
+#: What basic_get returns for a message (a Delivery).
+GetT = TypeVar("GetT")
+#: What basic_consume returns (a Consumer).
+ConsumerT = TypeVar("ConsumerT")
 
-class AsyncChannelMethods:
+
+class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
     """Channel methods for asyncio: each is a coroutine."""
 
     __slots__ = ()
 
+    @abc.abstractmethod
     async def _rpc(self, method: Method, timeout: float | None) -> Method:
         """Send ``method``, wait for its reply and return it (runtime hook)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def _send(self, method: Method) -> None:
         """Send ``method``; no reply is expected (runtime hook)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def _publish(
-        self, method: Method, body: bytes, properties: Properties | None
-    ) -> Any:
-        """Send ``method`` with a content header and body (runtime hook)."""
-        raise NotImplementedError
+        self,
+        body: bytes,
+        exchange: str,
+        routing_key: str,
+        mandatory: bool,
+        immediate: bool,
+        properties: BasicProperties | None,
+        timeout: float | None,
+    ) -> PublishT:
+        """Publish a message; what basic_publish returns (runtime hook)."""
+
+    @abc.abstractmethod
+    async def _get(self, method: BasicGet, timeout: float | None) -> GetT | None:
+        """Send basic.get; the message, or None when the queue is empty
+        (runtime hook)."""
+
+    @abc.abstractmethod
+    async def _consume(self, method: BasicConsume, timeout: float | None) -> ConsumerT:
+        """Start a consumer; what basic_consume returns (runtime hook)."""
 
     async def channel_flow(
         self,
@@ -113,7 +137,8 @@ class AsyncChannelMethods:
                 peer starts sending content frames. If 0, the peer stops sending
                 content frames.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: ChannelFlowOk.
@@ -126,6 +151,7 @@ class AsyncChannelMethods:
                 range; nothing was sent.
         """
         method = ChannelFlow(active=active)
+        timeout = check_timeout(timeout)
         return cast("ChannelFlowOk", await self._rpc(method, timeout))
 
     @overload
@@ -215,7 +241,8 @@ class AsyncChannelMethods:
                 of arguments for the declaration. The syntax and semantics of
                 these arguments depends on the server implementation.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: ExchangeDeclareOk. None when no_wait is true (nothing is
@@ -231,6 +258,7 @@ class AsyncChannelMethods:
                 range; nothing was sent.
         """
         method = ExchangeDeclare(exchange, type, passive=passive, durable=durable, auto_delete=auto_delete, internal=internal, no_wait=no_wait, arguments=arguments)
+        timeout = check_timeout(timeout)
         if no_wait:
             await self._send(method)
             return None
@@ -285,7 +313,8 @@ class AsyncChannelMethods:
                 complete the method it will raise a channel or connection
                 exception.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: ExchangeDeleteOk. None when no_wait is true (nothing is
@@ -300,6 +329,7 @@ class AsyncChannelMethods:
                 range; nothing was sent.
         """
         method = ExchangeDelete(exchange, if_unused=if_unused, no_wait=no_wait)
+        timeout = check_timeout(timeout)
         if no_wait:
             await self._send(method)
             return None
@@ -366,7 +396,8 @@ class AsyncChannelMethods:
                 arguments for the binding. The syntax and semantics of these
                 arguments depends on the exchange class.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: ExchangeBindOk. None when no_wait is true (nothing is
@@ -381,6 +412,7 @@ class AsyncChannelMethods:
                 range; nothing was sent.
         """
         method = ExchangeBind(destination, source, routing_key, no_wait=no_wait, arguments=arguments)
+        timeout = check_timeout(timeout)
         if no_wait:
             await self._send(method)
             return None
@@ -441,7 +473,8 @@ class AsyncChannelMethods:
             arguments (table, default empty): Arguments of binding. Specifies
                 the arguments of the binding to unbind.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: ExchangeUnbindOk. None when no_wait is true (nothing is
@@ -456,6 +489,7 @@ class AsyncChannelMethods:
                 range; nothing was sent.
         """
         method = ExchangeUnbind(destination, source, routing_key, no_wait=no_wait, arguments=arguments)
+        timeout = check_timeout(timeout)
         if no_wait:
             await self._send(method)
             return None
@@ -551,7 +585,8 @@ class AsyncChannelMethods:
                 of arguments for the declaration. The syntax and semantics of
                 these arguments depends on the server implementation.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: QueueDeclareOk. None when no_wait is true (nothing is
@@ -567,6 +602,7 @@ class AsyncChannelMethods:
                 range; nothing was sent.
         """
         method = QueueDeclare(queue, passive=passive, durable=durable, exclusive=exclusive, auto_delete=auto_delete, no_wait=no_wait, arguments=arguments)
+        timeout = check_timeout(timeout)
         if no_wait:
             await self._send(method)
             return None
@@ -641,7 +677,8 @@ class AsyncChannelMethods:
                 arguments for the binding. The syntax and semantics of these
                 arguments depends on the exchange class.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: QueueBindOk. None when no_wait is true (nothing is
@@ -656,6 +693,7 @@ class AsyncChannelMethods:
                 range; nothing was sent.
         """
         method = QueueBind(queue, exchange, routing_key, no_wait=no_wait, arguments=arguments)
+        timeout = check_timeout(timeout)
         if no_wait:
             await self._send(method)
             return None
@@ -686,7 +724,8 @@ class AsyncChannelMethods:
             arguments (table, default empty): Arguments of binding. Specifies
                 the arguments of the binding to unbind.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: QueueUnbindOk.
@@ -700,6 +739,7 @@ class AsyncChannelMethods:
                 range; nothing was sent.
         """
         method = QueueUnbind(queue, exchange, routing_key, arguments=arguments)
+        timeout = check_timeout(timeout)
         return cast("QueueUnbindOk", await self._rpc(method, timeout))
 
     @overload
@@ -743,7 +783,8 @@ class AsyncChannelMethods:
                 complete the method it will raise a channel or connection
                 exception.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: QueuePurgeOk. None when no_wait is true (nothing is
@@ -758,6 +799,7 @@ class AsyncChannelMethods:
                 range; nothing was sent.
         """
         method = QueuePurge(queue, no_wait=no_wait)
+        timeout = check_timeout(timeout)
         if no_wait:
             await self._send(method)
             return None
@@ -817,7 +859,8 @@ class AsyncChannelMethods:
                 complete the method it will raise a channel or connection
                 exception.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: QueueDeleteOk. None when no_wait is true (nothing is
@@ -832,6 +875,7 @@ class AsyncChannelMethods:
                 range; nothing was sent.
         """
         method = QueueDelete(queue, if_unused=if_unused, if_empty=if_empty, no_wait=no_wait)
+        timeout = check_timeout(timeout)
         if no_wait:
             await self._send(method)
             return None
@@ -877,7 +921,8 @@ class AsyncChannelMethods:
                 the QoS settings apply to the current channel only. If this
                 field is set, they are applied to the entire connection.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: BasicQosOk.
@@ -890,9 +935,9 @@ class AsyncChannelMethods:
                 range; nothing was sent.
         """
         method = BasicQos(prefetch_size, prefetch_count, global_=global_)
+        timeout = check_timeout(timeout)
         return cast("BasicQosOk", await self._rpc(method, timeout))
 
-    @overload
     async def basic_consume(
         self,
         queue: str = "",
@@ -901,37 +946,9 @@ class AsyncChannelMethods:
         no_local: bool = False,
         no_ack: bool = False,
         exclusive: bool = False,
-        no_wait: Literal[False] = False,
         arguments: Mapping[str, Any] | None = None,
         timeout: float | None = None,
-    ) -> BasicConsumeOk: ...
-
-    @overload
-    async def basic_consume(
-        self,
-        queue: str = "",
-        consumer_tag: str = "",
-        *,
-        no_local: bool = False,
-        no_ack: bool = False,
-        exclusive: bool = False,
-        no_wait: Literal[True],
-        arguments: Mapping[str, Any] | None = None,
-        timeout: float | None = None,
-    ) -> None: ...
-
-    async def basic_consume(
-        self,
-        queue: str = "",
-        consumer_tag: str = "",
-        *,
-        no_local: bool = False,
-        no_ack: bool = False,
-        exclusive: bool = False,
-        no_wait: bool = False,
-        arguments: Mapping[str, Any] | None = None,
-        timeout: float | None = None,
-    ) -> BasicConsumeOk | None:
+    ) -> ConsumerT:
         """Start a queue consumer.
 
         This method asks the server to start a "consumer", which is a transient
@@ -961,20 +978,16 @@ class AsyncChannelMethods:
             exclusive (bit, default False): Request exclusive access. Request
                 exclusive consumer access, meaning only this consumer can access
                 the queue.
-            no_wait (no-wait: bit, default False): Do not send reply method. If
-                set, the server will not respond to the method. The client
-                should not wait for a reply method. If the server could not
-                complete the method it will raise a channel or connection
-                exception.
             arguments (table, default empty): Arguments for declaration. A set
                 of arguments for the consume. The syntax and semantics of these
                 arguments depends on the server implementation.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
-            The reply: BasicConsumeOk. None when no_wait is true (nothing is
-            awaited).
+            The Consumer: an iterator of deliveries, ended by a cancel from
+            either side.
 
         Raises:
             ChannelClosed: The broker closed the channel with a soft error (such
@@ -984,11 +997,8 @@ class AsyncChannelMethods:
             TypeError, ValueError: An argument has the wrong type or is out of
                 range; nothing was sent.
         """
-        method = BasicConsume(queue, consumer_tag, no_local=no_local, no_ack=no_ack, exclusive=exclusive, no_wait=no_wait, arguments=arguments)
-        if no_wait:
-            await self._send(method)
-            return None
-        return cast("BasicConsumeOk", await self._rpc(method, timeout))
+        method = BasicConsume(queue, consumer_tag, no_local=no_local, no_ack=no_ack, exclusive=exclusive, arguments=arguments)
+        return await self._consume(method, check_timeout(timeout))
 
     @overload
     async def basic_cancel(
@@ -1043,7 +1053,8 @@ class AsyncChannelMethods:
                 complete the method it will raise a channel or connection
                 exception.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: BasicCancelOk. None when no_wait is true (nothing is
@@ -1057,6 +1068,7 @@ class AsyncChannelMethods:
                 range; nothing was sent.
         """
         method = BasicCancel(consumer_tag, no_wait=no_wait)
+        timeout = check_timeout(timeout)
         if no_wait:
             await self._send(method)
             return None
@@ -1071,7 +1083,8 @@ class AsyncChannelMethods:
         mandatory: bool = False,
         immediate: bool = False,
         properties: BasicProperties | None = None,
-    ) -> object:
+        timeout: float | None = None,
+    ) -> PublishT:
         """Publish a message.
 
         This method publishes a message to a specific exchange. The message will
@@ -1103,10 +1116,14 @@ class AsyncChannelMethods:
                 method. If this flag is zero, the server will queue the message,
                 but with no guarantee that it will ever be consumed.
             properties (BasicProperties | None): The content properties.
+            timeout (float | None): Seconds publishing may wait while the broker
+                blocks the connection, channel.flow pauses the channel, the
+                socket is full or the connection recovers; None waits.
+                TimeoutError when it passes, and nothing was sent.
 
         Returns:
-            What the runtime returns for a publish (a Confirmation in confirm
-            mode, else None).
+            A Confirmation in confirm mode (settled by the broker's ack, nack or
+            return), else None.
 
         Raises:
             ChannelClosed: The broker closed the channel with a soft error (such
@@ -1116,8 +1133,15 @@ class AsyncChannelMethods:
             TypeError, ValueError: An argument has the wrong type or is out of
                 range; nothing was sent.
         """
-        method = BasicPublish(exchange, routing_key, mandatory=mandatory, immediate=immediate)
-        return await self._publish(method, body, properties)
+        return await self._publish(
+            body,
+            exchange,
+            routing_key,
+            mandatory,
+            immediate,
+            properties,
+            check_timeout(timeout),
+        )
 
     async def basic_get(
         self,
@@ -1125,7 +1149,7 @@ class AsyncChannelMethods:
         *,
         no_ack: bool = False,
         timeout: float | None = None,
-    ) -> object:
+    ) -> GetT | None:
         """Direct access to a queue.
 
         This method provides a direct access to the messages in a queue using a
@@ -1145,10 +1169,12 @@ class AsyncChannelMethods:
                 the cost of reliability. Messages can get lost if a client dies
                 before they are delivered to the application.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
-            The reply with its content, as the runtime assembles it.
+            The message as a Delivery (with message_count), or None when the
+            queue is empty.
 
         Raises:
             ChannelClosed: The broker closed the channel with a soft error; the
@@ -1158,7 +1184,7 @@ class AsyncChannelMethods:
                 range; nothing was sent.
         """
         method = BasicGet(queue, no_ack=no_ack)
-        return cast("object", await self._rpc(method, timeout))
+        return await self._get(method, check_timeout(timeout))
 
     async def basic_ack(self, delivery_tag: int = 0, *, multiple: bool = False) -> None:
         """Acknowledge one or more messages.
@@ -1289,7 +1315,8 @@ class AsyncChannelMethods:
                 message, potentially then delivering it to an alternative
                 subscriber.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: BasicRecoverOk.
@@ -1302,6 +1329,7 @@ class AsyncChannelMethods:
                 range; nothing was sent.
         """
         method = BasicRecover(requeue=requeue)
+        timeout = check_timeout(timeout)
         return cast("BasicRecoverOk", await self._rpc(method, timeout))
 
     async def basic_nack(
@@ -1364,7 +1392,8 @@ class AsyncChannelMethods:
 
         Args:
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: TxSelectOk.
@@ -1377,6 +1406,7 @@ class AsyncChannelMethods:
                 range; nothing was sent.
         """
         method = TxSelect()
+        timeout = check_timeout(timeout)
         return cast("TxSelectOk", await self._rpc(method, timeout))
 
     async def tx_commit(self, *, timeout: float | None = None) -> TxCommitOk:
@@ -1390,7 +1420,8 @@ class AsyncChannelMethods:
 
         Args:
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: TxCommitOk.
@@ -1404,6 +1435,7 @@ class AsyncChannelMethods:
                 range; nothing was sent.
         """
         method = TxCommit()
+        timeout = check_timeout(timeout)
         return cast("TxCommitOk", await self._rpc(method, timeout))
 
     async def tx_rollback(self, *, timeout: float | None = None) -> TxRollbackOk:
@@ -1419,7 +1451,8 @@ class AsyncChannelMethods:
 
         Args:
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: TxRollbackOk.
@@ -1433,6 +1466,7 @@ class AsyncChannelMethods:
                 range; nothing was sent.
         """
         method = TxRollback()
+        timeout = check_timeout(timeout)
         return cast("TxRollbackOk", await self._rpc(method, timeout))
 
     @overload
@@ -1470,7 +1504,8 @@ class AsyncChannelMethods:
                 method. If the server could not complete the method it will
                 raise a channel or connection exception.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: ConfirmSelectOk. None when no_wait is true (nothing is
@@ -1484,6 +1519,7 @@ class AsyncChannelMethods:
                 range; nothing was sent.
         """
         method = ConfirmSelect(nowait=nowait)
+        timeout = check_timeout(timeout)
         if nowait:
             await self._send(method)
             return None
@@ -1491,24 +1527,40 @@ class AsyncChannelMethods:
 
 
 
-class ChannelMethods:
+class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
     """Channel methods for the blocking client."""
 
     __slots__ = ()
 
+    @abc.abstractmethod
     def _rpc(self, method: Method, timeout: float | None) -> Method:
         """Send ``method``, wait for its reply and return it (runtime hook)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _send(self, method: Method) -> None:
         """Send ``method``; no reply is expected (runtime hook)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _publish(
-        self, method: Method, body: bytes, properties: Properties | None
-    ) -> Any:
-        """Send ``method`` with a content header and body (runtime hook)."""
-        raise NotImplementedError
+        self,
+        body: bytes,
+        exchange: str,
+        routing_key: str,
+        mandatory: bool,
+        immediate: bool,
+        properties: BasicProperties | None,
+        timeout: float | None,
+    ) -> PublishT:
+        """Publish a message; what basic_publish returns (runtime hook)."""
+
+    @abc.abstractmethod
+    def _get(self, method: BasicGet, timeout: float | None) -> GetT | None:
+        """Send basic.get; the message, or None when the queue is empty
+        (runtime hook)."""
+
+    @abc.abstractmethod
+    def _consume(self, method: BasicConsume, timeout: float | None) -> ConsumerT:
+        """Start a consumer; what basic_consume returns (runtime hook)."""
 
     def channel_flow(
         self,
@@ -1532,7 +1584,8 @@ class ChannelMethods:
                 peer starts sending content frames. If 0, the peer stops sending
                 content frames.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: ChannelFlowOk.
@@ -1545,6 +1598,7 @@ class ChannelMethods:
                 range; nothing was sent.
         """
         method = ChannelFlow(active=active)
+        timeout = check_timeout(timeout)
         return cast("ChannelFlowOk", self._rpc(method, timeout))
 
     @overload
@@ -1634,7 +1688,8 @@ class ChannelMethods:
                 of arguments for the declaration. The syntax and semantics of
                 these arguments depends on the server implementation.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: ExchangeDeclareOk. None when no_wait is true (nothing is
@@ -1650,6 +1705,7 @@ class ChannelMethods:
                 range; nothing was sent.
         """
         method = ExchangeDeclare(exchange, type, passive=passive, durable=durable, auto_delete=auto_delete, internal=internal, no_wait=no_wait, arguments=arguments)
+        timeout = check_timeout(timeout)
         if no_wait:
             self._send(method)
             return None
@@ -1704,7 +1760,8 @@ class ChannelMethods:
                 complete the method it will raise a channel or connection
                 exception.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: ExchangeDeleteOk. None when no_wait is true (nothing is
@@ -1719,6 +1776,7 @@ class ChannelMethods:
                 range; nothing was sent.
         """
         method = ExchangeDelete(exchange, if_unused=if_unused, no_wait=no_wait)
+        timeout = check_timeout(timeout)
         if no_wait:
             self._send(method)
             return None
@@ -1785,7 +1843,8 @@ class ChannelMethods:
                 arguments for the binding. The syntax and semantics of these
                 arguments depends on the exchange class.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: ExchangeBindOk. None when no_wait is true (nothing is
@@ -1800,6 +1859,7 @@ class ChannelMethods:
                 range; nothing was sent.
         """
         method = ExchangeBind(destination, source, routing_key, no_wait=no_wait, arguments=arguments)
+        timeout = check_timeout(timeout)
         if no_wait:
             self._send(method)
             return None
@@ -1860,7 +1920,8 @@ class ChannelMethods:
             arguments (table, default empty): Arguments of binding. Specifies
                 the arguments of the binding to unbind.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: ExchangeUnbindOk. None when no_wait is true (nothing is
@@ -1875,6 +1936,7 @@ class ChannelMethods:
                 range; nothing was sent.
         """
         method = ExchangeUnbind(destination, source, routing_key, no_wait=no_wait, arguments=arguments)
+        timeout = check_timeout(timeout)
         if no_wait:
             self._send(method)
             return None
@@ -1970,7 +2032,8 @@ class ChannelMethods:
                 of arguments for the declaration. The syntax and semantics of
                 these arguments depends on the server implementation.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: QueueDeclareOk. None when no_wait is true (nothing is
@@ -1986,6 +2049,7 @@ class ChannelMethods:
                 range; nothing was sent.
         """
         method = QueueDeclare(queue, passive=passive, durable=durable, exclusive=exclusive, auto_delete=auto_delete, no_wait=no_wait, arguments=arguments)
+        timeout = check_timeout(timeout)
         if no_wait:
             self._send(method)
             return None
@@ -2060,7 +2124,8 @@ class ChannelMethods:
                 arguments for the binding. The syntax and semantics of these
                 arguments depends on the exchange class.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: QueueBindOk. None when no_wait is true (nothing is
@@ -2075,6 +2140,7 @@ class ChannelMethods:
                 range; nothing was sent.
         """
         method = QueueBind(queue, exchange, routing_key, no_wait=no_wait, arguments=arguments)
+        timeout = check_timeout(timeout)
         if no_wait:
             self._send(method)
             return None
@@ -2105,7 +2171,8 @@ class ChannelMethods:
             arguments (table, default empty): Arguments of binding. Specifies
                 the arguments of the binding to unbind.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: QueueUnbindOk.
@@ -2119,6 +2186,7 @@ class ChannelMethods:
                 range; nothing was sent.
         """
         method = QueueUnbind(queue, exchange, routing_key, arguments=arguments)
+        timeout = check_timeout(timeout)
         return cast("QueueUnbindOk", self._rpc(method, timeout))
 
     @overload
@@ -2162,7 +2230,8 @@ class ChannelMethods:
                 complete the method it will raise a channel or connection
                 exception.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: QueuePurgeOk. None when no_wait is true (nothing is
@@ -2177,6 +2246,7 @@ class ChannelMethods:
                 range; nothing was sent.
         """
         method = QueuePurge(queue, no_wait=no_wait)
+        timeout = check_timeout(timeout)
         if no_wait:
             self._send(method)
             return None
@@ -2236,7 +2306,8 @@ class ChannelMethods:
                 complete the method it will raise a channel or connection
                 exception.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: QueueDeleteOk. None when no_wait is true (nothing is
@@ -2251,6 +2322,7 @@ class ChannelMethods:
                 range; nothing was sent.
         """
         method = QueueDelete(queue, if_unused=if_unused, if_empty=if_empty, no_wait=no_wait)
+        timeout = check_timeout(timeout)
         if no_wait:
             self._send(method)
             return None
@@ -2296,7 +2368,8 @@ class ChannelMethods:
                 the QoS settings apply to the current channel only. If this
                 field is set, they are applied to the entire connection.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: BasicQosOk.
@@ -2309,9 +2382,9 @@ class ChannelMethods:
                 range; nothing was sent.
         """
         method = BasicQos(prefetch_size, prefetch_count, global_=global_)
+        timeout = check_timeout(timeout)
         return cast("BasicQosOk", self._rpc(method, timeout))
 
-    @overload
     def basic_consume(
         self,
         queue: str = "",
@@ -2320,37 +2393,9 @@ class ChannelMethods:
         no_local: bool = False,
         no_ack: bool = False,
         exclusive: bool = False,
-        no_wait: Literal[False] = False,
         arguments: Mapping[str, Any] | None = None,
         timeout: float | None = None,
-    ) -> BasicConsumeOk: ...
-
-    @overload
-    def basic_consume(
-        self,
-        queue: str = "",
-        consumer_tag: str = "",
-        *,
-        no_local: bool = False,
-        no_ack: bool = False,
-        exclusive: bool = False,
-        no_wait: Literal[True],
-        arguments: Mapping[str, Any] | None = None,
-        timeout: float | None = None,
-    ) -> None: ...
-
-    def basic_consume(
-        self,
-        queue: str = "",
-        consumer_tag: str = "",
-        *,
-        no_local: bool = False,
-        no_ack: bool = False,
-        exclusive: bool = False,
-        no_wait: bool = False,
-        arguments: Mapping[str, Any] | None = None,
-        timeout: float | None = None,
-    ) -> BasicConsumeOk | None:
+    ) -> ConsumerT:
         """Start a queue consumer.
 
         This method asks the server to start a "consumer", which is a transient
@@ -2380,20 +2425,16 @@ class ChannelMethods:
             exclusive (bit, default False): Request exclusive access. Request
                 exclusive consumer access, meaning only this consumer can access
                 the queue.
-            no_wait (no-wait: bit, default False): Do not send reply method. If
-                set, the server will not respond to the method. The client
-                should not wait for a reply method. If the server could not
-                complete the method it will raise a channel or connection
-                exception.
             arguments (table, default empty): Arguments for declaration. A set
                 of arguments for the consume. The syntax and semantics of these
                 arguments depends on the server implementation.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
-            The reply: BasicConsumeOk. None when no_wait is true (nothing is
-            awaited).
+            The Consumer: an iterator of deliveries, ended by a cancel from
+            either side.
 
         Raises:
             ChannelClosed: The broker closed the channel with a soft error (such
@@ -2403,11 +2444,8 @@ class ChannelMethods:
             TypeError, ValueError: An argument has the wrong type or is out of
                 range; nothing was sent.
         """
-        method = BasicConsume(queue, consumer_tag, no_local=no_local, no_ack=no_ack, exclusive=exclusive, no_wait=no_wait, arguments=arguments)
-        if no_wait:
-            self._send(method)
-            return None
-        return cast("BasicConsumeOk", self._rpc(method, timeout))
+        method = BasicConsume(queue, consumer_tag, no_local=no_local, no_ack=no_ack, exclusive=exclusive, arguments=arguments)
+        return self._consume(method, check_timeout(timeout))
 
     @overload
     def basic_cancel(
@@ -2462,7 +2500,8 @@ class ChannelMethods:
                 complete the method it will raise a channel or connection
                 exception.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: BasicCancelOk. None when no_wait is true (nothing is
@@ -2476,6 +2515,7 @@ class ChannelMethods:
                 range; nothing was sent.
         """
         method = BasicCancel(consumer_tag, no_wait=no_wait)
+        timeout = check_timeout(timeout)
         if no_wait:
             self._send(method)
             return None
@@ -2490,7 +2530,8 @@ class ChannelMethods:
         mandatory: bool = False,
         immediate: bool = False,
         properties: BasicProperties | None = None,
-    ) -> object:
+        timeout: float | None = None,
+    ) -> PublishT:
         """Publish a message.
 
         This method publishes a message to a specific exchange. The message will
@@ -2522,10 +2563,14 @@ class ChannelMethods:
                 method. If this flag is zero, the server will queue the message,
                 but with no guarantee that it will ever be consumed.
             properties (BasicProperties | None): The content properties.
+            timeout (float | None): Seconds publishing may wait while the broker
+                blocks the connection, channel.flow pauses the channel, the
+                socket is full or the connection recovers; None waits.
+                TimeoutError when it passes, and nothing was sent.
 
         Returns:
-            What the runtime returns for a publish (a Confirmation in confirm
-            mode, else None).
+            A Confirmation in confirm mode (settled by the broker's ack, nack or
+            return), else None.
 
         Raises:
             ChannelClosed: The broker closed the channel with a soft error (such
@@ -2535,8 +2580,15 @@ class ChannelMethods:
             TypeError, ValueError: An argument has the wrong type or is out of
                 range; nothing was sent.
         """
-        method = BasicPublish(exchange, routing_key, mandatory=mandatory, immediate=immediate)
-        return self._publish(method, body, properties)
+        return self._publish(
+            body,
+            exchange,
+            routing_key,
+            mandatory,
+            immediate,
+            properties,
+            check_timeout(timeout),
+        )
 
     def basic_get(
         self,
@@ -2544,7 +2596,7 @@ class ChannelMethods:
         *,
         no_ack: bool = False,
         timeout: float | None = None,
-    ) -> object:
+    ) -> GetT | None:
         """Direct access to a queue.
 
         This method provides a direct access to the messages in a queue using a
@@ -2564,10 +2616,12 @@ class ChannelMethods:
                 the cost of reliability. Messages can get lost if a client dies
                 before they are delivered to the application.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
-            The reply with its content, as the runtime assembles it.
+            The message as a Delivery (with message_count), or None when the
+            queue is empty.
 
         Raises:
             ChannelClosed: The broker closed the channel with a soft error; the
@@ -2577,7 +2631,7 @@ class ChannelMethods:
                 range; nothing was sent.
         """
         method = BasicGet(queue, no_ack=no_ack)
-        return cast("object", self._rpc(method, timeout))
+        return self._get(method, check_timeout(timeout))
 
     def basic_ack(self, delivery_tag: int = 0, *, multiple: bool = False) -> None:
         """Acknowledge one or more messages.
@@ -2703,7 +2757,8 @@ class ChannelMethods:
                 message, potentially then delivering it to an alternative
                 subscriber.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: BasicRecoverOk.
@@ -2716,6 +2771,7 @@ class ChannelMethods:
                 range; nothing was sent.
         """
         method = BasicRecover(requeue=requeue)
+        timeout = check_timeout(timeout)
         return cast("BasicRecoverOk", self._rpc(method, timeout))
 
     def basic_nack(
@@ -2778,7 +2834,8 @@ class ChannelMethods:
 
         Args:
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: TxSelectOk.
@@ -2791,6 +2848,7 @@ class ChannelMethods:
                 range; nothing was sent.
         """
         method = TxSelect()
+        timeout = check_timeout(timeout)
         return cast("TxSelectOk", self._rpc(method, timeout))
 
     def tx_commit(self, *, timeout: float | None = None) -> TxCommitOk:
@@ -2804,7 +2862,8 @@ class ChannelMethods:
 
         Args:
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: TxCommitOk.
@@ -2818,6 +2877,7 @@ class ChannelMethods:
                 range; nothing was sent.
         """
         method = TxCommit()
+        timeout = check_timeout(timeout)
         return cast("TxCommitOk", self._rpc(method, timeout))
 
     def tx_rollback(self, *, timeout: float | None = None) -> TxRollbackOk:
@@ -2833,7 +2893,8 @@ class ChannelMethods:
 
         Args:
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: TxRollbackOk.
@@ -2847,6 +2908,7 @@ class ChannelMethods:
                 range; nothing was sent.
         """
         method = TxRollback()
+        timeout = check_timeout(timeout)
         return cast("TxRollbackOk", self._rpc(method, timeout))
 
     @overload
@@ -2884,7 +2946,8 @@ class ChannelMethods:
                 method. If the server could not complete the method it will
                 raise a channel or connection exception.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: ConfirmSelectOk. None when no_wait is true (nothing is
@@ -2898,6 +2961,7 @@ class ChannelMethods:
                 range; nothing was sent.
         """
         method = ConfirmSelect(nowait=nowait)
+        timeout = check_timeout(timeout)
         if nowait:
             self._send(method)
             return None
@@ -2905,24 +2969,18 @@ class ChannelMethods:
 
 
 
-class AsyncConnectionMethods:
+class AsyncConnectionMethods(abc.ABC):
     """Connection-level methods for asyncio."""
 
     __slots__ = ()
 
+    @abc.abstractmethod
     async def _rpc(self, method: Method, timeout: float | None) -> Method:
         """Send ``method``, wait for its reply and return it (runtime hook)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def _send(self, method: Method) -> None:
         """Send ``method``; no reply is expected (runtime hook)."""
-        raise NotImplementedError
-
-    async def _publish(
-        self, method: Method, body: bytes, properties: Properties | None
-    ) -> Any:
-        """Send ``method`` with a content header and body (runtime hook)."""
-        raise NotImplementedError
 
     async def update_secret(
         self,
@@ -2944,7 +3002,8 @@ class AsyncConnectionMethods:
             reason (shortstr, default ""): Reason. The reason for the secret
                 update.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: ConnectionUpdateSecretOk.
@@ -2957,28 +3016,23 @@ class AsyncConnectionMethods:
                 range; nothing was sent.
         """
         method = ConnectionUpdateSecret(new_secret, reason)
+        timeout = check_timeout(timeout)
         return cast("ConnectionUpdateSecretOk", await self._rpc(method, timeout))
 
 
 
-class ConnectionMethods:
+class ConnectionMethods(abc.ABC):
     """Connection-level methods for the blocking client."""
 
     __slots__ = ()
 
+    @abc.abstractmethod
     def _rpc(self, method: Method, timeout: float | None) -> Method:
         """Send ``method``, wait for its reply and return it (runtime hook)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _send(self, method: Method) -> None:
         """Send ``method``; no reply is expected (runtime hook)."""
-        raise NotImplementedError
-
-    def _publish(
-        self, method: Method, body: bytes, properties: Properties | None
-    ) -> Any:
-        """Send ``method`` with a content header and body (runtime hook)."""
-        raise NotImplementedError
 
     def update_secret(
         self,
@@ -3000,7 +3054,8 @@ class ConnectionMethods:
             reason (shortstr, default ""): Reason. The reason for the secret
                 update.
             timeout (float | None): Seconds to wait for the reply; None waits
-                until the connection fails. TimeoutError when it passes.
+                until the connection fails. TimeoutError when it passes. A
+                finite number >= 0; checked before anything is sent.
 
         Returns:
             The reply: ConnectionUpdateSecretOk.
@@ -3013,5 +3068,6 @@ class ConnectionMethods:
                 range; nothing was sent.
         """
         method = ConnectionUpdateSecret(new_secret, reason)
+        timeout = check_timeout(timeout)
         return cast("ConnectionUpdateSecretOk", self._rpc(method, timeout))
 

@@ -1,32 +1,28 @@
 """asyncio channels, consumers, deliveries and confirmations.
 
-``Channel`` is the generated ``AsyncChannelMethods`` plus what needs more
-than send-and-await-reply: publishing (with confirmations and returns),
-consuming, basic.get and closing. Replies are matched to requests by the
-core's per-channel FIFO order; this module only keeps the futures.
+``Channel`` is the generated ``AsyncChannelMethods`` with its hooks filled
+in; all channel state lives in its :class:`~amqp_client.session.channel.ChannelSession`.
+This module only makes futures, awaits them, and waits (through its
+connection's :class:`AsyncLink`) while publishing must wait.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Generator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, overload
+from collections.abc import AsyncIterator, Callable, Generator
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from amqp_client._delivery import DeliveryData
-from amqp_client._front import ChannelEvents, run_callbacks
-from amqp_client._spec_base import Method, Properties
-from amqp_client.aio.connection import _wait
-from amqp_client.errors import (
-    AMQPError,
-    UsageError,
-)
+from amqp_client._spec_base import Method
+from amqp_client.session.api import ChannelInfo, ConsumerInfo
+from amqp_client.session.channel import ChannelSession
+from amqp_client.session.connection import ConnectionSession
+from amqp_client.session.consumers import ConsumerSession
+from amqp_client.session.link import Reply, Waiter
 from amqp_client.spec import (
     AsyncChannelMethods,
     BasicAck,
-    BasicCancel,
-    BasicCancelOk,
     BasicConsume,
     BasicGet,
     BasicNack,
@@ -38,12 +34,48 @@ from amqp_client.spec import (
 if TYPE_CHECKING:
     from amqp_client.aio.connection import Connection
 
-__all__ = ["Channel", "Confirmation", "Consumer", "Delivery"]
+__all__ = [
+    "AsyncLink",
+    "Channel",
+    "Confirmation",
+    "Consumer",
+    "Delivery",
+    "open_channel",
+]
 
 log = logging.getLogger("amqp_client.aio")
 
-Callback = Callable[..., object]
-_END = object()  # ends a consumer's iteration
+T = TypeVar("T")
+
+
+class AsyncLink(Protocol):
+    """What an asyncio channel needs from its connection."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    @property
+    def session(self) -> ConnectionSession[Delivery]: ...
+
+    @property
+    def connection(self) -> Connection:
+        """The user's connection object."""
+
+    def publishable(self, channel: ChannelSession[Delivery]) -> bool:
+        """Whether a publish on ``channel`` may go now: the connection is
+        up, not blocked, its transport writable, the channel not paused."""
+
+    async def wait_until(
+        self, ready: Callable[[], bool], timeout: float | None, what: str
+    ) -> None:
+        """Wait until ``ready()`` (checked at each state change).
+
+        Raises:
+            TimeoutError: ``what`` did not happen within ``timeout``.
+        """
+
+    async def until_ready(self, timeout: float | None) -> None:
+        """Raise if the connection is over; wait while it recovers."""
 
 
 class Delivery(DeliveryData):
@@ -64,14 +96,22 @@ class Delivery(DeliveryData):
         )
 
     async def nack(self, multiple: bool = False, requeue: bool = True) -> None:
-        """Reject this message (and all before it if ``multiple``)."""
+        """Reject this message (and all before it if ``multiple``).
+
+        Raises:
+            ChannelClosed: the channel closed; the delivery tag is dead.
+        """
         self._channel._settle(
             BasicNack(self.delivery_tag, multiple=multiple, requeue=requeue),
             self._epoch,
         )
 
     async def reject(self, requeue: bool = True) -> None:
-        """Reject this one message."""
+        """Reject this one message.
+
+        Raises:
+            ChannelClosed: the channel closed; the delivery tag is dead.
+        """
         self._channel._settle(
             BasicReject(self.delivery_tag, requeue=requeue), self._epoch
         )
@@ -82,7 +122,9 @@ class Confirmation:
 
     Resolves to None when the broker acks; raises ``MessageNacked`` on a
     nack, ``MessageReturned`` when a mandatory publish came back, and the
-    channel's or connection's error if either closes first.
+    channel's or connection's error if either closes first. Awaiting it
+    under a timeout (``asyncio.wait_for``) or from a task that is cancelled
+    never changes its outcome for anyone else.
     """
 
     __slots__ = ("_future", "delivery_tag")
@@ -91,8 +133,13 @@ class Confirmation:
         self._future = future
         self.delivery_tag = delivery_tag
 
-    def __await__(self) -> Generator[Any, None, None]:
-        return self._future.__await__()
+    def __await__(self) -> Generator[object, None, None]:
+        future = self._future
+        if future.done():
+            return future.__await__()
+        # A waiter cancelled by its own timeout or task cancels the shield,
+        # never the shared future that holds the broker's verdict.
+        return asyncio.shield(future).__await__()
 
     def done(self) -> bool:
         return self._future.done()
@@ -104,41 +151,43 @@ class Confirmation:
         return f"<Confirmation #{self.delivery_tag} {state}>"
 
 
-def _retrieve(future: asyncio.Future[Any]) -> None:
+def _retrieve(future: asyncio.Future[None]) -> None:
     # A publisher may never await its confirmations; mark the exception as
     # seen so asyncio does not log "exception was never retrieved".
     if not future.cancelled():
         future.exception()
 
 
-class Consumer:
+class Consumer(ConsumerInfo[Delivery]):
     """An async iterator of deliveries from ``basic_consume``.
 
-    Iteration ends after a cancel from either side (``cancel()`` or the
+    Iteration ends after a cancel from either side (``cancel()``, or the
     broker's basic.cancel); it raises the channel's error if the channel
-    closes with one. ``async with`` cancels on exit.
+    closes with one. ``async with`` cancels on exit. Deliveries it received
+    but never handed out go back to the broker (requeued) when it ends,
+    unless it is no_ack.
     """
 
-    def __init__(self, channel: Channel, queue: str) -> None:
-        self._channel = channel
-        self.queue = queue
-        self.consumer_tag = ""
-        self._items: deque[Any] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._active = False
-        self._ended = False
-        self._no_ack = False
-        self._method: BasicConsume | None = None
+    __slots__ = ("_channel", "_state", "_waiter")
 
-    def __repr__(self) -> str:
-        return f"<Consumer {self.consumer_tag!r} on {self.queue!r}>"
+    def __init__(self, channel: Channel, state: ConsumerSession[Delivery]) -> None:
+        self._channel = channel
+        self._state = state
+        self._waiter: asyncio.Future[None] | None = None
+        state.wake = self._wake
 
     def __aiter__(self) -> AsyncIterator[Delivery]:
         return self
 
     async def __anext__(self) -> Delivery:
-        while not self._items:
-            if self._ended:
+        state = self._state
+        delivery = state.take()
+        while delivery is None:
+            if state.ended:
+                error = state.error
+                if error is not None:
+                    state.error = None  # raised once; then the iteration is over
+                    raise error
                 raise StopAsyncIteration
             waiter = self._channel._loop.create_future()
             self._waiter = waiter
@@ -146,23 +195,20 @@ class Consumer:
                 await waiter
             finally:
                 self._waiter = None
-        item = self._items.popleft()
-        if item is _END:
-            self._ended = True
-            self._items.clear()
-            raise StopAsyncIteration
-        if isinstance(item, BaseException):
-            self._ended = True
-            raise item
-        self._channel._connection._delivery_buffered(-1)
-        return item  # type: ignore[no-any-return]
+            delivery = state.take()
+        return delivery
 
-    async def cancel(self) -> None:
-        """Stop the consumer (basic.cancel); iteration ends after the
-        deliveries already received. Idempotent."""
-        if self._active and self._channel.is_open:
-            self._active = False
-            await self._channel.basic_cancel(self.consumer_tag)
+    async def cancel(self, *, timeout: float | None = None) -> None:
+        """Stop the consumer (basic.cancel); iteration ends, and deliveries
+        not handed out yet go back to the broker. Idempotent.
+
+        Raises:
+            TimeoutError: no cancel-ok within ``timeout``.
+        """
+        state = self._state
+        if state.active and self._channel.is_open:
+            state.active = False
+            await self._channel.basic_cancel(state.consumer_tag, timeout=timeout)
 
     async def __aenter__(self) -> Consumer:
         return self
@@ -170,86 +216,46 @@ class Consumer:
     async def __aexit__(self, *exc: object) -> None:
         await self.cancel()
 
-    def _push(self, item: Any) -> None:
-        self._items.append(item)
+    def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _end(self, error: BaseException | None = None) -> None:
-        self._active = False
-        if error is not None:
-            self._drop_unacked()
-        self._push(error if error is not None else _END)
 
-    def _drop_unacked(self) -> None:
-        """Deliveries queued before a failure can no longer be acked; the
-        broker redelivers them. (no_ack ones are the application's already
-        and stay.)"""
-        if self._no_ack:
-            return
-        dropped = sum(1 for item in self._items if isinstance(item, Delivery))
-        self._items = deque(
-            item for item in self._items if not isinstance(item, Delivery)
-        )
-        self._channel._connection._delivery_buffered(-dropped)
-
-
-class Channel(AsyncChannelMethods, ChannelEvents):
+class Channel(
+    ChannelInfo[Delivery], AsyncChannelMethods[Confirmation | None, Delivery, Consumer]
+):
     """An AMQP channel for asyncio programs; open one with
     ``await connection.channel()``. Every generated method of
     :class:`amqp_client.spec.AsyncChannelMethods` is available.
     """
 
-    _delivery_class = Delivery
-    _connection: Connection
+    __slots__ = ("_link", "_loop", "_state")
 
-    def __init__(self, connection: Connection, channel_id: int) -> None:
-        self._connection = connection
-        self._core = connection._core
-        self._loop = connection._loop
-        self.channel_id = channel_id
-        self._init_events()
-        self._terminated: asyncio.Future[AMQPError | None] = self._loop.create_future()
-        self._flow = asyncio.Event()
-        self._flow.set()
+    def __init__(self, link: AsyncLink, opened: Waiter[None], recorded: bool) -> None:
+        self._link = link
+        self._loop = link.loop
+        self._state: ChannelSession[Delivery] = link.session.open_channel(
+            self._make_delivery, opened, recorded=recorded
+        )
 
     def __repr__(self) -> str:
         state = "open" if self.is_open else "closed"
         return f"<amqp_client.aio.Channel {self.channel_id} {state}>"
 
-    # --- public -----------------------------------------------------------------
-
-    @property
-    def is_open(self) -> bool:
-        return self._error is None and not self._terminated.done()
-
-    @property
-    def is_closed(self) -> bool:
-        return not self.is_open
-
     @property
     def connection(self) -> Connection:
-        return self._connection
+        """The connection this channel belongs to."""
+        return self._link.connection
 
     async def close(self, reply_code: int = 200, reply_text: str = "") -> None:
         """Close the channel (channel.close handshake). Idempotent."""
-        if self._terminated.done():
+        state = self._state
+        if not state.close(reply_code, reply_text):
             return
-        if self._connection.is_closed:
-            return
-        if self._core.is_closed:
-            # Its connection is gone: nothing to hand-shake with. A
-            # recovering connection just does not restore it. (A channel
-            # already on the new connection, such as recovery's own,
-            # does hand-shake: else the broker would keep it open.)
-            if self._connection.is_recovering:
-                self._drop()
-            return
-        self._closing = True
-        self._core.close_channel(self.channel_id, reply_code, reply_text)
-        self._connection._after_command()
-        await asyncio.shield(self._terminated)
+        closed: asyncio.Future[None] = self._loop.create_future()
+        state.closed_waiters.append(closed)
+        await asyncio.shield(closed)
 
     async def __aenter__(self) -> Channel:
         return self
@@ -257,240 +263,139 @@ class Channel(AsyncChannelMethods, ChannelEvents):
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def basic_publish(
-        self,
-        body: bytes,
-        *,
-        exchange: str = "",
-        routing_key: str = "",
-        mandatory: bool = False,
-        immediate: bool = False,
-        properties: BasicProperties | None = None,
-    ) -> Confirmation | None:
-        """Publish a message; in confirm mode, return its :class:`Confirmation`.
-
-        Waits while the broker blocks the connection, the transport's write
-        buffer is full, or the broker paused the channel (channel.flow).
-
-        Raises:
-            ChannelClosed, ConnectionClosed: the channel or connection is closed.
-            TypeError, ValueError: bad arguments; nothing is sent.
-        """
-        if self._error is not None:
-            raise self._error
-        connection = self._connection
-        if not (
-            connection._ready.is_set()
-            and connection._writable.is_set()
-            and self._flow.is_set()
-        ):
-            # Bad arguments fail now, not after the wait.
-            BasicPublish(
-                exchange, routing_key, mandatory=mandatory, immediate=immediate
-            )
-            await self._until_publishable()
-        if self._error is not None:
-            raise self._error
-        try:
-            tag = self._core.basic_publish(
-                self.channel_id,
-                body,
-                properties,
-                exchange,
-                routing_key,
-                mandatory,
-                immediate,
-            )
-        except UsageError:
-            connection._check_open()
-            raise
-        connection._flush_later(len(body) + 64)
-        if tag is None:
-            return None
-        future: asyncio.Future[None] = self._loop.create_future()
-        future.add_done_callback(_retrieve)
-        self._confirms.add(tag, future, mandatory, exchange, routing_key, body)
-        return Confirmation(future, tag)
-
-    async def _until_publishable(self) -> None:
-        """Wait until the connection is up (recovered), writable and the
-        channel not paused by channel.flow. Each is checked again after any
-        wait: a loss wakes the writers (``_interrupt`` sets both events),
-        and they must then wait for recovery, not publish on the dead
-        connection."""
-        connection = self._connection
-        while self._error is None:
-            if not connection._ready.is_set():
-                await connection._until_ready()
-            elif not connection._writable.is_set():
-                await connection._writable.wait()
-            elif not self._flow.is_set():
-                await self._flow.wait()
-            else:
-                return
-
-    async def basic_consume(  # type: ignore[override]
-        self,
-        queue: str = "",
-        *,
-        consumer_tag: str = "",
-        no_local: bool = False,
-        no_ack: bool = False,
-        exclusive: bool = False,
-        arguments: Mapping[str, Any] | None = None,
-        timeout: float | None = None,
-    ) -> Consumer:
-        """Start a consumer on ``queue`` and return it (an async iterator).
-
-        Raises:
-            ChannelClosed: e.g. NotFoundError for a missing queue; the
-                channel is closed then.
-        """
-        consumer = Consumer(self, queue)
-        consumer._no_ack = no_ack
-        method = BasicConsume(
-            queue,
-            consumer_tag,
-            no_local=no_local,
-            no_ack=no_ack,
-            exclusive=exclusive,
-            arguments=arguments,
-        )
-        consumer._method = method
-        await self._request(method, timeout, self._consumer_registered(consumer))
-        return consumer
-
-    @overload
-    async def basic_cancel(
-        self,
-        consumer_tag: str = "",
-        *,
-        no_wait: Literal[False] = False,
-        timeout: float | None = None,
-    ) -> BasicCancelOk: ...
-
-    @overload
-    async def basic_cancel(
-        self,
-        consumer_tag: str = "",
-        *,
-        no_wait: Literal[True],
-        timeout: float | None = None,
-    ) -> None: ...
-
-    async def basic_cancel(
-        self,
-        consumer_tag: str = "",
-        *,
-        no_wait: bool = False,
-        timeout: float | None = None,
-    ) -> BasicCancelOk | None:
-        """Cancel a consumer; its iteration ends after what was delivered."""
-        method = BasicCancel(consumer_tag, no_wait=no_wait)
-        if no_wait:
-            await self._send(method)
-            self._end_consumer(consumer_tag)
-            return None
-
-        reply = await self._request(
-            method, timeout, self._consumer_cancelled(consumer_tag)
-        )
-        assert isinstance(reply, BasicCancelOk)
-        return reply
-
-    async def basic_get(
-        self, queue: str = "", *, no_ack: bool = False, timeout: float | None = None
-    ) -> Delivery | None:
-        """Fetch one message; None when the queue is empty."""
-        return await self._request(BasicGet(queue, no_ack=no_ack), timeout, None)  # type: ignore[no-any-return]
-
     async def flow(self, active: bool, *, timeout: float | None = None) -> bool:
         """Ask the broker to pause (False) or resume (True) deliveries."""
         reply = await self.channel_flow(active=active, timeout=timeout)
         return reply.active
 
-    # --- generated API hooks --------------------------------------------------------
+    # --- generated API hooks ---------------------------------------------------------
 
     async def _rpc(self, method: Method, timeout: float | None) -> Method:
-        return await self._request(method, timeout, None)  # type: ignore[no-any-return]
+        reply = await self._request(method, timeout)
+        assert isinstance(reply, Method)
+        return reply
 
     async def _send(self, method: Method) -> None:
-        if self._error is not None:
-            raise self._error
-        if not self._connection._ready.is_set():
-            await self._connection._until_ready()
-            if self._error is not None:
-                raise self._error
-        try:
-            self._core.send(self.channel_id, method)
-        except UsageError:
-            self._connection._check_open()
-            raise
-        if self._records():
-            self._note(method, None)
-        self._connection._after_command()
+        state = self._state
+        state.check_open()
+        if state.connection.recovering:
+            await self._link.until_ready(None)
+        state.send(method)
 
     async def _publish(
-        self, method: Method, body: bytes, properties: Properties | None
-    ) -> Any:
-        assert isinstance(method, BasicPublish)
-        assert properties is None or isinstance(properties, BasicProperties)
-        return await self.basic_publish(
-            body,
-            exchange=method.exchange,
-            routing_key=method.routing_key,
-            mandatory=method.mandatory,
-            immediate=method.immediate,
-            properties=properties,
+        self,
+        body: bytes,
+        exchange: str,
+        routing_key: str,
+        mandatory: bool,
+        immediate: bool,
+        properties: BasicProperties | None,
+        timeout: float | None,
+    ) -> Confirmation | None:
+        state = self._state
+        link = self._link
+        if not link.publishable(state):
+            state.check_open()
+            # Bad arguments fail now, not after the wait.
+            BasicPublish(
+                exchange, routing_key, mandatory=mandatory, immediate=immediate
+            )
+            if not isinstance(body, bytes | bytearray | memoryview):
+                raise TypeError(f"body must be bytes, not {type(body).__name__}")
+            await link.wait_until(
+                lambda: state.error is not None or link.publishable(state),
+                timeout,
+                "publishing could not go on",
+            )
+        tag = state.publish(
+            body, properties, exchange, routing_key, mandatory, immediate
         )
+        if tag is None:
+            return None
+        future: asyncio.Future[None] = self._loop.create_future()
+        future.add_done_callback(_retrieve)
+        state.track(tag, future, mandatory, exchange, routing_key, bytes(body))
+        return Confirmation(future, tag)
+
+    async def _get(self, method: BasicGet, timeout: float | None) -> Delivery | None:
+        reply = await self._request(method, timeout)
+        assert reply is None or isinstance(reply, Delivery)
+        return reply
+
+    async def _consume(self, method: BasicConsume, timeout: float | None) -> Consumer:
+        consumer = Consumer(self, self._state.new_consumer(method, _nothing))
+        await self._request(method, timeout, consumer._state)
+        return consumer
+
+    # --- plumbing --------------------------------------------------------------------
 
     async def _request(
         self,
         method: Method,
         timeout: float | None,
-        hook: Callable[[Any], Any] | None,
-        *,
-        internal: bool = False,
-    ) -> Any:
-        """Send a request and wait for its reply. ``internal`` requests
-        (recovery's own) neither wait for recovery nor get recorded."""
-        if self._error is not None:
-            raise self._error
-        if not internal:
-            if not self._connection._ready.is_set():
-                await self._connection._until_ready(timeout)
-                if self._error is not None:
-                    raise self._error
-            hook = self._recording(method, hook)
-        try:
-            self._core.call(self.channel_id, method)
-        except UsageError:
-            self._connection._check_open()
-            raise
-        waiter: asyncio.Future[Any] = self._loop.create_future()
-        self._waiters.append((waiter, hook))
-        self._connection._after_command()
-        return await _wait(waiter, timeout)
+        consumer: ConsumerSession[Delivery] | None = None,
+    ) -> Reply:
+        state = self._state
+        state.check_open()
+        if state.connection.recovering:
+            await self._link.until_ready(timeout)
+        waiter: asyncio.Future[Reply] = self._loop.create_future()
+        state.request(method, waiter, consumer=consumer)
+        return await wait(waiter, timeout, method.NAME)
 
     def _settle(self, method: Method, epoch: int) -> None:
-        if self._error is not None:
-            raise self._error
-        if self._stale(epoch):
-            return
-        self._core.send(self.channel_id, method)
-        self._connection._flush_later()
+        self._state.settle(method, epoch)
 
-    # --- events from the connection ----------------------------------------------------
+    def _make_delivery(
+        self,
+        body: bytes,
+        properties: BasicProperties,
+        delivery_tag: int,
+        redelivered: bool,
+        exchange: str,
+        routing_key: str,
+        consumer_tag: str,
+        message_count: int | None,
+        epoch: int,
+    ) -> Delivery:
+        return Delivery(
+            self,
+            body,
+            properties,
+            delivery_tag,
+            redelivered,
+            exchange,
+            routing_key,
+            consumer_tag,
+            message_count,
+            epoch,
+        )
 
-    # --- ChannelEvents hooks -----------------------------------------------------
 
-    def _emit(self, callbacks: list[Callback], *args: object) -> None:
-        run_callbacks(callbacks, log, *args)
+def _nothing() -> None:
+    return None
 
-    def _resume(self, core: Any) -> None:
-        """The channel is open again on a new connection (recovery)."""
-        self._core = core
 
-    def _mark_terminated(self, error: AMQPError | None) -> None:
-        if not self._terminated.done():
-            self._terminated.set_result(error)
+async def wait(waiter: asyncio.Future[T], timeout: float | None, what: str) -> T:
+    """Await a request's reply, at most ``timeout`` seconds.
+
+    Raises:
+        TimeoutError: no reply within ``timeout``; the request keeps its
+            place, so later replies still match their requests.
+    """
+    if timeout is None:
+        return await waiter
+    try:
+        return await asyncio.wait_for(asyncio.shield(waiter), timeout)
+    except TimeoutError:
+        waiter.cancel()  # its reply, if it comes, is dropped
+        raise TimeoutError(f"no reply to {what} within {timeout} s") from None
+
+
+def open_channel(
+    link: AsyncLink, opened: Waiter[None], *, recorded: bool = True
+) -> tuple[Channel, ChannelSession[Delivery]]:
+    """Open a channel (its open-ok resolves ``opened``): the user's object
+    and its state, for the connection that drives it."""
+    channel = Channel(link, opened, recorded)
+    return channel, channel._state

@@ -1,17 +1,20 @@
-"""The asyncio front: an ``asyncio.Protocol`` driving the sans-IO core.
+"""The asyncio front: an ``asyncio.Protocol`` driving the session layer.
 
-This module moves bytes between the transport and
-:class:`amqp_client.protocol.Connection`, schedules the core's heartbeat
-deadline with ``loop.call_at`` and turns core events into futures,
-callbacks and consumer queues. It holds no protocol rules of its own.
+This module moves bytes between the transport and the connection's
+:class:`~amqp_client.session.connection.ConnectionSession`, schedules the
+core's heartbeat deadline with ``loop.call_at``, makes futures and awaits
+them, and drives the connect, recovery and restore plans with coroutines.
+It holds no protocol or session rules of its own.
 
 Backpressure, both ways:
 
 * publishing waits while the broker has blocked the connection
-  (connection.blocked) or the transport's write buffer is above its
-  high-water mark (``pause_writing``);
-* when consumers hold more undelivered messages than ``_READ_HIGH`` the
-  transport stops reading until the application catches up.
+  (connection.blocked), the transport's write buffer is above its
+  high-water mark (``pause_writing``), channel.flow paused the channel, or
+  the connection recovers (``basic_publish(timeout=)`` bounds the wait);
+* when consumers hold more than the delivery budget (bytes or messages,
+  ``connect(max_buffered_bytes=, max_buffered_messages=)``) the transport
+  stops reading, unless a reply is awaited.
 """
 
 from __future__ import annotations
@@ -24,47 +27,25 @@ from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from typing import Any
 
 from amqp_client import uri
-from amqp_client._front import (
-    EventSink,
-    RecoveryEvents,
-    dispatch,
-    fail_all,
-    new_core,
-    run_callbacks,
+from amqp_client._spec_base import Method, check_timeout
+from amqp_client.aio.channel import Channel, Delivery, open_channel, wait
+from amqp_client.errors import AMQPError, ChannelClosed, ConnectionLost
+from amqp_client.session.api import ConnectionInfo
+from amqp_client.session.channel import ChannelSession
+from amqp_client.session.connect import ConnectOptions, connect_arguments, connect_plan
+from amqp_client.session.connection import ConnectionSession, Ending
+from amqp_client.session.consumers import (
+    DEFAULT_MAX_BUFFERED_BYTES,
+    DEFAULT_MAX_BUFFERED_MESSAGES,
 )
-from amqp_client._recovery import (
-    Backoff,
-    RecoveryOptions,
-    connect_error,
-    give_up_error,
-    gives_up,
-    is_recoverable,
-    lost_error,
-    recovery_order,
-    restore_timeout,
-)
-from amqp_client._recovery import (
-    connect_arguments as _arguments,
-)
-from amqp_client._spec_base import Method
-from amqp_client.errors import (
-    AMQPError,
-    ChannelClosed,
-    ConnectionClosed,
-    ConnectionLost,
-    UsageError,
-)
-from amqp_client.protocol import events as ev
+from amqp_client.session.link import Callback, Reply, Waiter, run_callbacks
+from amqp_client.session.recovery import Sleep, recovery_loop, restore_timeout
+from amqp_client.session.restore import Restorer
 from amqp_client.spec import AsyncConnectionMethods
 
 __all__ = ["Connection", "connect"]
 
 log = logging.getLogger("amqp_client.aio")
-
-#: Undelivered messages (all consumers of a connection) above which the
-#: transport stops reading, and below which it reads again.
-_READ_HIGH = 20_000
-_READ_LOW = 5_000
 
 #: Bytes of publishes (and acks) buffered before they are handed to the
 #: transport at once instead of at the end of the current loop iteration.
@@ -75,558 +56,280 @@ _FLUSH_BYTES = 64 * 1024
 #: How long close() waits for the broker's close-ok.
 _CLOSE_TIMEOUT = 10.0
 
-Callback = Callable[..., object]
-
 
 class _Protocol(asyncio.Protocol):
     """The transport side: bytes in and out, nothing else."""
 
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
+    def __init__(self, driver: _Driver) -> None:
+        self._driver = driver
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
-        self._connection._on_transport(transport)
+        self._driver.on_transport(transport)
 
     def data_received(self, data: bytes) -> None:
-        self._connection._on_data(data)
+        self._driver.on_data(data)
 
     def eof_received(self) -> bool | None:
-        self._connection._on_eof()
+        self._driver.on_eof()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._connection._on_lost(exc)
+        self._driver.on_lost(exc)
 
     def pause_writing(self) -> None:
-        self._connection._writable_transport = False
-        self._connection._update_writable()
+        self._driver.transport_writable = False
 
     def resume_writing(self) -> None:
-        self._connection._writable_transport = True
-        self._connection._update_writable()
+        self._driver.transport_writable = True
+        self._driver.state_changed()
 
 
-class Connection(AsyncConnectionMethods, EventSink, RecoveryEvents):
-    """An AMQP connection for asyncio programs. Create it with :func:`connect`.
-
-    Use it as an async context manager, open channels with
-    :meth:`channel`, close it with :meth:`close`. ``await conn.closed``
-    resolves (to the terminal error, or None after a clean close) when the
-    connection is over.
-    """
+class _Driver:
+    """The I/O side of one connection: implements the session's
+    ``FrontHooks`` and the channels' ``AsyncLink``."""
 
     def __init__(
         self,
-        params: uri.ConnectionParameters | Sequence[uri.ConnectionParameters],
-        recovery: RecoveryOptions | None = None,
+        connection: Connection,
+        endpoints: Sequence[uri.ConnectionParameters],
+        options: ConnectOptions,
     ) -> None:
-        self._endpoints = (
-            [params] if isinstance(params, uri.ConnectionParameters) else list(params)
+        self.connection = connection
+        self.loop = asyncio.get_running_loop()
+        self.session: ConnectionSession[Delivery] = ConnectionSession(
+            endpoints, options, self
         )
-        self._params = self._endpoints[0]
-        self._loop = asyncio.get_running_loop()
-        self._core = new_core(self._params)
-        self._transport: asyncio.Transport | None = None
-        self._opened: asyncio.Future[None] = self._loop.create_future()
-        self._closed: asyncio.Future[AMQPError | None] = self._loop.create_future()
-        self._finished = False
-        self._transport_gone: asyncio.Future[None] = self._loop.create_future()
-        self._channels: dict[int, Any] = {}
-        self._opening: dict[int, asyncio.Future[None]] = {}
-        self._control_waiters: list[asyncio.Future[Method]] = []
+        self.transport: asyncio.Transport | None = None
+        self.transport_gone: asyncio.Future[None] = self.loop.create_future()
+        self.transport_writable = True
+        self.closed: asyncio.Future[AMQPError | None] = self.loop.create_future()
+        self._changed: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._flush_handle: asyncio.Handle | None = None
         self._unflushed = 0
-        self._writable_transport = True
-        self._writable = asyncio.Event()
-        self._writable.set()
-        self._buffered = 0
-        self._reading_paused = False
-        self._close_callbacks: list[Callback] = []
-        self._on_blocked_callbacks: list[Callback] = []
-        self._on_unblocked_callbacks: list[Callback] = []
-        # Recovery (see amqp_client._recovery). ``_ready`` is clear while
-        # the connection is down and being restored: calls wait on it.
-        self._init_recovery(recovery)
-        self._connecting = False
-        self._closing = False
-        self._ready = asyncio.Event()
-        self._ready.set()
-        self._recovery_task: asyncio.Task[None] | None = None
-        self._wake_recovery = asyncio.Event()
+        self.recovery_task: asyncio.Task[None] | None = None
+        self.wake_recovery = asyncio.Event()
 
-    # --- public -------------------------------------------------------------------
+    # --- FrontHooks ---------------------------------------------------------------------
 
-    def __repr__(self) -> str:
-        state = self._core.state.value
-        return f"<amqp_client.aio.Connection {self._params.redacted_url()} {state}>"
-
-    @property
-    def is_open(self) -> bool:
-        return self._core.is_open
-
-    @property
-    def is_closed(self) -> bool:
-        return self._closed.done()
-
-    @property
-    def closed(self) -> asyncio.Future[AMQPError | None]:
-        """Resolves when the connection is over, to its terminal error (None
-        after a clean close)."""
-        return self._closed
-
-    @property
-    def server_properties(self) -> dict[str, Any]:
-        return self._core.server_properties
-
-    @property
-    def blocked(self) -> bool:
-        """The broker has blocked publishing (connection.blocked)."""
-        return self._core.blocked
-
-    @property
-    def heartbeat(self) -> int:
-        return self._core.heartbeat
-
-    @property
-    def frame_max(self) -> int:
-        return self._core.frame_max
-
-    @property
-    def channel_max(self) -> int:
-        return self._core.channel_max
-
-    async def channel(self) -> Any:
-        """Open a channel on the lowest free id.
-
-        Raises:
-            ConnectionClosed: the connection is closed.
-            UsageError: all channel ids are in use.
-        """
-        from amqp_client.aio.channel import Channel
-
-        await self._until_ready()
-        channel_id = self._core.open_channel()
-        opened: asyncio.Future[None] = self._loop.create_future()
-        self._opening[channel_id] = opened
-        channel = Channel(self, channel_id)
-        self._channels[channel_id] = channel
-        self._flush()
-        try:
-            await opened
-        except BaseException:
-            self._opening.pop(channel_id, None)
-            raise
-        return channel
-
-    async def close(self, reply_code: int = 200, reply_text: str = "") -> None:
-        """Close the connection (handshake with the broker, then the socket).
-
-        Idempotent. Waits at most 10 s for the broker's close-ok. On a
-        recovering connection it also stops recovery.
-        """
-        if self._closed.done():
+    def flush(self, urgent: bool, size: int = 0) -> None:
+        if urgent:
+            self.write()
             return
-        self._closing = True
-        self._wake_recovery.set()
-        task = self._recovery_task
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._core.is_closed or self._connecting:
-            # Down, or between attempts: nothing to hand-shake with.
-            self._core.connection_lost("closed by the application")
-            self._dispatch()
-            self._finish(None)
-            await self._close_transport()
-            return
-        self._core.close(reply_code, reply_text)
-        self._after_command()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._closed), _CLOSE_TIMEOUT)
-        except TimeoutError:
-            log.warning(
-                "no connection.close-ok within %.0f s; dropping the socket",
-                _CLOSE_TIMEOUT,
-            )
-            self._core.connection_lost("close timed out")
-            self._dispatch()
-        finally:
-            await self._close_transport()
+        # Coalesce the writes of many small publishes (and acks) into one
+        # per loop turn.
+        self._unflushed += size or 64
+        if self._unflushed >= _FLUSH_BYTES:
+            self.write()
+        elif self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self.write)
 
-    async def _close_transport(self) -> None:
-        """Close the transport and wait (briefly) until its socket is really
-        closed: a TLS transport first exchanges close_notify, and a loop
-        that ends before would leave the socket to the garbage collector."""
-        transport = self._transport
-        if transport is None:
-            return
-        transport.close()
-        if not self._transport_gone.done():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._transport_gone), 2.0)
-
-    def wait_closed(self) -> Awaitable[AMQPError | None]:
-        """The same as ``await conn.closed``."""
-        return asyncio.shield(self._closed)
-
-    def add_on_close_callback(self, callback: Callback) -> None:
-        """``callback(error)`` when the connection is over (None if clean)."""
-        self._close_callbacks.append(callback)
-
-    def add_on_blocked_callback(self, callback: Callback) -> None:
-        """``callback(reason)`` on connection.blocked."""
-        self._on_blocked_callbacks.append(callback)
-
-    def add_on_unblocked_callback(self, callback: Callback) -> None:
-        """``callback()`` on connection.unblocked."""
-        self._on_unblocked_callbacks.append(callback)
-
-    def _emit_connection(self, callbacks: list[Callback], *args: object) -> None:
+    def run_callbacks(self, callbacks: Sequence[Callback], *args: object) -> None:
         run_callbacks(callbacks, log, *args)
 
-    async def __aenter__(self) -> Connection:
-        return self
+    def state_changed(self) -> None:
+        changed = self._changed
+        if changed is not None:
+            self._changed = None
+            if not changed.done():
+                changed.set_result(None)
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+    def pause_reading(self, paused: bool) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if paused:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
+        self.reschedule()
 
-    # --- generated API hooks (connection-level methods) -----------------------------
+    def now(self) -> float:
+        return self.loop.time()
 
-    async def _rpc(self, method: Method, timeout: float | None) -> Method:
-        await self._until_ready(timeout)
-        waiter: asyncio.Future[Method] = self._loop.create_future()
-        self._control_waiters.append(waiter)
-        self._core.call(0, method)
-        self._after_command()
-        reply: Method = await _wait(waiter, timeout)
-        return reply
+    # --- AsyncLink ------------------------------------------------------------------------
 
-    async def _send(self, method: Method) -> None:
-        await self._until_ready()
-        self._core.send(0, method)
-        self._after_command()
+    def publishable(self, channel: ChannelSession[Delivery]) -> bool:
+        session = self.session
+        return (
+            self.transport_writable
+            and channel.flow_active
+            and not session.recovering
+            and not session.core.blocked
+        )
 
-    async def _publish(self, method: Method, body: bytes, properties: Any) -> Any:
-        raise UsageError("publishing happens on a channel")
-
-    # --- plumbing used by channels ----------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._closed.done():
-            error = self._closed.result()
-            raise (
-                error
-                if error is not None
-                else ConnectionClosed(200, "the connection is closed")
-            )
-
-    async def _until_ready(self, timeout: float | None = None) -> None:
-        """Raise if the connection is over; wait (at most ``timeout``)
-        while it recovers."""
-        self._check_open()
-        if not self._ready.is_set():
+    async def wait_until(
+        self, ready: Callable[[], bool], timeout: float | None, what: str
+    ) -> None:
+        deadline = None if timeout is None else self.loop.time() + timeout
+        while not ready():
+            if self._changed is None:
+                self._changed = self.loop.create_future()
+            changed = self._changed
+            if deadline is None:
+                await asyncio.shield(changed)
+                continue
+            remaining = deadline - self.loop.time()
             try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
+                if remaining <= 0:
+                    raise TimeoutError
+                await asyncio.wait_for(asyncio.shield(changed), remaining)
             except TimeoutError:
-                raise TimeoutError(
-                    f"the connection did not recover within {timeout} s"
-                ) from None
-            self._check_open()
+                raise TimeoutError(f"{what} within {timeout} s") from None
 
-    def _after_command(self) -> None:
-        """A command produced bytes: write them and act on any events."""
-        self._flush()
-        self._dispatch()
+    async def until_ready(self, timeout: float | None) -> None:
+        session = self.session
+        if session.recovering and not session.finished:
+            await self.wait_until(
+                lambda: not session.recovering or session.finished,
+                timeout,
+                "the connection did not recover",
+            )
+        session.check_open()
 
-    def _flush(self) -> None:
+    # --- writing and timers ---------------------------------------------------------------
+
+    def write(self) -> None:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
         self._unflushed = 0
-        data = self._core.data_to_send()
-        transport = self._transport
+        data = self.session.core.data_to_send()
+        transport = self.transport
         if data and transport is not None and not transport.is_closing():
             if len(data) == 1:
                 transport.write(data[0])  # a request: no list to join
             else:
                 transport.writelines(data)
-        self._reschedule()
+        self.reschedule()
 
-    def _flush_later(self, size: int = 64) -> None:
-        """Coalesce the writes of many small publishes (and acks) into one
-        per loop turn; ``size`` is roughly how many bytes were added."""
-        self._unflushed += size
-        if self._unflushed >= _FLUSH_BYTES:
-            self._flush()
-        elif self._flush_handle is None:
-            self._flush_handle = self._loop.call_soon(self._flush)
-
-    def _update_writable(self) -> None:
-        if self._writable_transport and not self._core.blocked:
-            self._writable.set()
-        else:
-            self._writable.clear()
-
-    def _delivery_buffered(self, count: int) -> None:
-        """Consumers gained (count > 0) or handed out messages."""
-        self._buffered += count
-        transport = self._transport
-        if transport is None:
-            return
-        if not self._reading_paused and self._buffered >= _READ_HIGH:
-            self._reading_paused = True
-            transport.pause_reading()
-            self._core.reading_paused(True, self._loop.time())
-            self._reschedule()
-        elif self._reading_paused and self._buffered <= _READ_LOW:
-            self._reading_paused = False
-            if not transport.is_closing():
-                transport.resume_reading()
-            self._core.reading_paused(False, self._loop.time())
-            self._reschedule()
-
-    def _reschedule(self) -> None:
-        deadline = self._core.next_deadline()
+    def reschedule(self) -> None:
+        deadline = self.session.core.next_deadline()
         if deadline == self._timer_at:
             return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self.cancel_timer()
         self._timer_at = deadline
         if deadline is not None:
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+            self._timer = self.loop.call_at(deadline, self.on_timer)
 
-    def _on_timer(self) -> None:
+    def cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
         self._timer = None
         self._timer_at = None
-        self._core.handle_timers(self._loop.time())
-        self._after_command()
 
-    # --- transport callbacks -------------------------------------------------------------
+    def on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.session.core.handle_timers(self.loop.time())
+        self.after_input()
 
-    def _on_transport(self, transport: asyncio.Transport) -> None:
-        self._transport = transport
+    # --- transport callbacks ---------------------------------------------------------------
+
+    def on_transport(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
         transport.set_write_buffer_limits(high=1 << 20, low=1 << 18)
-        self._core.initiate(self._loop.time())
-        self._flush()
+        self.session.initiate(self.loop.time())
+        self.write()
 
-    def _on_data(self, data: bytes) -> None:
-        self._core.receive_data(data, self._loop.time())
-        self._after_command()
+    def on_data(self, data: bytes) -> None:
+        self.session.core.receive_data(data, self.loop.time())
+        self.after_input()
 
-    def _on_eof(self) -> None:
-        self._core.receive_eof()
-        self._after_command()
+    def on_eof(self) -> None:
+        self.session.core.receive_eof()
+        self.after_input()
 
-    def _on_lost(self, exc: Exception | None) -> None:
-        if not self._transport_gone.done():
-            self._transport_gone.set_result(None)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        reason = f"connection to {self._params.address} lost"
+    def on_lost(self, exc: Exception | None) -> None:
+        if not self.transport_gone.done():
+            self.transport_gone.set_result(None)
+        self.cancel_timer()
+        reason = f"connection to {self.session.params.address} lost"
         if exc is not None:
             reason += f": {exc}"
-        self._core.connection_lost(reason)
-        self._dispatch()
+        self.session.core.connection_lost(reason)
+        self.after_input()
 
-    # --- events ------------------------------------------------------------------------------
-
-    def _dispatch(self) -> None:
-        events = self._core.events_received()
-        if events:
-            dispatch(self, events)
-
-    # --- routed events (see amqp_client._front.dispatch) ---------------------------
-
-    def _on_opened(self, event: ev.ConnectionOpened) -> None:
-        if not self._opened.done():
-            self._opened.set_result(None)
-
-    def _on_blocked(self, reason: str) -> None:
-        self._update_writable()
-        run_callbacks(self._on_blocked_callbacks, log, reason)
-
-    def _on_unblocked(self) -> None:
-        self._update_writable()
-        run_callbacks(self._on_unblocked_callbacks, log)
-
-    def _on_channel_opened(self, channel_id: int) -> None:
-        opened = self._opening.pop(channel_id, None)
-        if opened is not None and not opened.done():
-            opened.set_result(None)
-
-    def _on_channel_terminated(self, channel_id: int, error: AMQPError | None) -> None:
-        channel = self._channels.pop(channel_id, None)
-        opened = self._opening.pop(channel_id, None)
-        if opened is not None and not opened.done():
-            opened.set_exception(error or ConnectionClosed(200, "channel closed"))
-        if channel is not None:
-            channel._on_terminated(error)
-
-    def _on_control_reply(self, method: Method) -> None:
-        self._resolve_control(method)
-
-    def _resolve_control(self, method: Method) -> None:
-        while self._control_waiters:
-            waiter = self._control_waiters.pop(0)
-            if not waiter.done():
-                waiter.set_result(method)
-                return
-
-    def _on_terminated(self, error: AMQPError | None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        task = self._recovery_task
-        if self._connecting or (task is not None and not task.done()):
-            # An attempt (or a restore) failed; _establish / _recover go on.
-            self._interrupt(error)
+    def after_input(self) -> None:
+        """The core took input or a command: write its output, route its
+        events, and act on the connection's ending if it came."""
+        self.write()
+        ending = self.session.handle_events()
+        if ending is None:
             return
-        if self._recovery is not None and not self._closing and is_recoverable(error):
-            self._interrupt(error)
-            self._start_recovery(error)
-            return
-        self._finish(error)
+        self.cancel_timer()
+        self.shut_transport()
+        if ending is Ending.RECOVER:
+            self.wake_recovery.clear()
+            self.recovery_task = self.loop.create_task(self.recover())
+        elif ending is Ending.CLOSED:
+            self.finished()
 
-    def _finish(self, error: AMQPError | None) -> None:
-        """The connection is over for good. Idempotent: the first call
-        decides the terminal error."""
-        if self._finished:
-            return
-        self._finished = True
-        failure = (
-            error if error is not None else ConnectionClosed(200, "connection closed")
-        )
-        self._fail_pending(failure, failure)
-        channels = list(self._channels.values())
-        self._channels.clear()
-        for channel in channels:
-            channel._on_terminated(error, failure)
-        self._writable.set()  # wake blocked publishers; they will see the error
-        if not self._closed.done():
-            self._closed.set_result(error)
-        self._ready.set()  # wake waiters; they will see the error
-        self._shut_transport()
-        run_callbacks(self._close_callbacks, log, error)
+    def finished(self) -> None:
+        """The session is over: resolve ``closed`` (idempotent)."""
+        if not self.closed.done():
+            self.closed.set_result(self.session.close_error)
+        self.shut_transport()
 
-    def _fail_pending(self, opening: AMQPError, failure: AMQPError) -> None:
-        """Fail the open handshake (with ``opening``), the channels being
-        opened and the connection-level requests (with ``failure``)."""
-        if not self._opened.done():
-            self._opened.set_exception(opening)
-            self._opened.exception()  # nobody may wait for it any more
-        fail_all(self._opening.values(), failure)
-        self._opening.clear()
-        fail_all(self._control_waiters, failure)
-        self._control_waiters.clear()
+    def end(self, error: AMQPError | None) -> None:
+        """End the connection for good with ``error``."""
+        self.session.finish(error)
+        if not self.session.core.is_closed:
+            self.session.core.connection_lost("the connection is over")
+            self.after_input()
+        self.finished()
 
-    def _shut_transport(self) -> None:
-        if self._transport is not None:
+    def shut_transport(self) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
             # Let the close (or close-ok) frame go out first.
-            data = self._core.data_to_send()
-            if data and not self._transport.is_closing():
-                self._transport.writelines(data)
-            self._transport.close()
+            data = self.session.core.data_to_send()
+            if data:
+                transport.writelines(data)
+            transport.close()
 
-    # --- recovery ----------------------------------------------------------------------------
-
-    def _interrupt(self, error: AMQPError | None) -> None:
-        """This transport is gone but the connection lives on: fail what
-        waited on it and keep the channels for the next transport."""
-        failure = lost_error(error)
-        self._fail_pending(error or failure, failure)
-        for channel in list(self._channels.values()):
-            channel._interrupt(failure)
-        self._writable.set()
-        self._shut_transport()
-
-    def _start_recovery(self, error: AMQPError | None) -> None:
-        log.warning("%s; recovering", error)
-        self._ready.clear()
-        self._wake_recovery.clear()
-        self._emit_connection(self._lost_callbacks, lost_error(error))
-        self._recovery_task = self._loop.create_task(self._recover())
-
-    async def _recover(self) -> None:
-        """The recovery task. close() cancels it (and then ends the
-        connection itself); anything else ends in recovery or in _finish."""
-        try:
-            await self._reconnect()
-        except Exception as exc:
-            # A bug, or a callback's: never leave callers waiting for a
-            # recovery that will not come.
-            log.exception("recovery failed")
-            failure = ConnectionLost(f"recovery failed: {exc!r}")
-            failure.__cause__ = exc
-            if not self._core.is_closed:
-                self._core.connection_lost(f"recovery failed: {exc!r}")
-                self._dispatch()
-            self._finish(failure)
-
-    async def _reconnect(self) -> None:
-        assert self._recovery is not None
-        options = self._recovery
-        backoff = Backoff(options.initial_delay, options.max_delay)
-        order = recovery_order(self._endpoints, self._params)
-        attempts = 0
-        while not self._closing:
-            delay = backoff.next()
-            if delay:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake_recovery.wait(), delay)
-                if self._closing:
-                    return
-            attempts += 1
-            try:
-                await self._establish(order)
-                await self._restore()
-            except (AMQPError, OSError, TimeoutError) as exc:
-                log.warning("recovery attempt %d failed: %s", attempts, exc)
-                if not self._core.is_closed:
-                    self._core.connection_lost(f"recovery failed: {exc}")
-                    self._dispatch()
-                if gives_up(options, attempts):
-                    log.error("giving up recovery after %d attempts", attempts)
-                    self._finish(give_up_error(exc))
-                    return
-                continue
-            log.info("connection recovered (%s)", self._params.address)
-            self._ready.set()
-            self._emit_connection(self._recovered_callbacks)
+    async def close_transport(self, timeout: float) -> None:
+        """Close the transport and wait (briefly) until its socket is really
+        closed: a TLS transport first exchanges close_notify, and a loop
+        that ends before would leave the socket to the garbage collector."""
+        if self.transport is None:
             return
+        self.shut_transport()
+        if not self.transport_gone.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.transport_gone), timeout)
 
-    async def _establish(self, order: Sequence[uri.ConnectionParameters]) -> None:
+    # --- connecting -----------------------------------------------------------------------
+
+    async def establish(self, order: Sequence[uri.ConnectionParameters]) -> None:
         """Open a transport and an AMQP connection to the first endpoint of
-        ``order`` that answers."""
-        failures: list[tuple[str, BaseException]] = []
-        self._connecting = True
+        ``order`` that answers (see ``connect_plan``)."""
+        session = self.session
+        plan = connect_plan(order, lambda: session.closing)
+        session.connecting = True
         try:
-            for params in order:
-                if self._closing:
-                    raise ConnectionLost("the connection was closed by the application")
+            params = next(plan)
+            while True:
+                failure: BaseException | None = None
                 try:
-                    await self._connect_to(params)
+                    await self.connect_to(params)
                 except (ConnectionLost, TimeoutError) as exc:
-                    failures.append((params.address, exc))
-                    continue
-                return
+                    failure = exc
+                try:
+                    params = plan.send(failure)
+                except StopIteration:
+                    return
         finally:
-            self._connecting = False
-        raise connect_error(failures)
+            session.connecting = False
 
-    async def _connect_to(self, params: uri.ConnectionParameters) -> None:
-        self._params = params
-        self._core = new_core(params)
-        self._opened = self._loop.create_future()
-        self._transport_gone = self._loop.create_future()
-        self._transport = None
-        self._writable_transport = True
-        self._reading_paused = False
+    async def connect_to(self, params: uri.ConnectionParameters) -> None:
+        opened: asyncio.Future[None] = self.loop.create_future()
+        self.session.new_attempt(params, opened)
+        self.transport_gone = self.loop.create_future()
+        self.transport = None
+        self.transport_writable = True
         ssl_context: _ssl.SSLContext | None = None
         if params.tls:
             ssl_context = params.ssl_context or _ssl.create_default_context()
@@ -634,7 +337,7 @@ class Connection(AsyncConnectionMethods, EventSink, RecoveryEvents):
         try:
             async with asyncio.timeout(timeout):
                 try:
-                    await self._loop.create_connection(
+                    await self.loop.create_connection(
                         lambda: _Protocol(self),
                         params.host,
                         params.port,
@@ -650,135 +353,238 @@ class Connection(AsyncConnectionMethods, EventSink, RecoveryEvents):
                     raise ConnectionLost(
                         f"cannot connect to {params.address}: {exc.strerror or exc}"
                     ) from exc
-                await self._opened
+                await opened
         except TimeoutError:
-            await self._drop_attempt(f"connecting to {params.address} timed out")
+            await self.drop_attempt(f"connecting to {params.address} timed out")
             raise TimeoutError(
                 f"connecting to {params.address} timed out after {timeout} s"
             ) from None
         except BaseException:
-            await self._drop_attempt(f"connecting to {params.address} failed")
+            await self.drop_attempt(f"connecting to {params.address} failed")
             raise
-        if self._buffered >= _READ_HIGH and self._transport is not None:
-            self._delivery_buffered(0)
+        self.session.reading_may_change()
 
-    async def _drop_attempt(self, reason: str) -> None:
+    async def drop_attempt(self, reason: str) -> None:
         """Give up this attempt's transport, and wait (briefly) until its
         socket is closed: a failed attempt needs no TLS close_notify, and
         a socket left to a loop that ends soon would leak."""
-        if not self._core.is_closed:
-            self._core.connection_lost(reason)
-            self._dispatch()
-        transport = self._transport
+        if not self.session.core.is_closed:
+            self.session.core.connection_lost(reason)
+            self.after_input()
+        transport = self.transport
         if transport is not None:
             transport.abort()
-            if not self._transport_gone.done():
+            if not self.transport_gone.done():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(self._transport_gone), 1.0)
+                    await asyncio.wait_for(asyncio.shield(self.transport_gone), 1.0)
 
-    async def _restore(self) -> None:
-        """Reopen the channels (qos, confirm and tx mode), redeclare the
-        topology, restart the consumers."""
-        from amqp_client.aio.channel import Channel
+    # --- recovery -------------------------------------------------------------------------
 
-        channels: list[Channel] = [
-            self._channels[cid] for cid in sorted(self._channels)
-        ]
-        timeout = restore_timeout(self._params)
-        for channel in channels:
-            if channel._error is not None:
-                continue  # closed by the application meanwhile
-            await self._reopen(channel, timeout)
-            for method in channel._session_methods():
-                await channel._request(method, timeout, None, internal=True)
-        if self._topology is not None:
-            await self._restore_topology(timeout)
-        for channel in channels:
-            for consumer, method in channel._consumers_to_restore():
-                try:
-                    await channel._request(
-                        method,
-                        timeout,
-                        channel._consumer_registered(consumer),
-                        internal=True,
-                    )
-                except ChannelClosed as exc:
-                    self._recovery_failed(f"consumer {consumer.consumer_tag!r}", exc)
-                    consumer._end(exc)
-                    if channel._error is not None:
-                        break
-
-    async def _reopen(self, channel: Any, timeout: float) -> None:
-        await self._opened_on_core(self._core.open_channel(channel.channel_id), timeout)
-        channel._resume(self._core)
-
-    async def _restore_topology(self, timeout: float) -> None:
-        from amqp_client.aio.channel import Channel
-
-        assert self._topology is not None
-        helper: Channel | None = None
+    async def recover(self) -> None:
+        """The recovery task. close() cancels it (and then ends the
+        connection itself); anything else ends in recovery or in ``end``."""
         try:
-            for step in self._topology.steps():
-                if helper is None or not helper.is_open:
-                    helper = await self._helper_channel(timeout)
+            await self.reconnect()
+        except AMQPError as exc:  # recovery gave up
+            self.end(exc)
+        except Exception as exc:
+            # A bug, or a callback's: never leave callers waiting for a
+            # recovery that will not come.
+            log.exception("recovery failed")
+            failure = ConnectionLost(f"recovery failed: {exc!r}")
+            failure.__cause__ = exc
+            self.end(failure)
+
+    async def reconnect(self) -> None:
+        session = self.session
+        assert session.recovery is not None
+        plan = recovery_loop(session.recovery, session.endpoints, session.params)
+        step = next(plan)
+        while not session.closing:
+            failure: BaseException | None = None
+            if isinstance(step, Sleep):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake_recovery.wait(), step.delay)
+                if session.closing:
+                    return
+            else:
                 try:
-                    reply = await helper._request(
-                        step.method, timeout, None, internal=True
-                    )
+                    await self.establish(step.order)
+                    await self.restore()
+                except (AMQPError, OSError, TimeoutError) as exc:
+                    if not session.core.is_closed:
+                        session.core.connection_lost(f"recovery failed: {exc}")
+                        self.after_input()
+                    failure = exc
+            try:
+                step = plan.send(failure)
+            except StopIteration:
+                session.recovered()
+                return
+
+    async def restore(self) -> None:
+        """Reopen the channels, redeclare the topology, restart the
+        consumers (see ``restore_plan``)."""
+        timeout = restore_timeout(self.session.params)
+        restorer = Restorer(self.session, self.open_helper)
+        try:
+            while True:
+                waiter: asyncio.Future[Reply] = self.loop.create_future()
+                if not restorer.start(waiter):
+                    return
+                try:
+                    restorer.finished(await wait(waiter, timeout, "recovery"))
                 except ChannelClosed as exc:
-                    self._recovery_failed(step.entity, exc)
-                    continue
-                if step.on_reply is not None:
-                    step.on_reply(reply)
-            if helper is not None and helper.is_open:
-                # A real close: on the new connection, the broker would
-                # otherwise keep it open for good.
-                await asyncio.wait_for(helper.close(), timeout)
+                    restorer.failed(exc)
         finally:
-            if helper is not None:
-                helper._drop()  # whatever failed: never restore it as ours
+            restorer.close()
 
-    async def _helper_channel(self, timeout: float) -> Any:
-        """A channel of recovery's own, not recorded and not restored."""
-        from amqp_client.aio.channel import Channel
+    def open_helper(self, opened: Waiter[None]) -> ChannelSession[Delivery]:
+        return open_channel(self, opened, recorded=False)[1]
 
-        channel_id = self._core.open_channel()
-        channel = Channel(self, channel_id)
-        channel._recorded = False
-        self._channels[channel_id] = channel
-        await self._opened_on_core(channel_id, timeout)
+
+class Connection(ConnectionInfo[Delivery], AsyncConnectionMethods):
+    """An AMQP connection for asyncio programs. Create it with :func:`connect`.
+
+    Use it as an async context manager, open channels with
+    :meth:`channel`, close it with :meth:`close`. ``await conn.closed``
+    resolves (to the terminal error, or None after a clean close) when the
+    connection is over.
+    """
+
+    def __init__(
+        self,
+        params: uri.ConnectionParameters | Sequence[uri.ConnectionParameters],
+        options: ConnectOptions | None = None,
+    ) -> None:
+        endpoints = [params] if isinstance(params, uri.ConnectionParameters) else params
+        self._driver = _Driver(self, endpoints, options or ConnectOptions())
+        self._session = self._driver.session
+
+    def __repr__(self) -> str:
+        session = self._session
+        return (
+            f"<amqp_client.aio.Connection {session.params.redacted_url()} "
+            f"{session.state}>"
+        )
+
+    @property
+    def closed(self) -> asyncio.Future[AMQPError | None]:
+        """Resolves when the connection is over, to its terminal error (None
+        after a clean close)."""
+        return self._driver.closed
+
+    @property
+    def local_address(self) -> tuple[str, int] | None:
+        """The socket's own (host, port), None while not connected."""
+        return _address(self._driver.transport, "sockname")
+
+    @property
+    def peer_address(self) -> tuple[str, int] | None:
+        """The broker's (host, port), None while not connected."""
+        return _address(self._driver.transport, "peername")
+
+    async def channel(self, *, timeout: float | None = None) -> Channel:
+        """Open a channel on the lowest free id.
+
+        A call that is cancelled or times out before channel.open-ok leaves
+        nothing behind: the channel is closed as soon as it opens.
+
+        Raises:
+            ConnectionClosed: the connection is closed.
+            UsageError: all channel ids are in use.
+            TimeoutError: no channel.open-ok within ``timeout``.
+        """
+        timeout = check_timeout(timeout)
+        driver = self._driver
+        await driver.until_ready(timeout)
+        opened: asyncio.Future[None] = driver.loop.create_future()
+        channel, state = open_channel(driver, opened)
+        try:
+            await wait(opened, timeout, "channel.open")
+        except BaseException:
+            state.abandoned = True
+            if state.opened:
+                state.close(200, "")
+            raise
         return channel
 
-    async def _opened_on_core(self, channel_id: int, timeout: float) -> None:
-        """Send the channel.open the core queued and wait for open-ok."""
-        opened: asyncio.Future[None] = self._loop.create_future()
-        self._opening[channel_id] = opened
-        self._flush()
-        await _wait(opened, timeout)
+    async def close(self, reply_code: int = 200, reply_text: str = "") -> None:
+        """Close the connection (handshake with the broker, then the socket).
+
+        Idempotent. Waits at most 10 s for the broker's close-ok. On a
+        recovering connection it also stops recovery.
+        """
+        driver = self._driver
+        session = self._session
+        if driver.closed.done():
+            return
+        driver.wake_recovery.set()
+        task = driver.recovery_task
+        handshake = session.close(reply_code, reply_text)
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if not handshake:
+            # Down, or between attempts: nothing to hand-shake with.
+            driver.end(None)
+            await driver.close_transport(2.0)
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(driver.closed), _CLOSE_TIMEOUT)
+        except TimeoutError:
+            log.warning(
+                "no connection.close-ok within %.0f s; dropping the socket",
+                _CLOSE_TIMEOUT,
+            )
+            session.core.connection_lost("close timed out")
+            driver.after_input()
+        finally:
+            await driver.close_transport(2.0)
+
+    def wait_closed(self) -> Awaitable[AMQPError | None]:
+        """The same as ``await conn.closed``."""
+        return asyncio.shield(self._driver.closed)
+
+    async def __aenter__(self) -> Connection:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- generated API hooks (connection-level methods) -----------------------------
+
+    async def _rpc(self, method: Method, timeout: float | None) -> Method:
+        await self._driver.until_ready(timeout)
+        waiter: asyncio.Future[Reply] = self._driver.loop.create_future()
+        self._session.call(method, waiter)
+        reply = await wait(waiter, timeout, method.NAME)
+        assert isinstance(reply, Method)
+        return reply
+
+    async def _send(self, method: Method) -> None:
+        await self._driver.until_ready(None)
+        self._session.send(method)
 
 
-async def _wait(waiter: asyncio.Future[Any], timeout: float | None) -> Any:
-    if timeout is None:
-        return await waiter
-    try:
-        return await asyncio.wait_for(asyncio.shield(waiter), timeout)
-    except TimeoutError:
-        # The reply may still come: the waiter stays in its FIFO slot so that
-        # later replies keep matching their requests.
-        waiter.cancel()
-        raise
+def _address(transport: asyncio.Transport | None, key: str) -> tuple[str, int] | None:
+    if transport is None or transport.is_closing():
+        return None
+    address = transport.get_extra_info(key)
+    if isinstance(address, tuple) and len(address) >= 2:
+        return (str(address[0]), int(address[1]))
+    return None
 
 
 class _Connect:
     """What :func:`connect` returns: awaitable, and an async context manager."""
 
     def __init__(
-        self,
-        params: Sequence[uri.ConnectionParameters],
-        recovery: RecoveryOptions | None,
+        self, params: Sequence[uri.ConnectionParameters], options: ConnectOptions
     ) -> None:
         self._params = params
-        self._recovery = recovery
+        self._options = options
         self._connection: Connection | None = None
 
     def __await__(self) -> Generator[Any, None, Connection]:
@@ -793,8 +599,8 @@ class _Connect:
             await self._connection.close()
 
     async def _open(self) -> Connection:
-        connection = Connection(self._params, self._recovery)
-        await connection._establish(connection._endpoints)
+        connection = Connection(self._params, self._options)
+        await connection._driver.establish(self._params)
         return connection
 
 
@@ -816,6 +622,8 @@ def connect(
     connection_name: str | None = None,
     connection_timeout: float | None = None,
     locale: str | None = None,
+    max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
+    max_buffered_messages: int = DEFAULT_MAX_BUFFERED_MESSAGES,
 ) -> _Connect:
     """Connect to a broker: ``conn = await connect(url)`` or
     ``async with connect(url) as conn``.
@@ -842,6 +650,13 @@ def connect(
     redelivers them). See ``add_on_lost_callback``,
     ``add_on_recovered_callback`` and ``add_on_recovery_error_callback``.
 
+    Deliveries received and not yet handed to the application are bounded:
+    when they pass ``max_buffered_bytes`` of bodies (64 MiB) or
+    ``max_buffered_messages`` (20,000), the connection stops reading from
+    the socket until they are back at half; a reply the client waits for is
+    still read. A consumer that ends returns what it never handed out to
+    the broker (requeued), unless it is no_ack.
+
     Raises:
         ValueError: a malformed URL or argument (before anything is sent).
         AuthenticationError: the broker refused the credentials.
@@ -850,7 +665,7 @@ def connect(
         ConnectionLost: the TCP connection could not be made or broke.
         TimeoutError: connection_timeout passed.
     """
-    params, recovery = _arguments(
+    params, options = connect_arguments(
         url,
         hosts,
         shuffle,
@@ -858,6 +673,8 @@ def connect(
         recovery_delay,
         recovery_max_delay,
         recovery_attempts,
+        max_buffered_bytes,
+        max_buffered_messages,
         heartbeat=heartbeat,
         frame_max=frame_max,
         channel_max=channel_max,
@@ -868,4 +685,4 @@ def connect(
         connection_timeout=connection_timeout,
         locale=locale,
     )
-    return _Connect(params, recovery)
+    return _Connect(params, options)

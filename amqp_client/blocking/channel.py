@@ -1,28 +1,32 @@
 """Blocking channels, consumers, deliveries and confirmations.
 
-``Channel`` is the generated ``ChannelMethods`` plus publishing (with
-confirmations and returns), consuming, basic.get and closing, with the
-same names and parameters as the asyncio front. Every call that waits on
-the broker takes ``timeout`` and raises ``TimeoutError`` when it passes.
+``Channel`` is the generated ``ChannelMethods`` with its hooks filled in;
+all channel state lives in its :class:`~amqp_client.session.channel.ChannelSession`,
+which is only touched under the connection's lock. This module makes
+waiters and blocks on them (outside the lock), with the same names and
+parameters as the asyncio front. Every call that waits takes ``timeout``
+and raises ``TimeoutError`` when it passes.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, overload
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from amqp_client._delivery import DeliveryData
-from amqp_client._front import ChannelEvents
-from amqp_client._spec_base import Method, Properties
+from amqp_client._spec_base import Method, check_timeout
 from amqp_client.blocking._waiter import Waiter
-from amqp_client.errors import AMQPError, UsageError
+from amqp_client.session.api import ChannelInfo, ConsumerInfo
+from amqp_client.session.channel import ChannelSession
+from amqp_client.session.connection import ConnectionSession
+from amqp_client.session.consumers import ConsumerSession
+from amqp_client.session.link import Reply
+from amqp_client.session.link import Waiter as AnyWaiter
 from amqp_client.spec import (
     BasicAck,
-    BasicCancel,
-    BasicCancelOk,
     BasicConsume,
     BasicGet,
     BasicNack,
@@ -35,12 +39,52 @@ from amqp_client.spec import (
 if TYPE_CHECKING:
     from amqp_client.blocking.connection import Connection
 
-__all__ = ["Channel", "Confirmation", "Consumer", "Delivery"]
+__all__ = [
+    "BlockingLink",
+    "Channel",
+    "Confirmation",
+    "Consumer",
+    "Delivery",
+    "open_channel",
+]
 
 log = logging.getLogger("amqp_client.blocking")
 
-Callback = Callable[..., object]
-_END = object()
+T = TypeVar("T")
+
+
+class BlockingLink(Protocol):
+    """What a blocking channel needs from its connection."""
+
+    @property
+    def lock(self) -> threading.Lock:
+        """Guards the connection's session and core."""
+
+    @property
+    def session(self) -> ConnectionSession[Delivery]: ...
+
+    @property
+    def connection(self) -> Connection:
+        """The user's connection object."""
+
+    def publishable(self, channel: ChannelSession[Delivery]) -> bool:
+        """Whether a publish on ``channel`` may go now (lock held)."""
+
+    def wait_until(
+        self, ready: Callable[[], bool], timeout: float | None, what: str
+    ) -> None:
+        """Wait, lock held, until ``ready()`` (checked at each state change).
+
+        Raises:
+            TimeoutError: ``what`` did not happen within ``timeout``.
+        """
+
+    def until_ready(self, timeout: float | None) -> None:
+        """Raise if the connection is over; wait while it recovers (lock
+        not held)."""
+
+    def check_not_io_thread(self) -> None:
+        """Raise UsageError on the connection's I/O thread (it would deadlock)."""
 
 
 class Delivery(DeliveryData):
@@ -61,14 +105,22 @@ class Delivery(DeliveryData):
         )
 
     def nack(self, multiple: bool = False, requeue: bool = True) -> None:
-        """Reject this message (and all before it if ``multiple``)."""
+        """Reject this message (and all before it if ``multiple``).
+
+        Raises:
+            ChannelClosed: the channel closed; the delivery tag is dead.
+        """
         self._channel._settle(
             BasicNack(self.delivery_tag, multiple=multiple, requeue=requeue),
             self._epoch,
         )
 
     def reject(self, requeue: bool = True) -> None:
-        """Reject this one message."""
+        """Reject this one message.
+
+        Raises:
+            ChannelClosed: the channel closed; the delivery tag is dead.
+        """
         self._channel._settle(
             BasicReject(self.delivery_tag, requeue=requeue), self._epoch
         )
@@ -80,7 +132,8 @@ class Confirmation:
     ``wait()`` returns when the broker acks; raises ``MessageNacked`` on a
     nack, ``MessageReturned`` when a mandatory publish came back, the
     channel's or connection's error if either closes first, and
-    ``TimeoutError`` when ``timeout`` passes.
+    ``TimeoutError`` when ``timeout`` passes (the outcome stays pending for
+    a later ``wait()``).
     """
 
     __slots__ = ("_future", "delivery_tag")
@@ -90,7 +143,7 @@ class Confirmation:
         self.delivery_tag = delivery_tag
 
     def wait(self, timeout: float | None = None) -> None:
-        self._future.result(timeout)
+        self._future.result(check_timeout(timeout))
 
     def done(self) -> bool:
         return self._future.done()
@@ -102,26 +155,21 @@ class Confirmation:
         return f"<Confirmation #{self.delivery_tag} {state}>"
 
 
-class Consumer:
+class Consumer(ConsumerInfo[Delivery]):
     """An iterator of deliveries from ``basic_consume``; ``get(timeout)``
     takes one. Iteration ends after a cancel from either side; it raises
     the channel's error if the channel closes with one. ``with`` cancels on
-    exit.
+    exit. Deliveries it received but never handed out go back to the broker
+    (requeued) when it ends, unless it is no_ack.
     """
 
-    def __init__(self, channel: Channel, queue_name: str) -> None:
-        self._channel = channel
-        self.queue = queue_name
-        self.consumer_tag = ""
-        self._items: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._active = False
-        self._ended = False
-        self._failed = False
-        self._no_ack = False
-        self._method: BasicConsume | None = None
+    __slots__ = ("_arrived", "_channel", "_state")
 
-    def __repr__(self) -> str:
-        return f"<Consumer {self.consumer_tag!r} on {self.queue!r}>"
+    def __init__(self, channel: Channel, state: ConsumerSession[Delivery]) -> None:
+        self._channel = channel
+        self._state = state
+        self._arrived = threading.Condition(channel._link.lock)
+        state.wake = self._arrived.notify
 
     def __iter__(self) -> Iterator[Delivery]:
         return self
@@ -140,90 +188,70 @@ class Consumer:
             ChannelClosed, ConnectionClosed: the channel or connection
                 closed with an error.
         """
-        while not self._ended:
-            try:
-                item = self._items.get(timeout=timeout)
-            except queue.Empty:
-                raise TimeoutError(f"no delivery within {timeout} s") from None
-            if item is _END:
-                self._ended = True
-                return None
-            if isinstance(item, BaseException):
-                self._ended = True
-                raise item
-            self._channel._connection._delivery_buffered(-1)
-            if not self._no_ack and (
-                self._failed or item._epoch != self._channel._epoch
-            ):
-                # Queued before the channel failed or the connection was
-                # lost: it can no longer be acked and the broker
-                # redelivers it.
-                continue
-            return item  # type: ignore[no-any-return]
-        return None
+        timeout = check_timeout(timeout)
+        state = self._state
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._arrived:
+            while True:
+                delivery = state.take()
+                if delivery is not None:
+                    return delivery
+                if state.ended:
+                    error = state.error
+                    if error is not None:
+                        state.error = None  # raised once; then it is over
+                        raise error
+                    return None
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"no delivery within {timeout} s")
+                self._arrived.wait(remaining)
 
     def cancel(self, timeout: float | None = None) -> None:
-        """Stop the consumer (basic.cancel); iteration ends after the
-        deliveries already received. Idempotent."""
-        if self._active and self._channel.is_open:
-            self._active = False
-            self._channel.basic_cancel(self.consumer_tag, timeout=timeout)
+        """Stop the consumer (basic.cancel); iteration ends, and deliveries
+        not handed out yet go back to the broker. Idempotent.
+
+        Raises:
+            TimeoutError: no cancel-ok within ``timeout``.
+        """
+        state = self._state
+        if state.active and self._channel.is_open:
+            state.active = False
+            self._channel.basic_cancel(state.consumer_tag, timeout=timeout)
 
     def __enter__(self) -> Consumer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._channel.is_open and self._channel._connection.is_open:
-            self.cancel()
-
-    def _push(self, item: Any) -> None:
-        self._items.put(item)
-
-    def _end(self, error: BaseException | None = None) -> None:
-        self._active = False
-        self._failed = error is not None
-        self._items.put(error if error is not None else _END)
-
-    def _drop_unacked(self) -> None:
-        """Nothing to do now: get() skips deliveries of an older epoch."""
+        self.cancel()
 
 
-class Channel(ChannelMethods, ChannelEvents):
+class Channel(
+    ChannelInfo[Delivery], ChannelMethods[Confirmation | None, Delivery, Consumer]
+):
     """An AMQP channel for threaded programs; open one with
     ``connection.channel()``. Every generated method of
     :class:`amqp_client.spec.ChannelMethods` is available.
     """
 
-    _delivery_class = Delivery
-    _connection: Connection
+    __slots__ = ("_link", "_state")
 
-    def __init__(self, connection: Connection, channel_id: int) -> None:
-        self._connection = connection
-        self._core = connection._core
-        self._lock = connection._lock
-        self.channel_id = channel_id
-        self._init_events()
-        self._terminated = threading.Event()
-        self._flow = threading.Event()
-        self._flow.set()
+    def __init__(
+        self, link: BlockingLink, opened: AnyWaiter[None], recorded: bool
+    ) -> None:
+        self._link = link
+        self._state: ChannelSession[Delivery] = link.session.open_channel(
+            self._make_delivery, opened, recorded=recorded
+        )
 
     def __repr__(self) -> str:
         state = "open" if self.is_open else "closed"
         return f"<amqp_client.blocking.Channel {self.channel_id} {state}>"
 
-    # --- public -----------------------------------------------------------------
-
-    @property
-    def is_open(self) -> bool:
-        return self._error is None and not self._terminated.is_set()
-
-    @property
-    def is_closed(self) -> bool:
-        return not self.is_open
-
     @property
     def connection(self) -> Connection:
-        return self._connection
+        """The connection this channel belongs to."""
+        return self._link.connection
 
     def close(
         self,
@@ -232,271 +260,162 @@ class Channel(ChannelMethods, ChannelEvents):
         *,
         timeout: float | None = None,
     ) -> None:
-        """Close the channel (channel.close handshake). Idempotent."""
-        if self._terminated.is_set() or self._connection.is_closed:
-            return
-        self._connection._check_not_io_thread()
-        with self._lock:
-            gone = self._core.is_closed
-            if not gone:
-                self._closing = True
-                self._core.close_channel(self.channel_id, reply_code, reply_text)
-                self._connection._flush_locked()
-        if gone:
-            # Its connection is gone: nothing to hand-shake with. A
-            # recovering connection just does not restore it. (A channel
-            # already on the new connection, such as recovery's own,
-            # does hand-shake: else the broker would keep it open.)
-            if self._connection.is_recovering:
-                self._drop()
-            return
-        if not self._terminated.wait(timeout):
-            raise TimeoutError(
-                f"channel {self.channel_id} did not close within {timeout} s"
-            )
+        """Close the channel (channel.close handshake). Idempotent.
+
+        Raises:
+            TimeoutError: no close-ok within ``timeout``.
+        """
+        timeout = check_timeout(timeout)
+        self._link.check_not_io_thread()
+        closed: Waiter[None] = Waiter()
+        with self._link.lock:
+            if not self._state.close(reply_code, reply_text):
+                return
+            self._state.closed_waiters.append(closed)
+        result(closed, timeout, f"channel {self.channel_id} close")
 
     def __enter__(self) -> Channel:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._connection.is_open:
-            self.close()
-
-    def basic_publish(
-        self,
-        body: bytes,
-        *,
-        exchange: str = "",
-        routing_key: str = "",
-        mandatory: bool = False,
-        immediate: bool = False,
-        properties: BasicProperties | None = None,
-    ) -> Confirmation | None:
-        """Publish a message; in confirm mode, return its :class:`Confirmation`.
-
-        Thread-safe: the frames of concurrent publishes never interleave.
-        Waits while the broker blocks the connection, the socket's write
-        buffer is full, or the broker paused the channel (channel.flow).
-
-        Raises:
-            ChannelClosed, ConnectionClosed: the channel or connection is closed.
-            TypeError, ValueError: bad arguments; nothing is sent.
-        """
-        if self._error is not None:
-            raise self._error
-        connection = self._connection
-        if not self._flow.is_set() or connection._must_wait():
-            # Bad arguments fail now, not after the wait.
-            BasicPublish(
-                exchange, routing_key, mandatory=mandatory, immediate=immediate
-            )
-            self._flow.wait()
-        while True:
-            if not connection._ready.is_set():
-                connection._until_ready()
-            with self._lock:
-                connection._wait_writable()
-                if self._error is not None:
-                    raise self._error
-                if not connection._ready.is_set():
-                    continue  # lost while waiting: wait for recovery
-                try:
-                    tag = self._core.basic_publish(
-                        self.channel_id,
-                        body,
-                        properties,
-                        exchange,
-                        routing_key,
-                        mandatory,
-                        immediate,
-                    )
-                except UsageError:
-                    connection._check_open()
-                    raise
-                future: Waiter[None] | None = None
-                if tag is not None:
-                    future = Waiter()
-                    self._confirms.add(
-                        tag, future, mandatory, exchange, routing_key, body
-                    )
-                connection._flush_locked(urgent=False)
-                break
-        if future is None or tag is None:
-            return None
-        return Confirmation(future, tag)
-
-    def basic_consume(  # type: ignore[override]
-        self,
-        queue: str = "",
-        *,
-        consumer_tag: str = "",
-        no_local: bool = False,
-        no_ack: bool = False,
-        exclusive: bool = False,
-        arguments: Mapping[str, Any] | None = None,
-        timeout: float | None = None,
-    ) -> Consumer:
-        """Start a consumer on ``queue`` and return it (an iterator).
-
-        Raises:
-            ChannelClosed: e.g. NotFoundError for a missing queue; the
-                channel is closed then.
-        """
-        consumer = Consumer(self, queue)
-        consumer._no_ack = no_ack
-        method = BasicConsume(
-            queue,
-            consumer_tag,
-            no_local=no_local,
-            no_ack=no_ack,
-            exclusive=exclusive,
-            arguments=arguments,
-        )
-        consumer._method = method
-        self._request(method, timeout, self._consumer_registered(consumer))
-        return consumer
-
-    @overload
-    def basic_cancel(
-        self,
-        consumer_tag: str = "",
-        *,
-        no_wait: Literal[False] = False,
-        timeout: float | None = None,
-    ) -> BasicCancelOk: ...
-
-    @overload
-    def basic_cancel(
-        self,
-        consumer_tag: str = "",
-        *,
-        no_wait: Literal[True],
-        timeout: float | None = None,
-    ) -> None: ...
-
-    def basic_cancel(
-        self,
-        consumer_tag: str = "",
-        *,
-        no_wait: bool = False,
-        timeout: float | None = None,
-    ) -> BasicCancelOk | None:
-        """Cancel a consumer; its iteration ends after what was delivered."""
-        method = BasicCancel(consumer_tag, no_wait=no_wait)
-        if no_wait:
-            self._send(method)
-            self._end_consumer(consumer_tag)
-            return None
-
-        reply = self._request(method, timeout, self._consumer_cancelled(consumer_tag))
-        assert isinstance(reply, BasicCancelOk)
-        return reply
-
-    def basic_get(
-        self, queue: str = "", *, no_ack: bool = False, timeout: float | None = None
-    ) -> Delivery | None:
-        """Fetch one message; None when the queue is empty."""
-        return self._request(BasicGet(queue, no_ack=no_ack), timeout, None)  # type: ignore[no-any-return]
+        self.close()
 
     def flow(self, active: bool, *, timeout: float | None = None) -> bool:
         """Ask the broker to pause (False) or resume (True) deliveries."""
         return self.channel_flow(active=active, timeout=timeout).active
 
-    # --- generated API hooks --------------------------------------------------------
+    # --- generated API hooks ---------------------------------------------------------
 
     def _rpc(self, method: Method, timeout: float | None) -> Method:
-        return self._request(method, timeout, None)  # type: ignore[no-any-return]
+        reply = self._request(method, timeout)
+        assert isinstance(reply, Method)
+        return reply
 
     def _send(self, method: Method) -> None:
-        if self._error is not None:
-            raise self._error
-        self._connection._until_ready()
-        with self._lock:
-            try:
-                self._core.send(self.channel_id, method)
-            except UsageError:
-                self._connection._check_open()
-                raise
-            if self._records():
-                self._note(method, None)
-            self._connection._flush_locked()
+        state = self._state
+        state.check_open()
+        if state.connection.recovering:
+            self._link.until_ready(None)
+        with self._link.lock:
+            state.send(method)
 
     def _publish(
-        self, method: Method, body: bytes, properties: Properties | None
-    ) -> Any:
-        assert isinstance(method, BasicPublish)
-        assert properties is None or isinstance(properties, BasicProperties)
-        return self.basic_publish(
-            body,
-            exchange=method.exchange,
-            routing_key=method.routing_key,
-            mandatory=method.mandatory,
-            immediate=method.immediate,
-            properties=properties,
-        )
+        self,
+        body: bytes,
+        exchange: str,
+        routing_key: str,
+        mandatory: bool,
+        immediate: bool,
+        properties: BasicProperties | None,
+        timeout: float | None,
+    ) -> Confirmation | None:
+        state = self._state
+        link = self._link
+        with link.lock:
+            if not link.publishable(state):
+                state.check_open()
+                # Bad arguments fail now, not after the wait.
+                BasicPublish(
+                    exchange, routing_key, mandatory=mandatory, immediate=immediate
+                )
+                if not isinstance(body, bytes | bytearray | memoryview):
+                    raise TypeError(f"body must be bytes, not {type(body).__name__}")
+                link.wait_until(
+                    lambda: state.error is not None or link.publishable(state),
+                    timeout,
+                    "publishing could not go on",
+                )
+            tag = state.publish(
+                body, properties, exchange, routing_key, mandatory, immediate
+            )
+            if tag is None:
+                return None
+            waiter: Waiter[None] = Waiter()
+            state.track(tag, waiter, mandatory, exchange, routing_key, bytes(body))
+        return Confirmation(waiter, tag)
+
+    def _get(self, method: BasicGet, timeout: float | None) -> Delivery | None:
+        reply = self._request(method, timeout)
+        assert reply is None or isinstance(reply, Delivery)
+        return reply
+
+    def _consume(self, method: BasicConsume, timeout: float | None) -> Consumer:
+        consumer = Consumer(self, self._state.new_consumer(method, _nothing))
+        self._request(method, timeout, consumer._state)
+        return consumer
+
+    # --- plumbing --------------------------------------------------------------------
 
     def _request(
         self,
         method: Method,
         timeout: float | None,
-        hook: Callable[[Any], Any] | None,
-        *,
-        internal: bool = False,
-    ) -> Any:
-        """Send a request and wait for its reply. ``internal`` requests
-        (recovery's own) neither wait for recovery nor get recorded."""
-        if self._error is not None:
-            raise self._error
-        self._connection._check_not_io_thread()
-        if not internal:
-            if not self._connection._ready.is_set():
-                self._connection._until_ready(timeout)
-                if self._error is not None:
-                    raise self._error
-            hook = self._recording(method, hook)
-        waiter: Waiter[Any] = Waiter()
-        with self._lock:
-            try:
-                self._core.call(self.channel_id, method)
-            except UsageError:
-                self._connection._check_open()
-                if self._error is not None:
-                    raise self._error from None
-                raise
-            self._waiters.append((waiter, hook))
-            self._connection._flush_locked()
-        try:
-            return waiter.result(timeout)
-        except TimeoutError:
-            # The reply may still come: the waiter keeps its FIFO slot so
-            # that later replies still match their requests.
-            waiter.cancel()
-            raise TimeoutError(
-                f"no reply to {method.NAME} within {timeout} s"
-            ) from None
+        consumer: ConsumerSession[Delivery] | None = None,
+    ) -> Reply:
+        state = self._state
+        state.check_open()
+        self._link.check_not_io_thread()
+        if state.connection.recovering:
+            self._link.until_ready(timeout)
+        waiter: Waiter[Reply] = Waiter()
+        with self._link.lock:
+            state.request(method, waiter, consumer=consumer)
+        return result(waiter, timeout, method.NAME)
 
     def _settle(self, method: Method, epoch: int) -> None:
-        if self._error is not None:
-            raise self._error
-        if self._stale(epoch):
-            return
-        with self._lock:
-            if self._stale(epoch):
-                return
-            self._core.send(self.channel_id, method)
-            self._connection._flush_locked(urgent=False)
+        with self._link.lock:
+            self._state.settle(method, epoch)
 
-    # --- events (I/O thread, lock not held) -----------------------------------------------
+    def _make_delivery(
+        self,
+        body: bytes,
+        properties: BasicProperties,
+        delivery_tag: int,
+        redelivered: bool,
+        exchange: str,
+        routing_key: str,
+        consumer_tag: str,
+        message_count: int | None,
+        epoch: int,
+    ) -> Delivery:
+        return Delivery(
+            self,
+            body,
+            properties,
+            delivery_tag,
+            redelivered,
+            exchange,
+            routing_key,
+            consumer_tag,
+            message_count,
+            epoch,
+        )
 
-    # --- ChannelEvents hooks -----------------------------------------------------
 
-    def _emit(self, callbacks: list[Callback], *args: object) -> None:
-        self._connection._call_soon(callbacks, *args)
+def _nothing() -> None:
+    return None
 
-    def _resume(self, core: Any) -> None:
-        """The channel is open again on a new connection (recovery); the
-        caller holds the lock."""
-        self._core = core
 
-    def _mark_terminated(self, error: AMQPError | None) -> None:
-        self._terminated.set()
+def result(waiter: Waiter[T], timeout: float | None, what: str) -> T:
+    """Wait for a request's outcome, at most ``timeout`` seconds.
+
+    Raises:
+        TimeoutError: none within ``timeout``; the request keeps its place,
+            so later replies still match their requests.
+    """
+    try:
+        return waiter.result(timeout)
+    except TimeoutError:
+        if waiter.done():
+            raise
+        waiter.cancel()  # its reply, if it comes, is dropped
+        raise TimeoutError(f"no reply to {what} within {timeout} s") from None
+
+
+def open_channel(
+    link: BlockingLink, opened: AnyWaiter[None], *, recorded: bool = True
+) -> tuple[Channel, ChannelSession[Delivery]]:
+    """Open a channel (lock held; its open-ok resolves ``opened``): the
+    user's object and its state, for the connection that drives it."""
+    channel = Channel(link, opened, recorded)
+    return channel, channel._state

@@ -22,7 +22,7 @@ from codegen import plan as planning
 from codegen.loader import load
 from codegen.model import Spec
 from codegen.render import check, render_reference, write
-from tests.codegen.conftest import BASE, DATA, OVERLAY, ROOT
+from tests.codegen.conftest import BASE, DATA, OVERLAY, ROOT, TINY_HOOKS
 from tests.codegen.test_synthetic_overlay import SYNTHETIC
 
 REFERENCE = ROOT / "docs" / "reference.md"
@@ -138,7 +138,7 @@ def test_first_line_names_the_spec_files_and_their_hashes() -> None:
 
 
 def test_tiny_reference_matches_golden_file() -> None:
-    text = render_reference(load(DATA / "tiny.xml"))
+    text = render_reference(load(DATA / "tiny.xml"), hooks=TINY_HOOKS)
     if os.environ.get("UPDATE_GOLDEN"):
         GOLDEN.write_text(text, encoding="utf-8")
     assert text == GOLDEN.read_text(encoding="utf-8")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.codegen.conftest import BASE, OVERLAY, generate_package
+from tests.codegen.conftest import BASE, OVERLAY, Recorder, generate_package
 
 SYNTHETIC = """<?xml version="1.0"?>
 <amqp>
@@ -86,28 +86,13 @@ def test_overlay_method_appears_everywhere(tmp_path: Path) -> None:
         assert "hand" in inspect.signature(api.wave).parameters
 
 
-class _Recorder:
-    """A stand-in runtime: records what the generated API hands its hooks."""
-
-    def __init__(self, reply: object) -> None:
-        self.sent: list[object] = []
-        self.reply = reply
-
-    def _rpc(self, method: object, timeout: float | None) -> object:
-        self.sent.append(("rpc", method, timeout))
-        return self.reply
-
-    def _send(self, method: object) -> None:
-        self.sent.append(("send", method))
-
-
 @pytest.mark.usefixtures("cleanup_modules")
 def test_api_hands_the_method_to_the_hooks(tmp_path: Path) -> None:
     extra = tmp_path / "synthetic.xml"
     extra.write_text(SYNTHETIC)
     pkg, _ = generate_package(BASE, (OVERLAY, extra), tmp_path)
 
-    class Runtime(_Recorder, pkg.ChannelMethods):  # type: ignore[misc, name-defined]
+    class Runtime(Recorder, pkg.ChannelMethods):  # type: ignore[misc, name-defined]
         pass
 
     ok = pkg.QueueFrobnicateOk(level=3)
@@ -121,4 +106,21 @@ def test_api_hands_the_method_to_the_hooks(tmp_path: Path) -> None:
         rt.queue_frobnicate("q", -1)
     with pytest.raises(ValueError, match="queue"):
         rt.queue_frobnicate("q" * 256, 1)
+    # So does a bad timeout, checked before the method waits (or not).
+    with pytest.raises(ValueError, match="timeout"):
+        rt.queue_frobnicate("q", 7, timeout=-1)
+    with pytest.raises(ValueError, match="timeout"):
+        rt.queue_frobnicate("q", 7, no_wait=True, timeout=float("nan"))
+    with pytest.raises(TypeError, match="timeout"):
+        rt.queue_frobnicate("q", 7, timeout="1")
     assert len(rt.sent) == 2
+    # The overlay leaves the hooked methods of the real spec as they were.
+    props = pkg.BasicProperties(content_type="text/plain")
+    assert rt.basic_publish(b"hi", routing_key="q", properties=props) is ok
+    assert rt.basic_get("q", timeout=1) is ok
+    assert rt.basic_consume("q", no_ack=True) is ok
+    assert rt.sent[2:] == [
+        ("publish", b"hi", "", "q", False, False, props, None),
+        ("get", pkg.BasicGet("q"), 1),
+        ("consume", pkg.BasicConsume("q", no_ack=True), None),
+    ]

@@ -19,7 +19,8 @@ from amqp_client.spec import (
     QueueUnbind,
 )
 
-from amqp_client import _recovery as rec
+from amqp_client.session import connect as conn_args
+from amqp_client.session import recovery as rec
 from amqp_client.errors import (
     AuthenticationError,
     ConnectionClosed,
@@ -31,7 +32,7 @@ from amqp_client.errors import (
 
 
 def test_one_url_and_overrides() -> None:
-    (params,) = rec.endpoints("amqp://u:p@h1:1234/v", None, False, {"heartbeat": 7})
+    (params,) = conn_args.endpoints("amqp://u:p@h1:1234/v", None, False, {"heartbeat": 7})
     assert (params.host, params.port, params.vhost, params.heartbeat) == (
         "h1",
         1234,
@@ -41,7 +42,7 @@ def test_one_url_and_overrides() -> None:
 
 
 def test_list_of_urls_in_order() -> None:
-    result = rec.endpoints(["amqp://a", "amqps://b:9999"], None, False, {})
+    result = conn_args.endpoints(["amqp://a", "amqps://b:9999"], None, False, {})
     assert [(p.host, p.port, p.tls) for p in result] == [
         ("a", 5672, False),
         ("b", 9999, True),
@@ -49,7 +50,7 @@ def test_list_of_urls_in_order() -> None:
 
 
 def test_hosts_take_the_urls_settings() -> None:
-    result = rec.endpoints(
+    result = conn_args.endpoints(
         "amqp://user:pw@a:1111/vh?heartbeat=5",
         ["b", "c:2222", "[::1]:3333", "[::1]"],
         False,
@@ -68,14 +69,14 @@ def test_hosts_take_the_urls_settings() -> None:
 
 
 def test_hosts_alone_use_the_default_url() -> None:
-    result = rec.endpoints(None, ["x", "y:1"], False, {})
+    result = conn_args.endpoints(None, ["x", "y:1"], False, {})
     assert [(p.host, p.port) for p in result] == [("x", 5672), ("y", 1)]
 
 
 def test_shuffle_keeps_every_endpoint() -> None:
     hosts = [f"h{i}" for i in range(20)]
     orders = {
-        tuple(p.host for p in rec.endpoints(None, hosts, True, {})) for _ in range(5)
+        tuple(p.host for p in conn_args.endpoints(None, hosts, True, {})) for _ in range(5)
     }
     assert all(sorted(order) == sorted(hosts) for order in orders)
     assert len(orders) > 1
@@ -95,31 +96,31 @@ def test_shuffle_keeps_every_endpoint() -> None:
 )
 def test_bad_endpoints_fail_before_io(url: object, hosts: object, error: type) -> None:
     with pytest.raises(error):
-        rec.endpoints(url, hosts, False, {})  # type: ignore[arg-type]
+        conn_args.endpoints(url, hosts, False, {})  # type: ignore[arg-type]
 
 
 def test_connect_arguments_check_types_and_options() -> None:
     with pytest.raises(TypeError, match="recover"):
-        rec.connect_arguments(None, None, False, "yes", 0.5, 10, None)  # type: ignore[arg-type]
+        conn_args.connect_arguments(None, None, False, "yes", 0.5, 10, None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="recovery_delay"):
-        rec.connect_arguments(None, None, False, True, 5, 1, None)
+        conn_args.connect_arguments(None, None, False, True, 5, 1, None)
     with pytest.raises(ValueError, match="recovery_attempts"):
-        rec.connect_arguments(None, None, False, True, 0.5, 10, 0)
-    _, options = rec.connect_arguments(None, None, False, False, 0.5, 10, None)
+        conn_args.connect_arguments(None, None, False, True, 0.5, 10, 0)
+    _, options = conn_args.connect_arguments(None, None, False, False, 0.5, 10, None)
     assert options is None
-    _, options = rec.connect_arguments(None, None, False, True, 0.1, 2, 3)
+    _, options = conn_args.connect_arguments(None, None, False, True, 0.1, 2, 3)
     assert options == rec.RecoveryOptions(0.1, 2, 3)
 
 
 def test_connect_error_names_every_address_and_hides_passwords() -> None:
     lone = ConnectionLost("cannot connect to a:1: refused")
-    assert rec.connect_error([("a:1", lone)]) is lone
-    error = rec.connect_error(
+    assert conn_args.connect_error([("a:1", lone)]) is lone
+    error = conn_args.connect_error(
         [("a:1", ConnectionLost("refused")), ("b:2", TimeoutError("timed out"))]
     )
     assert isinstance(error, ConnectionLost)
     assert "a:1: refused" in str(error) and "b:2: timed out" in str(error)
-    timeouts = rec.connect_error(
+    timeouts = conn_args.connect_error(
         [("a:1", TimeoutError("t1")), ("b:2", TimeoutError("t2"))]
     )
     assert isinstance(timeouts, TimeoutError)

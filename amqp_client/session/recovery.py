@@ -2,7 +2,9 @@
 try, the backoff between attempts, and the topology to restore.
 
 Recovery is opt-in (``connect(..., recover=True)``). This module decides
-*what* to do; each front does it with its own kind of waiting. Nothing
+*what* to do; each front does it with its own kind of waiting, by driving
+:func:`recovery_loop` (when to try, and when to give up) and
+:func:`amqp_client.session.restore.restore_plan` (what to replay). Nothing
 here does I/O.
 
 What is recorded, from the replies of calls made through a recovering
@@ -18,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any, TypeVar
 
 from amqp_client import uri
@@ -38,17 +40,19 @@ from amqp_client.spec import (
 )
 
 __all__ = [
+    "Attempt",
     "Backoff",
+    "RecoveryLoop",
     "RecoveryOptions",
     "RecoveryStep",
+    "Sleep",
     "Topology",
-    "connect_arguments",
-    "connect_error",
-    "endpoints",
+    "consume_again",
     "give_up_error",
     "gives_up",
     "is_recoverable",
     "lost_error",
+    "recovery_loop",
     "recovery_order",
     "restore_timeout",
     "with_fields",
@@ -140,114 +144,58 @@ class RecoveryOptions:
             raise ValueError("recovery_attempts: need at least 1")
 
 
-# --- endpoints ---------------------------------------------------------------------------
+# --- the reconnection loop -------------------------------------------------------------
 
 
-def endpoints(
-    url: str | Sequence[str] | None,
-    hosts: Sequence[str] | None,
-    shuffle: bool,
-    overrides: Mapping[str, Any],
-) -> list[uri.ConnectionParameters]:
-    """The brokers to try, in order: each URL of ``url`` (one or a list),
-    then each ``"host"`` or ``"host:port"`` of ``hosts`` with the first
-    URL's other settings. Keyword ``overrides`` apply to all.
+@dataclasses.dataclass(frozen=True, slots=True)
+class Sleep:
+    """Wait ``delay`` seconds before the next attempt (``close()`` may end
+    the wait, and the loop with it)."""
+
+    delay: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Attempt:
+    """Connect to the first endpoint of ``order`` that answers and restore
+    the session; send back None on success or the failure."""
+
+    order: Sequence[uri.ConnectionParameters]
+
+
+#: Steps of :func:`recovery_loop`: what a front sends back after each.
+RecoveryLoop = Generator[Sleep | Attempt, BaseException | None, None]
+
+
+def recovery_loop(
+    options: RecoveryOptions,
+    endpoints: Sequence[uri.ConnectionParameters],
+    lost: uri.ConnectionParameters,
+    rng: Callable[[float, float], float] = random.uniform,
+) -> RecoveryLoop:
+    """Reconnect after losing ``lost``: attempts with backoff between them
+    (the first at once), until one succeeds (the generator returns) or
+    ``options.max_attempts`` failed in a row (it raises the error the
+    connection then ends with).
 
     Raises:
-        ValueError, TypeError: a malformed URL, host or argument.
+        AMQPError: recovery gave up (see :func:`give_up_error`).
     """
-    if url is None:
-        urls = ["amqp://"]
-    elif isinstance(url, str):
-        urls = [url]
-    else:
-        urls = list(url)
-        if not urls:
-            raise ValueError("url: an empty list of URLs")
-        for item in urls:
-            if not isinstance(item, str):
-                raise TypeError(f"url: expected str items, got {type(item).__name__}")
-    result = [uri.parse_url(item).with_overrides(**overrides) for item in urls]
-    if hosts is not None:
-        if isinstance(hosts, str):
-            raise TypeError("hosts: expected a list of 'host' or 'host:port' strings")
-        base = result[0]
-        if url is None:
-            result = []
-        for host in hosts:
-            result.append(_with_host(base, host))
-        if not result:
-            raise ValueError("hosts: an empty list")
-    if shuffle:
-        random.shuffle(result)
-    return result
-
-
-def connect_arguments(
-    url: str | Sequence[str] | None,
-    hosts: Sequence[str] | None,
-    shuffle: bool,
-    recover: bool,
-    recovery_delay: float,
-    recovery_max_delay: float,
-    recovery_attempts: int | None,
-    **overrides: Any,
-) -> tuple[list[uri.ConnectionParameters], RecoveryOptions | None]:
-    """Check what both fronts' ``connect()`` take (before any I/O)."""
-    for name, flag in (("shuffle", shuffle), ("recover", recover)):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name}: expected bool, got {type(flag).__name__}")
-    params = endpoints(url, hosts, shuffle, overrides)
-    recovery = None
-    if recover:
-        recovery = RecoveryOptions(
-            recovery_delay, recovery_max_delay, recovery_attempts
-        )
-    return params, recovery
-
-
-def _with_host(base: uri.ConnectionParameters, host: str) -> uri.ConnectionParameters:
-    if not isinstance(host, str):
-        raise TypeError(f"hosts: expected str items, got {type(host).__name__}")
-    name, port = host, None
-    if host.startswith("["):  # [IPv6]:port
-        close = host.find("]")
-        if close < 0:
-            raise ValueError(f"hosts: unclosed '[' in {host!r}")
-        name, rest = host[1:close], host[close + 1 :]
-        if rest:
-            if not rest.startswith(":"):
-                raise ValueError(f"hosts: malformed {host!r}")
-            port = rest[1:]
-    elif host.count(":") == 1:
-        name, port = host.split(":")
-    if port is not None:
-        if not port.isdigit():
-            raise ValueError(f"hosts: the port of {host!r} is not a number")
-        return base.replace(host=name, port=int(port))
-    return base.replace(host=name, port=None)
-
-
-def connect_error(
-    failures: Sequence[tuple[str, BaseException]],
-) -> BaseException:
-    """The one error that says why no endpoint could be reached.
-
-    One endpoint: its own error. Several: a TimeoutError if every attempt
-    timed out, else ConnectionLost; the message names each address and why.
-    """
-    if len(failures) == 1:
-        return failures[0][1]
-    detail = "; ".join(f"{address}: {_reason(exc)}" for address, exc in failures)
-    message = f"cannot connect to any of {len(failures)} brokers ({detail})"
-    if all(isinstance(exc, TimeoutError) for _, exc in failures):
-        return TimeoutError(message)
-    return ConnectionLost(message)
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc)
-    return text or type(exc).__name__
+    backoff = Backoff(options.initial_delay, options.max_delay, rng)
+    order = recovery_order(endpoints, lost)
+    attempts = 0
+    while True:
+        delay = backoff.next()
+        if delay:
+            yield Sleep(delay)
+        attempts += 1
+        failure = yield Attempt(order)
+        if failure is None:
+            return
+        log.warning("recovery attempt %d failed: %s", attempts, failure)
+        if gives_up(options, attempts):
+            log.error("giving up recovery after %d attempts", attempts)
+            raise give_up_error(failure)
 
 
 # --- backoff -----------------------------------------------------------------------------

@@ -1,0 +1,647 @@
+"""Per-channel state both fronts share: requests and their waiters,
+consumers, confirmations and returns, channel.flow, and what recovery
+must restore on the channel.
+
+A :class:`ChannelSession` is driven from two sides. Its front channel
+issues commands (``request``, ``send``, ``publish``, ``settle``, ``close``)
+with waiters it made; the router hands it the core's events for its id
+(``on_reply``, ``on_delivery``, ...), and it resolves those waiters.
+Replies come in request order on a channel (the core queues a request
+behind the one outstanding), so waiters are a FIFO.
+
+What a request means beyond its reply is applied here, as its reply is
+routed and before any event that follows: consume-ok registers the
+consumer, cancel-ok ends it, qos, confirm.select and tx.select are
+remembered for recovery, declarations and bindings go to the topology
+record. So no front overrides a generated method to add them.
+
+No I/O, no waiting, no clock. The blocking front calls every method with
+its connection lock held.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from amqp_client._delivery import DeliveryData, ReturnedMessage
+from amqp_client._spec_base import Method
+from amqp_client.errors import (
+    AMQPError,
+    ChannelClosed,
+    MessageNacked,
+    MessageReturned,
+    UsageError,
+)
+from amqp_client.protocol import events as ev
+from amqp_client.session.consumers import ConsumerSession
+from amqp_client.session.link import Callback, DeliveryFactory, Reply, Waiter
+from amqp_client.session.recovery import consume_again, with_fields
+from amqp_client.spec import (
+    BasicCancel,
+    BasicConsume,
+    BasicConsumeOk,
+    BasicGetEmpty,
+    BasicProperties,
+    BasicQos,
+    BasicReject,
+    ConfirmSelect,
+    QueueBind,
+    QueueDeclareOk,
+    QueueDelete,
+    QueueUnbind,
+    TxSelect,
+)
+
+if TYPE_CHECKING:
+    from amqp_client.session.connection import ConnectionSession
+
+__all__ = ["ChannelCallbacks", "ChannelSession", "ConfirmTracker"]
+
+_log = logging.getLogger("amqp_client")
+
+D = TypeVar("D", bound=DeliveryData)
+
+#: A confirm-mode publish's waiter: resolved with None on ack.
+ConfirmWaiter = Waiter[None]
+
+
+class ConfirmTracker:
+    """Waiters of confirm-mode publishes on one channel, by delivery tag.
+
+    A basic.return carries no delivery tag; it is matched to the oldest
+    unconfirmed mandatory publish with the same exchange, routing key and
+    body (the broker returns messages in publish order, each before its
+    confirm), so that publish's waiter raises ``MessageReturned``.
+    """
+
+    __slots__ = ("_mandatory", "_returned", "_waiters")
+
+    def __init__(self) -> None:
+        self._waiters: dict[int, ConfirmWaiter] = {}
+        self._mandatory: dict[int, tuple[str, str, bytes]] = {}
+        self._returned: dict[int, ReturnedMessage] = {}
+
+    def __len__(self) -> int:
+        return len(self._waiters)
+
+    def add(
+        self,
+        tag: int,
+        waiter: ConfirmWaiter,
+        mandatory: bool = False,
+        exchange: str = "",
+        routing_key: str = "",
+        body: bytes = b"",
+    ) -> None:
+        self._waiters[tag] = waiter
+        if mandatory:
+            self._mandatory[tag] = (exchange, routing_key, body)
+
+    def returned(self, event: ev.ReturnReceived) -> ReturnedMessage:
+        """Record a basic.return; returns the message for callbacks."""
+        method = event.method
+        message = ReturnedMessage(
+            method.reply_code,
+            method.reply_text,
+            method.exchange,
+            method.routing_key,
+            event.properties,
+            event.body,
+        )
+        for tag, (exchange, routing_key, body) in self._mandatory.items():
+            if (
+                tag not in self._returned
+                and exchange == method.exchange
+                and routing_key == method.routing_key
+                and body == event.body
+            ):
+                self._returned[tag] = message
+                break
+        return message
+
+    def confirmed(self, tags: Sequence[int], acked: bool) -> None:
+        """Settle the waiters of these confirms."""
+        waiters = self._waiters
+        for tag in tags:
+            waiter = waiters.pop(tag, None)
+            returned = None
+            if self._mandatory:
+                self._mandatory.pop(tag, None)
+                returned = self._returned.pop(tag, None)
+            if waiter is None or waiter.done():
+                continue
+            if returned is not None:
+                waiter.set_exception(
+                    MessageReturned(returned.reply_code, returned.reply_text, returned)
+                )
+            elif not acked:
+                waiter.set_exception(MessageNacked(tag))
+            else:
+                waiter.set_result(None)
+
+    def fail_all(self, failure: AMQPError) -> None:
+        """Fail every waiter still pending (the channel or connection is gone)."""
+        waiters = list(self._waiters.values())
+        self._waiters.clear()
+        self._mandatory.clear()
+        self._returned.clear()
+        _fail(waiters, failure)
+
+
+def _fail(waiters: Iterable[Waiter[None]], failure: BaseException) -> None:
+    """Fail each waiter not done yet (a ``Waiter[Reply]`` takes None too)."""
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_exception(failure)
+
+
+class ChannelCallbacks:
+    """The user callbacks registered on one channel."""
+
+    __slots__ = ("cancel", "close", "confirm", "flow", "returned")
+
+    def __init__(self) -> None:
+        self.returned: list[Callback] = []
+        self.confirm: list[Callback] = []
+        self.close: list[Callback] = []
+        self.flow: list[Callback] = []
+        self.cancel: list[Callback] = []
+
+
+class _Pending(Generic[D]):
+    """A request waiting for its reply."""
+
+    __slots__ = ("consumer", "method", "recorded", "waiter")
+
+    def __init__(
+        self,
+        waiter: Waiter[Reply],
+        method: Method,
+        recorded: bool,
+        consumer: ConsumerSession[D] | None,
+    ) -> None:
+        self.waiter = waiter
+        self.method = method
+        self.recorded = recorded
+        self.consumer = consumer
+
+
+class ChannelSession(Generic[D]):
+    """One channel's state above the core, shared by both fronts.
+
+    Args:
+        connection: the connection's session (commands go to its core).
+        channel_id: the channel's id.
+        make_delivery: builds the front's ``Delivery``.
+        recorded: whether what succeeds here is recorded for recovery
+            (False for recovery's own channel).
+    """
+
+    def __init__(
+        self,
+        connection: ConnectionSession[D],
+        channel_id: int,
+        make_delivery: DeliveryFactory[D],
+        *,
+        recorded: bool = True,
+    ) -> None:
+        self.connection = connection
+        self.channel_id = channel_id
+        self.make_delivery = make_delivery
+        self.callbacks = ChannelCallbacks()
+        self.consumers: dict[str, ConsumerSession[D]] = {}
+        self.confirms = ConfirmTracker()
+        self.flow_active = True
+        #: What later use raises, once the channel is over.
+        self.error: AMQPError | None = None
+        #: The channel is over (closed by either side, or its connection).
+        self.terminated = False
+        #: channel.open-ok arrived.
+        self.opened = False
+        #: close() sent channel.close: a loss before close-ok ends the channel.
+        self.closing = False
+        #: Its channel() call gave up before open-ok: close it on arrival.
+        self.abandoned = False
+        #: Bumped at each connection loss: tells stale delivery tags apart.
+        self.epoch = 0
+        self.recorded = recorded
+        #: Resolved (with None) when the channel is over: close() waits on one.
+        self.closed_waiters: list[Waiter[None]] = []
+        self._pending: deque[_Pending[D]] = deque()
+        # What a recovering connection restores on this channel.
+        self._qos: dict[bool, BasicQos] = {}
+        self._confirm_mode = False
+        self._tx_mode = False
+        # The queue declared last on this channel: what an empty queue name
+        # means in later methods (AMQP 0-9-1 queue.bind, field queue).
+        self._last_queue = ""
+
+    def __repr__(self) -> str:
+        state = (
+            "terminated" if self.terminated else "open" if self.opened else "opening"
+        )
+        return f"<ChannelSession {self.channel_id} {state}>"
+
+    @property
+    def is_open(self) -> bool:
+        return self.error is None and not self.terminated
+
+    @property
+    def awaiting_reply(self) -> bool:
+        """A request on this channel waits for its reply."""
+        return bool(self._pending) or not self.opened or self.closing
+
+    # --- commands (from the front) ---------------------------------------------------
+
+    def check_open(self) -> None:
+        """Raise what closed the channel, if it is closed."""
+        if self.error is not None:
+            raise self.error
+
+    def request(
+        self,
+        method: Method,
+        waiter: Waiter[Reply],
+        *,
+        consumer: ConsumerSession[D] | None = None,
+        internal: bool = False,
+    ) -> None:
+        """Send a request; ``waiter`` gets its reply. ``internal`` requests
+        (recovery's own replays) are not recorded again.
+
+        Raises:
+            ChannelClosed, ConnectionClosed: the channel or connection is over.
+            UsageError: the method cannot be sent this way.
+        """
+        self.check_open()
+        try:
+            self.connection.core.call(self.channel_id, method)
+        except UsageError:
+            self._raise_closed()
+            raise
+        recorded = not internal and self._records()
+        self._pending.append(_Pending(waiter, method, recorded, consumer))
+        self.connection.reading_may_change()
+        self.connection.flush(urgent=True)
+
+    def send(self, method: Method) -> None:
+        """Send a method that waits for no reply (or no-wait)."""
+        self.check_open()
+        try:
+            self.connection.core.send(self.channel_id, method)
+        except UsageError:
+            self._raise_closed()
+            raise
+        self._applied(method, None, self._records())
+        self.connection.flush(urgent=True)
+
+    def publish(
+        self,
+        body: bytes,
+        properties: BasicProperties | None,
+        exchange: str,
+        routing_key: str,
+        mandatory: bool,
+        immediate: bool,
+    ) -> int | None:
+        """Send basic.publish with its content; its delivery tag in
+        confirm mode (then call :meth:`track`), else None.
+
+        Raises:
+            TypeError, ValueError: a bad argument; nothing was sent.
+        """
+        self.check_open()
+        try:
+            tag = self.connection.core.basic_publish(
+                self.channel_id,
+                body,
+                properties,
+                exchange,
+                routing_key,
+                mandatory,
+                immediate,
+            )
+        except UsageError:
+            self._raise_closed()
+            raise
+        self.connection.flush(False, len(body) + 64)
+        return tag
+
+    def track(
+        self,
+        tag: int,
+        waiter: ConfirmWaiter,
+        mandatory: bool,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+    ) -> None:
+        """Resolve ``waiter`` with the broker's confirm of ``tag``."""
+        self.confirms.add(tag, waiter, mandatory, exchange, routing_key, body)
+
+    def settle(self, method: Method, epoch: int) -> None:
+        """Send an ack, nack or reject for a delivery of ``epoch``: a
+        delivery from before a connection loss is not settled (its tag is
+        dead; the broker redelivers the message)."""
+        self.check_open()
+        if epoch != self.epoch:
+            _log.warning(
+                "not settling a delivery received on channel %d before the "
+                "connection was lost; the broker redelivers it",
+                self.channel_id,
+            )
+            return
+        self.connection.core.send(self.channel_id, method)
+        self.connection.flush(urgent=False)
+
+    def close(self, reply_code: int, reply_text: str) -> bool:
+        """Start the close handshake; False when there is nothing to close
+        with (the connection is down)."""
+        core = self.connection.core
+        if self.terminated:
+            return False
+        if core.is_closed:
+            if self.connection.recovering:
+                # Nothing to hand-shake with: the channel is just not restored.
+                self.drop()
+            return False
+        self.closing = True
+        core.close_channel(self.channel_id, reply_code, reply_text)
+        self.connection.flush(urgent=True)
+        return True
+
+    def new_consumer(
+        self, method: BasicConsume, wake: Callable[[], None]
+    ) -> ConsumerSession[D]:
+        """The state of a consumer that ``request(method)`` will start."""
+        return ConsumerSession(method, self.connection.budget, wake)
+
+    def end_consumer(
+        self, consumer_tag: str, error: AMQPError | None = None
+    ) -> ConsumerSession[D] | None:
+        """End a consumer: its buffered deliveries are released, and handed
+        back to the broker when the channel is still open."""
+        consumer = self.consumers.pop(consumer_tag, None)
+        if consumer is None:
+            return None
+        tags = consumer.end(error)
+        if (
+            tags
+            and self.is_open
+            and self.connection.core.channel_is_open(self.channel_id)
+        ):
+            core = self.connection.core
+            for tag in tags:
+                core.send(self.channel_id, BasicReject(tag, requeue=True))
+            self.connection.flush(urgent=False)
+        self.connection.reading_may_change()
+        return consumer
+
+    def _raise_closed(self) -> None:
+        """The core refused a command: raise the channel's or the
+        connection's error when that is why."""
+        self.connection.check_open()
+        self.check_open()
+
+    # --- events (from the router) ------------------------------------------------------
+
+    def on_opened(self) -> None:
+        self.opened = True
+        if self.abandoned:
+            # Nobody waits for this channel any more (its channel() call was
+            # cancelled or timed out): close it, which frees its id.
+            self.close(200, "")
+
+    def on_reply(self, event: ev.ReplyReceived | ev.GetReceived) -> None:
+        result: Reply
+        if isinstance(event, ev.GetReceived):
+            method = event.method
+            result = self.make_delivery(
+                event.body,
+                event.properties,
+                method.delivery_tag,
+                method.redelivered,
+                method.exchange,
+                method.routing_key,
+                "",
+                method.message_count,
+                self.epoch,
+            )
+        elif isinstance(event.method, BasicGetEmpty):
+            result = None
+        else:
+            result = event.method
+        if not self._pending:
+            return
+        pending = self._pending.popleft()
+        if isinstance(result, Method):
+            self._applied(pending.method, result, pending.recorded, pending.consumer)
+        waiter = pending.waiter
+        if not waiter.done():
+            waiter.set_result(result)
+        self.connection.reading_may_change()
+
+    def on_delivery(self, event: ev.DeliveryReceived) -> None:
+        method = event.method
+        consumer = self.consumers.get(method.consumer_tag)
+        if consumer is None or consumer.ended:
+            # After a cancel the broker may still have had deliveries in
+            # flight; hand them back so they are not stranded unacked.
+            _log.debug(
+                "delivery for unknown consumer %r on channel %d: rejected",
+                method.consumer_tag,
+                self.channel_id,
+            )
+            self.connection.core.send(
+                self.channel_id, BasicReject(method.delivery_tag, requeue=True)
+            )
+            self.connection.flush(urgent=False)
+            return
+        consumer.push(
+            self.make_delivery(
+                event.body,
+                event.properties,
+                method.delivery_tag,
+                method.redelivered,
+                method.exchange,
+                method.routing_key,
+                method.consumer_tag,
+                None,
+                self.epoch,
+            )
+        )
+
+    def on_confirm(self, tags: tuple[int, ...], acked: bool) -> None:
+        # Callbacks are handed over before waiters wake, so a thread woken by
+        # its confirmation finds the callback already queued (blocking front).
+        if self.callbacks.confirm:
+            for tag in tags:
+                self.connection.run_callbacks(self.callbacks.confirm, tag, acked)
+        self.confirms.confirmed(tags, acked)
+
+    def on_return(self, event: ev.ReturnReceived) -> None:
+        message = self.confirms.returned(event)
+        self.connection.run_callbacks(self.callbacks.returned, message)
+
+    def on_server_cancel(self, consumer_tag: str) -> None:
+        consumer = self.end_consumer(consumer_tag)
+        if consumer is not None and self._records():
+            self.connection.consumer_gone(consumer.queue, self.channel_id)
+        self.connection.run_callbacks(self.callbacks.cancel, consumer_tag)
+
+    def on_flow(self, active: bool) -> None:
+        self.flow_active = active
+        self.connection.state_changed()
+        self.connection.run_callbacks(self.callbacks.flow, active)
+
+    def on_terminated(
+        self, error: AMQPError | None, failure: AMQPError | None = None
+    ) -> None:
+        """The channel is gone. ``error`` is what closed it (None for a
+        clean close: consumers then just end); ``failure`` what pending
+        calls and later use raise (default: ``error``, or ChannelClosed)."""
+        if self.terminated:
+            return
+        failure = (
+            failure
+            or error
+            or ChannelClosed(200, f"channel {self.channel_id} is closed")
+        )
+        self.terminated = True
+        self.error = failure
+        # Callbacks are handed over first, then close() and the other
+        # waiters wake (a blocking close() that returns finds its close
+        # callbacks already queued).
+        self.connection.run_callbacks(self.callbacks.close, error)
+        self._fail_waiters(failure)
+        for tag in list(self.consumers):
+            self.end_consumer(tag, error)
+        self.flow_active = True
+        closed, self.closed_waiters = self.closed_waiters, []
+        for waiter in closed:
+            if not waiter.done():
+                waiter.set_result(None)
+        self.connection.state_changed()
+
+    # --- recovery ------------------------------------------------------------------------
+
+    def _records(self) -> bool:
+        """Whether what succeeds on this channel is recorded for recovery."""
+        return self.recorded and self.connection.topology is not None
+
+    def interrupt(self, failure: AMQPError) -> None:
+        """The connection is lost and will be recovered: what waited fails
+        with ``failure`` (retryable); the channel and its consumers stay,
+        their buffered deliveries dropped (dead tags)."""
+        if self.terminated:
+            return
+        if self.closing or not self.opened:
+            # Its close handshake (or its opening) went down with the
+            # connection: it is gone on the broker, so it is not restored.
+            self.drop()
+            return
+        self.epoch += 1
+        self._fail_waiters(failure)
+        for consumer in self.consumers.values():
+            consumer.drop_buffered()
+        self.flow_active = True
+        self.connection.reading_may_change()
+
+    def drop(self) -> None:
+        """Forget the channel without a close handshake (its connection is
+        gone): it is not restored, and it ends as if closed cleanly."""
+        self.connection.router.remove(self)
+        self.on_terminated(None)
+
+    def reopened(self) -> None:
+        """The channel is open again on a new connection."""
+        self.opened = True
+
+    def session_methods(self) -> list[Method]:
+        """The requests that put a reopened channel back in its modes."""
+        methods: list[Method] = [self._qos[key] for key in sorted(self._qos)]
+        if self._confirm_mode:
+            methods.append(ConfirmSelect())
+        if self._tx_mode:
+            methods.append(TxSelect())
+        return methods
+
+    def consumers_to_restore(self) -> list[tuple[ConsumerSession[D], BasicConsume]]:
+        """Each consumer, with the basic.consume that restores it."""
+        return [
+            (consumer, consume_again(consumer.method, consumer.queue, tag))
+            for tag, consumer in self.consumers.items()
+        ]
+
+    def restore_consumer(
+        self, consumer: ConsumerSession[D], waiter: Waiter[Reply]
+    ) -> None:
+        """Replay a consumer's basic.consume (recovery); it is registered
+        again as its consume-ok is routed."""
+        method = consume_again(consumer.method, consumer.queue, consumer.consumer_tag)
+        self.consumers.pop(consumer.consumer_tag, None)
+        self.request(method, waiter, consumer=consumer, internal=True)
+
+    def queue_renamed(self, old: str, new: str) -> None:
+        for consumer in self.consumers.values():
+            if consumer.queue == old:
+                consumer.queue = new
+        if self._last_queue == old:
+            self._last_queue = new
+
+    def has_consumer_on(self, queue: str) -> bool:
+        return any(consumer.queue == queue for consumer in self.consumers.values())
+
+    def _fail_waiters(self, failure: AMQPError) -> None:
+        """Fail the pending requests and unconfirmed publishes."""
+        waiters = [pending.waiter for pending in self._pending]
+        self._pending.clear()
+        _fail(waiters, failure)
+        self.confirms.fail_all(failure)
+        self.connection.reading_may_change()
+
+    # --- what a reply means beyond itself ------------------------------------------------
+
+    def _applied(
+        self,
+        method: Method,
+        reply: Method | None,
+        recorded: bool,
+        consumer: ConsumerSession[D] | None = None,
+    ) -> None:
+        """``method`` succeeded (``reply`` None: sent with no reply)."""
+        if isinstance(reply, BasicConsumeOk) and consumer is not None:
+            if consumer.queue == "" and self._last_queue:
+                consumer.queue = self._last_queue  # as the broker took ""
+            consumer.consumer_tag = reply.consumer_tag
+            consumer.active = True
+            self.consumers[reply.consumer_tag] = consumer
+            return
+        if isinstance(method, BasicCancel):
+            ended = self.end_consumer(method.consumer_tag)
+            if ended is not None and recorded:
+                self.connection.consumer_gone(ended.queue, self.channel_id)
+            return
+        if isinstance(reply, QueueDeclareOk):
+            self._last_queue = reply.queue
+        if not recorded:
+            return
+        if isinstance(method, BasicQos):
+            self._qos[method.global_] = method
+        elif isinstance(method, ConfirmSelect):
+            self._confirm_mode = True
+        elif isinstance(method, TxSelect):
+            self._tx_mode = True
+        else:
+            if (
+                isinstance(method, QueueBind | QueueUnbind | QueueDelete)
+                and method.queue == ""
+                and self._last_queue
+            ):
+                # AMQP 0-9-1: an empty queue name means the queue declared
+                # last on the channel; record it under that name.
+                method = with_fields(method, queue=self._last_queue)
+            self.connection.record(method, reply)

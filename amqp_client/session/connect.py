@@ -1,0 +1,195 @@
+"""What ``connect()`` takes, and connecting as a plan of steps.
+
+Both fronts' ``connect()`` check their arguments here (before any I/O) and
+reach a broker by driving :func:`connect_plan`: a generator that yields the
+endpoint to try next and is sent how that try ended, then raises the one
+error that says why no endpoint answered. How a front dials (a socket and
+a thread, or ``loop.create_connection``) and how it waits is its own; the
+order, the failures and the final error are decided here, once.
+
+No I/O here.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Generator, Mapping, Sequence
+from typing import Any
+
+from amqp_client import uri
+from amqp_client._spec_base import check_timeout
+from amqp_client.errors import ConnectionLost
+from amqp_client.session.consumers import (
+    DEFAULT_MAX_BUFFERED_BYTES,
+    DEFAULT_MAX_BUFFERED_MESSAGES,
+    check_limit,
+)
+from amqp_client.session.recovery import RecoveryOptions
+
+__all__ = [
+    "ConnectOptions",
+    "check_timeout",
+    "connect_arguments",
+    "connect_error",
+    "connect_plan",
+    "endpoints",
+]
+
+#: One try: the endpoint, and (sent back) None on success or its failure.
+ConnectPlan = Generator[uri.ConnectionParameters, BaseException | None, None]
+
+
+class ConnectOptions:
+    """What a connection needs besides its endpoints (checked at once)."""
+
+    __slots__ = ("max_buffered_bytes", "max_buffered_messages", "recovery")
+
+    def __init__(
+        self,
+        recovery: RecoveryOptions | None = None,
+        max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
+        max_buffered_messages: int = DEFAULT_MAX_BUFFERED_MESSAGES,
+    ) -> None:
+        self.recovery = recovery
+        self.max_buffered_bytes = check_limit(max_buffered_bytes, "max_buffered_bytes")
+        self.max_buffered_messages = check_limit(
+            max_buffered_messages, "max_buffered_messages"
+        )
+
+
+def connect_plan(
+    order: Sequence[uri.ConnectionParameters], closing: Callable[[], bool]
+) -> ConnectPlan:
+    """Try each endpoint of ``order`` until one answers.
+
+    Yields the endpoint to dial; the front sends back None when the
+    connection is open, or the ``ConnectionLost``/``TimeoutError`` it
+    failed with. ``closing()`` True stops the plan (the application
+    closed the connection meanwhile).
+
+    Raises:
+        ConnectionLost, TimeoutError: no endpoint answered (see
+            :func:`connect_error`).
+    """
+    failures: list[tuple[str, BaseException]] = []
+    for params in order:
+        if closing():
+            raise ConnectionLost("the connection was closed by the application")
+        failure = yield params
+        if failure is None:
+            return
+        failures.append((params.address, failure))
+    raise connect_error(failures)
+
+
+def connect_arguments(
+    url: str | Sequence[str] | None,
+    hosts: Sequence[str] | None,
+    shuffle: bool,
+    recover: bool,
+    recovery_delay: float,
+    recovery_max_delay: float,
+    recovery_attempts: int | None,
+    max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
+    max_buffered_messages: int = DEFAULT_MAX_BUFFERED_MESSAGES,
+    **overrides: Any,
+) -> tuple[list[uri.ConnectionParameters], ConnectOptions]:
+    """Check what both fronts' ``connect()`` take (before any I/O).
+
+    Raises:
+        TypeError, ValueError: a malformed URL or argument.
+    """
+    for name, flag in (("shuffle", shuffle), ("recover", recover)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name}: expected bool, got {type(flag).__name__}")
+    params = endpoints(url, hosts, shuffle, overrides)
+    recovery = None
+    if recover:
+        recovery = RecoveryOptions(
+            recovery_delay, recovery_max_delay, recovery_attempts
+        )
+    return params, ConnectOptions(recovery, max_buffered_bytes, max_buffered_messages)
+
+
+def endpoints(
+    url: str | Sequence[str] | None,
+    hosts: Sequence[str] | None,
+    shuffle: bool,
+    overrides: Mapping[str, Any],
+) -> list[uri.ConnectionParameters]:
+    """The brokers to try, in order: each URL of ``url`` (one or a list),
+    then each ``"host"`` or ``"host:port"`` of ``hosts`` with the first
+    URL's other settings. Keyword ``overrides`` apply to all.
+
+    Raises:
+        ValueError, TypeError: a malformed URL, host or argument.
+    """
+    if url is None:
+        urls = ["amqp://"]
+    elif isinstance(url, str):
+        urls = [url]
+    else:
+        urls = list(url)
+        if not urls:
+            raise ValueError("url: an empty list of URLs")
+        for item in urls:
+            if not isinstance(item, str):
+                raise TypeError(f"url: expected str items, got {type(item).__name__}")
+    result = [uri.parse_url(item).with_overrides(**overrides) for item in urls]
+    if hosts is not None:
+        if isinstance(hosts, str):
+            raise TypeError("hosts: expected a list of 'host' or 'host:port' strings")
+        base = result[0]
+        if url is None:
+            result = []
+        for host in hosts:
+            result.append(_with_host(base, host))
+        if not result:
+            raise ValueError("hosts: an empty list")
+    if shuffle:
+        random.shuffle(result)
+    return result
+
+
+def _with_host(base: uri.ConnectionParameters, host: str) -> uri.ConnectionParameters:
+    if not isinstance(host, str):
+        raise TypeError(f"hosts: expected str items, got {type(host).__name__}")
+    name, port = host, None
+    if host.startswith("["):  # [IPv6]:port
+        close = host.find("]")
+        if close < 0:
+            raise ValueError(f"hosts: unclosed '[' in {host!r}")
+        name, rest = host[1:close], host[close + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"hosts: malformed {host!r}")
+            port = rest[1:]
+    elif host.count(":") == 1:
+        name, port = host.split(":")
+    if port is not None:
+        if not port.isdigit():
+            raise ValueError(f"hosts: the port of {host!r} is not a number")
+        return base.replace(host=name, port=int(port))
+    return base.replace(host=name, port=None)
+
+
+def connect_error(
+    failures: Sequence[tuple[str, BaseException]],
+) -> BaseException:
+    """The one error that says why no endpoint could be reached.
+
+    One endpoint: its own error. Several: a TimeoutError if every attempt
+    timed out, else ConnectionLost; the message names each address and why.
+    """
+    if len(failures) == 1:
+        return failures[0][1]
+    detail = "; ".join(f"{address}: {_reason(exc)}" for address, exc in failures)
+    message = f"cannot connect to any of {len(failures)} brokers ({detail})"
+    if all(isinstance(exc, TimeoutError) for _, exc in failures):
+        return TimeoutError(message)
+    return ConnectionLost(message)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    return text or type(exc).__name__

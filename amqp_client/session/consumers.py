@@ -1,0 +1,229 @@
+"""Consumers and the accounting of buffered deliveries.
+
+A delivery that arrived but was not handed to the application yet is
+*buffered*: it counts against the connection's :class:`DeliveryBudget`
+(bytes of bodies and messages). When either passes its limit the front
+stops reading the socket; when both are back at half, it reads again.
+Every way out of a buffer releases its share: handed out, the consumer
+cancelled or ended (either side), the channel closed, the connection lost.
+
+A consumer that ends with deliveries it never handed out returns them to
+the broker (basic.reject with requeue) unless it is no_ack: they would
+otherwise stay unacked, and so invisible to other consumers, until the
+channel closes. A no_ack consumer's deliveries already belong to the
+application: it still yields them after it ended, but they no longer hold
+the read pause.
+
+No I/O and no waiting here: the front wakes its readers through
+``ConsumerSession.wake``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from amqp_client._delivery import DeliveryData
+from amqp_client.errors import AMQPError
+from amqp_client.spec import BasicConsume
+
+__all__ = [
+    "DEFAULT_MAX_BUFFERED_BYTES",
+    "DEFAULT_MAX_BUFFERED_MESSAGES",
+    "ConsumerSession",
+    "DeliveryBudget",
+]
+
+_log = logging.getLogger("amqp_client")
+
+D = TypeVar("D", bound=DeliveryData)
+
+#: Bytes of message bodies a connection buffers for its consumers before
+#: it stops reading (``connect(max_buffered_bytes=...)``).
+DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024
+#: Messages a connection buffers before it stops reading
+#: (``connect(max_buffered_messages=...)``).
+DEFAULT_MAX_BUFFERED_MESSAGES = 20_000
+
+
+def check_limit(value: object, name: str) -> int:
+    """A buffer limit: an int >= 1 (bool refused)."""
+    if type(value) is bool or not isinstance(value, int):
+        raise TypeError(f"{name}: expected int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name}: must be at least 1, got {value}")
+    return value
+
+
+def _nothing() -> None:
+    return None
+
+
+class DeliveryBudget:
+    """What a connection's consumers hold, against two limits.
+
+    ``over`` turns True when bytes or messages pass their limit and False
+    again only when both are at or below half (hysteresis, so reading does
+    not flap on every delivery).
+    """
+
+    __slots__ = ("_over", "max_bytes", "max_messages", "messages", "on_change", "size")
+
+    def __init__(
+        self,
+        max_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
+        max_messages: int = DEFAULT_MAX_BUFFERED_MESSAGES,
+    ) -> None:
+        self.max_bytes = check_limit(max_bytes, "max_buffered_bytes")
+        self.max_messages = check_limit(max_messages, "max_buffered_messages")
+        self.messages = 0
+        self.size = 0
+        self._over = False
+        #: Called when ``over`` changes (the connection reconsiders reading).
+        self.on_change: Callable[[], None] = _nothing
+
+    def __repr__(self) -> str:
+        return (
+            f"<DeliveryBudget {self.messages}/{self.max_messages} messages, "
+            f"{self.size}/{self.max_bytes} bytes>"
+        )
+
+    @property
+    def over(self) -> bool:
+        """Whether reading should pause for the consumers to catch up."""
+        return self._over
+
+    def add(self, size: int) -> None:
+        self.messages += 1
+        self.size += size
+        if not self._over and (
+            self.messages >= self.max_messages or self.size >= self.max_bytes
+        ):
+            self._over = True
+            self.on_change()
+
+    def release(self, messages: int, size: int) -> None:
+        self.messages -= messages
+        self.size -= size
+        if (
+            self._over
+            and self.messages <= self.max_messages // 2
+            and self.size <= self.max_bytes // 2
+        ):
+            self._over = False
+            self.on_change()
+
+
+class ConsumerSession(Generic[D]):
+    """One consumer's state: its buffered deliveries and how it ended.
+
+    Attributes:
+        queue: the queue it consumes from (renamed with a server-named
+            queue on recovery).
+        consumer_tag: the broker's tag ("" until consume-ok).
+        method: the basic.consume that started it (recovery repeats it).
+        active: consume-ok arrived and no cancel was asked for yet.
+        ended: it was cancelled (either side) or its channel ended.
+        error: what ended it, when the channel closed with an error.
+        wake: set by the front: called when a delivery or the end arrives.
+    """
+
+    __slots__ = (
+        "_budget",
+        "_items",
+        "_sizes",
+        "active",
+        "consumer_tag",
+        "ended",
+        "error",
+        "method",
+        "queue",
+        "wake",
+    )
+
+    def __init__(
+        self, method: BasicConsume, budget: DeliveryBudget, wake: Callable[[], None]
+    ) -> None:
+        self.method = method
+        self.queue = method.queue
+        self.consumer_tag = method.consumer_tag
+        self.active = False
+        self.ended = False
+        self.error: AMQPError | None = None
+        self.wake = wake
+        self._budget = budget
+        self._items: deque[D] = deque()
+        self._sizes = 0  # bytes still counted against the budget
+
+    def __repr__(self) -> str:
+        state = "ended" if self.ended else "active" if self.active else "starting"
+        return (
+            f"<ConsumerSession {self.consumer_tag!r} on {self.queue!r} {state}, "
+            f"{len(self._items)} buffered>"
+        )
+
+    @property
+    def no_ack(self) -> bool:
+        return self.method.no_ack
+
+    @property
+    def buffered(self) -> int:
+        """Deliveries received and not handed out yet."""
+        return len(self._items)
+
+    def push(self, delivery: D) -> None:
+        """A delivery for this consumer arrived."""
+        size = len(delivery.body)
+        self._items.append(delivery)
+        self._sizes += size
+        self._budget.add(size)
+        self.wake()
+
+    def take(self) -> D | None:
+        """The next delivery to hand out (its share released), or None."""
+        items = self._items
+        if not items:
+            return None
+        delivery = items.popleft()
+        if not self.ended or not self.no_ack:
+            size = len(delivery.body)
+            self._sizes -= size
+            self._budget.release(1, size)
+        return delivery
+
+    def end(self, error: AMQPError | None = None) -> list[int]:
+        """The consumer is over: cancelled (either side) or its channel
+        ended. Returns the delivery tags to hand back to the broker (its
+        buffered deliveries, unless no_ack). Idempotent."""
+        if self.ended:
+            return []
+        self.ended = True
+        self.active = False
+        self.error = error
+        self._budget.release(len(self._items), self._sizes)
+        self._sizes = 0
+        tags: list[int] = []
+        if not self.no_ack:
+            tags = [delivery.delivery_tag for delivery in self._items]
+            self._items.clear()
+            if tags:
+                _log.debug(
+                    "consumer %r ended with %d deliveries never handed out; "
+                    "returning them to the broker",
+                    self.consumer_tag,
+                    len(tags),
+                )
+        self.wake()
+        return tags
+
+    def drop_buffered(self) -> None:
+        """The connection was lost and will be recovered: the buffered
+        deliveries' tags are dead (the broker redelivers them); a no_ack
+        consumer keeps its own."""
+        if self.no_ack:
+            return
+        self._budget.release(len(self._items), self._sizes)
+        self._sizes = 0
+        self._items.clear()
