@@ -16,7 +16,7 @@ import math
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from amqp_client import wire as _wire
 from amqp_client.errors import FrameDecodeError
@@ -58,9 +58,9 @@ def _declined(*args: object) -> None:
 #: The C decoders of method arguments and content properties, and encoder
 #: of content properties, when the speedups are built (they are only called
 #: with a layout, and c_layout makes none without them).
-c_decode_fields: Callable[..., Any] = _wire._c_decode_fields or _declined
-c_decode_properties: Callable[..., Any] = _wire._c_decode_properties or _declined
-c_encode_properties: Callable[..., Any] = _wire._c_encode_properties or _declined
+c_decode_fields: Callable[..., Any] = _wire.c_decode_fields or _declined
+c_decode_properties: Callable[..., Any] = _wire.c_decode_properties or _declined
+c_encode_properties: Callable[..., Any] = _wire.c_encode_properties or _declined
 
 
 def c_layout(
@@ -73,7 +73,7 @@ def c_layout(
     through the slots' member descriptors, so each name must be a slot of
     ``cls`` itself.
     """
-    if _wire._c_decode_fields is None:
+    if _wire.c_decode_fields is None:
         return None
     descriptors: list[object] = []
     for name in names:
@@ -86,7 +86,7 @@ def c_layout(
         descriptors.append(descriptor)
     if len(descriptors) != len(kinds):
         raise ValueError(f"{cls.__name__}: {len(names)} names, {len(kinds)} kinds")
-    return tuple(descriptors), kinds, _wire.NAMES, _wire._NAMES_MAX
+    return tuple(descriptors), kinds, _wire.NAMES, _wire.NAMES_MAX
 
 
 #: What a generated decoder reads from: the frame reader hands it its whole
@@ -308,18 +308,21 @@ class _Codec:
             return NotImplemented
         return all(getattr(self, f.name) == getattr(other, f.name) for f in self.FIELDS)
 
-    __hash__ = None  # type: ignore[assignment]  # mutable, like dataclasses
+    __hash__ = None  # type: ignore[assignment]  # typeshed types __hash__ as a method; mutable, like dataclasses
 
     def __repr__(self) -> str:
         args = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in self.FIELDS)
         return f"{type(self).__name__}({args})"
 
-    def encode(self) -> bytes:
-        raise NotImplementedError
+    if TYPE_CHECKING:
+        # Each generated class defines both (specialised for its fields);
+        # the base declares them for the type checker only, so a class
+        # without them fails at once instead of through a stub.
 
-    @classmethod
-    def decode_from(cls, buf: Buffer, offset: int, end: int) -> Self:
-        raise NotImplementedError
+        def encode(self) -> bytes: ...
+
+        @classmethod
+        def decode_from(cls, buf: Buffer, offset: int, end: int) -> Self: ...
 
     @classmethod
     def decode(cls, data: bytes | bytearray | memoryview) -> Self:

@@ -192,7 +192,7 @@ class MethodFrame:
             return NotImplemented
         return self.channel == other.channel and self.method == other.method
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # typeshed types __hash__ as a method; None makes it unhashable
 
     def __repr__(self) -> str:
         return f"MethodFrame(channel={self.channel!r}, method={self.method!r})"
@@ -223,7 +223,7 @@ class HeaderFrame:
             and self.properties == other.properties
         )
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # typeshed types __hash__ as a method; None makes it unhashable
 
     def __repr__(self) -> str:
         return (
@@ -248,7 +248,7 @@ class BodyFrame:
             return NotImplemented
         return self.channel == other.channel and self.payload == other.payload
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # typeshed types __hash__ as a method; None makes it unhashable
 
     def __repr__(self) -> str:
         payload = self.payload
@@ -276,7 +276,7 @@ class HeartbeatFrame:
             return NotImplemented
         return self.channel == other.channel
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # typeshed types __hash__ as a method; None makes it unhashable
 
     def __repr__(self) -> str:
         return f"HeartbeatFrame(channel={self.channel!r})"
@@ -315,7 +315,7 @@ class ContentFrame:
             and self.body == other.body
         )
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # typeshed types __hash__ as a method; None makes it unhashable
 
     def __repr__(self) -> str:
         return (

@@ -84,9 +84,9 @@ _c_decode_array: (
 ) = None
 # The generated classes' (method arguments and content properties decoded,
 # content properties encoded), used through amqp_client._spec_base.c_layout.
-_c_decode_fields: Callable[..., Any] | None = None
-_c_decode_properties: Callable[..., Any] | None = None
-_c_encode_properties: Callable[..., Any] | None = None
+c_decode_fields: Callable[..., Any] | None = None
+c_decode_properties: Callable[..., Any] | None = None
+c_encode_properties: Callable[..., Any] | None = None
 if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
     try:
         from amqp_client import _speedups
@@ -110,13 +110,17 @@ if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
             _c_encode_array,
             _c_decode_table,
             _c_decode_array,
-            _c_decode_fields,
-            _c_decode_properties,
-            _c_encode_properties,
+            c_decode_fields,
+            c_decode_properties,
+            c_encode_properties,
         ) = _all
 
 __all__ = [
     "NAMES",
+    "NAMES_MAX",
+    "c_decode_fields",
+    "c_decode_properties",
+    "c_encode_properties",
     "FieldTable",
     "FieldValue",
     "decode_array",
@@ -165,7 +169,7 @@ _Decoder: TypeAlias = Callable[[_Buffer, int], tuple[object, int]]
 #: when full, so names that never repeat cannot pin memory. Shared by all
 #: connections and threads; its dict operations are atomic.
 NAMES: dict[bytes, str] = {}
-_NAMES_MAX: Final = 4096
+NAMES_MAX: Final = 4096
 
 
 def name_from(raw: bytes) -> str:
@@ -175,7 +179,7 @@ def name_from(raw: bytes) -> str:
         UnicodeDecodeError: ``raw`` is not UTF-8.
     """
     name = raw.decode()
-    if len(NAMES) >= _NAMES_MAX:
+    if len(NAMES) >= NAMES_MAX:
         NAMES.clear()
     NAMES[raw] = name
     return name
@@ -938,7 +942,7 @@ def decode_table(buf: _Buffer, offset: int) -> tuple[dict[str, object], int]:
         # Keys are looked up in NAMES, which a bytearray slice cannot be.
         return _decode_copy(decode_table, buf, offset, "field table")
     if _c_decode_table is not None:
-        decoded = _c_decode_table(buf, offset, NAMES, _NAMES_MAX)
+        decoded = _c_decode_table(buf, offset, NAMES, NAMES_MAX)
         if decoded is not None:
             return decoded
     fixed = _FIXED
@@ -999,7 +1003,7 @@ def decode_array(buf: _Buffer, offset: int) -> tuple[list[object], int]:
     if type(buf) is memoryview:
         return _decode_copy(decode_array, buf, offset, "field array")
     if _c_decode_array is not None and type(buf) is bytes:
-        decoded = _c_decode_array(buf, offset, NAMES, _NAMES_MAX)
+        decoded = _c_decode_array(buf, offset, NAMES, NAMES_MAX)
         if decoded is not None:
             return decoded
     fixed = _FIXED

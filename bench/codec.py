@@ -236,7 +236,7 @@ def boundaries_only(data: bytes) -> int:
 
 def codecs() -> str:
     """Which codecs amqp_client runs: its C speedups or pure Python."""
-    if wire._c_decode_fields is not None:
+    if wire.c_decode_fields is not None:
         return "with the C speedups (amqp_client._speedups)"
     if os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
         return "pure Python (AMQP_CLIENT_NO_SPEEDUPS is set)"

@@ -107,12 +107,12 @@ async def main() -> int:
         ):
             recovered = asyncio.Event()
             conn.add_on_lost_callback(lambda error: print(f"connection lost: {error}"))
-            conn.add_on_recovered_callback(
-                lambda: (
-                    print("recovered: channel, queue and consumer restored"),
-                    recovered.set(),
-                )
-            )
+
+            def on_recovered() -> None:
+                print("recovered: channel, queue and consumer restored")
+                recovered.set()
+
+            conn.add_on_recovered_callback(on_recovered)
             ch = await conn.channel()
             await ch.basic_qos(prefetch_count=5)
             await ch.queue_declare(queue, arguments={"x-expires": 60_000})
@@ -122,10 +122,13 @@ async def main() -> int:
             await pub.confirm_select()
 
             async def publish(first: int) -> None:
-                confirmations = [
-                    await pub.basic_publish(str(n).encode(), routing_key=queue)
-                    for n in range(first, first + BATCH)
-                ]
+                confirmations = []
+                for n in range(first, first + BATCH):
+                    confirmation = await pub.basic_publish(
+                        str(n).encode(), routing_key=queue
+                    )
+                    assert confirmation is not None  # the channel is in confirm mode
+                    confirmations.append(confirmation)
                 await asyncio.gather(*confirmations)
 
             await publish(0)

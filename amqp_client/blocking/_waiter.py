@@ -10,7 +10,7 @@ thread may wait on it.
 from __future__ import annotations
 
 import threading
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 __all__ = ["Waiter"]
 
@@ -75,4 +75,4 @@ class Waiter(Generic[T]):
                 raise TimeoutError(f"no result within {timeout} s")
         if self._error is not None:
             raise self._error
-        return self._result  # type: ignore[return-value]
+        return cast(T, self._result)  # set with the result, so a T
