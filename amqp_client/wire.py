@@ -117,10 +117,6 @@ if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
 
 __all__ = [
     "NAMES",
-    "NAMES_MAX",
-    "c_decode_fields",
-    "c_decode_properties",
-    "c_encode_properties",
     "FieldTable",
     "FieldValue",
     "decode_array",

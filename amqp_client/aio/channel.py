@@ -9,6 +9,7 @@ connection's :class:`AsyncLink`) while publishing must wait.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -236,12 +237,8 @@ class Channel(
         self._link = link
         self._loop = link.loop
         self._state: ChannelSession[Delivery] = link.session.open_channel(
-            self._make_delivery, opened, recorded=recorded
+            functools.partial(Delivery, self), opened, recorded=recorded
         )
-
-    def __repr__(self) -> str:
-        state = "open" if self.is_open else "closed"
-        return f"<amqp_client.aio.Channel {self.channel_id} {state}>"
 
     @property
     def connection(self) -> Connection:
@@ -345,31 +342,6 @@ class Channel(
 
     def _settle(self, method: Method, epoch: int) -> None:
         self._state.settle(method, epoch)
-
-    def _make_delivery(
-        self,
-        body: bytes,
-        properties: BasicProperties,
-        delivery_tag: int,
-        redelivered: bool,
-        exchange: str,
-        routing_key: str,
-        consumer_tag: str,
-        message_count: int | None,
-        epoch: int,
-    ) -> Delivery:
-        return Delivery(
-            self,
-            body,
-            properties,
-            delivery_tag,
-            redelivered,
-            exchange,
-            routing_key,
-            consumer_tag,
-            message_count,
-            epoch,
-        )
 
 
 def _nothing() -> None:

@@ -23,8 +23,8 @@ import asyncio
 import contextlib
 import logging
 import ssl as _ssl
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from typing import Any, Unpack
 
 from amqp_client import uri
 from amqp_client._spec_base import Method, check_timeout
@@ -32,12 +32,13 @@ from amqp_client.aio.channel import Channel, Delivery, open_channel, wait
 from amqp_client.errors import AMQPError, ChannelClosed, ConnectionLost
 from amqp_client.session.api import ConnectionInfo
 from amqp_client.session.channel import ChannelSession
-from amqp_client.session.connect import ConnectOptions, connect_arguments, connect_plan
-from amqp_client.session.connection import ConnectionSession, Ending
-from amqp_client.session.consumers import (
-    DEFAULT_MAX_BUFFERED_BYTES,
-    DEFAULT_MAX_BUFFERED_MESSAGES,
+from amqp_client.session.connect import (
+    ConnectKeywords,
+    ConnectOptions,
+    connect_plan,
+    parse_connect,
 )
+from amqp_client.session.connection import ConnectionSession, Ending
 from amqp_client.session.link import Callback, Reply, Waiter, run_callbacks
 from amqp_client.session.recovery import Sleep, recovery_loop, restore_timeout
 from amqp_client.session.restore import Restorer
@@ -326,6 +327,8 @@ class _Driver:
 
     async def connect_to(self, params: uri.ConnectionParameters) -> None:
         opened: asyncio.Future[None] = self.loop.create_future()
+        # A failed attempt fails it after its waiter gave up: mark it seen.
+        opened.add_done_callback(_retrieve)
         self.session.new_attempt(params, opened)
         self.transport_gone = self.loop.create_future()
         self.transport = None
@@ -461,13 +464,6 @@ class Connection(ConnectionInfo[Delivery], AsyncConnectionMethods):
         self._driver = _Driver(self, endpoints, options or ConnectOptions())
         self._session = self._driver.session
 
-    def __repr__(self) -> str:
-        session = self._session
-        return (
-            f"<amqp_client.aio.Connection {session.params.redacted_url()} "
-            f"{session.state}>"
-        )
-
     @property
     def closed(self) -> asyncio.Future[AMQPError | None]:
         """Resolves when the connection is over, to its terminal error (None
@@ -568,6 +564,11 @@ class Connection(ConnectionInfo[Delivery], AsyncConnectionMethods):
         self._session.send(method)
 
 
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 def _address(transport: asyncio.Transport | None, key: str) -> tuple[str, int] | None:
     if transport is None or transport.is_closing():
         return None
@@ -605,25 +606,7 @@ class _Connect:
 
 
 def connect(
-    url: str | Sequence[str] | None = None,
-    *,
-    hosts: Sequence[str] | None = None,
-    shuffle: bool = False,
-    recover: bool = False,
-    recovery_delay: float = 0.5,
-    recovery_max_delay: float = 10.0,
-    recovery_attempts: int | None = None,
-    heartbeat: int | None = None,
-    frame_max: int | None = None,
-    channel_max: int | None = None,
-    ssl: _ssl.SSLContext | None = None,
-    auth_mechanism: str | None = None,
-    client_properties: Mapping[str, Any] | None = None,
-    connection_name: str | None = None,
-    connection_timeout: float | None = None,
-    locale: str | None = None,
-    max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
-    max_buffered_messages: int = DEFAULT_MAX_BUFFERED_MESSAGES,
+    url: str | Sequence[str] | None = None, **keywords: Unpack[ConnectKeywords]
 ) -> _Connect:
     """Connect to a broker: ``conn = await connect(url)`` or
     ``async with connect(url) as conn``.
@@ -665,24 +648,5 @@ def connect(
         ConnectionLost: the TCP connection could not be made or broke.
         TimeoutError: connection_timeout passed.
     """
-    params, options = connect_arguments(
-        url,
-        hosts,
-        shuffle,
-        recover,
-        recovery_delay,
-        recovery_max_delay,
-        recovery_attempts,
-        max_buffered_bytes,
-        max_buffered_messages,
-        heartbeat=heartbeat,
-        frame_max=frame_max,
-        channel_max=channel_max,
-        ssl=ssl,
-        auth_mechanism=auth_mechanism,
-        client_properties=client_properties,
-        connection_name=connection_name,
-        connection_timeout=connection_timeout,
-        locale=locale,
-    )
+    params, options = parse_connect(url, keywords)
     return _Connect(params, options)

@@ -10,6 +10,7 @@ and raises ``TimeoutError`` when it passes.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -241,12 +242,8 @@ class Channel(
     ) -> None:
         self._link = link
         self._state: ChannelSession[Delivery] = link.session.open_channel(
-            self._make_delivery, opened, recorded=recorded
+            functools.partial(Delivery, self), opened, recorded=recorded
         )
-
-    def __repr__(self) -> str:
-        state = "open" if self.is_open else "closed"
-        return f"<amqp_client.blocking.Channel {self.channel_id} {state}>"
 
     @property
     def connection(self) -> Connection:
@@ -365,31 +362,6 @@ class Channel(
     def _settle(self, method: Method, epoch: int) -> None:
         with self._link.lock:
             self._state.settle(method, epoch)
-
-    def _make_delivery(
-        self,
-        body: bytes,
-        properties: BasicProperties,
-        delivery_tag: int,
-        redelivered: bool,
-        exchange: str,
-        routing_key: str,
-        consumer_tag: str,
-        message_count: int | None,
-        epoch: int,
-    ) -> Delivery:
-        return Delivery(
-            self,
-            body,
-            properties,
-            delivery_tag,
-            redelivered,
-            exchange,
-            routing_key,
-            consumer_tag,
-            message_count,
-            epoch,
-        )
 
 
 def _nothing() -> None:

@@ -32,8 +32,8 @@ import ssl as _ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Unpack
 
 from amqp_client import uri
 from amqp_client._spec_base import Method, check_timeout
@@ -43,12 +43,13 @@ from amqp_client.errors import AMQPError, ChannelClosed, ConnectionLost, UsageEr
 from amqp_client.protocol import Connection as Core
 from amqp_client.session.api import ConnectionInfo
 from amqp_client.session.channel import ChannelSession
-from amqp_client.session.connect import ConnectOptions, connect_arguments, connect_plan
-from amqp_client.session.connection import ConnectionSession, Ending
-from amqp_client.session.consumers import (
-    DEFAULT_MAX_BUFFERED_BYTES,
-    DEFAULT_MAX_BUFFERED_MESSAGES,
+from amqp_client.session.connect import (
+    ConnectKeywords,
+    ConnectOptions,
+    connect_plan,
+    parse_connect,
 )
+from amqp_client.session.connection import ConnectionSession, Ending
 from amqp_client.session.link import Callback, Reply, run_callbacks
 from amqp_client.session.link import Waiter as AnyWaiter
 from amqp_client.session.recovery import Sleep, recovery_loop, restore_timeout
@@ -93,6 +94,7 @@ class _Driver:
         self.out: deque[memoryview] = deque()
         self.out_bytes = 0
         self.bytes_written = 0
+        self.commands = 0  # commands user threads issued (a statistic)
         self.wake_pending = False
         # The last write stopped short: the broker is not reading as fast
         # as we publish. Publishers then leave writing to the I/O thread
@@ -125,6 +127,7 @@ class _Driver:
             self.out_bytes += view.nbytes
         if self.io_ident == threading.get_ident():
             return  # the I/O thread writes after it handled its input
+        self.commands += 1
         if urgent or (self.out_bytes >= _WRITE_DIRECT and not self.socket_full):
             if self.out:
                 self.write_some()
@@ -647,13 +650,6 @@ class Connection(ConnectionInfo[Delivery], ConnectionMethods):
         self._driver = _Driver(self, endpoints, options or ConnectOptions())
         self._session = self._driver.session
 
-    def __repr__(self) -> str:
-        session = self._session
-        return (
-            f"<amqp_client.blocking.Connection {session.params.redacted_url()} "
-            f"{session.state}>"
-        )
-
     @property
     def local_address(self) -> tuple[str, int] | None:
         """The socket's own (host, port), None while not connected."""
@@ -773,25 +769,7 @@ def _address(sock: socket.socket | None, *, local: bool) -> tuple[str, int] | No
 
 
 def connect(
-    url: str | Sequence[str] | None = None,
-    *,
-    hosts: Sequence[str] | None = None,
-    shuffle: bool = False,
-    recover: bool = False,
-    recovery_delay: float = 0.5,
-    recovery_max_delay: float = 10.0,
-    recovery_attempts: int | None = None,
-    heartbeat: int | None = None,
-    frame_max: int | None = None,
-    channel_max: int | None = None,
-    ssl: _ssl.SSLContext | None = None,
-    auth_mechanism: str | None = None,
-    client_properties: Mapping[str, Any] | None = None,
-    connection_name: str | None = None,
-    connection_timeout: float | None = None,
-    locale: str | None = None,
-    max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
-    max_buffered_messages: int = DEFAULT_MAX_BUFFERED_MESSAGES,
+    url: str | Sequence[str] | None = None, **keywords: Unpack[ConnectKeywords]
 ) -> Connection:
     """Connect to a broker and return an open :class:`Connection`.
 
@@ -809,26 +787,7 @@ def connect(
         ConnectionLost: the TCP connection could not be made or broke.
         TimeoutError: connection_timeout passed.
     """
-    params, options = connect_arguments(
-        url,
-        hosts,
-        shuffle,
-        recover,
-        recovery_delay,
-        recovery_max_delay,
-        recovery_attempts,
-        max_buffered_bytes,
-        max_buffered_messages,
-        heartbeat=heartbeat,
-        frame_max=frame_max,
-        channel_max=channel_max,
-        ssl=ssl,
-        auth_mechanism=auth_mechanism,
-        client_properties=client_properties,
-        connection_name=connection_name,
-        connection_timeout=connection_timeout,
-        locale=locale,
-    )
+    params, options = parse_connect(url, keywords)
     connection = Connection(params, options)
     driver = connection._driver
     try:

@@ -23,12 +23,24 @@ __all__ = ["ChannelInfo", "ConnectionInfo", "ConsumerInfo"]
 D = TypeVar("D", bound=DeliveryData)
 
 
+def _public_name(obj: object) -> str:
+    """``amqp_client.aio.Channel`` for an ``amqp_client.aio.channel.Channel``."""
+    cls = type(obj)
+    return f"{cls.__module__.rpartition('.')[0]}.{cls.__qualname__}"
+
+
 class ConnectionInfo(Generic[D]):
     """What a connection tells about itself, and its callbacks."""
 
     __slots__ = ()
 
     _session: ConnectionSession[D]
+
+    def __repr__(self) -> str:
+        session = self._session
+        return (
+            f"<{_public_name(self)} {session.params.redacted_url()} {session.state}>"
+        )
 
     @property
     def is_open(self) -> bool:
@@ -123,6 +135,10 @@ class ChannelInfo(Generic[D]):
     __slots__ = ()
 
     _state: ChannelSession[D]
+
+    def __repr__(self) -> str:
+        state = "open" if self.is_open else "closed"
+        return f"<{_public_name(self)} {self.channel_id} {state}>"
 
     @property
     def channel_id(self) -> int:

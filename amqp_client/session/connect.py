@@ -13,8 +13,9 @@ No I/O here.
 from __future__ import annotations
 
 import random
+import ssl
 from collections.abc import Callable, Generator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from amqp_client import uri
 from amqp_client._spec_base import check_timeout
@@ -27,12 +28,14 @@ from amqp_client.session.consumers import (
 from amqp_client.session.recovery import RecoveryOptions
 
 __all__ = [
+    "ConnectKeywords",
     "ConnectOptions",
     "check_timeout",
     "connect_arguments",
     "connect_error",
     "connect_plan",
     "endpoints",
+    "parse_connect",
 ]
 
 #: One try: the endpoint, and (sent back) None on success or its failure.
@@ -80,6 +83,71 @@ def connect_plan(
             return
         failures.append((params.address, failure))
     raise connect_error(failures)
+
+
+class ConnectKeywords(TypedDict, total=False):
+    """The keyword arguments of both fronts' ``connect()``; each overrides
+    what the URL says (see ``amqp_client.connect`` for what they do).
+
+    Keys: hosts, shuffle, recover, recovery_delay (0.5 s),
+    recovery_max_delay (10 s), recovery_attempts (None: no limit),
+    heartbeat, frame_max, channel_max, ssl, auth_mechanism,
+    client_properties, connection_name, connection_timeout, locale,
+    max_buffered_bytes (64 MiB), max_buffered_messages (20,000).
+    """
+
+    hosts: Sequence[str] | None
+    shuffle: bool
+    recover: bool
+    recovery_delay: float
+    recovery_max_delay: float
+    recovery_attempts: int | None
+    heartbeat: int | None
+    frame_max: int | None
+    channel_max: int | None
+    ssl: ssl.SSLContext | None
+    auth_mechanism: str | None
+    client_properties: Mapping[str, Any] | None
+    connection_name: str | None
+    connection_timeout: float | None
+    locale: str | None
+    max_buffered_bytes: int
+    max_buffered_messages: int
+
+
+def parse_connect(
+    url: str | Sequence[str] | None, keywords: ConnectKeywords
+) -> tuple[list[uri.ConnectionParameters], ConnectOptions]:
+    """Check ``connect(url, **keywords)`` (before any I/O): the endpoints
+    to try and the connection's options.
+
+    Raises:
+        TypeError, ValueError: a malformed URL or argument, or an unknown
+            keyword.
+    """
+    for name in keywords:
+        if name not in ConnectKeywords.__optional_keys__:
+            raise TypeError(f"connect() got an unexpected keyword argument {name!r}")
+    return connect_arguments(
+        url,
+        keywords.get("hosts"),
+        keywords.get("shuffle", False),
+        keywords.get("recover", False),
+        keywords.get("recovery_delay", 0.5),
+        keywords.get("recovery_max_delay", 10.0),
+        keywords.get("recovery_attempts"),
+        keywords.get("max_buffered_bytes", DEFAULT_MAX_BUFFERED_BYTES),
+        keywords.get("max_buffered_messages", DEFAULT_MAX_BUFFERED_MESSAGES),
+        heartbeat=keywords.get("heartbeat"),
+        frame_max=keywords.get("frame_max"),
+        channel_max=keywords.get("channel_max"),
+        ssl=keywords.get("ssl"),
+        auth_mechanism=keywords.get("auth_mechanism"),
+        client_properties=keywords.get("client_properties"),
+        connection_name=keywords.get("connection_name"),
+        connection_timeout=keywords.get("connection_timeout"),
+        locale=keywords.get("locale"),
+    )
 
 
 def connect_arguments(

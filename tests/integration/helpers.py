@@ -167,13 +167,13 @@ class _ThreadCall:
 
     def raise_without_io(self) -> BaseException:
         connection = _connection_of(self.owner)
-        before = connection._commands
+        before = connection._driver.commands
         try:
             self.fn(*self.args, **self.kwargs)
         except BaseException as exc:
             # Raised before issuing anything to the broker (the I/O thread
             # may be writing other output meanwhile: that does not count).
-            assert connection._commands == before, "sent a command first"
+            assert connection._driver.commands == before, "sent a command first"
             return exc
         raise AssertionError("completed, no error")
 

@@ -42,12 +42,10 @@ def amqp_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("amqp-")]
 
 
-def test_close_callbacks_are_queued_before_close_returns(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """close() returns once the channel is marked terminated; by then its
-    close callbacks must be queued, or a caller that drains the callback
-    queue right after close() misses them (a test did, now and then). The
+def test_close_callbacks_are_queued_before_close_returns() -> None:
+    """close() returns once the channel is over; by then its close
+    callbacks must be queued, or a caller that drains the callback queue
+    right after close() misses them (a test did, now and then). The
     callback thread is held busy, so the queue shows what was handed over."""
     with blocking.connect(amqp_url()) as connection:
         channel = connection.channel()
@@ -58,21 +56,16 @@ def test_close_callbacks_are_queued_before_close_returns(
             entered.set()
             gate.wait(10)
 
-        connection._call_soon([hold])
+        driver = connection._driver
+        with driver.lock:
+            driver.run_callbacks([hold])
         assert entered.wait(5)  # the callback thread is busy, the queue empty
-        queued: list[int] = []
-        mark = channel._mark_terminated
-
-        def marking(error: amqp_client.AMQPError | None) -> None:
-            queued.append(connection._callbacks.qsize())
-            mark(error)
-
-        monkeypatch.setattr(channel, "_mark_terminated", marking)
         try:
             channel.close(timeout=5)
+            queued = driver.callbacks.qsize()
         finally:
             gate.set()
-        assert queued == [1]
+        assert queued == 1
 
 
 def test_heartbeats_survive_a_sleeping_user_thread() -> None:

@@ -107,9 +107,9 @@ def test_connect_arguments_check_types_and_options() -> None:
     with pytest.raises(ValueError, match="recovery_attempts"):
         conn_args.connect_arguments(None, None, False, True, 0.5, 10, 0)
     _, options = conn_args.connect_arguments(None, None, False, False, 0.5, 10, None)
-    assert options is None
+    assert options.recovery is None
     _, options = conn_args.connect_arguments(None, None, False, True, 0.1, 2, 3)
-    assert options == rec.RecoveryOptions(0.1, 2, 3)
+    assert options.recovery == rec.RecoveryOptions(0.1, 2, 3)
 
 
 def test_connect_error_names_every_address_and_hides_passwords() -> None:
