@@ -19,20 +19,22 @@ from amqp_client.spec import (
     QueueUnbind,
 )
 
-from amqp_client.session import connect as conn_args
-from amqp_client.session import recovery as rec
 from amqp_client.errors import (
     AuthenticationError,
     ConnectionClosed,
     ConnectionLost,
     HeartbeatTimeout,
 )
+from amqp_client.session import connect as conn_args
+from amqp_client.session import recovery as rec
 
 # --- endpoints -------------------------------------------------------------------------
 
 
 def test_one_url_and_overrides() -> None:
-    (params,) = conn_args.endpoints("amqp://u:p@h1:1234/v", None, False, {"heartbeat": 7})
+    (params,) = conn_args.endpoints(
+        "amqp://u:p@h1:1234/v", None, False, {"heartbeat": 7}
+    )
     assert (params.host, params.port, params.vhost, params.heartbeat) == (
         "h1",
         1234,
@@ -76,7 +78,8 @@ def test_hosts_alone_use_the_default_url() -> None:
 def test_shuffle_keeps_every_endpoint() -> None:
     hosts = [f"h{i}" for i in range(20)]
     orders = {
-        tuple(p.host for p in conn_args.endpoints(None, hosts, True, {})) for _ in range(5)
+        tuple(p.host for p in conn_args.endpoints(None, hosts, True, {}))
+        for _ in range(5)
     }
     assert all(sorted(order) == sorted(hosts) for order in orders)
     assert len(orders) > 1
