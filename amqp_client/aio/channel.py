@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from amqp_client._delivery import DeliveryData
-from amqp_client._spec_base import Method
+from amqp_client._spec_base import Method, check_timeout
 from amqp_client.session.api import ChannelInfo, ConsumerInfo
 from amqp_client.session.channel import ChannelSession
 from amqp_client.session.connection import ConnectionSession
@@ -206,6 +206,7 @@ class Consumer(ConsumerInfo[Delivery]):
         Raises:
             TimeoutError: no cancel-ok within ``timeout``.
         """
+        timeout = check_timeout(timeout)
         state = self._state
         if state.active and self._channel.is_open:
             state.active = False

@@ -208,13 +208,14 @@ class Consumer(ConsumerInfo[Delivery]):
                     raise TimeoutError(f"no delivery within {timeout} s")
                 self._arrived.wait(remaining)
 
-    def cancel(self, timeout: float | None = None) -> None:
+    def cancel(self, *, timeout: float | None = None) -> None:
         """Stop the consumer (basic.cancel); iteration ends, and deliveries
         not handed out yet go back to the broker. Idempotent.
 
         Raises:
             TimeoutError: no cancel-ok within ``timeout``.
         """
+        timeout = check_timeout(timeout)
         state = self._state
         if state.active and self._channel.is_open:
             state.active = False

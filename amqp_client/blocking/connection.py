@@ -236,6 +236,7 @@ class _Driver:
                 f"connection to {self.session.params.address} lost: "
                 f"{_tls_alert(sock, exc)}"
             )
+            self.wake()  # the I/O thread routes the ending
         if not out:
             self.socket_full = False
         if self.out_bytes <= _WRITE_LOW:
@@ -280,8 +281,15 @@ class _Driver:
         interest = selectors.EVENT_READ
         selector.register(sock, interest)
         try:
-            while not self.stopping and not core.is_closed:
+            while not self.stopping:
                 with self.lock:
+                    if core is not self.session.core:
+                        break  # an attempt after ours has begun
+                    if core.is_closed:
+                        # Dropped outside this loop (a failed write, an
+                        # attempt given up, close()): what it said counts.
+                        self.handle_events()
+                        break
                     want = 0 if self.session.reading_paused else selectors.EVENT_READ
                     if self.out:
                         want |= selectors.EVENT_WRITE
@@ -300,6 +308,8 @@ class _Driver:
                 )
                 data, eof, failure = self.poll(selector, sock, timeout)
                 with self.lock:
+                    if core is not self.session.core:
+                        break
                     self.wake_pending = False
                     now = time.monotonic()
                     if data:
@@ -313,12 +323,16 @@ class _Driver:
                         )
                     core.handle_timers(now)
                     self.handle_events()
-                    self.flush_out(core)
+                    self.flush_out(core)  # replies, acks, a close or close-ok
+                    if core.is_closed:
+                        self.handle_events()  # a write that failed just now
+                        break
         except Exception:
             log.exception("the I/O thread failed")
             with self.lock:
                 core.connection_lost("internal error in the I/O thread")
-                self.handle_events()
+                if core is self.session.core:
+                    self.handle_events()
         finally:
             self.io_ident = None
             selector.close()

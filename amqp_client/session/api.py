@@ -38,9 +38,7 @@ class ConnectionInfo(Generic[D]):
 
     def __repr__(self) -> str:
         session = self._session
-        return (
-            f"<{_public_name(self)} {session.params.redacted_url()} {session.state}>"
-        )
+        return f"<{_public_name(self)} {session.params.redacted_url()} {session.state}>"
 
     @property
     def is_open(self) -> bool:

@@ -251,8 +251,11 @@ class ChannelSession(Generic[D]):
 
     @property
     def awaiting_reply(self) -> bool:
-        """A request on this channel waits for its reply."""
-        return bool(self._pending) or not self.opened or self.closing
+        """A request on this channel waits for its reply, or a publish for
+        its confirm: whoever waits for it may be the one that would take
+        the buffered deliveries (a consumer that publishes with confirms),
+        so reading goes on."""
+        return bool(self._pending) or self.closing or len(self.confirms) > 0
 
     # --- commands (from the front) ---------------------------------------------------
 
@@ -555,10 +558,6 @@ class ChannelSession(Generic[D]):
         gone): it is not restored, and it ends as if closed cleanly."""
         self.connection.router.remove(self)
         self.on_terminated(None)
-
-    def reopened(self) -> None:
-        """The channel is open again on a new connection."""
-        self.opened = True
 
     def session_methods(self) -> list[Method]:
         """The requests that put a reopened channel back in its modes."""

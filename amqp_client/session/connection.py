@@ -218,6 +218,8 @@ class ConnectionSession(Generic[D]):
     def _awaiting_reply(self) -> bool:
         if self.opening or self.control:
             return True
+        if self.closing and not self.core.is_closed:
+            return True  # close-ok
         if self.opened is not None and not self.opened.done():
             return True
         return any(channel.awaiting_reply for channel in self.router)
@@ -306,6 +308,7 @@ class ConnectionSession(Generic[D]):
             return False
         self.core.close(reply_code, reply_text)
         self.flush(urgent=True)
+        self.reading_may_change()
         return True
 
     # --- events --------------------------------------------------------------------------
@@ -363,6 +366,8 @@ class ConnectionSession(Generic[D]):
             channel.on_terminated(error)
 
     def _on_terminated(self, error: AMQPError | None) -> Ending:
+        if self.finished:
+            return Ending.CLOSED  # a core dropped after the end: nothing to do
         if self.connecting or (self.recovering and not self.closing):
             self.interrupt(error)
             return Ending.ATTEMPT_FAILED

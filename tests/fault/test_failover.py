@@ -79,7 +79,7 @@ class Tally:
 
 
 def _node_of(cluster: BrokerCluster, conn: Any) -> int:
-    port = conn._params.port
+    port = conn._session.params.port
     for index, node in enumerate(cluster.nodes):
         if node.address[1] == port:
             return index

@@ -113,7 +113,7 @@ async def helper_channel_scenario(front: Front, proxy: Proxy) -> None:
         await within(recovered, 15)
         # The core frees a channel id only on the broker's close-ok: only
         # the application's channel may be open on the new connection.
-        assert sorted(conn._core._channels) == [ch.channel_id]
+        assert sorted(conn._session.core._channels) == [ch.channel_id]
         other = await within(conn.channel())
         assert other.channel_id == ch.channel_id + 1
         await within(ch.queue_delete(queue))
@@ -145,7 +145,7 @@ async def closing_channel_scenario(front: Front, proxy: Proxy) -> None:
         await within(closing, 5)
         assert ch.is_closed
         await within(recovered, 15)
-        assert sorted(conn._core._channels) == [keep.channel_id]
+        assert sorted(conn._session.core._channels) == [keep.channel_id]
         assert keep.is_open
         await within(keep.queue_declare("", exclusive=True))
 
@@ -326,7 +326,7 @@ def test_blocking_close_during_a_stalled_restore_ends_the_connection(
         proxy.cut()
         # The new connection is open and recovery restores the channel:
         # stall it there, so that the restore outlasts close()'s patience.
-        wait_for(lambda: conn.is_recovering and conn._core.is_open, 30)
+        wait_for(lambda: conn.is_recovering and conn._session.core.is_open, 30)
         proxy.stall()
         assert conn.is_recovering
     finally:
