@@ -450,18 +450,16 @@ class ChannelSession(Generic[D]):
     def on_delivery(self, event: ev.DeliveryReceived) -> None:
         method = event.method
         consumer = self.consumers.get(method.consumer_tag)
-        if consumer is None or consumer.ended:
-            # After a cancel the broker may still have had deliveries in
-            # flight; hand them back so they are not stranded unacked.
-            _log.debug(
-                "delivery for unknown consumer %r on channel %d: rejected",
+        if consumer is None:
+            # The broker sends nothing for a consumer after its cancel-ok or
+            # its own basic.cancel; not knowing whether the consumer was
+            # no_ack, the client cannot settle it (a reject of a no_ack
+            # delivery would close the channel).
+            _log.warning(
+                "delivery for unknown consumer %r on channel %d",
                 method.consumer_tag,
                 self.channel_id,
             )
-            self.connection.core.send(
-                self.channel_id, BasicReject(method.delivery_tag, requeue=True)
-            )
-            self.connection.flush(urgent=False)
             return
         consumer.push(
             self.make_delivery(
