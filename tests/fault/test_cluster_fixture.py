@@ -145,7 +145,11 @@ def test_quorum_queue_is_replicated_and_survives_its_leader(
         assert ok.queue == queue
         ch.confirm_select()
         persistent = amqp_client.BasicProperties(delivery_mode=2)
-        ch.basic_publish(b"before", routing_key=queue, properties=persistent).wait(WAIT)
+        confirmation = ch.basic_publish(
+            b"before", routing_key=queue, properties=persistent
+        )
+        assert confirmation is not None
+        confirmation.wait(WAIT)
     # Another node sees a quorum queue with a member on every node.
     row = wait_for_online(cluster, 1, queue, 3)
     assert row["type"] == "quorum"
@@ -177,7 +181,9 @@ def test_quorum_queue_is_replicated_and_survives_its_leader(
             assert ch.queue_declare(queue, passive=True).message_count == 1
             assert get_body(ch, queue) == b"before"
             ch.confirm_select()
-            ch.basic_publish(b"after", routing_key=queue).wait(WAIT)
+            confirmation = ch.basic_publish(b"after", routing_key=queue)
+            assert confirmation is not None
+            confirmation.wait(WAIT)
             assert get_body(ch, queue) == b"after"
         row = queue_row(cluster, survivor, queue)
         assert set(row["members"]) == set(cluster.nodenames)  # still a member

@@ -141,7 +141,19 @@ def test_ended_consumers_release_their_deliveries(front: Front, ending: str) -> 
     front.run(consumer_endings_scenario, ending, ROUNDS, PER_ROUND, {}, timeout=100)
 
 
-@pytest.mark.parametrize("ending", ENDINGS)
+CLOSE_BUG = (
+    "channel.close while reading is paused: ChannelSession.close() does not "
+    "call reading_may_change(), so close-ok stays behind the pause"
+)
+LOW_LIMIT_ENDINGS = [
+    pytest.param(ending, marks=pytest.mark.xfail(reason=CLOSE_BUG, strict=True))
+    if ending == "close"
+    else ending
+    for ending in ENDINGS
+]
+
+
+@pytest.mark.parametrize("ending", LOW_LIMIT_ENDINGS)
 def test_ended_consumers_release_under_low_limits(front: Front, ending: str) -> None:
     # Each round alone passes the limit: reading pauses mid-round, and the
     # consumer's end must lift the pause.
@@ -175,12 +187,81 @@ def test_ended_no_ack_consumer_keeps_its_deliveries(front: Front) -> None:
     front.run(no_ack_scenario)
 
 
+async def close_while_paused_scenario(front: Front, what: str) -> None:
+    """Closing a channel or the connection while reading is paused: the
+    close-ok is a reply the client awaits, so it is read at once."""
+    async with resources(front) as res:
+        conn = await front.connect(max_buffered_messages=10)
+        try:
+            ch = await within(conn.channel())
+            queue = res.queue("close-paused")
+            await within(ch.queue_declare(queue))
+            await within(publish_many(ch, queue, 100, SMALL_BODY))
+            await within(ch.basic_consume(queue))
+            await asyncio.sleep(0.5)  # 100 pushed; reading paused at 10
+            if what == "channel":
+                if front.name == "blocking":
+                    await ch.close(timeout=3)
+                else:
+                    await within(ch.close(), 3)
+                assert conn.is_open
+            else:
+                started = asyncio.get_running_loop().time()
+                await within(conn.close(), 15)
+                took = asyncio.get_running_loop().time() - started
+                assert took < 3, f"close took {took:.1f} s (the close-ok timed out)"
+        finally:
+            await within(conn.close(), 15)
+
+
+CONNECTION_CLOSE_BUG = (
+    "connection.close while reading is paused: ConnectionSession.close() does "
+    "not lift the pause and _awaiting_reply() ignores closing; close() waits "
+    "10 s for close-ok, then drops the socket"
+)
+
+
+@pytest.mark.parametrize(
+    "what",
+    [
+        pytest.param("channel", marks=pytest.mark.xfail(reason=CLOSE_BUG, strict=True)),
+        pytest.param(
+            "connection",
+            marks=pytest.mark.xfail(reason=CONNECTION_CLOSE_BUG, strict=True),
+        ),
+    ],
+)
+def test_close_is_not_stuck_behind_the_read_pause(front: Front, what: str) -> None:
+    front.run(close_while_paused_scenario, what)
+
+
 # --- 2. a consumer that fell behind can be cancelled --------------------------------
 
 BEHIND = 60_000
 
 
+async def drain(consumer: Any, timeout: float) -> int:
+    """Take every delivery an ended consumer still yields; how many. The
+    blocking front's consumer is drained from one worker thread."""
+    async with asyncio.timeout(timeout):
+        if isinstance(consumer, AsyncView):
+            target = consumer._target
+
+            def take_all() -> int:
+                count = 0
+                while target.get(timeout) is not None:
+                    count += 1
+                return count
+
+            return await asyncio.to_thread(take_all)
+        return len([delivery async for delivery in consumer])
+
+
 async def fallen_behind_scenario(front: Front) -> None:
+    """60,000 deliveries pushed and none read: reading pauses. cancel()
+    must still get its cancel-ok. (no_ack: returning 60,000 deliveries one
+    basic.reject each takes RabbitMQ 3.10 about a minute; the returns are
+    covered by the consumer-ending tests above.)"""
     async with resources(front) as res:
         queue = res.queue("behind")
         async with front.connect() as pub:
@@ -190,16 +271,19 @@ async def fallen_behind_scenario(front: Front) -> None:
         async with front.connect() as conn:
             await wait_count(conn, queue, BEHIND, timeout=30)
             ch = await within(conn.channel())
-            consumer = await within(ch.basic_consume(queue))
-            await asyncio.sleep(3)  # the broker pushes it all; nothing is read
+            consumer = await within(ch.basic_consume(queue, no_ack=True))
+            await asyncio.sleep(3)  # the broker pushes; nothing is read
             if front.name == "blocking":
                 # Its own timeout: a hung call must not outlive the test.
                 await consumer.cancel(timeout=20)
             else:
                 await within(consumer.cancel(), 20)
             assert conn.is_open
-            # Everything it never handed out went back.
-            await wait_count(conn, queue, BEHIND, timeout=30)
+            ok = await within(ch.queue_declare(queue, passive=True), 5)
+            assert (ok.message_count, ok.consumer_count) == (0, 0)
+            # A no_ack consumer's deliveries are the application's: all
+            # still handed out after the end.
+            assert await drain(consumer, 30) == BEHIND
 
 
 def test_consumer_that_fell_behind_can_be_cancelled(front: Front) -> None:
