@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -164,16 +165,26 @@ class Consumer(ConsumerInfo[Delivery]):
     (requeued) when it ends, unless it is no_ack.
     """
 
-    __slots__ = ("_arrived", "_channel", "_state")
+    __slots__ = ("_channel", "_lock", "_signal", "_state", "_waiting")
 
     def __init__(self, channel: Channel, state: ConsumerSession[Delivery]) -> None:
         self._channel = channel
         self._state = state
-        self._arrived = threading.Condition(channel._link.lock)
-        state.wake = self._arrived.notify
+        self._lock = channel._link.lock
+        # A reader with nothing to take waits on this (outside the lock);
+        # the I/O thread puts a token when it pushes to a waiting reader.
+        self._signal: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._waiting = False
+        state.wake = self._wake
 
     def __iter__(self) -> Iterator[Delivery]:
         return self
+
+    def _wake(self) -> None:
+        # Called with the lock held, by whoever changed the consumer.
+        if self._waiting:
+            self._waiting = False
+            self._signal.put(None)
 
     def __next__(self) -> Delivery:
         delivery = self.get()
@@ -192,8 +203,8 @@ class Consumer(ConsumerInfo[Delivery]):
         timeout = check_timeout(timeout)
         state = self._state
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._arrived:
-            while True:
+        while True:
+            with self._lock:
                 delivery = state.take()
                 if delivery is not None:
                     return delivery
@@ -203,10 +214,18 @@ class Consumer(ConsumerInfo[Delivery]):
                         state.error = None  # raised once; then it is over
                         raise error
                     return None
-                remaining = None if deadline is None else deadline - time.monotonic()
+                self._waiting = True
+            remaining = None if deadline is None else deadline - time.monotonic()
+            try:
                 if remaining is not None and remaining <= 0:
-                    raise TimeoutError(f"no delivery within {timeout} s")
-                self._arrived.wait(remaining)
+                    raise queue.Empty
+                self._signal.get(timeout=remaining)
+            except queue.Empty:
+                with self._lock:
+                    self._waiting = False
+                    if state.buffered or state.ended:
+                        continue  # it came as the wait ended
+                raise TimeoutError(f"no delivery within {timeout} s") from None
 
     def cancel(self, *, timeout: float | None = None) -> None:
         """Stop the consumer (basic.cancel); iteration ends, and deliveries
