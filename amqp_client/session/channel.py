@@ -357,7 +357,11 @@ class ChannelSession(Generic[D]):
                 self.channel_id,
             )
             return
-        self.connection.core.send(self.channel_id, method)
+        try:
+            self.connection.core.send(self.channel_id, method)
+        except UsageError:
+            self._raise_closed()
+            raise
         self.connection.flush(urgent=False)
 
     def close(self, reply_code: int, reply_text: str) -> bool:
