@@ -88,6 +88,10 @@ class BlockingLink(Protocol):
     def check_not_io_thread(self) -> None:
         """Raise UsageError on the connection's I/O thread (it would deadlock)."""
 
+    def wake_later(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` once the lock is released (lock held): a thread
+        woken while the I/O thread still holds it would only wait for it."""
+
 
 class Delivery(DeliveryData):
     """A delivered message (see :class:`amqp_client._delivery.DeliveryData`)."""
@@ -184,7 +188,10 @@ class Consumer(ConsumerInfo[Delivery]):
         # Called with the lock held, by whoever changed the consumer.
         if self._waiting:
             self._waiting = False
-            self._signal.put(None)
+            self._channel._link.wake_later(self._put_token)
+
+    def _put_token(self) -> None:
+        self._signal.put(None)
 
     def __next__(self) -> Delivery:
         delivery = self.get()
@@ -204,6 +211,15 @@ class Consumer(ConsumerInfo[Delivery]):
         state = self._state
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            if not state.buffered and not state.ended:
+                # Announce the wait, then look again: the I/O thread pushes,
+                # then looks at _waiting, so one of the two sees the other
+                # (a token too many only makes the loop look again).
+                self._waiting = True
+                if not state.buffered and not state.ended:
+                    self._wait_token(deadline, timeout)
+                    continue
+                self._waiting = False
             with self._lock:
                 delivery = state.take()
                 if delivery is not None:
@@ -214,17 +230,17 @@ class Consumer(ConsumerInfo[Delivery]):
                         state.error = None  # raised once; then it is over
                         raise error
                     return None
-                self._waiting = True
-            remaining = None if deadline is None else deadline - time.monotonic()
-            try:
-                if remaining is not None and remaining <= 0:
-                    raise queue.Empty
-                self._signal.get(timeout=remaining)
-            except queue.Empty:
-                with self._lock:
-                    self._waiting = False
-                    if state.buffered or state.ended:
-                        continue  # it came as the wait ended
+
+    def _wait_token(self, deadline: float | None, timeout: float | None) -> None:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        try:
+            if remaining is not None and remaining <= 0:
+                raise queue.Empty
+            self._signal.get(timeout=remaining)
+        except queue.Empty:
+            self._waiting = False
+            state = self._state
+            if not state.buffered and not state.ended:
                 raise TimeoutError(f"no delivery within {timeout} s") from None
 
     def cancel(self, *, timeout: float | None = None) -> None:

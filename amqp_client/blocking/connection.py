@@ -109,6 +109,8 @@ class _Driver:
         self.callback_thread: threading.Thread | None = None
         self.recovery_thread: threading.Thread | None = None
         self.wake_recovery = threading.Event()
+        # Readers to wake once the I/O thread releases the lock.
+        self.deferred: list[Callable[[], None]] = []
 
     # --- FrontHooks (lock held) ---------------------------------------------------------
 
@@ -186,6 +188,12 @@ class _Driver:
                     "the connection did not recover",
                 )
             session.check_open()
+
+    def wake_later(self, wake: Callable[[], None]) -> None:
+        if self.io_ident == threading.get_ident():
+            self.deferred.append(wake)
+        else:
+            wake()
 
     def check_not_io_thread(self) -> None:
         if self.io_ident == threading.get_ident():
@@ -289,6 +297,9 @@ class _Driver:
                         # Dropped outside this loop (a failed write, an
                         # attempt given up, close()): what it said counts.
                         self.handle_events()
+                        deferred, self.deferred = self.deferred, []
+                        for wake in deferred:
+                            wake()
                         break
                     want = 0 if self.session.reading_paused else selectors.EVENT_READ
                     if self.out:
@@ -326,7 +337,11 @@ class _Driver:
                     self.flush_out(core)  # replies, acks, a close or close-ok
                     if core.is_closed:
                         self.handle_events()  # a write that failed just now
-                        break
+                    deferred, self.deferred = self.deferred, []
+                for wake in deferred:
+                    wake()
+                if core.is_closed:
+                    break
         except Exception:
             log.exception("the I/O thread failed")
             with self.lock:
@@ -335,6 +350,10 @@ class _Driver:
                     self.handle_events()
         finally:
             self.io_ident = None
+            with self.lock:
+                deferred, self.deferred = self.deferred, []
+            for wake in deferred:
+                wake()
             selector.close()
             with contextlib.suppress(OSError):
                 sock.close()

@@ -378,6 +378,7 @@ class ChannelSession(Generic[D]):
         self.closing = True
         core.close_channel(self.channel_id, reply_code, reply_text)
         self.connection.flush(urgent=True)
+        self.connection.reading_may_change()  # close-ok is awaited: read on
         return True
 
     def new_consumer(

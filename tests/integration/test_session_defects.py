@@ -159,19 +159,7 @@ def test_ended_consumers_release_their_deliveries(front: Front, ending: str) -> 
     front.run(consumer_endings_scenario, ending, ROUNDS, PER_ROUND, {}, timeout=60)
 
 
-CLOSE_BUG = (
-    "channel.close while reading is paused: ChannelSession.close() does not "
-    "call reading_may_change(), so close-ok stays behind the pause"
-)
-LOW_LIMIT_ENDINGS = [
-    pytest.param(ending, marks=pytest.mark.xfail(reason=CLOSE_BUG, strict=True))
-    if ending == "close"
-    else ending
-    for ending in ENDINGS
-]
-
-
-@pytest.mark.parametrize("ending", LOW_LIMIT_ENDINGS)
+@pytest.mark.parametrize("ending", ENDINGS)
 def test_ended_consumers_release_under_low_limits(front: Front, ending: str) -> None:
     # Each round alone passes the limit: reading pauses mid-round, and the
     # consumer's end must lift the pause.
@@ -232,13 +220,7 @@ async def close_while_paused_scenario(front: Front, what: str) -> None:
             await within(conn.close(), 15)
 
 
-@pytest.mark.parametrize(
-    "what",
-    [
-        pytest.param("channel", marks=pytest.mark.xfail(reason=CLOSE_BUG, strict=True)),
-        "connection",
-    ],
-)
+@pytest.mark.parametrize("what", ["channel", "connection"])
 def test_close_is_not_stuck_behind_the_read_pause(front: Front, what: str) -> None:
     front.run(close_while_paused_scenario, what)
 
