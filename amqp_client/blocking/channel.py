@@ -22,7 +22,7 @@ from amqp_client._delivery import DeliveryData
 from amqp_client._spec_base import Method, check_timeout
 from amqp_client.blocking._waiter import Waiter
 from amqp_client.session.api import ChannelInfo, ConsumerInfo
-from amqp_client.session.channel import ChannelSession
+from amqp_client.session.channel import ChannelSession, check_publish
 from amqp_client.session.connection import ConnectionSession
 from amqp_client.session.consumers import ConsumerSession
 from amqp_client.session.link import Reply
@@ -33,7 +33,6 @@ from amqp_client.spec import (
     BasicGet,
     BasicNack,
     BasicProperties,
-    BasicPublish,
     BasicReject,
     ChannelMethods,
 )
@@ -348,11 +347,9 @@ class Channel(
             if not link.publishable(state):
                 state.check_open()
                 # Bad arguments fail now, not after the wait.
-                BasicPublish(
-                    exchange, routing_key, mandatory=mandatory, immediate=immediate
+                check_publish(
+                    body, exchange, routing_key, mandatory, immediate, properties
                 )
-                if not isinstance(body, bytes | bytearray | memoryview):
-                    raise TypeError(f"body must be bytes, not {type(body).__name__}")
                 link.wait_until(
                     lambda: state.error is not None or link.publishable(state),
                     timeout,

@@ -45,6 +45,7 @@ from amqp_client.spec import (
     BasicConsumeOk,
     BasicGetEmpty,
     BasicProperties,
+    BasicPublish,
     BasicQos,
     BasicReject,
     ConfirmSelect,
@@ -58,7 +59,7 @@ from amqp_client.spec import (
 if TYPE_CHECKING:
     from amqp_client.session.connection import ConnectionSession
 
-__all__ = ["ChannelCallbacks", "ChannelSession", "ConfirmTracker"]
+__all__ = ["ChannelCallbacks", "ChannelSession", "ConfirmTracker", "check_publish"]
 
 _log = logging.getLogger("amqp_client")
 
@@ -156,6 +157,31 @@ def _fail(waiters: Iterable[Waiter[None]], failure: BaseException) -> None:
     for waiter in waiters:
         if not waiter.done():
             waiter.set_exception(failure)
+
+
+def check_publish(
+    body: object,
+    exchange: str,
+    routing_key: str,
+    mandatory: bool,
+    immediate: bool,
+    properties: object,
+) -> None:
+    """Check a publish's arguments without sending it: what a front does
+    before it waits (blocked, channel.flow, a full socket, recovery), so a
+    bad argument fails at once. (The publish itself checks them again, on
+    its fast path.)
+
+    Raises:
+        TypeError, ValueError: a bad argument.
+    """
+    BasicPublish(exchange, routing_key, mandatory=mandatory, immediate=immediate)
+    if not isinstance(body, bytes | bytearray | memoryview):
+        raise TypeError(f"body must be bytes, not {type(body).__name__}")
+    if properties is not None and not isinstance(properties, BasicProperties):
+        raise TypeError(
+            f"properties must be BasicProperties or None, not {type(properties).__name__}"
+        )
 
 
 class ChannelCallbacks:

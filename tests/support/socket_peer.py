@@ -498,6 +498,9 @@ class ScriptedConnection:
         sock = self._sock
         try:
             while not self._stop.is_set():
+                if self._read_paused:  # pause_reading(): leave it in the socket
+                    self._stop.wait(_TICK)
+                    continue
                 readable, _, _ = select.select([sock], [], [], _TICK)
                 if not readable:
                     continue
@@ -638,6 +641,48 @@ class ScriptedConnection:
             response = method.RESPONSES[0]
             reply: Any = response(**sp.valid_kwargs(response))
             self.send(channel, reply)
+
+    # --- flow control: what makes a publisher wait --------------------------------------
+
+    #: Set by :meth:`pause_reading`: the reading thread leaves the client's
+    #: bytes in the socket.
+    _read_paused: bool = False
+
+    def block(self, reason: str = "low on memory") -> None:
+        """Push connection.blocked (a RabbitMQ resource alarm): the client
+        must stop publishing until :meth:`unblock`."""
+        self.send(0, spec.ConnectionBlocked(reason))
+
+    def unblock(self) -> None:
+        """Push connection.unblocked: the alarm is over."""
+        self.send(0, spec.ConnectionUnblocked())
+
+    def flow(self, channel: int, active: bool) -> None:
+        """Push channel.flow: the broker pauses (``active=False``) or
+        resumes publishing on ``channel``; the client answers flow-ok."""
+        self.send(channel, spec.ChannelFlow(active=active))
+
+    def pause_reading(self, receive_buffer: int = 1 << 16) -> None:
+        """Stop reading the socket (a broker that does not keep up): the
+        client's bytes stay in the kernel's buffers until they are full,
+        then in the client's own. At most one read the reading thread has
+        already started is still taken in. ``receive_buffer`` caps this
+        socket's receive buffer (``SO_RCVBUF``; the kernel doubles it), so
+        that the buffers fill after a few MiB rather than tens of MiB.
+        Pushes still go out. :meth:`resume_reading` undoes it."""
+        with contextlib.suppress(OSError):
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        self._read_paused = True
+
+    def resume_reading(self) -> None:
+        """Read the socket again (see :meth:`pause_reading`)."""
+        self._read_paused = False
+
+    def pending_content(self) -> list[int]:
+        """The channels on which a content-carrying method (basic.publish)
+        came in without all of its content header and body frames yet: a
+        half-written message, once the client has nothing more in flight."""
+        return sorted(self._content.copy())
 
 
 def _no_wait(method: Method) -> bool:
