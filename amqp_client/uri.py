@@ -8,32 +8,78 @@ URI specification defines them (https://www.rabbitmq.com/docs/uri-spec)::
 into a :class:`ConnectionParameters`; keyword arguments to ``connect()``
 then override the URL through :meth:`ConnectionParameters.with_overrides`.
 
-How the parts read (the URI spec's table of examples holds for all of them):
+How the parts read (the URI spec's table of examples holds for all of
+them but the vhost of a lone ``/``):
 
 * The scheme is case-insensitive. ``amqps`` means TLS and port 5671;
   ``amqp`` port 5672.
 * A part that is absent takes its default: host ``localhost``, user and
   password ``guest``, vhost ``/``. A part that is present but empty is
   empty: ``amqp://:@host`` logs in as ``""`` with password ``""``.
-* The vhost is the single path segment after the authority, percent-decoded.
-  ``amqp://host`` (no path) is the default vhost ``/``; ``amqp://host/`` is
-  the *empty* vhost ``""``; ``amqp://host/%2f`` is ``/``;
-  ``amqp://host/%2Fprod`` is ``/prod``. A second unencoded ``/`` in the path
-  is an error, as in RabbitMQ's Java client: write ``%2F``.
+* The vhost is the path after the authority with its leading ``/``
+  removed, percent-decoded; an empty result means the default vhost ``/``.
+  This is amqp091-go's rule (its uri.go), so a URL that works with the Go
+  client works here, and it differs from the RabbitMQ URI spec, which reads
+  ``amqp://host/`` as the *empty* vhost (a vhost RabbitMQ never has):
+
+  =========================  =========  ================================
+  URL                        vhost      why
+  =========================  =========  ================================
+  ``amqp://host``            ``/``      no path: the default
+  ``amqp://host/``           ``/``      a lone ``/``: the default
+  ``amqp://host/%2f``        ``/``      ``%2f`` (any case) is ``/``
+  ``amqp://host//``          ``/``      the ``/`` after the first one
+  ``amqp://host/vh``         ``vh``
+  ``amqp://host/a%2fb``      ``a/b``
+  ``amqp://host/a/b``        ``a/b``    an unencoded ``/`` is kept too
+  ``amqp://host/%2Fprod``    ``/prod``
+  =========================  =========  ================================
+
+  The empty vhost ``""`` has no URL; ``ConnectionParameters(vhost="")``
+  still sets it.
 * User name, password and host are percent-decoded as UTF-8 too, so a
   password with ``@``, ``:``, ``/``, ``?`` or ``#`` works when those are
   written ``%40``, ``%3A``, ``%2F``, ``%3F``, ``%23``. A ``%`` that does not
   start a ``%XX`` escape is an error, not a literal.
 * An IPv6 host is written in brackets, ``amqp://[::1]:5673``; the
   :attr:`~ConnectionParameters.host` attribute holds it without them.
+* The port is ASCII digits. A host may be an internationalised name, but
+  not one with a non-ASCII digit or a character that stands for an ASCII
+  one (``127.0.0.1`` written in full-width digits, U+FF11 and so on):
+  name resolution would silently read it as another host.
 * Query keys are the ones RabbitMQ's URI query parameters page gives the
   Erlang client (https://www.rabbitmq.com/docs/uri-query-parameters):
   ``heartbeat`` (seconds), ``frame_max``, ``channel_max``,
   ``connection_timeout`` (**milliseconds** in the URL, as RabbitMQ,
-  amqp091-go and lapin read it; the attribute is seconds) and
-  ``auth_mechanism`` (``plain``, ``amqplain``, ``external``, any case). Any
-  other key (the TLS ones included: TLS settings go in an ``ssl.SSLContext``)
-  is an error, and so is a key given twice.
+  amqp091-go and lapin read it; the attribute is seconds, at most
+  :data:`MAX_CONNECTION_TIMEOUT`) and ``auth_mechanism`` (``plain``,
+  ``amqplain``, ``external``, any case).
+* On an ``amqps`` URL, also the TLS keys of that page (and of pika and
+  amqp091-go); they are an error on an ``amqp`` URL:
+
+  ==========================  ============================================
+  key                         effect
+  ==========================  ============================================
+  ``cacertfile``              PEM file of the CAs that verify the server
+                              (instead of the system's CAs)
+  ``certfile``                PEM client certificate (its key too, unless
+                              ``keyfile`` is given)
+  ``keyfile``                 PEM private key of ``certfile``; not
+                              encrypted
+  ``verify``                  ``verify_peer`` (the default) or
+                              ``verify_none`` (no certificate or host name
+                              check: for tests only)
+  ``server_name_indication``  the name sent as SNI and checked against the
+                              server certificate, when it is not the host
+                              (:attr:`~ConnectionParameters.server_hostname`)
+  ==========================  ============================================
+
+  Files are looked for when the URL is parsed (relative to the working
+  directory); the first four keys make the URL's
+  :attr:`~ConnectionParameters.ssl_context`. An ``ssl=`` context passed to
+  ``connect()`` replaces it.
+* Any other key (RabbitMQ's other TLS keys included: those settings go in
+  an ``ssl.SSLContext``) is an error, and so is a key given twice.
 
 Rules:
 
@@ -45,19 +91,24 @@ Rules:
 * The password never appears in a repr, a str, an exception message or a
   log record (this module does not log). An error about the password says
   what is wrong with it without showing it.
-* No I/O: nothing here resolves names or opens sockets.
+* An ``amqps`` URL asks for TLS: ``connect()``'s ``ssl=False`` on it is a
+  ``ValueError``, never a silent fall-back to plain text (and the password
+  sent in the clear).
+* No network I/O: nothing here resolves names or opens sockets. The TLS
+  keys' files are read when the URL is parsed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import math
+import os
 import re
 import ssl
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, TypedDict, Unpack
+from typing import Any, TypedDict, TypeVar, Unpack
 from urllib.parse import quote, unquote
 
 from amqp_client.auth import MECHANISMS
@@ -66,9 +117,12 @@ from amqp_client.wire import encode_table
 __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_TLS_PORT",
+    "MAX_CONNECTION_TIMEOUT",
     "ConnectionParameters",
     "parse_url",
 ]
+
+_T = TypeVar("_T")
 
 #: The IANA port of AMQP over TCP.
 DEFAULT_PORT = 5672
@@ -76,6 +130,10 @@ DEFAULT_PORT = 5672
 DEFAULT_TLS_PORT = 5671
 
 _DEFAULT_CONNECTION_TIMEOUT = 10.0
+#: The largest ``connection_timeout``, in seconds (about 31 years): more
+#: than any wait needs, and within what socket and thread timeouts hold
+#: (1e20 overflows them). ``None`` waits forever.
+MAX_CONNECTION_TIMEOUT = 1e9
 
 # Field limits from the AMQP 0-9-1 spec: heartbeat and channel-max are
 # shorts, frame-max a long of at least frame-min-size (4096) unless 0
@@ -86,10 +144,15 @@ _FRAME_MIN_SIZE = 4096
 _SHORTSTR_MAX = 255
 
 _SCHEMES = {"amqp": False, "amqps": True}
+# More digits than any URL integer needs (connection_timeout's maximum in
+# milliseconds has 13).
+_MAX_DIGITS = 20
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://", re.ASCII)
 # Percent-encoding is "%" HEXDIG HEXDIG (RFC 3986 §2.1).
 _BAD_PERCENT_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _BAD_HOST_CHARS = frozenset(" \t\r\n/?#@[]\\")
+# Dots that IDNA (RFC 3490 §3.1) reads as "." without NFKC saying so.
+_IDNA_DOTS = frozenset("\u3002\uff0e\uff61")
 
 _QUERY_KEYS = (
     "auth_mechanism",
@@ -98,20 +161,19 @@ _QUERY_KEYS = (
     "frame_max",
     "heartbeat",
 )
-# RabbitMQ's Erlang-client TLS keys: named in the error so the user knows
-# where that setting goes instead.
-_TLS_QUERY_KEYS = frozenset(
-    {
-        "cacertfile",
-        "certfile",
-        "depth",
-        "fail_if_no_peer_cert",
-        "keyfile",
-        "password",
-        "server_name_indication",
-        "verify",
-    }
+# The TLS keys an amqps URL may have (RabbitMQ's URI query parameters,
+# also read by pika and amqp091-go).
+_TLS_KEYS = (
+    "cacertfile",
+    "certfile",
+    "keyfile",
+    "server_name_indication",
+    "verify",
 )
+_VERIFY_VALUES = ("verify_peer", "verify_none")
+# RabbitMQ's other Erlang-client TLS keys: named in the error so the user
+# knows where that setting goes instead.
+_OTHER_TLS_KEYS = frozenset({"depth", "fail_if_no_peer_cert", "password"})
 
 
 class _Fields(TypedDict, total=False):
@@ -132,6 +194,7 @@ class _Fields(TypedDict, total=False):
     connection_name: str | None
     client_properties: Mapping[str, object] | None
     ssl_context: ssl.SSLContext | None
+    server_hostname: str | None
 
 
 class _Overrides(TypedDict, total=False):
@@ -154,6 +217,7 @@ class _Overrides(TypedDict, total=False):
     connection_name: str | None
     client_properties: Mapping[str, object] | None
     ssl_context: ssl.SSLContext | None
+    server_hostname: str | None
 
 
 def _default_port(tls: bool) -> int:
@@ -214,20 +278,37 @@ def _check_timeout(value: object) -> float | None:
         return None
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise _type_error("connection_timeout", "a number of seconds", value)
-    seconds = float(value)
-    if not (seconds > 0 and math.isfinite(seconds)):
+    # An int is checked as an int: float(10**400) and math.isfinite(10**400)
+    # raise OverflowError, and its repr may be too long to make.
+    if not value > 0:  # NaN included
         raise ValueError(
             f"connection_timeout: expected a positive number of seconds, got {value!r}"
         )
-    return seconds
+    if value > MAX_CONNECTION_TIMEOUT:
+        raise ValueError(
+            "connection_timeout: more than the maximum of "
+            f"{MAX_CONNECTION_TIMEOUT:.0e} seconds (None waits forever)"
+        )
+    return float(value)
 
 
-def _check_host(value: object) -> str:
-    host = _check_str("host", value)
+def _disguised_ascii(char: str) -> bool:
+    """True for a non-ASCII character that name resolution could read as
+    ASCII: a digit of another script, or a compatibility form (full-width
+    U+FF11 is ``1`` after NFKC, which IDNA applies)."""
+    if char.isascii():
+        return False
+    if char.isdigit() or char in _IDNA_DOTS:
+        return True
+    return any(c.isascii() for c in unicodedata.normalize("NFKC", char))
+
+
+def _check_host(value: object, key: str = "host") -> str:
+    host = _check_str(key, value)
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if not host:
-        raise ValueError("host: empty")
+        raise ValueError(f"{key}: empty")
     if ":" in host:
         # Only an IPv6 literal (with an optional %zone) has colons.
         try:
@@ -238,10 +319,15 @@ def _check_host(value: object) -> str:
             ok = True
         if not ok:
             raise ValueError(
-                f"host: {host!r} is neither a host name nor an IPv6 address"
+                f"{key}: {host!r} is neither a host name nor an IPv6 address"
             )
     elif any(c in _BAD_HOST_CHARS or not c.isprintable() for c in host):
-        raise ValueError(f"host: {host!r} is not a valid host name")
+        raise ValueError(f"{key}: {host!r} is not a valid host name")
+    elif any(_disguised_ascii(c) for c in host):
+        raise ValueError(
+            f"{key}: {host!r} has a non-ASCII digit or a full-width form of "
+            "an ASCII character; write it in ASCII"
+        )
     return host
 
 
@@ -293,7 +379,8 @@ class ConnectionParameters:
         channel_max: most channels to ask for, 0 (no limit) or up to 65535;
             ``None`` accepts the broker's proposal.
         connection_timeout: seconds for the TCP connect, the TLS handshake
-            and the AMQP handshake together; ``None`` waits forever.
+            and the AMQP handshake together, at most
+            :data:`MAX_CONNECTION_TIMEOUT`; ``None`` waits forever.
             Default 10.
         auth_mechanism: ``"PLAIN"`` (default), ``"AMQPLAIN"`` or
             ``"EXTERNAL"``; stored upper case.
@@ -305,6 +392,9 @@ class ConnectionParameters:
         ssl_context: the ``ssl.SSLContext`` for TLS, or ``None`` for one
             that verifies the server against the system CAs. Requires
             ``tls``.
+        server_hostname: the name sent in TLS SNI and checked against the
+            server certificate (the URL's ``server_name_indication``), or
+            ``None`` for :attr:`host`. Requires ``tls``.
 
     Raises:
         TypeError: a value has the wrong type (``heartbeat="30"``).
@@ -329,6 +419,7 @@ class ConnectionParameters:
         default=None, hash=False
     )
     ssl_context: ssl.SSLContext | None = None
+    server_hostname: str | None = None
 
     def __init__(
         self,
@@ -348,6 +439,7 @@ class ConnectionParameters:
         connection_name: str | None = None,
         client_properties: Mapping[str, object] | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
     ) -> None:
         if not isinstance(tls, bool):
             raise _type_error("tls", "bool", tls)
@@ -356,6 +448,10 @@ class ConnectionParameters:
                 raise _type_error("ssl_context", "ssl.SSLContext", ssl_context)
             if not tls:
                 raise ValueError("ssl_context: given for a connection without TLS")
+        if server_hostname is not None:
+            _check_host(server_hostname, "server_hostname")
+            if not tls:
+                raise ValueError("server_hostname: given for a connection without TLS")
         port = _default_port(tls) if port is None else port
         if connection_name is not None:
             _check_str("connection_name", connection_name)
@@ -375,6 +471,7 @@ class ConnectionParameters:
             "connection_name": connection_name,
             "client_properties": _check_client_properties(client_properties),
             "ssl_context": ssl_context,
+            "server_hostname": server_hostname,
         }
         for name, value in values.items():
             object.__setattr__(self, name, value)
@@ -401,11 +498,15 @@ class ConnectionParameters:
     def redacted_url(self) -> str:
         """This connection as an AMQP URI with the password shown as ``***``.
 
-        Scheme, user, host, port and vhost are always written out; the query
-        holds ``heartbeat``, ``frame_max`` and ``channel_max`` when set,
+        Scheme, user, host, port and vhost are always written out (the vhost
+        percent-encoded, so ``/`` is ``%2F``); the query holds
+        ``heartbeat``, ``frame_max`` and ``channel_max`` when set,
         ``connection_timeout`` (in milliseconds) when not the default 10 s,
-        and ``auth_mechanism`` when not PLAIN. Parsing it back gives the same
-        URL-expressible parameters (only the password differs).
+        ``auth_mechanism`` when not PLAIN and ``server_name_indication``
+        when :attr:`server_hostname` is set. Parsing it back gives the same
+        URL-expressible parameters (only the password differs) except the
+        ``ssl_context``: the URL's TLS file keys are not written back. The
+        empty vhost ``""`` has no URL: its ``.../`` reads back as ``/``.
         """
         scheme = "amqps" if self.tls else "amqp"
         user = quote(self.username, safe="")
@@ -424,6 +525,9 @@ class ConnectionParameters:
             query.append(f"connection_timeout={millis}")
         if self.auth_mechanism != "PLAIN":
             query.append(f"auth_mechanism={self.auth_mechanism.lower()}")
+        if self.server_hostname is not None:
+            sni = quote(self.server_hostname, safe=":")
+            query.append(f"server_name_indication={sni}")
         return url + ("?" + "&".join(query) if query else "")
 
     def replace(self, **changes: Unpack[_Fields]) -> ConnectionParameters:
@@ -468,11 +572,15 @@ class ConnectionParameters:
         current value, so ``connect()`` can pass all its keywords straight
         through; use :meth:`replace` to set an attribute to ``None``.
         ``ssl`` is ``connect()``'s spelling: ``True``/``False`` set ``tls``,
-        an ``ssl.SSLContext`` sets ``ssl_context`` and turns TLS on.
+        an ``ssl.SSLContext`` sets ``ssl_context`` (replacing one the URL's
+        TLS keys made) and turns TLS on. ``ssl=False`` (or ``tls=False``)
+        on TLS parameters (an ``amqps`` URL) is an error, not a fall-back to
+        plain text.
 
         Raises:
             TypeError: an unknown keyword, or a value of the wrong type.
-            ValueError: a value out of range (see the class).
+            ValueError: a value out of range (see the class), or
+                ``ssl=False``/``tls=False`` over TLS parameters.
         """
         given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
         if "ssl" in given:
@@ -484,10 +592,22 @@ class ConnectionParameters:
                 given.setdefault("tls", value)
             else:
                 raise _type_error("ssl", "bool or ssl.SSLContext", value)
+            if self.tls and value is False:
+                raise _plain_text_error("ssl")
+        if self.tls and given.get("tls") is False:
+            raise _plain_text_error("tls")
         return self.replace(**given)
 
 
 _FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(ConnectionParameters))
+
+
+def _plain_text_error(key: str) -> ValueError:
+    return ValueError(
+        f"{key}: False, but the URL is amqps://, which asks for TLS; connecting "
+        "without it would send the credentials in plain text. Use an amqp:// "
+        "URL to connect without TLS"
+    )
 
 
 # --------------------------------------------------------------------------
@@ -535,7 +655,7 @@ def _redact_text(url: str) -> str:
         items = []
         for item in query.split("&"):
             key, eq, _ = item.partition("=")
-            if eq and unquote(key) not in _QUERY_KEYS:
+            if eq and unquote(key) not in _QUERY_KEYS + _TLS_KEYS:
                 item = key + "=***"
             items.append(item)
         rest = before + "?" + "&".join(items)
@@ -563,6 +683,9 @@ def _parse_uint(key: str, text: str) -> int:
     # str.isdigit() alone accepts "²" and int() accepts "+1", " 1", "1_0".
     if not (text.isascii() and text.isdigit()):
         raise ValueError(f"{key}: expected a non-negative integer, got {text!r}")
+    if len(text.lstrip("0")) > _MAX_DIGITS:
+        # Past every limit; and int() refuses 4,300 digits and more.
+        raise ValueError(f"{key}: {text[:_MAX_DIGITS]}... is too large")
     return int(text)
 
 
@@ -599,29 +722,44 @@ def _parse_host_port(hostport: str, values: dict[str, Any]) -> None:
         values["port"] = int(port_text)
 
 
-def _parse_query(query: str, values: dict[str, Any]) -> None:
-    seen: set[str] = set()
+def _parse_query(query: str, tls: bool) -> dict[str, str]:
+    """The query's items, decoded and checked for unknown, repeated and
+    valueless keys (TLS keys only when ``tls``)."""
+    items: dict[str, str] = {}
     for item in query.split("&"):
         if not item:
             continue  # "?", "a=1&", "a=1&&b=2"
         key_text, eq, value_text = item.partition("=")
         key = _unquote(key_text, "query key")
-        if key not in _QUERY_KEYS:
+        if key in _TLS_KEYS and not tls:
+            raise ValueError(
+                f"{key}: a TLS setting in an amqp:// URL; use amqps:// for TLS"
+            )
+        if key not in _QUERY_KEYS + _TLS_KEYS:
             hint = (
-                "; TLS settings go in an ssl.SSLContext passed as ssl="
-                if key in _TLS_QUERY_KEYS
+                "; other TLS settings go in an ssl.SSLContext passed as ssl="
+                if key in _OTHER_TLS_KEYS
                 else ""
             )
             raise ValueError(
                 f"{key}: unknown URL query parameter; expected one of "
-                f"{', '.join(_QUERY_KEYS)}{hint}"
+                f"{', '.join(_QUERY_KEYS)} (and on amqps:// "
+                f"{', '.join(_TLS_KEYS)}){hint}"
             )
-        if key in seen:
+        if key in items:
             raise ValueError(f"{key}: given more than once in the URL query")
-        seen.add(key)
         if not eq:
             raise ValueError(f"{key}: no value (expected {key}=...)")
-        value = _unquote(value_text, key)
+        items[key] = _unquote(value_text, key)
+    return items
+
+
+def _query_values(items: Mapping[str, str], values: dict[str, Any]) -> None:
+    """Put the non-TLS query items into ``values``, as the class takes them."""
+    for key in _QUERY_KEYS:
+        value = items.get(key)
+        if value is None:
+            continue
         if key == "auth_mechanism":
             values[key] = value  # validated (and upper-cased) by the class
         elif key == "connection_timeout":
@@ -630,9 +768,77 @@ def _parse_query(query: str, values: dict[str, Any]) -> None:
                 raise ValueError(
                     f"{key}: expected a positive number of milliseconds, got '0'"
                 )
+            if millis > MAX_CONNECTION_TIMEOUT * 1000:
+                raise ValueError(
+                    f"{key}: more than the maximum of "
+                    f"{MAX_CONNECTION_TIMEOUT * 1000:.0e} milliseconds"
+                )
             values[key] = millis / 1000
         else:
             values[key] = _parse_uint(key, value)
+
+
+def _tls_file(items: Mapping[str, str], key: str) -> str | None:
+    path = items.get(key)
+    if path is None:
+        return None
+    if not path:
+        raise ValueError(f"{key}: empty (expected a file path)")
+    if not os.path.isfile(path):
+        raise ValueError(f"{key}: no such file: {path!r}")
+    return path
+
+
+def _tls_context(items: Mapping[str, str]) -> ssl.SSLContext | None:
+    """The ``ssl.SSLContext`` the URL's TLS keys describe, or ``None``
+    (the default context) when they leave everything at its default."""
+    cafile = _tls_file(items, "cacertfile")
+    certfile = _tls_file(items, "certfile")
+    keyfile = _tls_file(items, "keyfile")
+    verify = items.get("verify")
+    if verify is not None and verify.lower() not in _VERIFY_VALUES:
+        raise ValueError(
+            f"verify: expected {' or '.join(_VERIFY_VALUES)}, got {verify!r}"
+        )
+    if keyfile is not None and certfile is None:
+        raise ValueError("keyfile: given without certfile")
+    if cafile is None and certfile is None and verify is None:
+        return None
+    # With cafile: those CAs instead of the system's (load_verify_locations),
+    # as RabbitMQ's cacertfile means.
+    context, reason = _loaded(lambda: ssl.create_default_context(cafile=cafile))
+    if context is None:
+        raise ValueError(f"cacertfile: cannot load CAs from {cafile!r}: {reason}")
+    if verify is not None and verify.lower() == "verify_none":
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if certfile is not None:
+        # A password callback, so an encrypted key fails here instead of
+        # OpenSSL prompting for its passphrase on the terminal.
+        _, reason = _loaded(
+            lambda: context.load_cert_chain(certfile, keyfile, password=_no_password)
+        )
+        if reason is not None:
+            files = repr(certfile) + (f" and {keyfile!r}" if keyfile else "")
+            key = "certfile/keyfile" if keyfile else "certfile"
+            raise ValueError(
+                f"{key}: cannot load a certificate and key from {files}: {reason}"
+            )
+    return context
+
+
+def _loaded(load: Callable[[], _T]) -> tuple[_T | None, Exception | None]:
+    """``load()``'s result, or its ``OSError``/``ValueError`` (a bad file;
+    ``ssl.SSLError`` is an ``OSError``), returned so that the caller's
+    ``ValueError`` does not chain it."""
+    try:
+        return load(), None
+    except (OSError, ValueError) as exc:
+        return None, exc
+
+
+def _no_password() -> str:
+    raise ValueError("the key is encrypted (pass an ssl.SSLContext as ssl= to load it)")
 
 
 def _parse(url: str) -> ConnectionParameters:
@@ -672,21 +878,42 @@ def _parse(url: str) -> ConnectionParameters:
             values["password"] = _unquote(password_text, "password", secret=True)
     _parse_host_port(hostport, values)
     path, _, query = tail.partition("?")
-    if path:
-        # path starts with "/"; what follows is the vhost, possibly empty.
-        segment = path[1:]
-        if "/" in segment:
-            raise ValueError(
-                f"vhost: {segment!r} has more than one path segment; "
-                "percent-encode '/' in a vhost as %2F"
-            )
-        values["vhost"] = _unquote(segment, "vhost")
-    _parse_query(query, values)
+    # amqp091-go's rule: the path without its leading "/", decoded; empty
+    # (no path, or a lone "/") is the default vhost "/".
+    values["vhost"] = _unquote(path[1:], "vhost") or "/"
+    items = _parse_query(query, values["tls"])
+    _query_values(items, values)
+    if "server_name_indication" in items:
+        values["server_hostname"] = _check_host(
+            items["server_name_indication"], "server_name_indication"
+        )
+    context = _tls_context(items)
+    if context is not None:
+        values["ssl_context"] = context
     return ConnectionParameters(**values)
 
 
 def parse_url(url: str) -> ConnectionParameters:
     """Parse an ``amqp://`` or ``amqps://`` URI (see the module docstring).
+
+    The vhost follows amqp091-go: the path without its leading ``/``,
+    percent-decoded, and ``/`` when that is empty:
+
+    ======================  =========
+    URL                     vhost
+    ======================  =========
+    ``amqp://host``         ``/``
+    ``amqp://host/``        ``/``
+    ``amqp://host/%2f``     ``/``
+    ``amqp://host//``       ``/``
+    ``amqp://host/vh``      ``vh``
+    ``amqp://host/a%2fb``   ``a/b``
+    ======================  =========
+
+    An ``amqps`` URL's TLS keys (``cacertfile``, ``certfile``,
+    ``keyfile``, ``verify``, ``server_name_indication``) are checked and
+    their files loaded here, into :attr:`~ConnectionParameters.ssl_context`
+    and :attr:`~ConnectionParameters.server_hostname`.
 
     Args:
         url: the URI. Leading and trailing whitespace is ignored.
@@ -697,10 +924,11 @@ def parse_url(url: str) -> ConnectionParameters:
     Raises:
         TypeError: ``url`` is not a ``str``.
         ValueError: the URL is malformed: an unknown scheme, a bad or
-            out-of-range port or query value, an unknown or repeated query
-            key, a bad percent-escape, a vhost with an unencoded ``/``. The
-            message starts with the name of the part or key and ends with
-            the URL, its password replaced by ``***``.
+            out-of-range port or query value, a host with non-ASCII digits,
+            an unknown or repeated query key, a TLS key on an ``amqp`` URL,
+            a TLS file that does not exist or does not load, a bad
+            percent-escape. The message starts with the name of the part or
+            key and ends with the URL, its password replaced by ``***``.
     """
     if not isinstance(url, str):
         raise _type_error("url", "str", url)

@@ -345,7 +345,11 @@ class _Driver:
                         params.host,
                         params.port,
                         ssl=ssl_context,
-                        server_hostname=params.host if ssl_context else None,
+                        server_hostname=(
+                            params.server_hostname or params.host
+                            if ssl_context
+                            else None
+                        ),
                     )
                 except OSError as exc:
                     # asyncio closes the socket of a failed TLS handshake on
@@ -640,7 +644,18 @@ def connect(
     still read. A consumer that ends returns what it never handed out to
     the broker (requeued), unless it is no_ack.
 
+    Nothing the broker sends can make the client allocate without bound. A
+    content header (basic.deliver, basic.get-ok, basic.return) declaring
+    a body over ``max_message_size`` bytes (default 128 MiB, RabbitMQ 3.x's
+    own default; RabbitMQ 4.x lowered its own to 16 MiB) ends the
+    connection before any of the body is buffered: it is closed with
+    frame-error (501) and fails with ``FrameDecodeError`` naming the
+    declared size and the limit. A broker that tunes frame_max to 0 ("no
+    limit") gets the client's own maximum, 1 MiB, in connection.tune-ok;
+    a larger frame is a frame-error as well.
+
     Raises:
+        TypeError: an argument of the wrong type (before anything is sent).
         ValueError: a malformed URL or argument (before anything is sent).
         AuthenticationError: the broker refused the credentials.
         ConnectionClosed: the broker refused the connection (a subclass

@@ -627,7 +627,9 @@ def _open_socket(
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if params.tls:
             context = params.ssl_context or _ssl.create_default_context()
-            sock = context.wrap_socket(sock, server_hostname=params.host)
+            sock = context.wrap_socket(
+                sock, server_hostname=params.server_hostname or params.host
+            )
         sock.setblocking(False)
     except TimeoutError:
         sock.close()
@@ -810,9 +812,13 @@ def connect(
     ``amqp://guest:guest@localhost:5672/%2f``. Several brokers, ``shuffle``,
     ``recover=True`` (with its ``recovery_*`` settings) and the delivery
     buffer limits work as in :func:`amqp_client.connect`; recovery runs on
-    a thread of its own.
+    a thread of its own. So does ``max_message_size`` (default 128 MiB,
+    RabbitMQ 3.x's own default; RabbitMQ 4.x lowered its own to 16 MiB): a
+    content header declaring a larger body ends the connection with
+    frame-error (501) and ``FrameDecodeError`` before the body is buffered.
 
     Raises:
+        TypeError: an argument of the wrong type (before anything is sent).
         ValueError: a malformed URL or argument (before anything is sent).
         AuthenticationError: the broker refused the credentials.
         ConnectionClosed: the broker refused the connection (a subclass

@@ -22,6 +22,9 @@ Rules it enforces (AMQP 0-9-1 §2.3, §4.2 and RabbitMQ's extensions):
   request; any other reply is a 505;
 * content is method, header, then body frames up to the body size, with no
   other frame of the same channel in between (505 otherwise);
+* no frame larger than the negotiated frame_max (never unbounded: 0 on
+  both sides becomes ``CLIENT_FRAME_MAX``) and no content header declaring
+  more than ``max_message_size``: both are frame-error (501);
 * publisher confirms number publishes from 1 after confirm.select;
 * heartbeats: one is sent after half the negotiated interval without
   output; no input for two intervals is ``HeartbeatTimeout``.
@@ -70,7 +73,13 @@ from amqp_client.protocol.states import (
     ContentState,
 )
 
-__all__ = ["Connection", "Mechanism", "negotiate"]
+__all__ = [
+    "CLIENT_FRAME_MAX",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "Connection",
+    "Mechanism",
+    "negotiate",
+]
 
 log = logging.getLogger("amqp_client.protocol")
 
@@ -80,6 +89,17 @@ CHANNEL_MAX_LIMIT = 65535
 #: Before connection.tune, RabbitMQ's own frames are small; accept up to its
 #: default frame_max so a large server-properties table is not an error.
 _PRE_TUNE_FRAME_MAX = 131072
+
+#: The client's own frame_max (1 MiB), asked for in connection.tune-ok when
+#: both sides said 0 ("no limit"): a broker must not make the client accept
+#: 4 GiB frames. AMQP 0-9-1 §4.2.3 (connection.tune-ok, frame-max) lets the
+#: client lower the server's value; RabbitMQ's default is 128 KiB.
+CLIENT_FRAME_MAX = 1024 * 1024
+
+#: The largest message body the client accepts by default (128 MiB,
+#: RabbitMQ 3.x's own default max_message_size; RabbitMQ 4.x lowered its
+#: own to 16 MiB). ``connect(max_message_size=...)`` changes it.
+DEFAULT_MAX_MESSAGE_SIZE = 128 * 1024 * 1024
 
 _CAPABILITIES: dict[str, object] = {
     "publisher_confirms": True,
@@ -181,11 +201,24 @@ class Connection:
         mechanism: the SASL mechanism (``amqp_client.auth``).
         vhost: the virtual host to open.
         heartbeat: wanted heartbeat in seconds; None or 0 takes the broker's.
-        frame_max: wanted frame_max; 0 takes the broker's.
+        frame_max: wanted frame_max; 0 takes the broker's, and when the
+            broker says 0 ("no limit") too, :data:`CLIENT_FRAME_MAX` (1 MiB)
+            is sent in tune-ok and enforced on every frame received.
         channel_max: wanted channel_max; 0 takes the broker's.
         client_properties: extra client properties (merged over the defaults).
         connection_name: shown in the management UI.
         locale: the locale for broker messages.
+        max_message_size: the largest body a content header may declare
+            (basic.deliver, basic.get-ok, basic.return); a larger one ends
+            the connection with ``FrameDecodeError`` (frame-error, 501)
+            before any of the body is buffered. Default
+            :data:`DEFAULT_MAX_MESSAGE_SIZE` (128 MiB).
+
+    Raises:
+        TypeError: an argument of the wrong type (a bool for an int too).
+        ValueError: an argument out of range (``max_message_size`` < 1,
+            frame_max, channel_max or heartbeat outside the wire's range),
+            or a vhost, locale or client property that does not encode.
     """
 
     def __init__(
@@ -199,6 +232,7 @@ class Connection:
         client_properties: Mapping[str, Any] | None = None,
         connection_name: str | None = None,
         locale: str = "en_US",
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         spec.ConnectionOpen(vhost)  # validates the vhost before any byte
         for name, value in (
@@ -221,11 +255,19 @@ class Connection:
             raise ValueError(f"channel_max={channel_max} must be 0..65535")
         if heartbeat is not None and not 0 <= heartbeat <= 65535:
             raise ValueError(f"heartbeat={heartbeat} must be 0..65535 seconds")
+        if type(max_message_size) is bool or not isinstance(max_message_size, int):
+            raise TypeError(
+                "max_message_size must be an int, not "
+                f"{type(max_message_size).__name__}"
+            )
+        if max_message_size < 1:
+            raise ValueError(f"max_message_size={max_message_size} must be at least 1")
         self._mechanism = mechanism
         self._vhost = vhost
         self._want_heartbeat = heartbeat or 0
         self._want_frame_max = frame_max
         self._want_channel_max = channel_max
+        self._max_message_size = max_message_size
         self._locale = locale
         self._client_properties = self._build_client_properties(
             client_properties, connection_name
@@ -818,8 +860,11 @@ class Connection:
             negotiate(self._want_channel_max, tune.channel_max) or CHANNEL_MAX_LIMIT
         )
         self.channel_max = min(self.channel_max, CHANNEL_MAX_LIMIT)
-        frame_max = negotiate(self._want_frame_max, tune.frame_max)
-        self.frame_max = max(frame_max, FRAME_MIN_SIZE) if frame_max else 0
+        # Both sides saying 0 ("no limit") would let the broker send frames
+        # of up to 4 GiB: ask for the client's own maximum instead, so both
+        # sides agree on a bound the reader enforces (501 above it).
+        frame_max = negotiate(self._want_frame_max, tune.frame_max) or CLIENT_FRAME_MAX
+        self.frame_max = max(frame_max, FRAME_MIN_SIZE)
         self.heartbeat = negotiate(self._want_heartbeat, tune.heartbeat, heartbeat=True)
         self._reader.frame_max = self.frame_max
         self._write(
@@ -829,10 +874,6 @@ class Connection:
             )
         )
         self._write(method_frame(0, spec.ConnectionOpen(self._vhost)))
-        if not self.frame_max:
-            # "No limit" still needs a body frame size to split at; use
-            # RabbitMQ's default.
-            self.frame_max = _PRE_TUNE_FRAME_MAX
         self.state = ConnectionState.AWAIT_OPEN_OK
         log.debug(
             "tuned: channel_max=%d frame_max=%d heartbeat=%d",
@@ -860,7 +901,11 @@ class Connection:
             error = spec.connection_error(
                 close.reply_code, close.reply_text, close.class_id, close.method_id
             )
-        log.warning("the broker closed the connection: %s", error)
+        if handshake:
+            # The caller of connect() gets this error raised: no warning too.
+            log.info("the broker refused the connection: %s", error)
+        else:
+            log.warning("the broker closed the connection: %s", error)
         self._terminate(error)
 
     def _handle_channel_method(self, ch: _Channel, method: Method) -> None:
@@ -983,6 +1028,14 @@ class Connection:
         if class_id != method.CLASS_ID:
             raise FrameSequenceError(
                 f"content header of class {class_id} after {method.NAME}"
+            )
+        if body_size > self._max_message_size:
+            # Refused before any body frame is buffered: the declared size is
+            # the broker's word, and a 64-bit one (§4.2.6.1).
+            raise FrameDecodeError(
+                f"{method.NAME} on channel {ch.id} declares a body of "
+                f"{body_size} bytes, over max_message_size "
+                f"({self._max_message_size} bytes)"
             )
         ch.content_properties = properties
         ch.body_size = body_size

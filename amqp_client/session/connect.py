@@ -20,6 +20,7 @@ from typing import Any, TypedDict
 from amqp_client import uri
 from amqp_client._spec_base import check_timeout
 from amqp_client.errors import ConnectionLost
+from amqp_client.protocol.core import DEFAULT_MAX_MESSAGE_SIZE
 from amqp_client.session.consumers import (
     DEFAULT_MAX_BUFFERED_BYTES,
     DEFAULT_MAX_BUFFERED_MESSAGES,
@@ -45,19 +46,26 @@ ConnectPlan = Generator[uri.ConnectionParameters, BaseException | None, None]
 class ConnectOptions:
     """What a connection needs besides its endpoints (checked at once)."""
 
-    __slots__ = ("max_buffered_bytes", "max_buffered_messages", "recovery")
+    __slots__ = (
+        "max_buffered_bytes",
+        "max_buffered_messages",
+        "max_message_size",
+        "recovery",
+    )
 
     def __init__(
         self,
         recovery: RecoveryOptions | None = None,
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
         max_buffered_messages: int = DEFAULT_MAX_BUFFERED_MESSAGES,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         self.recovery = recovery
         self.max_buffered_bytes = check_limit(max_buffered_bytes, "max_buffered_bytes")
         self.max_buffered_messages = check_limit(
             max_buffered_messages, "max_buffered_messages"
         )
+        self.max_message_size = check_limit(max_message_size, "max_message_size")
 
 
 def connect_plan(
@@ -93,7 +101,8 @@ class ConnectKeywords(TypedDict, total=False):
     recovery_max_delay (10 s), recovery_attempts (None: no limit),
     heartbeat, frame_max, channel_max, ssl, auth_mechanism,
     client_properties, connection_name, connection_timeout, locale,
-    max_buffered_bytes (64 MiB), max_buffered_messages (20,000).
+    max_buffered_bytes (64 MiB), max_buffered_messages (20,000),
+    max_message_size (128 MiB).
     """
 
     hosts: Sequence[str] | None
@@ -105,7 +114,7 @@ class ConnectKeywords(TypedDict, total=False):
     heartbeat: int | None
     frame_max: int | None
     channel_max: int | None
-    ssl: ssl.SSLContext | None
+    ssl: bool | ssl.SSLContext | None
     auth_mechanism: str | None
     client_properties: Mapping[str, Any] | None
     connection_name: str | None
@@ -113,6 +122,7 @@ class ConnectKeywords(TypedDict, total=False):
     locale: str | None
     max_buffered_bytes: int
     max_buffered_messages: int
+    max_message_size: int
 
 
 def parse_connect(
@@ -138,6 +148,7 @@ def parse_connect(
         keywords.get("recovery_attempts"),
         keywords.get("max_buffered_bytes", DEFAULT_MAX_BUFFERED_BYTES),
         keywords.get("max_buffered_messages", DEFAULT_MAX_BUFFERED_MESSAGES),
+        keywords.get("max_message_size", DEFAULT_MAX_MESSAGE_SIZE),
         heartbeat=keywords.get("heartbeat"),
         frame_max=keywords.get("frame_max"),
         channel_max=keywords.get("channel_max"),
@@ -160,6 +171,7 @@ def connect_arguments(
     recovery_attempts: int | None,
     max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
     max_buffered_messages: int = DEFAULT_MAX_BUFFERED_MESSAGES,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     **overrides: Any,
 ) -> tuple[list[uri.ConnectionParameters], ConnectOptions]:
     """Check what both fronts' ``connect()`` take (before any I/O).
@@ -176,7 +188,9 @@ def connect_arguments(
         recovery = RecoveryOptions(
             recovery_delay, recovery_max_delay, recovery_attempts
         )
-    return params, ConnectOptions(recovery, max_buffered_bytes, max_buffered_messages)
+    return params, ConnectOptions(
+        recovery, max_buffered_bytes, max_buffered_messages, max_message_size
+    )
 
 
 def endpoints(
@@ -235,7 +249,8 @@ def _with_host(base: uri.ConnectionParameters, host: str) -> uri.ConnectionParam
     elif host.count(":") == 1:
         name, port = host.split(":")
     if port is not None:
-        if not port.isdigit():
+        # ASCII digits only: int() reads full-width digits (U+FF10..) too.
+        if not (port.isascii() and port.isdigit()):
             raise ValueError(f"hosts: the port of {host!r} is not a number")
         return base.replace(host=name, port=int(port))
     return base.replace(host=name, port=None)

@@ -27,6 +27,7 @@ from amqp_client._spec_base import Method
 from amqp_client.errors import AMQPError, ConnectionClosed
 from amqp_client.protocol import Connection as Core
 from amqp_client.protocol import events as ev
+from amqp_client.protocol.core import DEFAULT_MAX_MESSAGE_SIZE
 from amqp_client.session.channel import ChannelSession
 from amqp_client.session.connect import ConnectOptions
 from amqp_client.session.consumers import DeliveryBudget
@@ -47,8 +48,16 @@ _log = logging.getLogger("amqp_client")
 D = TypeVar("D", bound=DeliveryData)
 
 
-def new_core(params: uri.ConnectionParameters) -> Core:
-    """The sans-IO connection for one attempt to reach ``params``."""
+def new_core(
+    params: uri.ConnectionParameters,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+) -> Core:
+    """The sans-IO connection for one attempt to reach ``params``, refusing
+    content that declares more than ``max_message_size`` bytes.
+
+    Raises:
+        TypeError, ValueError: a parameter the core does not accept.
+    """
     return Core(
         mechanism=auth.mechanism_for(
             params.auth_mechanism, params.username, params.password
@@ -60,6 +69,7 @@ def new_core(params: uri.ConnectionParameters) -> Core:
         client_properties=params.client_properties,
         connection_name=params.connection_name,
         locale=params.locale,
+        max_message_size=max_message_size,
     )
 
 
@@ -108,7 +118,7 @@ class ConnectionSession(Generic[D]):
         self.params = self.endpoints[0]
         self.options = options
         self.hooks = hooks
-        self.core = new_core(self.params)
+        self.core = new_core(self.params, options.max_message_size)
         self.router: Router[D] = Router()
         self.budget = DeliveryBudget(
             options.max_buffered_bytes, options.max_buffered_messages
@@ -241,7 +251,7 @@ class ConnectionSession(Generic[D]):
         """A fresh core for one attempt to reach ``params``; ``opened``
         resolves at its connection.open-ok. :meth:`initiate` starts it once
         the transport is there."""
-        core = new_core(params)
+        core = new_core(params, self.options.max_message_size)
         self.params = params
         self.core = core
         self.opened = opened

@@ -13,7 +13,11 @@ requiring a client certificate, and SASL EXTERNAL. What is checked:
   logs the connection in as the certificate's user, whatever the URL says;
 * EXTERNAL without a client certificate is refused: ``AuthenticationError``
   (403 ACCESS_REFUSED);
-* a client certificate from another CA fails the TLS handshake.
+* a client certificate from another CA fails the TLS handshake;
+* the URL alone can say all of it: ``cacertfile``, ``certfile``,
+  ``keyfile`` and ``auth_mechanism=external`` in the query log in as the
+  certificate's user, and ``server_name_indication`` is the name the
+  server certificate is checked against.
 
 The broker's own view (``rabbitmqctl list_connections``) confirms user,
 mechanism and TLS. The shared broker is not involved.
@@ -27,6 +31,7 @@ import ssl
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -173,6 +178,50 @@ async def foreign_client_certificate(
         assert time.monotonic() - began < FOREIGN_TIMEOUT / 2, f"attempt {attempt}"
 
 
+def tls_url(node: TlsBrokerNode, host: str = "localhost", **query: str | Path) -> str:
+    """``amqps://guest:guest@host:<tls port>/?<query>``, values encoded."""
+    items = "&".join(f"{k}={quote(str(v), safe='/')}" for k, v in query.items())
+    return f"amqps://guest:guest@{host}:{node.tls_port}/?{items}"
+
+
+async def external_from_the_url_alone(front: Front, node: TlsBrokerNode) -> None:
+    name = unique("tls-url")
+    url = tls_url(
+        node,
+        cacertfile=node.ca_path,
+        certfile=node.client_cert_path,
+        keyfile=node.client_key_path,
+        auth_mechanism="external",
+    )
+    async with front.connect(url, connection_name=name) as conn:
+        await round_trip(conn)
+        row = await logged_in_as(node, name)
+        assert row["user"] == TLS_USER
+        assert row["auth_mechanism"] == "EXTERNAL"
+        assert row["ssl"] is True
+        assert f"CN={TLS_USER}" in row["peer_cert_subject"]
+
+
+async def server_name_indication_is_checked(front: Front, node: TlsBrokerNode) -> None:
+    # The certificate names localhost and 127.0.0.1: dialled by address,
+    # the name checked is the URL's server_name_indication, not the host.
+    url = tls_url(
+        node,
+        "127.0.0.1",
+        cacertfile=node.ca_path,
+        server_name_indication="other.example",
+    )
+    with pytest.raises(amqp_client.ConnectionLost) as info:
+        await within(front.connect(url, connection_timeout=5), 15)
+    assert isinstance(info.value.__cause__, ssl.SSLCertVerificationError)
+    assert "other.example" in str(info.value)
+    url = tls_url(
+        node, "127.0.0.1", cacertfile=node.ca_path, server_name_indication="localhost"
+    )
+    async with front.connect(url) as conn:
+        await round_trip(conn)
+
+
 # --- tests --------------------------------------------------------------------------
 
 
@@ -208,3 +257,15 @@ def test_client_certificate_of_another_ca_fails_the_handshake(
 ) -> None:
     make_tls_files(tmp_path / "other", client_cn=TLS_USER)
     front.run(foreign_client_certificate, tls_broker_node, tmp_path / "other")
+
+
+def test_tls_files_and_external_from_the_url_alone(
+    front: Front, tls_broker_node: TlsBrokerNode
+) -> None:
+    front.run(external_from_the_url_alone, tls_broker_node)
+
+
+def test_server_name_indication_is_the_name_checked(
+    front: Front, tls_broker_node: TlsBrokerNode
+) -> None:
+    front.run(server_name_indication_is_checked, tls_broker_node)

@@ -44,6 +44,7 @@ from amqp_client.protocol import (
     negotiate,
 )
 from amqp_client.protocol import events as ev
+from amqp_client.protocol.core import CLIENT_FRAME_MAX
 from tests.support.scripted_peer import (
     FEED_MODES,
     SERVER_PROPERTIES,
@@ -507,11 +508,28 @@ def test_negotiate(client: int, server: int, heartbeat: bool, expected: int) -> 
     ("wanted", "offered", "tune_ok", "attributes"),
     [
         # channel_max: the smaller non-zero value; 0 on both sides = all ids.
+        # frame_max 0 on both sides ("no limit"): the client's own maximum
+        # (CLIENT_FRAME_MAX, 1 MiB) in tune-ok, never an unbounded reader.
         ({}, (2047, 131072, 60), (2047, 131072, 60), (2047, 131072, 60)),
-        ({"channel_max": 100}, (2047, 0, 0), (100, 0, 0), (100, 131072, 0)),
-        ({"channel_max": 4000}, (2047, 0, 0), (2047, 0, 0), (2047, 131072, 0)),
-        ({"channel_max": 100}, (0, 0, 0), (100, 0, 0), (100, 131072, 0)),
-        ({}, (0, 0, 0), (65535, 0, 0), (65535, 131072, 0)),
+        (
+            {"channel_max": 100},
+            (2047, 0, 0),
+            (100, CLIENT_FRAME_MAX, 0),
+            (100, CLIENT_FRAME_MAX, 0),
+        ),
+        (
+            {"channel_max": 4000},
+            (2047, 0, 0),
+            (2047, CLIENT_FRAME_MAX, 0),
+            (2047, CLIENT_FRAME_MAX, 0),
+        ),
+        (
+            {"channel_max": 100},
+            (0, 0, 0),
+            (100, CLIENT_FRAME_MAX, 0),
+            (100, CLIENT_FRAME_MAX, 0),
+        ),
+        ({}, (0, 0, 0), (65535, CLIENT_FRAME_MAX, 0), (65535, CLIENT_FRAME_MAX, 0)),
         # frame_max: the smaller non-zero value, never below frame-min-size.
         ({"frame_max": 4096}, (0, 131072, 0), (65535, 4096, 0), (65535, 4096, 0)),
         (
@@ -523,11 +541,36 @@ def test_negotiate(client: int, server: int, heartbeat: bool, expected: int) -> 
         ({"frame_max": 8192}, (0, 0, 0), (65535, 8192, 0), (65535, 8192, 0)),
         ({}, (0, 1000, 0), (65535, 4096, 0), (65535, 4096, 0)),
         # heartbeat: if either side is 0 the larger, else the smaller.
-        ({"heartbeat": None}, (0, 0, 60), (65535, 0, 60), (65535, 131072, 60)),
-        ({"heartbeat": 0}, (0, 0, 60), (65535, 0, 60), (65535, 131072, 60)),
-        ({"heartbeat": 10}, (0, 0, 60), (65535, 0, 10), (65535, 131072, 10)),
-        ({"heartbeat": 120}, (0, 0, 60), (65535, 0, 60), (65535, 131072, 60)),
-        ({"heartbeat": 30}, (0, 0, 0), (65535, 0, 30), (65535, 131072, 30)),
+        (
+            {"heartbeat": None},
+            (0, 0, 60),
+            (65535, CLIENT_FRAME_MAX, 60),
+            (65535, CLIENT_FRAME_MAX, 60),
+        ),
+        (
+            {"heartbeat": 0},
+            (0, 0, 60),
+            (65535, CLIENT_FRAME_MAX, 60),
+            (65535, CLIENT_FRAME_MAX, 60),
+        ),
+        (
+            {"heartbeat": 10},
+            (0, 0, 60),
+            (65535, CLIENT_FRAME_MAX, 10),
+            (65535, CLIENT_FRAME_MAX, 10),
+        ),
+        (
+            {"heartbeat": 120},
+            (0, 0, 60),
+            (65535, CLIENT_FRAME_MAX, 60),
+            (65535, CLIENT_FRAME_MAX, 60),
+        ),
+        (
+            {"heartbeat": 30},
+            (0, 0, 0),
+            (65535, CLIENT_FRAME_MAX, 30),
+            (65535, CLIENT_FRAME_MAX, 30),
+        ),
     ],
 )
 def test_tune_negotiation(

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import ssl
+import subprocess
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -18,6 +21,7 @@ from amqp_client.uri import (
     ConnectionParameters,
     parse_url,
 )
+from tests.support.tls_node import TLS_USER, TlsFiles, make_tls_files
 
 SECRET = "Sup3rSecretPw"
 
@@ -87,6 +91,8 @@ def test_parameters_are_frozen_and_slotted() -> None:
 
 
 # -- the URI spec's table of examples (https://www.rabbitmq.com/docs/uri-spec) ----
+# All but the vhost of "amqp://:@/" and "amqp://host/": the spec reads a lone
+# "/" as the empty vhost, amqp091-go (which this client follows) as "/".
 
 
 @pytest.mark.parametrize(
@@ -102,13 +108,13 @@ def test_parameters_are_frozen_and_slotted() -> None:
             "v/host",
         ),
         ("amqp://", "guest", "guest", "localhost", 5672, "/"),
-        ("amqp://:@/", "", "", "localhost", 5672, ""),
+        ("amqp://:@/", "", "", "localhost", 5672, "/"),
         ("amqp://user@", "user", "guest", "localhost", 5672, "/"),
         ("amqp://user:pass@", "user", "pass", "localhost", 5672, "/"),
         ("amqp://host", "guest", "guest", "host", 5672, "/"),
         ("amqp://:10000", "guest", "guest", "localhost", 10000, "/"),
         ("amqp:///vhost", "guest", "guest", "localhost", 5672, "vhost"),
-        ("amqp://host/", "guest", "guest", "host", 5672, ""),
+        ("amqp://host/", "guest", "guest", "host", 5672, "/"),
         ("amqp://host/%2f", "guest", "guest", "host", 5672, "/"),
         ("amqp://[::1]", "guest", "guest", "::1", 5672, "/"),
     ],
@@ -129,33 +135,34 @@ def test_empty_port_is_default() -> None:
     assert parse_url("amqps://host:").port == 5671
 
 
-# -- vhost -----------------------------------------------------------------------
+# -- vhost: amqp091-go's uri.go rule ------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("url", "vhost"),
     [
-        ("amqp://host", "/"),  # absent: the default
-        ("amqp://host/", ""),  # present and empty: the empty vhost
+        ("amqp://host", "/"),  # no path: the default
+        ("amqp://host/", "/"),  # a lone "/": the default too
+        ("amqp://guest:guest@localhost:5672/", "/"),  # the Go client's example
+        ("amqp://host//", "/"),  # what follows the first "/" is "/"
         ("amqp://host/%2f", "/"),
         ("amqp://host/%2F", "/"),
         ("amqp://host/%2Fprod", "/prod"),
         ("amqp://host/prod", "prod"),
+        ("amqp://host/vh", "vh"),
+        ("amqp://host/a%2fb", "a/b"),
         ("amqp://host/a%2Fb%2Fc", "a/b/c"),
+        ("amqp://host/a/b", "a/b"),  # amqp091-go keeps an unencoded "/"
+        ("amqp://host//vh", "/vh"),
         ("amqp://host/caf%C3%A9", "caf\u00e9"),
         ("amqp://host/%2f?heartbeat=5", "/"),
         ("amqp://host?heartbeat=5", "/"),
-        ("amqp://host/?heartbeat=5", ""),
+        ("amqp://host/?heartbeat=5", "/"),
+        ("amqps://host/", "/"),
     ],
 )
 def test_vhost(url: str, vhost: str) -> None:
     assert parse_url(url).vhost == vhost
-
-
-def test_vhost_with_unencoded_slash_is_an_error() -> None:
-    message = _error("amqp://host/a/b")
-    assert message.startswith("vhost:")
-    assert "%2F" in message
 
 
 def test_vhost_longer_than_a_shortstr() -> None:
@@ -402,9 +409,8 @@ def test_bad_query_values_name_the_key(query: str, key: str) -> None:
         "foo",
         "heartbeats",
         "Heartbeat",
-        "cacertfile",
-        "verify",
-        "server_name_indication",
+        "depth",
+        "fail_if_no_peer_cert",
         "connection_name",
         "socket_timeout",
     ],
@@ -450,7 +456,7 @@ def test_redacted_url_of_defaults() -> None:
     assert (
         ConnectionParameters().redacted_url() == "amqp://guest:***@localhost:5672/%2F"
     )
-    assert parse_url("amqp://h/").redacted_url() == "amqp://guest:***@h:5672/"
+    assert parse_url("amqp://h/").redacted_url() == "amqp://guest:***@h:5672/%2F"
 
 
 @pytest.mark.parametrize(
@@ -674,7 +680,7 @@ def test_with_overrides_ssl() -> None:
     assert (params.tls, params.port, params.ssl_context) == (True, 5671, context)
     params = parse_url("amqp://host").with_overrides(ssl=True)
     assert (params.tls, params.port, params.ssl_context) == (True, 5671, None)
-    params = parse_url("amqps://host").with_overrides(ssl=False)
+    params = parse_url("amqp://host").with_overrides(ssl=False)
     assert (params.tls, params.port) == (False, 5672)
     with pytest.raises(TypeError, match=r"^ssl"):
         parse_url("amqp://host").with_overrides(ssl="yes")  # type: ignore[arg-type]
@@ -686,3 +692,344 @@ def test_with_overrides_validates() -> None:
         params.with_overrides(heartbeat=-5)
     with pytest.raises(TypeError, match=r"^bogus"):
         params.with_overrides(bogus=1)  # type: ignore[call-arg]
+
+
+# -- connection_timeout limits (no OverflowError) --------------------------------
+
+
+@pytest.mark.parametrize("value", [1e300, 10**20, 10**400, 1e9 + 1])
+def test_huge_connection_timeout_is_a_value_error(value: float) -> None:
+    with pytest.raises(ValueError, match=r"^connection_timeout: more than"):
+        ConnectionParameters(connection_timeout=value)
+    with pytest.raises(ValueError, match=r"^connection_timeout: more than"):
+        parse_url("amqp://h").with_overrides(connection_timeout=value)
+
+
+def test_largest_connection_timeout() -> None:
+    assert ConnectionParameters(connection_timeout=10**9).connection_timeout == 1e9
+    assert parse_url(
+        "amqp://h?connection_timeout=1000000000000"
+    ).connection_timeout == (1e9)
+
+
+@pytest.mark.parametrize(
+    "millis", ["1000000000001", "1" * 30, "9" * 400, "9" * 5000, "0" * 30 + "1" * 21]
+)
+def test_huge_connection_timeout_in_the_url(millis: str) -> None:
+    assert _error(f"amqp://h?connection_timeout={millis}").startswith(
+        "connection_timeout: "
+    )
+
+
+def test_leading_zeros_do_not_count_as_size() -> None:
+    assert parse_url("amqp://h?heartbeat=" + "0" * 40 + "7").heartbeat == 7
+
+
+def test_huge_integer_query_values_name_the_key() -> None:
+    for key in ("heartbeat", "frame_max", "channel_max"):
+        assert _error(f"amqp://h?{key}={'9' * 5000}").startswith(f"{key}: ")
+
+
+# -- non-ASCII digits in hosts ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "\uff11\uff12\uff17.0.0.1",  # full-width digits
+        "127\uff0e0.0.1",  # a full-width full stop
+        "127\u30020.0.1",  # an ideographic full stop (IDNA reads it as ".")
+        "\u0661\u0662\u0667.0.0.1",  # Arabic-Indic digits
+        "rabbit\uff4d.example",  # a full-width letter
+    ],
+)
+def test_host_with_disguised_ascii_is_rejected(host: str) -> None:
+    message = _error(f"amqp://{host}")
+    assert message.startswith("host: ")
+    assert "ASCII" in message
+    with pytest.raises(ValueError, match=r"^host: .*ASCII"):
+        ConnectionParameters(host=host)
+
+
+def test_internationalised_host_name_is_accepted() -> None:
+    assert parse_url("amqp://b%C3%BCcher.example").host == "b\u00fccher.example"
+    assert parse_url("amqp://b\u00fccher.example").host == "b\u00fccher.example"
+
+
+# -- ssl=False on an amqps URL ---------------------------------------------------
+
+
+@pytest.mark.parametrize("keyword", ["ssl", "tls"])
+def test_amqps_with_ssl_false_is_a_value_error(keyword: str) -> None:
+    params = parse_url(f"amqps://u:{SECRET}@h")
+    overrides: dict[str, Any] = {keyword: False}
+    with pytest.raises(ValueError) as info:
+        params.with_overrides(**overrides)
+    message = str(info.value)
+    assert message.startswith(f"{keyword}: False")
+    assert "amqps" in message
+    assert "plain text" in message
+    assert SECRET not in message
+
+
+def test_amqps_with_ssl_true_or_none_keeps_tls() -> None:
+    assert parse_url("amqps://h").with_overrides(ssl=True).tls is True
+    assert parse_url("amqps://h").with_overrides(ssl=None).tls is True
+
+
+# -- TLS query keys --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def encrypted_key(tls_files: TlsFiles) -> Path:
+    path = tls_files.client_key.parent / "encrypted.key"
+    subprocess.run(
+        [
+            "openssl",
+            "pkey",
+            "-in",
+            str(tls_files.client_key),
+            "-aes256",
+            "-passout",
+            "pass:secret",
+            "-out",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return path
+
+
+def _q(path: Path | str) -> str:
+    return quote(str(path), safe="/")
+
+
+def test_no_tls_keys_means_the_default_context() -> None:
+    params = parse_url("amqps://h")
+    assert params.ssl_context is None
+    assert params.server_hostname is None
+
+
+def test_cacertfile_is_the_only_ca(tls_files: TlsFiles) -> None:
+    params = parse_url(f"amqps://h?cacertfile={_q(tls_files.ca_cert)}")
+    context = params.ssl_context
+    assert context is not None
+    assert len(context.get_ca_certs()) == 1  # not the system's CAs as well
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname is True
+
+
+def _handshake(
+    files: TlsFiles, client: ssl.SSLContext, server_hostname: str
+) -> dict[str, Any]:
+    """A TLS handshake in memory between ``client`` and a server with the
+    test CA's localhost certificate that asks for a client certificate;
+    returns the client certificate the server saw ({} if none)."""
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(files.server_cert, files.server_key)
+    server.load_verify_locations(files.ca_cert)
+    server.verify_mode = ssl.CERT_OPTIONAL
+    to_server, to_client = ssl.MemoryBIO(), ssl.MemoryBIO()
+    from_client, from_server = ssl.MemoryBIO(), ssl.MemoryBIO()
+    c = client.wrap_bio(to_client, from_client, server_hostname=server_hostname)
+    s = server.wrap_bio(to_server, from_server, server_side=True)
+    done = {"c": False, "s": False}
+    for _ in range(10):
+        for name, end in (("c", c), ("s", s)):
+            if not done[name]:
+                try:
+                    end.do_handshake()
+                except ssl.SSLWantReadError:
+                    pass
+                else:
+                    done[name] = True
+        to_server.write(from_client.read())
+        to_client.write(from_server.read())
+        if all(done.values()):
+            break
+    assert all(done.values())
+    return s.getpeercert() or {}
+
+
+def _common_name(cert: dict[str, Any]) -> str | None:
+    for rdn in cert.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return None
+
+
+def test_tls_keys_make_a_working_client_context(tls_files: TlsFiles) -> None:
+    url = (
+        f"amqps://h?cacertfile={_q(tls_files.ca_cert)}"
+        f"&certfile={_q(tls_files.client_cert)}&keyfile={_q(tls_files.client_key)}"
+    )
+    context = parse_url(url).ssl_context
+    assert context is not None
+    seen = _handshake(tls_files, context, "localhost")
+    assert _common_name(seen) == TLS_USER
+
+
+def test_certfile_holding_its_key(tls_files: TlsFiles, tmp_path: Path) -> None:
+    both = tmp_path / "both.pem"
+    both.write_text(
+        tls_files.client_cert.read_text() + tls_files.client_key.read_text()
+    )
+    url = f"amqps://h?cacertfile={_q(tls_files.ca_cert)}&certfile={_q(both)}"
+    context = parse_url(url).ssl_context
+    assert context is not None
+    assert _common_name(_handshake(tls_files, context, "localhost")) == TLS_USER
+
+
+def test_cacertfile_verifies_the_server(tls_files: TlsFiles) -> None:
+    context = parse_url(f"amqps://h?cacertfile={_q(tls_files.ca_cert)}").ssl_context
+    assert context is not None
+    assert _handshake(tls_files, context, "localhost") == {}  # no client cert
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _handshake(tls_files, context, "other.example")  # hostname checked
+
+
+@pytest.mark.parametrize("value", ["verify_none", "VERIFY_NONE"])
+def test_verify_none(value: str, tls_files: TlsFiles) -> None:
+    context = parse_url(f"amqps://h?verify={value}").ssl_context
+    assert context is not None
+    assert context.check_hostname is False
+    assert context.verify_mode == ssl.CERT_NONE
+    # The test CA is not among the system's: only verify_none lets it pass.
+    _handshake(tls_files, context, "other.example")
+
+
+def test_verify_peer() -> None:
+    context = parse_url("amqps://h?verify=verify_peer").ssl_context
+    assert context is not None
+    assert context.check_hostname is True
+    assert context.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_server_name_indication() -> None:
+    params = parse_url("amqps://10.0.0.5?server_name_indication=rabbit.example")
+    assert params.server_hostname == "rabbit.example"
+    assert params.host == "10.0.0.5"
+    assert params.ssl_context is None
+    url = params.redacted_url()
+    assert url.endswith("?server_name_indication=rabbit.example")
+    assert parse_url(url).server_hostname == "rabbit.example"
+
+
+@pytest.mark.parametrize(
+    ("query", "key"),
+    [
+        ("verify=maybe", "verify"),
+        ("verify=", "verify"),
+        ("verify=true", "verify"),
+        ("server_name_indication=", "server_name_indication"),
+        ("server_name_indication=a%2Fb", "server_name_indication"),
+        ("server_name_indication=a%20b", "server_name_indication"),
+        ("server_name_indication=%EF%BC%91.example", "server_name_indication"),
+        ("cacertfile=", "cacertfile"),
+        ("certfile=", "certfile"),
+        ("keyfile=", "keyfile"),
+        ("verify=verify_peer&verify=verify_none", "verify"),
+        ("cacertfile", "cacertfile"),
+    ],
+)
+def test_bad_tls_values_name_the_key(query: str, key: str) -> None:
+    message = _error(f"amqps://h?{query}")
+    assert message.startswith(f"{key}: ")
+    assert "unknown URL query parameter" not in message
+
+
+@pytest.mark.parametrize("key", ["cacertfile", "certfile", "keyfile"])
+def test_missing_tls_file_names_key_and_path(
+    key: str, tls_files: TlsFiles, tmp_path: Path
+) -> None:
+    missing = tmp_path / "nope.pem"
+    # keyfile goes with a certfile that exists.
+    url = f"amqps://h?certfile={_q(tls_files.client_cert)}&keyfile={_q(missing)}"
+    if key != "keyfile":
+        url = f"amqps://h?{key}={_q(missing)}"
+    message = _error(url)
+    assert message.startswith(f"{key}: no such file")
+    assert str(missing) in message
+
+
+def test_tls_file_that_is_a_directory(tmp_path: Path) -> None:
+    message = _error(f"amqps://h?cacertfile={_q(tmp_path)}")
+    assert message.startswith("cacertfile: no such file")
+
+
+def test_keyfile_without_certfile(tls_files: TlsFiles) -> None:
+    message = _error(f"amqps://h?keyfile={_q(tls_files.client_key)}")
+    assert message.startswith("keyfile: given without certfile")
+
+
+def test_cacertfile_that_is_not_a_certificate(tls_files: TlsFiles) -> None:
+    message = _error(f"amqps://h?cacertfile={_q(tls_files.client_key)}")
+    assert message.startswith("cacertfile: cannot load")
+    assert str(tls_files.client_key) in message
+
+
+def test_keyfile_that_does_not_match(tls_files: TlsFiles) -> None:
+    url = (
+        f"amqps://h?certfile={_q(tls_files.client_cert)}"
+        f"&keyfile={_q(tls_files.server_key)}"
+    )
+    message = _error(url)
+    assert message.startswith("certfile/keyfile: cannot load")
+    assert str(tls_files.server_key) in message
+
+
+def test_encrypted_keyfile_fails_instead_of_prompting(
+    tls_files: TlsFiles, encrypted_key: Path
+) -> None:
+    url = f"amqps://h?certfile={_q(tls_files.client_cert)}&keyfile={_q(encrypted_key)}"
+    message = _error(url)
+    assert message.startswith("certfile/keyfile: ")
+    assert "encrypted" in message
+    assert "SSLContext" in message
+
+
+@pytest.mark.parametrize(
+    "key", ["cacertfile", "certfile", "keyfile", "verify", "server_name_indication"]
+)
+def test_tls_keys_on_an_amqp_url(key: str, tls_files: TlsFiles) -> None:
+    message = _error(f"amqp://h?{key}={_q(tls_files.ca_cert)}")
+    assert message.startswith(f"{key}: a TLS setting in an amqp:// URL")
+    assert "amqps://" in message
+
+
+def test_ssl_context_keyword_replaces_the_url_context(tls_files: TlsFiles) -> None:
+    params = parse_url(
+        f"amqps://h?cacertfile={_q(tls_files.ca_cert)}&server_name_indication=x.example"
+    )
+    context = ssl.create_default_context()
+    changed = params.with_overrides(ssl=context)
+    assert changed.ssl_context is context
+    assert changed.server_hostname == "x.example"
+
+
+def test_tls_query_errors_hide_the_password(tmp_path: Path) -> None:
+    message = _error(f"amqps://u:{SECRET}@h?cacertfile={_q(tmp_path / 'x')}")
+    assert message.startswith("cacertfile: no such file")
+    assert SECRET not in message
+    assert "***" in message
+
+
+def test_server_hostname_field() -> None:
+    params = ConnectionParameters(tls=True, server_hostname="rabbit.example")
+    assert params.server_hostname == "rabbit.example"
+    assert "server_hostname='rabbit.example'" in repr(params)
+    with pytest.raises(ValueError, match=r"^server_hostname: given for a connection"):
+        ConnectionParameters(server_hostname="rabbit.example")
+    with pytest.raises(TypeError, match=r"^server_hostname"):
+        ConnectionParameters(tls=True, server_hostname=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^server_hostname"):
+        ConnectionParameters(tls=True, server_hostname="a b")
+    assert ConnectionParameters().server_hostname is None
