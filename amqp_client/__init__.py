@@ -9,6 +9,8 @@ the threaded one). Every exception class, the reply-code ones included, and
 
 from __future__ import annotations
 
+import logging as _logging
+
 from amqp_client import spec
 from amqp_client._version import __version__
 from amqp_client.aio import (
@@ -61,3 +63,10 @@ __all__ = [
     "spec",
 ]
 __all__ += _reply_code_errors
+
+# A library's logger gets a NullHandler (Python's logging HOWTO, "Configuring
+# Logging for a Library"): without it, an application that never configured
+# logging would have our warnings printed to stderr by logging's last-resort
+# handler. Once the application configures logging, records propagate to its
+# handlers as usual.
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())

@@ -26,6 +26,7 @@ from amqp_client._cli_format import (
     Progress,
     UsageProblem,
     delivery_json,
+    escape,
     is_terminal,
     parse_pairs,
     plural,
@@ -280,8 +281,10 @@ def declare_queue(args: argparse.Namespace, streams: Streams) -> int:
             arguments=arguments,
             timeout=REPLY_TIMEOUT,
         )
+    # The name is the broker's (server-named with NAME ""): escaped, so
+    # the line stays one line of three tab-separated columns.
     streams.stdout.write(
-        f"{ok.queue}\t{plural(ok.message_count, 'message')}\t"
+        f"{escape(ok.queue)}\t{plural(ok.message_count, 'message')}\t"
         f"{plural(ok.consumer_count, 'consumer')}\n"
     )
     return 0

@@ -5,6 +5,12 @@ parse here; deliveries become JSON lines here; the progress line and the
 one-line error messages are built here. Nothing here connects to a broker
 or reads ``sys``: streams and clocks are passed in, so the tests drive it
 directly.
+
+Text that came from the broker (reply texts, names it chose, anything in an
+exception's message or a log record) is passed through :func:`escape`
+before it reaches a terminal: an escape sequence in a reply text must not
+recolour, retitle or rewrite the user's terminal, nor a newline forge a
+second line of output.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import decimal
+import logging
 import math
 import re
 import time
@@ -30,11 +37,13 @@ from amqp_client.errors import (
 from amqp_client.spec import BasicProperties, ReplyCode
 
 __all__ = [
+    "EscapingFormatter",
     "Failure",
     "Progress",
     "UsageProblem",
     "delivery_json",
     "error_line",
+    "escape",
     "jsonable",
     "parse_pair",
     "parse_pairs",
@@ -203,6 +212,23 @@ def delivery_json(delivery: DeliveryData) -> dict[str, Any]:
     return result
 
 
+def escape(text: str, *, one_line: bool = True) -> str:
+    """``text`` safe to write to a terminal: each character that is not
+    printable (control characters such as ESC, C1 controls, bidirectional
+    overrides, lone surrogates) written as Python writes it in a string
+    literal, so ``"\\x1b[31m"`` shows as ``\\x1b[31m``. Printable characters,
+    non-ASCII ones included, stay as they are.
+
+    With ``one_line`` (the default) newlines, tabs and carriage returns are
+    escaped too (``\\n``, ``\\t``, ``\\r``); otherwise newlines and tabs are
+    kept, for multi-line output such as a traceback or a log record.
+    """
+    if text.isprintable():  # the common case: nothing to do
+        return text
+    keep = "" if one_line else "\n\t"
+    return "".join(c if c.isprintable() or c in keep else repr(c)[1:-1] for c in text)
+
+
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
@@ -216,11 +242,14 @@ def error_line(exc: BaseException) -> str:
 
     Broker refusals name the reply code and text:
     ``error: 406 PRECONDITION_FAILED - inequivalent arg 'durable' ...``.
+    The broker's text is escaped (:func:`escape`, newlines included); in
+    the rest, runs of whitespace become one space and other unprintable
+    characters are escaped.
     """
     if isinstance(exc, ConnectionLost):
         text = str(exc)
     elif isinstance(exc, ChannelClosed | ConnectionClosed):
-        reply_text = exc.reply_text
+        reply_text = escape(exc.reply_text)
         if not reply_text:
             try:
                 reply_text = ReplyCode(exc.reply_code).name
@@ -241,7 +270,7 @@ def error_line(exc: BaseException) -> str:
         text = str(exc) or type(exc).__name__
     else:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return "error: " + _one_line(text)
+    return "error: " + escape(_one_line(text))
 
 
 def returned_text(
@@ -251,15 +280,27 @@ def returned_text(
     routing_key: str | None = None,
 ) -> str:
     """``312 NO_ROUTE (exchange 'x', routing key 'k')`` for a returned message
-    (the parenthesis only when both are known)."""
-    text = f"{reply_code} {reply_text}"
+    (the parenthesis only when both are known); the broker's text escaped
+    (:func:`escape`), the names as Python literals."""
+    text = f"{reply_code} {escape(reply_text)}"
     if exchange is not None and routing_key is not None:
         text += f" (exchange {exchange!r}, routing key {routing_key!r})"
     return text
 
 
 def write_traceback(exc: BaseException, stream: TextIO) -> None:
-    stream.write("".join(traceback.format_exception(exc)))
+    """The traceback of ``exc``; its messages may hold the broker's text,
+    so unprintable characters are escaped (newlines and tabs kept)."""
+    stream.write(escape("".join(traceback.format_exception(exc)), one_line=False))
+
+
+class EscapingFormatter(logging.Formatter):
+    """A log formatter for a terminal: the formatted record (its message
+    may quote the broker, its traceback too) with :func:`escape` applied,
+    newlines and tabs kept."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return escape(super().format(record), one_line=False)
 
 
 class Progress:

@@ -183,10 +183,11 @@ def check_int(value: object, name: str, amqp_type: str) -> int:
     """Return ``value`` if it is an int that fits the unsigned AMQP type.
 
     Raises:
-        TypeError: not an int.
+        TypeError: not an int, or a bool (an int subclass, but ``True`` for a
+            count or a tag is a mistake, not the number 1).
         ValueError: negative or too large for the type.
     """
-    if not isinstance(value, int):
+    if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be int, not {type(value).__name__}")
     bits = _INT_LIMITS[amqp_type]
     if not 0 <= value < 1 << bits:

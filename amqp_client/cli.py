@@ -63,6 +63,7 @@ from typing import Any, TextIO
 from amqp_client import spec, uri
 from amqp_client._cli_commands import COMMANDS, DEFAULT_PREFETCH, Streams
 from amqp_client._cli_format import (
+    EscapingFormatter,
     Failure,
     UsageProblem,
     error_line,
@@ -453,14 +454,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     debug = bool(getattr(args, "debug", False))
     stderr = sys.stderr
-    # The library's log goes to stderr with --debug; otherwise nowhere (the
-    # error line says what matters), not to logging's last-resort handler.
+    # The library's log goes to stderr with --debug, its records escaped
+    # (they quote the broker); otherwise nowhere (the error line says what
+    # matters).
     library_log = logging.getLogger("amqp_client")
     previous_level = library_log.level
     handler: logging.Handler
     if debug:
         handler = logging.StreamHandler(stderr)
-        handler.setFormatter(logging.Formatter("%(name)s %(levelname)s: %(message)s"))
+        handler.setFormatter(EscapingFormatter("%(name)s %(levelname)s: %(message)s"))
         library_log.setLevel(logging.DEBUG)
     else:
         handler = logging.NullHandler()

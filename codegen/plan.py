@@ -393,8 +393,10 @@ def _check_expr(f: PlanField) -> str:
     if f.type == "longstr":
         return f'{n} if isinstance({n}, bytes) else check_longstr({n}, "{n}")'
     if f.type in _INT_MAX:
+        # The exact-class test keeps bool (an int subclass) and IntEnum off
+        # the fast path: check_int rejects the one and converts the other.
         return (
-            f"{n} if isinstance({n}, int) and 0 <= {n} < {_INT_MAX[f.type]:#x} "
+            f"{n} if {n}.__class__ is int and 0 <= {n} < {_INT_MAX[f.type]:#x} "
             f'else check_int({n}, "{n}", "{f.type}")'
         )
     if f.type == "bit":

@@ -160,8 +160,8 @@ class BasicQos(Method):
         *,
         global_: bool = False,
     ) -> None:
-        self.prefetch_size = prefetch_size if isinstance(prefetch_size, int) and 0 <= prefetch_size < 0x100000000 else check_int(prefetch_size, "prefetch_size", "long")
-        self.prefetch_count = prefetch_count if isinstance(prefetch_count, int) and 0 <= prefetch_count < 0x10000 else check_int(prefetch_count, "prefetch_count", "short")
+        self.prefetch_size = prefetch_size if prefetch_size.__class__ is int and 0 <= prefetch_size < 0x100000000 else check_int(prefetch_size, "prefetch_size", "long")
+        self.prefetch_count = prefetch_count if prefetch_count.__class__ is int and 0 <= prefetch_count < 0x10000 else check_int(prefetch_count, "prefetch_count", "short")
         self.global_ = global_ if global_ is True or global_ is False else check_bit(global_, "global_")
 
     def encode(self) -> bytes:
@@ -1053,7 +1053,7 @@ class BasicReturn(Method):
         exchange: str = "",
         routing_key: str = "",
     ) -> None:
-        self.reply_code = reply_code if isinstance(reply_code, int) and 0 <= reply_code < 0x10000 else check_int(reply_code, "reply_code", "short")
+        self.reply_code = reply_code if reply_code.__class__ is int and 0 <= reply_code < 0x10000 else check_int(reply_code, "reply_code", "short")
         self.reply_text = reply_text if isinstance(reply_text, str) and len(reply_text) < 256 and reply_text.isascii() else check_shortstr(reply_text, "reply_text")
         self.exchange = exchange if isinstance(exchange, str) and len(exchange) < 256 and exchange.isascii() else check_shortstr(exchange, "exchange")
         self.routing_key = routing_key if isinstance(routing_key, str) and len(routing_key) < 256 and routing_key.isascii() else check_shortstr(routing_key, "routing_key")
@@ -1292,7 +1292,7 @@ class BasicDeliver(Method):
         redelivered: bool = False,
     ) -> None:
         self.consumer_tag = consumer_tag if isinstance(consumer_tag, str) and len(consumer_tag) < 256 and consumer_tag.isascii() else check_shortstr(consumer_tag, "consumer_tag")
-        self.delivery_tag = delivery_tag if isinstance(delivery_tag, int) and 0 <= delivery_tag < 0x10000000000000000 else check_int(delivery_tag, "delivery_tag", "longlong")
+        self.delivery_tag = delivery_tag if delivery_tag.__class__ is int and 0 <= delivery_tag < 0x10000000000000000 else check_int(delivery_tag, "delivery_tag", "longlong")
         self.redelivered = redelivered if redelivered is True or redelivered is False else check_bit(redelivered, "redelivered")
         self.exchange = exchange if isinstance(exchange, str) and len(exchange) < 256 and exchange.isascii() else check_shortstr(exchange, "exchange")
         self.routing_key = routing_key if isinstance(routing_key, str) and len(routing_key) < 256 and routing_key.isascii() else check_shortstr(routing_key, "routing_key")
@@ -1633,11 +1633,11 @@ class BasicGetOk(Method):
         *,
         redelivered: bool = False,
     ) -> None:
-        self.delivery_tag = delivery_tag if isinstance(delivery_tag, int) and 0 <= delivery_tag < 0x10000000000000000 else check_int(delivery_tag, "delivery_tag", "longlong")
+        self.delivery_tag = delivery_tag if delivery_tag.__class__ is int and 0 <= delivery_tag < 0x10000000000000000 else check_int(delivery_tag, "delivery_tag", "longlong")
         self.redelivered = redelivered if redelivered is True or redelivered is False else check_bit(redelivered, "redelivered")
         self.exchange = exchange if isinstance(exchange, str) and len(exchange) < 256 and exchange.isascii() else check_shortstr(exchange, "exchange")
         self.routing_key = routing_key if isinstance(routing_key, str) and len(routing_key) < 256 and routing_key.isascii() else check_shortstr(routing_key, "routing_key")
-        self.message_count = message_count if isinstance(message_count, int) and 0 <= message_count < 0x100000000 else check_int(message_count, "message_count", "long")
+        self.message_count = message_count if message_count.__class__ is int and 0 <= message_count < 0x100000000 else check_int(message_count, "message_count", "long")
 
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
@@ -1885,7 +1885,7 @@ class BasicAck(Method):
     )
 
     def __init__(self, delivery_tag: int = 0, *, multiple: bool = False) -> None:
-        self.delivery_tag = delivery_tag if isinstance(delivery_tag, int) and 0 <= delivery_tag < 0x10000000000000000 else check_int(delivery_tag, "delivery_tag", "longlong")
+        self.delivery_tag = delivery_tag if delivery_tag.__class__ is int and 0 <= delivery_tag < 0x10000000000000000 else check_int(delivery_tag, "delivery_tag", "longlong")
         self.multiple = multiple if multiple is True or multiple is False else check_bit(multiple, "multiple")
 
     def encode(self) -> bytes:
@@ -1991,7 +1991,7 @@ class BasicReject(Method):
     )
 
     def __init__(self, delivery_tag: int = 0, *, requeue: bool = False) -> None:
-        self.delivery_tag = delivery_tag if isinstance(delivery_tag, int) and 0 <= delivery_tag < 0x10000000000000000 else check_int(delivery_tag, "delivery_tag", "longlong")
+        self.delivery_tag = delivery_tag if delivery_tag.__class__ is int and 0 <= delivery_tag < 0x10000000000000000 else check_int(delivery_tag, "delivery_tag", "longlong")
         self.requeue = requeue if requeue is True or requeue is False else check_bit(requeue, "requeue")
 
     def encode(self) -> bytes:
@@ -2339,7 +2339,7 @@ class BasicNack(Method):
         multiple: bool = False,
         requeue: bool = False,
     ) -> None:
-        self.delivery_tag = delivery_tag if isinstance(delivery_tag, int) and 0 <= delivery_tag < 0x10000000000000000 else check_int(delivery_tag, "delivery_tag", "longlong")
+        self.delivery_tag = delivery_tag if delivery_tag.__class__ is int and 0 <= delivery_tag < 0x10000000000000000 else check_int(delivery_tag, "delivery_tag", "longlong")
         self.multiple = multiple if multiple is True or multiple is False else check_bit(multiple, "multiple")
         self.requeue = requeue if requeue is True or requeue is False else check_bit(requeue, "requeue")
 

@@ -412,10 +412,10 @@ class ChannelClose(Method):
         class_id: int = 0,
         method_id: int = 0,
     ) -> None:
-        self.reply_code = reply_code if isinstance(reply_code, int) and 0 <= reply_code < 0x10000 else check_int(reply_code, "reply_code", "short")
+        self.reply_code = reply_code if reply_code.__class__ is int and 0 <= reply_code < 0x10000 else check_int(reply_code, "reply_code", "short")
         self.reply_text = reply_text if isinstance(reply_text, str) and len(reply_text) < 256 and reply_text.isascii() else check_shortstr(reply_text, "reply_text")
-        self.class_id = class_id if isinstance(class_id, int) and 0 <= class_id < 0x10000 else check_int(class_id, "class_id", "short")
-        self.method_id = method_id if isinstance(method_id, int) and 0 <= method_id < 0x10000 else check_int(method_id, "method_id", "short")
+        self.class_id = class_id if class_id.__class__ is int and 0 <= class_id < 0x10000 else check_int(class_id, "class_id", "short")
+        self.method_id = method_id if method_id.__class__ is int and 0 <= method_id < 0x10000 else check_int(method_id, "method_id", "short")
 
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""

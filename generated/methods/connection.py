@@ -176,8 +176,8 @@ class ConnectionStart(Method):
         *,
         server_properties: Mapping[str, Any] | None = None,
     ) -> None:
-        self.version_major = version_major if isinstance(version_major, int) and 0 <= version_major < 0x100 else check_int(version_major, "version_major", "octet")
-        self.version_minor = version_minor if isinstance(version_minor, int) and 0 <= version_minor < 0x100 else check_int(version_minor, "version_minor", "octet")
+        self.version_major = version_major if version_major.__class__ is int and 0 <= version_major < 0x100 else check_int(version_major, "version_major", "octet")
+        self.version_minor = version_minor if version_minor.__class__ is int and 0 <= version_minor < 0x100 else check_int(version_minor, "version_minor", "octet")
         self.server_properties = {} if server_properties is None else server_properties if isinstance(server_properties, dict) else check_table(server_properties, "server_properties")
         self.mechanisms = mechanisms if isinstance(mechanisms, bytes) else check_longstr(mechanisms, "mechanisms")
         self.locales = locales if isinstance(locales, bytes) else check_longstr(locales, "locales")
@@ -592,9 +592,9 @@ class ConnectionTune(Method):
         frame_max: int = 0,
         heartbeat: int = 0,
     ) -> None:
-        self.channel_max = channel_max if isinstance(channel_max, int) and 0 <= channel_max < 0x10000 else check_int(channel_max, "channel_max", "short")
-        self.frame_max = frame_max if isinstance(frame_max, int) and 0 <= frame_max < 0x100000000 else check_int(frame_max, "frame_max", "long")
-        self.heartbeat = heartbeat if isinstance(heartbeat, int) and 0 <= heartbeat < 0x10000 else check_int(heartbeat, "heartbeat", "short")
+        self.channel_max = channel_max if channel_max.__class__ is int and 0 <= channel_max < 0x10000 else check_int(channel_max, "channel_max", "short")
+        self.frame_max = frame_max if frame_max.__class__ is int and 0 <= frame_max < 0x100000000 else check_int(frame_max, "frame_max", "long")
+        self.heartbeat = heartbeat if heartbeat.__class__ is int and 0 <= heartbeat < 0x10000 else check_int(heartbeat, "heartbeat", "short")
 
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
@@ -717,9 +717,9 @@ class ConnectionTuneOk(Method):
         frame_max: int = 0,
         heartbeat: int = 0,
     ) -> None:
-        self.channel_max = channel_max if isinstance(channel_max, int) and 0 <= channel_max < 0x10000 else check_int(channel_max, "channel_max", "short")
-        self.frame_max = frame_max if isinstance(frame_max, int) and 0 <= frame_max < 0x100000000 else check_int(frame_max, "frame_max", "long")
-        self.heartbeat = heartbeat if isinstance(heartbeat, int) and 0 <= heartbeat < 0x10000 else check_int(heartbeat, "heartbeat", "short")
+        self.channel_max = channel_max if channel_max.__class__ is int and 0 <= channel_max < 0x10000 else check_int(channel_max, "channel_max", "short")
+        self.frame_max = frame_max if frame_max.__class__ is int and 0 <= frame_max < 0x100000000 else check_int(frame_max, "frame_max", "long")
+        self.heartbeat = heartbeat if heartbeat.__class__ is int and 0 <= heartbeat < 0x10000 else check_int(heartbeat, "heartbeat", "short")
 
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
@@ -988,10 +988,10 @@ class ConnectionClose(Method):
         class_id: int = 0,
         method_id: int = 0,
     ) -> None:
-        self.reply_code = reply_code if isinstance(reply_code, int) and 0 <= reply_code < 0x10000 else check_int(reply_code, "reply_code", "short")
+        self.reply_code = reply_code if reply_code.__class__ is int and 0 <= reply_code < 0x10000 else check_int(reply_code, "reply_code", "short")
         self.reply_text = reply_text if isinstance(reply_text, str) and len(reply_text) < 256 and reply_text.isascii() else check_shortstr(reply_text, "reply_text")
-        self.class_id = class_id if isinstance(class_id, int) and 0 <= class_id < 0x10000 else check_int(class_id, "class_id", "short")
-        self.method_id = method_id if isinstance(method_id, int) and 0 <= method_id < 0x10000 else check_int(method_id, "method_id", "short")
+        self.class_id = class_id if class_id.__class__ is int and 0 <= class_id < 0x10000 else check_int(class_id, "class_id", "short")
+        self.method_id = method_id if method_id.__class__ is int and 0 <= method_id < 0x10000 else check_int(method_id, "method_id", "short")
 
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""

@@ -373,8 +373,8 @@ class QueueDeclareOk(Method):
         consumer_count: int = 0,
     ) -> None:
         self.queue = queue if isinstance(queue, str) and len(queue) < 256 and queue.isascii() else check_shortstr(queue, "queue")
-        self.message_count = message_count if isinstance(message_count, int) and 0 <= message_count < 0x100000000 else check_int(message_count, "message_count", "long")
-        self.consumer_count = consumer_count if isinstance(consumer_count, int) and 0 <= consumer_count < 0x100000000 else check_int(consumer_count, "consumer_count", "long")
+        self.message_count = message_count if message_count.__class__ is int and 0 <= message_count < 0x100000000 else check_int(message_count, "message_count", "long")
+        self.consumer_count = consumer_count if consumer_count.__class__ is int and 0 <= consumer_count < 0x100000000 else check_int(consumer_count, "consumer_count", "long")
 
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
@@ -1033,7 +1033,7 @@ class QueuePurgeOk(Method):
     )
 
     def __init__(self, message_count: int = 0) -> None:
-        self.message_count = message_count if isinstance(message_count, int) and 0 <= message_count < 0x100000000 else check_int(message_count, "message_count", "long")
+        self.message_count = message_count if message_count.__class__ is int and 0 <= message_count < 0x100000000 else check_int(message_count, "message_count", "long")
 
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
@@ -1259,7 +1259,7 @@ class QueueDeleteOk(Method):
     )
 
     def __init__(self, message_count: int = 0) -> None:
-        self.message_count = message_count if isinstance(message_count, int) and 0 <= message_count < 0x100000000 else check_int(message_count, "message_count", "long")
+        self.message_count = message_count if message_count.__class__ is int and 0 <= message_count < 0x100000000 else check_int(message_count, "message_count", "long")
 
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""

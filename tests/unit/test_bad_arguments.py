@@ -44,7 +44,7 @@ from typing import Any
 import pytest
 
 from amqp_client import auth, spec, uri
-from amqp_client._spec_base import Field, Method
+from amqp_client._spec_base import Field, Method, check_int
 from amqp_client.protocol import Connection, ConnectionState
 from amqp_client.protocol import events as ev
 from tests.support.scripted_peer import (
@@ -150,6 +150,8 @@ BAD_VALUES: dict[str, list[Bad]] = {
         amqp_type: [
             Bad("str", "1", TypeError),
             Bad("float", 1.5, TypeError),
+            # bool is an int subclass; True for a tag or a count is a mistake.
+            Bad("bool", True, TypeError),
             Bad("negative", -1, ValueError),
             Bad("max+1", 1 << bits, ValueError),
         ]
@@ -478,3 +480,37 @@ def test_a_bad_value_set_after_construction_raises_at_call() -> None:
     with pytest.raises(ValueError, match="delivery_tag"):
         conn.send(channel, ack)
     assert_nothing_sent_and_still_works(conn, channel)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: spec.BasicAck(True),
+        lambda: spec.BasicAck(delivery_tag=False),
+        lambda: spec.BasicQos(prefetch_count=True),
+        lambda: spec.BasicProperties(priority=True),
+        lambda: spec.BasicProperties(delivery_mode=False),
+        lambda: check_int(True, "n", "octet"),
+    ],
+    ids=[
+        "ack-positional",
+        "ack-false",
+        "qos",
+        "priority",
+        "delivery_mode",
+        "check_int",
+    ],
+)
+def test_bool_is_not_an_amqp_integer(make: Any) -> None:
+    """bool is an int subclass, so an ``isinstance(n, int)`` check lets
+    ``True`` through as 1; every integer field refuses it instead."""
+    with pytest.raises(TypeError, match="must be int, not bool"):
+        make()
+
+
+def test_int_subclasses_other_than_bool_are_converted() -> None:
+    """An IntEnum (ReplyCode) is still a number: taken, stored as a plain int."""
+    close = spec.ChannelClose(spec.ReplyCode.NOT_FOUND, "gone", 0, 0)
+    assert type(close.reply_code) is int
+    assert close.reply_code == 404
+    assert check_int(spec.ReplyCode.NOT_FOUND, "n", "short") == 404

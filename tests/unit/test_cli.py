@@ -28,7 +28,7 @@ from amqp_client import spec
 from amqp_client._cli_commands import build_properties, read_body
 from amqp_client._delivery import DeliveryData
 from amqp_client.cli import DEFAULT_URL, build_parser, main, resolve_url
-from amqp_client.errors import ConnectionLost, MessageNacked
+from amqp_client.errors import ConnectionLost, MessageNacked, MessageReturned
 from tests.support.broker import free_port
 
 
@@ -551,7 +551,7 @@ def test_error_lines_name_reply_code_and_text() -> None:
         406, "PRECONDITION_FAILED - inequivalent arg 'durable'\nfor queue 'q'", 50, 10
     )
     assert fmt.error_line(refused) == (
-        "error: 406 PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'q'"
+        "error: 406 PRECONDITION_FAILED - inequivalent arg 'durable'\\nfor queue 'q'"
     )
     assert fmt.error_line(AccessRefusedError(403, "")) == "error: 403 ACCESS_REFUSED"
     assert fmt.error_line(ConnectionLost("cannot connect to h:1: refused")) == (
@@ -594,3 +594,141 @@ def test_the_library_log_is_left_as_it_was() -> None:
 def test_plural() -> None:
     assert fmt.plural(1, "message") == "1 message"
     assert fmt.plural(0, "message") == "0 messages"
+
+
+# --- the library's logger, and broker text on a terminal ---------------------------
+
+
+def test_the_library_logger_has_a_null_handler() -> None:
+    handlers = logging.getLogger("amqp_client").handlers
+    assert any(type(h) is logging.NullHandler for h in handlers)
+
+
+@pytest.mark.slow
+def test_an_application_without_logging_configured_prints_nothing() -> None:
+    """No handler anywhere in the hierarchy would make logging's last-resort
+    handler print the library's warnings; once the application configures
+    logging, they reach its handlers."""
+    warn = "logging.getLogger('amqp_client.aio').warning('x')"
+    quiet = f"import amqp_client, logging; {warn}"
+    configured = f"import amqp_client, logging; logging.basicConfig(); {warn}"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    for code, expected in ((quiet, ""), (configured, "WARNING:amqp_client.aio:x\n")):
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            env=env,
+        )
+        assert (result.stdout, result.stderr) == ("", expected)
+
+
+#: Text a hostile broker (or a hostile name echoed by an honest one) could
+#: send: colour, a title change, a line rewrite, a forged line, a bidi
+#: override, a C1 control and DEL; and printable non-ASCII, which stays.
+HOSTILE = "\x1b[31mred\x1b]0;title\x07\rgone\nerror: forged\tx\u202e\x9b\x7f grüße"
+HOSTILE_ONE_LINE = (
+    "\\x1b[31mred\\x1b]0;title\\x07\\rgone\\nerror: forged\\tx\\u202e\\x9b\\x7f grüße"
+)
+
+
+def test_escape_shows_control_characters_and_keeps_printable_unicode() -> None:
+    assert fmt.escape(HOSTILE) == HOSTILE_ONE_LINE
+    assert fmt.escape("plain ascii and ünïcödé ✓") == "plain ascii and ünïcödé ✓"
+    assert fmt.escape("lone \ud800 surrogate") == "lone \\ud800 surrogate"
+    # Multi-line output keeps its newlines and tabs, nothing else.
+    assert fmt.escape("a\n\tb\x1b[0m\r", one_line=False) == "a\n\tb\\x1b[0m\\r"
+    # Escaped text is printable: escaping again changes nothing.
+    assert fmt.escape(fmt.escape(HOSTILE)) == fmt.escape(HOSTILE)
+
+
+def assert_terminal_safe(text: str, keep: str = "") -> None:
+    """No character a terminal would act on, except those in ``keep``."""
+    assert all(c.isprintable() or c in keep for c in text), repr(text)
+
+
+def test_error_lines_escape_the_brokers_text() -> None:
+    refused = PreconditionFailedError(406, "PRECONDITION_FAILED - " + HOSTILE, 50, 10)
+    line = fmt.error_line(refused)
+    assert line == "error: 406 PRECONDITION_FAILED - " + HOSTILE_ONE_LINE
+    assert_terminal_safe(line)
+    returned = MessageReturned(
+        312,
+        "NO_ROUTE " + HOSTILE,
+        DeliveryData(
+            None, b"", BasicProperties(), 0, False, "ex\x1b[0m", "rk\n", "", None
+        ),
+    )
+    line = fmt.error_line(returned)
+    assert line.startswith("error: message returned: 312 NO_ROUTE " + HOSTILE_ONE_LINE)
+    assert "(exchange 'ex\\x1b[0m', routing key 'rk\\n')" in line
+    assert_terminal_safe(line)
+    # Any other exception's message may quote the broker too.
+    for exc in (ConnectionLost("lost: " + HOSTILE), RuntimeError(HOSTILE)):
+        line = fmt.error_line(exc)
+        assert "\\x1b[31mred" in line and "grüße" in line
+        assert_terminal_safe(line)
+
+
+def test_returned_text_escapes_the_reply_text() -> None:
+    text = fmt.returned_text(312, "NO_ROUTE\x1b[2J", "x\x1b", "k")
+    assert text == "312 NO_ROUTE\\x1b[2J (exchange 'x\\x1b', routing key 'k')"
+
+
+def test_the_debug_traceback_and_log_are_escaped() -> None:
+    stream = io.StringIO()
+    fmt.write_traceback(PreconditionFailedError(406, HOSTILE, 50, 10), stream)
+    assert "\\x1b[31mred" in stream.getvalue() and "grüße" in stream.getvalue()
+    assert_terminal_safe(stream.getvalue(), keep="\n\t")
+    record = logging.LogRecord(
+        "amqp_client.aio", logging.WARNING, __file__, 1, "closed: %s", (HOSTILE,), None
+    )
+    text = fmt.EscapingFormatter("%(levelname)s %(message)s").format(record)
+    assert text == "WARNING closed: " + fmt.escape(HOSTILE, one_line=False)
+    assert "\\x1b" in text and "\nerror: forged\tx" in text
+
+
+def test_debug_routes_the_library_log_through_the_escaping_formatter(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --debug the library's records reach stderr escaped."""
+    seen: list[logging.Handler] = []
+    log = logging.getLogger("amqp_client")
+    real_add = log.addHandler
+
+    def add(handler: logging.Handler) -> None:
+        seen.append(handler)
+        real_add(handler)
+        log.warning("broker said %s", HOSTILE)
+
+    monkeypatch.setattr(log, "addHandler", add)
+    main(["--debug", "get", "q", "--url", dead_url()])
+    err = capsys.readouterr().err
+    assert isinstance(seen[0].formatter, fmt.EscapingFormatter)
+    assert "amqp_client WARNING: broker said \\x1b[31mred" in err
+    assert "\x1b" not in err
+
+
+@pytest.mark.integration
+def test_broker_text_and_names_reach_the_terminal_escaped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Against the shared broker: its reply text quotes a hostile queue name,
+    and declare-queue prints the name the broker returns."""
+    url = os.environ.get("AMQP_URL") or "amqp://guest:guest@127.0.0.1:5672/%2f"
+    name = f"amqp-client-test.cli\x1b[31m\t{os.getpid()}\nx"
+    assert main(["get", name, "--url", url]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: 404 NOT_FOUND - no queue ")
+    assert f"cli\\x1b[31m\\t{os.getpid()}\\nx'" in captured.err
+    assert captured.err.count("\n") == 1
+    assert_terminal_safe(captured.err.removesuffix("\n"))
+    assert main(["declare-queue", name, "--exclusive", "--url", url]) == 0
+    line = capsys.readouterr().out.removesuffix("\n")
+    # RabbitMQ drops the newline from the name; the rest comes back escaped.
+    queue, *counts = line.split("\t")
+    assert queue.startswith(f"amqp-client-test.cli\\x1b[31m\\t{os.getpid()}")
+    assert counts == ["0 messages", "0 consumers"]
+    assert_terminal_safe(line, keep="\t")

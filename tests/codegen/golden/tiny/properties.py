@@ -112,7 +112,7 @@ class ThingProperties(Properties):
         born: datetime.datetime | int | None = None,
     ) -> None:
         self.colour = None if colour is None else colour if isinstance(colour, str) and len(colour) < 256 and colour.isascii() else check_shortstr(colour, "colour")
-        self.size = None if size is None else size if isinstance(size, int) and 0 <= size < 0x100 else check_int(size, "size", "octet")
+        self.size = None if size is None else size if size.__class__ is int and 0 <= size < 0x100 else check_int(size, "size", "octet")
         self.tags = None if tags is None else tags if isinstance(tags, dict) else check_table(tags, "tags")
         self.born = None if born is None else check_timestamp(born, "born")
 

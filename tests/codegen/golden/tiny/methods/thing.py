@@ -252,7 +252,7 @@ class ThingMake(Method):
         arguments: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = name if isinstance(name, str) and len(name) < 256 and name.isascii() else check_shortstr(name, "name")
-        self.count = count if isinstance(count, int) and 0 <= count < 0x100000000 else check_int(count, "count", "long")
+        self.count = count if count.__class__ is int and 0 <= count < 0x100000000 else check_int(count, "count", "long")
         self.a = a if a is True or a is False else check_bit(a, "a")
         self.b = b if b is True or b is False else check_bit(b, "b")
         self.c = c if c is True or c is False else check_bit(c, "c")
@@ -262,7 +262,7 @@ class ThingMake(Method):
         self.g = g if g is True or g is False else check_bit(g, "g")
         self.h = h if h is True or h is False else check_bit(h, "h")
         self.no_wait = no_wait if no_wait is True or no_wait is False else check_bit(no_wait, "no_wait")
-        self.tag = tag if isinstance(tag, int) and 0 <= tag < 0x10000000000000000 else check_int(tag, "tag", "longlong")
+        self.tag = tag if tag.__class__ is int and 0 <= tag < 0x10000000000000000 else check_int(tag, "tag", "longlong")
         self.arguments = {} if arguments is None else arguments if isinstance(arguments, dict) else check_table(arguments, "arguments")
 
     def encode(self) -> bytes:
@@ -673,7 +673,7 @@ class ThingFetchOk(Method):
     )
 
     def __init__(self, left: int = 0) -> None:
-        self.left = left if isinstance(left, int) and 0 <= left < 0x100000000 else check_int(left, "left", "long")
+        self.left = left if left.__class__ is int and 0 <= left < 0x100000000 else check_int(left, "left", "long")
 
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
