@@ -54,8 +54,9 @@ them but the vhost of a lone ``/``):
   amqp091-go and lapin read it; the attribute is seconds, at most
   :data:`MAX_CONNECTION_TIMEOUT`) and ``auth_mechanism`` (``plain``,
   ``amqplain``, ``external``, any case).
-* On an ``amqps`` URL, also the TLS keys of that page (and of pika and
-  amqp091-go); they are an error on an ``amqp`` URL:
+* On an ``amqps`` URL, also the TLS keys of that page (amqp091-go reads
+  them too; pika has none, it takes a Python literal ``ssl_options``);
+  they are an error on an ``amqp`` URL:
 
   ==========================  ============================================
   key                         effect
@@ -71,7 +72,8 @@ them but the vhost of a lone ``/``):
                               check: for tests only)
   ``server_name_indication``  the name sent as SNI and checked against the
                               server certificate, when it is not the host
-                              (:attr:`~ConnectionParameters.server_hostname`)
+                              (:attr:`~ConnectionParameters.server_hostname`);
+                              Erlang's ``disable`` is an error
   ==========================  ============================================
 
   Files are looked for when the URL is parsed (relative to the working
@@ -162,7 +164,7 @@ _QUERY_KEYS = (
     "heartbeat",
 )
 # The TLS keys an amqps URL may have (RabbitMQ's URI query parameters,
-# also read by pika and amqp091-go).
+# also read by amqp091-go).
 _TLS_KEYS = (
     "cacertfile",
     "certfile",
@@ -683,10 +685,12 @@ def _parse_uint(key: str, text: str) -> int:
     # str.isdigit() alone accepts "²" and int() accepts "+1", " 1", "1_0".
     if not (text.isascii() and text.isdigit()):
         raise ValueError(f"{key}: expected a non-negative integer, got {text!r}")
-    if len(text.lstrip("0")) > _MAX_DIGITS:
+    digits = text.lstrip("0") or "0"
+    if len(digits) > _MAX_DIGITS:
         # Past every limit; and int() refuses 4,300 digits and more.
         raise ValueError(f"{key}: {text[:_MAX_DIGITS]}... is too large")
-    return int(text)
+    # Leading zeros stripped for the same reason: "000...07" is 7.
+    return int(digits)
 
 
 def _parse_host_port(hostport: str, values: dict[str, Any]) -> None:
@@ -717,9 +721,11 @@ def _parse_host_port(hostport: str, values: dict[str, Any]) -> None:
     if port_text:
         # The port text is not quoted back: with a mis-encoded password it
         # could be a piece of it. The redacted URL shows it.
-        if not (port_text.isascii() and port_text.isdigit()):
+        digits = port_text.lstrip("0") or "0"
+        # More than 5 digits is out of range, and int() refuses 4,300.
+        if not (port_text.isascii() and port_text.isdigit()) or len(digits) > 5:
             raise ValueError("port: expected an integer from 1 to 65535")
-        values["port"] = int(port_text)
+        values["port"] = int(digits)
 
 
 def _parse_query(query: str, tls: bool) -> dict[str, str]:
@@ -884,9 +890,16 @@ def _parse(url: str) -> ConnectionParameters:
     items = _parse_query(query, values["tls"])
     _query_values(items, values)
     if "server_name_indication" in items:
-        values["server_hostname"] = _check_host(
-            items["server_name_indication"], "server_name_indication"
-        )
+        sni = items["server_name_indication"]
+        if sni.lower() == "disable":
+            # Erlang's ssl reads "disable" as "send no SNI and check no host
+            # name"; read as a host name it would fail every handshake.
+            raise ValueError(
+                "server_name_indication: 'disable' (no SNI and no host name "
+                "check) is not supported; to skip the host name check, pass "
+                "ssl= an ssl.SSLContext with check_hostname=False"
+            )
+        values["server_hostname"] = _check_host(sni, "server_name_indication")
     context = _tls_context(items)
     if context is not None:
         values["ssl_context"] = context

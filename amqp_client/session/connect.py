@@ -183,11 +183,9 @@ def connect_arguments(
         if not isinstance(flag, bool):
             raise TypeError(f"{name}: expected bool, got {type(flag).__name__}")
     params = endpoints(url, hosts, shuffle, overrides)
-    recovery = None
-    if recover:
-        recovery = RecoveryOptions(
-            recovery_delay, recovery_max_delay, recovery_attempts
-        )
+    # Checked whether or not recovery is on: a bad value is a bug either way.
+    options = RecoveryOptions(recovery_delay, recovery_max_delay, recovery_attempts)
+    recovery = options if recover else None
     return params, ConnectOptions(
         recovery, max_buffered_bytes, max_buffered_messages, max_message_size
     )
@@ -252,7 +250,10 @@ def _with_host(base: uri.ConnectionParameters, host: str) -> uri.ConnectionParam
         # ASCII digits only: int() reads full-width digits (U+FF10..) too.
         if not (port.isascii() and port.isdigit()):
             raise ValueError(f"hosts: the port of {host!r} is not a number")
-        return base.replace(host=name, port=int(port))
+        digits = port.lstrip("0") or "0"
+        if len(digits) > 5:  # out of range; and int() refuses 4,300 digits
+            raise ValueError(f"hosts: the port of {host!r} is over 65535")
+        return base.replace(host=name, port=int(digits))
     return base.replace(host=name, port=None)
 
 

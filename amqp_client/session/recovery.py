@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import random
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any, TypeVar
@@ -67,6 +68,10 @@ log = logging.getLogger("amqp_client.recovery")
 #: us (connection-forced), or failed internally. Other codes say the
 #: client broke a rule; reconnecting would only break it again.
 RECOVERABLE_CODES = frozenset({320, 541})
+
+#: The longest backoff delay recovery accepts, seconds (a day): a wait the
+#: threading and asyncio timers can always represent.
+MAX_RECOVERY_DELAY = 86_400.0
 
 #: The least time recovery waits for each of its own requests.
 RESTORE_TIMEOUT = 30.0
@@ -135,6 +140,23 @@ class RecoveryOptions:
     max_attempts: int | None = None
 
     def __post_init__(self) -> None:
+        for name, value in (
+            ("recovery_delay", self.initial_delay),
+            ("recovery_max_delay", self.max_delay),
+        ):
+            if type(value) is bool or not isinstance(value, int | float):
+                raise TypeError(f"{name}: expected seconds, got {type(value).__name__}")
+            if not math.isfinite(value) or value > MAX_RECOVERY_DELAY:
+                raise ValueError(
+                    f"{name}: expected at most {MAX_RECOVERY_DELAY:g} s, got {value!r}"
+                )
+        attempts = self.max_attempts
+        if attempts is not None and (
+            type(attempts) is bool or not isinstance(attempts, int)
+        ):
+            raise TypeError(
+                f"recovery_attempts: expected int or None, got {type(attempts).__name__}"
+            )
         if not 0 <= self.initial_delay <= self.max_delay:
             raise ValueError(
                 "recovery_delay: need 0 <= initial delay <= maximum delay, got "

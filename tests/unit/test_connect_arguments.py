@@ -110,3 +110,12 @@ def test_url_with_non_ascii_digits_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match=r"^host: "):
         connect(f"amqp://\uff11\uff12\uff17.0.0.1:{closed_port}")
+
+
+@pytest.mark.parametrize("port", ["1" * 5000, "0" * 5000 + "1" * 6])
+def test_hosts_port_past_the_int_digit_limit_names_hosts(
+    connect: Callable[..., None], closed_port: int, port: str
+) -> None:
+    # int() refuses 4,300 digits with a message that names no argument.
+    with pytest.raises(ValueError, match=r"^hosts: the port of .* is over 65535"):
+        connect(f"amqp://127.0.0.1:{closed_port}", hosts=[f"127.0.0.1:{port}"])

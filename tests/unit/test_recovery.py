@@ -281,3 +281,35 @@ def test_consume_again_keeps_the_tag_and_options() -> None:
         True,
     )
     assert dict(again.arguments or {}) == {"x-priority": 5}
+
+
+@pytest.mark.parametrize(
+    ("delay", "max_delay", "attempts", "error"),
+    [
+        ("x", 10.0, None, TypeError),
+        (True, 10.0, None, TypeError),
+        (0.5, float("inf"), None, ValueError),
+        (0.5, 1e300, None, ValueError),
+        (float("nan"), 10.0, None, ValueError),
+        (0.5, 10.0, True, TypeError),
+        (0.5, 10.0, 1.5, TypeError),
+    ],
+)
+@pytest.mark.parametrize("recover", [True, False])
+def test_recovery_keywords_are_checked_even_without_recovery(
+    delay: object,
+    max_delay: object,
+    attempts: object,
+    error: type[Exception],
+    recover: bool,
+) -> None:
+    with pytest.raises(error):
+        conn_args.connect_arguments(
+            None,
+            None,
+            False,
+            recover,
+            delay,  # type: ignore[arg-type]  # the misuse under test
+            max_delay,  # type: ignore[arg-type]  # the misuse under test
+            attempts,  # type: ignore[arg-type]  # the misuse under test
+        )

@@ -302,6 +302,17 @@ def test_port_range_edges() -> None:
     assert parse_url("amqp://host:65535").port == 65535
 
 
+@pytest.mark.parametrize("port", ["1" * 5000, "0" * 5000 + "1" * 6])
+def test_port_past_the_int_digit_limit_names_the_port(port: str) -> None:
+    # int() refuses 4,300 digits with a ValueError of its own, whose message
+    # would not say which part of the URL is wrong.
+    assert _error(f"amqp://host:{port}").startswith("port: ")
+
+
+def test_port_leading_zeros_past_the_int_digit_limit() -> None:
+    assert parse_url("amqp://host:" + "0" * 5000 + "5673").port == 5673
+
+
 @pytest.mark.parametrize(
     "url", ["amqp://user:hunter2x", "amqp://user:hunter2x/vhost", "amqps://u:hunter2x?"]
 )
@@ -725,6 +736,16 @@ def test_leading_zeros_do_not_count_as_size() -> None:
     assert parse_url("amqp://h?heartbeat=" + "0" * 40 + "7").heartbeat == 7
 
 
+def test_leading_zeros_past_the_int_digit_limit() -> None:
+    # int() refuses 4,300 digits and more, leading zeros included.
+    zeros = "0" * 5000
+    params = parse_url(
+        f"amqp://h?heartbeat={zeros}7&frame_max={zeros}0&connection_timeout={zeros}5"
+    )
+    assert (params.heartbeat, params.frame_max) == (7, 0)
+    assert params.connection_timeout == 0.005
+
+
 def test_huge_integer_query_values_name_the_key() -> None:
     for key in ("heartbeat", "frame_max", "channel_max"):
         assert _error(f"amqp://h?{key}={'9' * 5000}").startswith(f"{key}: ")
@@ -911,6 +932,15 @@ def test_verify_peer() -> None:
     assert context is not None
     assert context.check_hostname is True
     assert context.verify_mode == ssl.CERT_REQUIRED
+
+
+@pytest.mark.parametrize("value", ["disable", "DISABLE"])
+def test_server_name_indication_disable_is_refused(value: str) -> None:
+    # Erlang's "disable" (no SNI, no host name check) must not be taken for
+    # a host named "disable".
+    message = _error(f"amqps://h?server_name_indication={value}")
+    assert message.startswith("server_name_indication: 'disable'")
+    assert "check_hostname=False" in message
 
 
 def test_server_name_indication() -> None:
