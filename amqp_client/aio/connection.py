@@ -200,10 +200,13 @@ class _Driver:
         data = self.session.core.data_to_send()
         transport = self.transport
         if data and transport is not None and not transport.is_closing():
-            if len(data) == 1:
-                transport.write(data[0])  # a request: no list to join
-            else:
-                transport.writelines(data)
+            if len(data) > 1:
+                transport.writelines(data[:-1])
+            # The last buffer through write(): on CPython 3.12.0-3.12.2
+            # writelines() never calls pause_writing, so a peer that stops
+            # reading would let the buffer grow without bound; write()
+            # always checks the high-water mark.
+            transport.write(data[-1])
         self.reschedule()
 
     def reschedule(self) -> None:
