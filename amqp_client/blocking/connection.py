@@ -393,9 +393,8 @@ class _Driver:
                     pass
                 except OSError as exc:
                     failure = str(exc)
-            if mask & selectors.EVENT_WRITE:
-                with self.lock:
-                    self.write_some()
+        # A writable socket is written to with the rest, under the lock,
+        # right after (flush_out): one pass, one lock.
         return data, eof, failure
 
     def callback_loop(self) -> None:
