@@ -316,7 +316,7 @@ class Channel(
         return reply
 
     async def _consume(self, method: BasicConsume, timeout: float | None) -> Consumer:
-        consumer = Consumer(self, self._state.new_consumer(method, _nothing))
+        consumer = Consumer(self, self._state.new_consumer(method))
         await self._request(method, timeout, consumer._state)
         return consumer
 
@@ -338,10 +338,6 @@ class Channel(
 
     def _settle(self, method: Method, epoch: int) -> None:
         self._state.settle(method, epoch)
-
-
-def _nothing() -> None:
-    return None
 
 
 async def wait(waiter: asyncio.Future[T], timeout: float | None, what: str) -> T:

@@ -28,7 +28,7 @@ from typing import Any, Unpack
 
 from amqp_client import uri
 from amqp_client._spec_base import Method, check_timeout
-from amqp_client.aio.channel import Channel, Delivery, open_channel, wait
+from amqp_client.aio.channel import Channel, Delivery, _retrieve, open_channel, wait
 from amqp_client.errors import AMQPError, ChannelClosed, ConnectionLost
 from amqp_client.session.api import ConnectionInfo
 from amqp_client.session.channel import ChannelSession
@@ -569,11 +569,6 @@ class Connection(ConnectionInfo[Delivery], AsyncConnectionMethods):
     async def _send(self, method: Method) -> None:
         await self._driver.until_ready(None)
         self._session.send(method)
-
-
-def _retrieve(future: asyncio.Future[None]) -> None:
-    if not future.cancelled():
-        future.exception()
 
 
 def _address(transport: asyncio.Transport | None, key: str) -> tuple[str, int] | None:

@@ -370,7 +370,7 @@ class Channel(
         return reply
 
     def _consume(self, method: BasicConsume, timeout: float | None) -> Consumer:
-        consumer = Consumer(self, self._state.new_consumer(method, _nothing))
+        consumer = Consumer(self, self._state.new_consumer(method))
         self._request(method, timeout, consumer._state)
         return consumer
 
@@ -395,10 +395,6 @@ class Channel(
     def _settle(self, method: Method, epoch: int) -> None:
         with self._link.lock:
             self._state.settle(method, epoch)
-
-
-def _nothing() -> None:
-    return None
 
 
 def result(waiter: Waiter[T], timeout: float | None, what: str) -> T:

@@ -93,7 +93,6 @@ class _Driver:
         self.wake_w.setblocking(False)
         self.out: deque[memoryview] = deque()
         self.out_bytes = 0
-        self.bytes_written = 0
         self.commands = 0  # commands user threads issued (a statistic)
         self.wake_pending = False
         # The last write stopped short: the broker is not reading as fast
@@ -216,7 +215,6 @@ class _Driver:
                 else:
                     sent = sock.send(out[0])
                 self.out_bytes -= sent
-                self.bytes_written += sent
                 while sent:
                     view = out[0]
                     if sent >= view.nbytes:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from amqp_client._delivery import DeliveryData, ReturnedMessage
@@ -407,11 +407,9 @@ class ChannelSession(Generic[D]):
         self.connection.reading_may_change()  # close-ok is awaited: read on
         return True
 
-    def new_consumer(
-        self, method: BasicConsume, wake: Callable[[], None]
-    ) -> ConsumerSession[D]:
+    def new_consumer(self, method: BasicConsume) -> ConsumerSession[D]:
         """The state of a consumer that ``request(method)`` will start."""
-        return ConsumerSession(method, self.connection.budget, wake)
+        return ConsumerSession(method, self.connection.budget)
 
     def end_consumer(
         self, consumer_tag: str, error: AMQPError | None = None

@@ -143,16 +143,14 @@ class ConsumerSession(Generic[D]):
         "wake",
     )
 
-    def __init__(
-        self, method: BasicConsume, budget: DeliveryBudget, wake: Callable[[], None]
-    ) -> None:
+    def __init__(self, method: BasicConsume, budget: DeliveryBudget) -> None:
         self.method = method
         self.queue = method.queue
         self.consumer_tag = method.consumer_tag
         self.active = False
         self.ended = False
         self.error: AMQPError | None = None
-        self.wake = wake
+        self.wake: Callable[[], None] = _nothing  # the front sets its own
         self._budget = budget
         self._items: deque[D] = deque()
         self._sizes = 0  # bytes still counted against the budget

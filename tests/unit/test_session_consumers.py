@@ -19,8 +19,9 @@ def consumer(
 ) -> tuple[ConsumerSession[DeliveryData], list[int]]:
     wakes: list[int] = []
     state: ConsumerSession[DeliveryData] = ConsumerSession(
-        BasicConsume("q", "ct", no_ack=no_ack), budget, lambda: wakes.append(1)
+        BasicConsume("q", "ct", no_ack=no_ack), budget
     )
+    state.wake = lambda: wakes.append(1)  # as a front sets it
     return state, wakes
 
 
