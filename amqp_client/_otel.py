@@ -66,6 +66,8 @@ SCHEMA_URL = f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}"
 SCOPE = "amqp_client"
 
 _SYSTEM = "rabbitmq"
+#: Seconds between two looks at a global provider that is still unset.
+_RECHECK = 1.0
 #: Attribute recording how a confirm-mode publish ended.
 OUTCOME = "amqp_client.confirm.outcome"
 
@@ -86,6 +88,7 @@ class _HeaderGetter(Getter[Mapping[str, Any]]):
 
 
 _GETTER = _HeaderGetter()
+_current_context = otel_context.get_current
 
 
 def _publish_destination(exchange: str, routing_key: str) -> str:
@@ -237,54 +240,76 @@ class Telemetry:
         self._metering: bool | None = None
         self._tracer: trace.Tracer | None = None
         self._instr: _Instruments | None = None
+        self._next_check = 0.0
         #: Attributes every span and metric point carries.
         self.base: dict[str, Any] = {"messaging.system": _SYSTEM}
         self._blocked_since: float | None = None
+        self.active()
 
     def __repr__(self) -> str:
         return f"<Telemetry tracing={self._tracing} metering={self._metering}>"
 
     # --- are traces and metrics recorded? ------------------------------------------------
 
+    def active(self) -> bool:
+        """Spans or metrics are recorded. A global provider still unset
+        (the API's proxy: no SDK configured) is looked at again at most
+        once a second, so this stays a few attribute reads per call."""
+        tracing, metering = self._tracing, self._metering
+        if tracing is None or metering is None:
+            now = time.monotonic()
+            if now >= self._next_check:
+                self._next_check = now + _RECHECK
+                self._resolve()
+                tracing, metering = self._tracing, self._metering
+        return bool(tracing or metering)
+
+    def wants_publish(self) -> bool:
+        """A publish has something to record, or a context to pass on (the
+        hot path when no SDK is configured: kept to a few reads)."""
+        if self._tracing or self._metering:
+            return True
+        if (
+            (self._tracing is None or self._metering is None)
+            and time.monotonic() >= self._next_check
+            and self.active()
+        ):
+            return True
+        return bool(_current_context())
+
     def tracer(self) -> trace.Tracer | None:
         """The tracer, or None while nothing records spans."""
-        if self._tracing:
-            return self._tracer
-        if self._tracing is False:
-            return None
-        provider = self._tracer_provider
-        if provider is None:
-            provider = trace.get_tracer_provider()
-            if _is_proxy_tracer_provider(provider):
-                return None  # no SDK configured (yet)
-        self._tracing = not isinstance(provider, trace.NoOpTracerProvider)
-        if not self._tracing:
-            return None
-        self._tracer = provider.get_tracer(SCOPE, __version__, schema_url=SCHEMA_URL)
-        return self._tracer
+        return self._tracer if self._tracing else None
 
     def instruments(self) -> _Instruments | None:
         """The instruments, or None while nothing records metrics."""
-        if self._metering:
-            return self._instr
-        if self._metering is False:
-            return None
-        provider = self._meter_provider
-        if provider is None:
-            provider = metrics.get_meter_provider()
-            if _is_proxy_meter_provider(provider):
-                return None
-        self._metering = not isinstance(provider, metrics.NoOpMeterProvider)
-        if not self._metering:
-            return None
-        self._instr = _instruments(provider)
-        self._instr.buffers.add(self)
-        return self._instr
+        return self._instr if self._metering else None
 
-    @property
-    def active(self) -> bool:
-        """Spans or metrics are recorded."""
-        return self.tracer() is not None or self.instruments() is not None
+    def _resolve(self) -> None:
+        """Decide, for each provider not decided yet, whether it records."""
+        if self._tracing is None:
+            tracer_provider = self._tracer_provider
+            if tracer_provider is None:
+                tracer_provider = trace.get_tracer_provider()
+            if not _is_proxy_tracer_provider(tracer_provider):
+                self._tracing = not isinstance(
+                    tracer_provider, trace.NoOpTracerProvider
+                )
+                if self._tracing:
+                    self._tracer = tracer_provider.get_tracer(
+                        SCOPE, __version__, schema_url=SCHEMA_URL
+                    )
+        if self._metering is None:
+            meter_provider = self._meter_provider
+            if meter_provider is None:
+                meter_provider = metrics.get_meter_provider()
+            if not _is_proxy_meter_provider(meter_provider):
+                self._metering = not isinstance(
+                    meter_provider, metrics.NoOpMeterProvider
+                )
+                if self._metering:
+                    self._instr = _instruments(meter_provider)
+                    self._instr.buffers.add(self)
 
     def set_server(self, host: str, port: int) -> None:
         """The broker of the current connection attempt."""
@@ -426,10 +451,10 @@ class Telemetry:
         """A delivery arrived (basic.deliver, or basic.get-ok if ``pulled``):
         what it carries for its processing span, None when nothing is
         recorded."""
+        if not self.active():
+            return None
         tracer = self.tracer()
         instruments = self.instruments()
-        if tracer is None and instruments is None:
-            return None
         if instruments is not None:
             attributes = dict(self.base)
             attributes["messaging.operation.name"] = "get" if pulled else "consume"
@@ -538,6 +563,7 @@ class Telemetry:
     # --- the connection ------------------------------------------------------------------
 
     def recovered(self) -> None:
+        self.active()
         instruments = self.instruments()
         if instruments is not None:
             instruments.recoveries.add(1, self.base)
@@ -551,6 +577,7 @@ class Telemetry:
         if since is None:
             return
         self._blocked_since = None
+        self.active()
         instruments = self.instruments()
         if instruments is not None:
             instruments.blocked.add(max(0.0, now - since), self.base)

@@ -354,7 +354,7 @@ class ChannelSession(Generic[D]):
         """
         self.check_open()
         telemetry = self.telemetry
-        if telemetry is not None:
+        if telemetry is not None and telemetry.wants_publish():
             return self._publish_traced(
                 telemetry, body, properties, exchange, routing_key, mandatory, immediate
             )
@@ -568,9 +568,9 @@ class ChannelSession(Generic[D]):
         )
         telemetry = self.telemetry
         if telemetry is not None:
-            attach_trace(
-                delivery, telemetry.delivered(event.properties, consumer.queue, False)
-            )
+            record = telemetry.delivered(event.properties, consumer.queue, False)
+            if record is not None:
+                attach_trace(delivery, record)
         consumer.push(delivery)
 
     def on_confirm(self, tags: tuple[int, ...], acked: bool) -> None:

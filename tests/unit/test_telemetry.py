@@ -1,0 +1,200 @@
+"""amqp_client.telemetry and amqp_client._otel without a broker: the
+connect() keywords, header injection, naming, the no-SDK fast path and the
+client's own connection metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("opentelemetry.sdk")
+
+from opentelemetry import trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+
+import amqp_client
+from amqp_client import BasicProperties, _otel, blocking
+from amqp_client.session.connect import parse_connect
+
+
+@pytest.fixture
+def meter() -> Iterator[tuple[MeterProvider, InMemoryMetricReader]]:
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    yield provider, reader
+    provider.shutdown()
+
+
+def _points(
+    reader: InMemoryMetricReader, name: str
+) -> list[tuple[dict[str, Any], Any]]:
+    data = reader.get_metrics_data()
+    found: list[tuple[dict[str, Any], Any]] = []
+    if data is None:
+        return found
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                if metric.name == name:
+                    for point in metric.data.data_points:
+                        found.append(
+                            (
+                                dict(point.attributes or {}),
+                                getattr(point, "value", None),
+                            )
+                        )
+    return found
+
+
+@pytest.mark.parametrize(
+    ("keywords", "message"),
+    [
+        ({"telemetry": "yes"}, "telemetry: expected bool"),
+        ({"telemetry": 1}, "telemetry: expected bool"),
+        ({"tracer_provider": object()}, "tracer_provider: expected"),
+        ({"meter_provider": "global"}, "meter_provider: expected"),
+    ],
+)
+def test_bad_telemetry_keywords_fail_before_io(
+    keywords: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(TypeError, match=message):
+        parse_connect("amqp://", keywords)  # type: ignore[arg-type]  # wrong on purpose
+    with pytest.raises(TypeError, match=message):
+        amqp_client.connect("amqp://127.0.0.1:1", **keywords)
+    with pytest.raises(TypeError, match=message):
+        blocking.connect("amqp://127.0.0.1:1", **keywords)
+
+
+def test_telemetry_keywords_reach_the_options() -> None:
+    tracer_provider = TracerProvider()
+    _, options = parse_connect(
+        "amqp://", {"telemetry": False, "tracer_provider": tracer_provider}
+    )
+    assert options.telemetry is False
+    assert options.tracer_provider is tracer_provider
+    assert options.meter_provider is None
+    _, options = parse_connect("amqp://", {})
+    assert options.telemetry is True
+
+
+def test_injected_into_a_copy_and_a_users_header_kept() -> None:
+    provider = TracerProvider()
+    span = provider.get_tracer("t").start_span("s")
+    context = trace.set_span_in_context(span)
+    headers = {"traceparent": "mine", "x": 1}
+    properties = BasicProperties(headers=headers, message_id="m")
+    injected = _otel._inject(properties, context)
+    assert injected is not properties
+    assert injected is not None and injected.headers == {"traceparent": "mine", "x": 1}
+    assert injected.message_id == "m"
+    assert properties.headers is headers and headers == {"traceparent": "mine", "x": 1}
+    fresh = _otel._inject(BasicProperties(content_type="a/b"), context)
+    assert fresh is not None and fresh.content_type == "a/b"
+    assert fresh.headers is not None
+    assert fresh.headers["traceparent"].startswith("00-")
+    only = _otel._inject(None, context)
+    assert only is not None and set(only.headers or {}) == {"traceparent"}
+    # An empty context has nothing to propagate: nothing is copied.
+    assert _otel._inject(properties, trace.set_span_in_context(trace.INVALID_SPAN)) is (
+        properties
+    )
+    span.end()
+    provider.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("exchange", "routing_key", "name"),
+    [
+        ("logs", "warn", "logs:warn"),
+        ("logs", "", "logs"),
+        ("", "tasks", "tasks"),
+        ("", "", "amq.default"),
+    ],
+)
+def test_publish_destination(exchange: str, routing_key: str, name: str) -> None:
+    assert _otel._publish_destination(exchange, routing_key) == name
+
+
+@pytest.mark.parametrize(
+    ("exchange", "routing_key", "queue", "name"),
+    [
+        ("logs", "warn", "q", "logs:warn:q"),
+        ("", "tasks", "tasks", "tasks"),
+        ("logs", "", "q", "logs:q"),
+        ("", "", "", "amq.default"),
+    ],
+)
+def test_consume_destination(
+    exchange: str, routing_key: str, queue: str, name: str
+) -> None:
+    assert _otel._consume_destination(exchange, routing_key, queue) == name
+
+
+def test_no_sdk_no_work() -> None:
+    if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        pytest.skip("a global tracer provider was set in this process")
+    telemetry = _otel.Telemetry(None, None, lambda: 0)
+    assert telemetry.tracer() is None
+    assert telemetry.instruments() is None
+    assert not telemetry.active()
+    properties = BasicProperties(message_id="m")
+    assert telemetry.publish_start(3, properties, "", "q") == (properties, None)
+    assert telemetry.delivered(properties, "q", False) is None
+
+
+def test_no_op_providers_record_nothing() -> None:
+    telemetry = _otel.Telemetry(
+        trace.NoOpTracerProvider(), _otel.metrics.NoOpMeterProvider(), lambda: 0
+    )
+    assert telemetry.tracer() is None
+    assert telemetry.instruments() is None
+
+
+def test_blocked_time_counted(
+    meter: tuple[MeterProvider, InMemoryMetricReader],
+) -> None:
+    provider, reader = meter
+    telemetry = _otel.Telemetry(None, provider, lambda: 0)
+    telemetry.set_server("broker", 5672)
+    telemetry.unblocked(5.0)  # not blocked: nothing
+    telemetry.blocked(10.0)
+    telemetry.blocked(11.0)  # still the same block
+    telemetry.unblocked(12.5)
+    telemetry.unblocked(20.0)
+    ((attributes, value),) = _points(reader, "amqp_client.connection.blocked.time")
+    assert value == pytest.approx(2.5)
+    assert attributes == {
+        "messaging.system": "rabbitmq",
+        "server.address": "broker",
+        "server.port": 5672,
+    }
+
+
+def test_delivery_buffer_observed_while_open(
+    meter: tuple[MeterProvider, InMemoryMetricReader],
+) -> None:
+    provider, reader = meter
+    size = [123]
+    telemetry = _otel.Telemetry(None, provider, lambda: size[0])
+    assert telemetry.instruments() is not None
+    ((_, value),) = _points(reader, "amqp_client.delivery_buffer.size")
+    assert value == 123
+    # A second connection on the same provider shares the instruments.
+    other = _otel.Telemetry(None, provider, lambda: 7)
+    other.set_server("other", 1)
+    assert other.instruments() is telemetry.instruments()
+    assert sorted(
+        v for _, v in _points(reader, "amqp_client.delivery_buffer.size")
+    ) == [
+        7,
+        123,
+    ]
+    other.closed()
+    size[0] = 5
+    ((_, value),) = _points(reader, "amqp_client.delivery_buffer.size")
+    assert value == 5
