@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("opentelemetry.sdk")
 
 from opentelemetry import trace
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -149,7 +150,7 @@ def test_no_sdk_no_work() -> None:
 
 def test_no_op_providers_record_nothing() -> None:
     telemetry = _otel.Telemetry(
-        trace.NoOpTracerProvider(), _otel.metrics.NoOpMeterProvider(), lambda: 0
+        trace.NoOpTracerProvider(), NoOpMeterProvider(), lambda: 0
     )
     assert telemetry.tracer() is None
     assert telemetry.instruments() is None
