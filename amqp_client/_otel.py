@@ -36,6 +36,7 @@ context has something to propagate.
 from __future__ import annotations
 
 import copy
+import threading
 import time
 import weakref
 from collections.abc import Iterator, Mapping, MutableMapping
@@ -192,24 +193,40 @@ class _Instruments:
             "to the application.",
         )
 
+    def watch(self, telemetry: Telemetry, watched: bool) -> None:
+        """Report (or stop reporting) a connection's delivery buffer."""
+        with _LOCK:
+            if watched:
+                self.buffers.add(telemetry)
+            else:
+                self.buffers.discard(telemetry)
+
     def _observe_buffers(
         self, options: metrics.CallbackOptions
     ) -> Iterator[metrics.Observation]:
-        for telemetry in list(self.buffers):
+        # Called on the metric reader's thread; connections come and go on
+        # others (the blocking front's).
+        with _LOCK:
+            watched = list(self.buffers)
+        for telemetry in watched:
             yield metrics.Observation(telemetry.buffered_bytes(), telemetry.base)
 
 
 _INSTRUMENTS: weakref.WeakKeyDictionary[object, _Instruments] = (
     weakref.WeakKeyDictionary()
 )
+#: Guards _INSTRUMENTS and each _Instruments.buffers (connections are made
+#: and closed on any thread).
+_LOCK = threading.Lock()
 
 
 def _instruments(provider: metrics.MeterProvider) -> _Instruments:
-    found = _INSTRUMENTS.get(provider)
-    if found is None:
-        meter = provider.get_meter(SCOPE, __version__, schema_url=SCHEMA_URL)
-        found = _INSTRUMENTS[provider] = _Instruments(meter)
-    return found
+    with _LOCK:
+        found = _INSTRUMENTS.get(provider)
+        if found is None:
+            meter = provider.get_meter(SCOPE, __version__, schema_url=SCHEMA_URL)
+            found = _INSTRUMENTS[provider] = _Instruments(meter)
+        return found
 
 
 def _error_type(error: BaseException) -> str:
@@ -309,7 +326,7 @@ class Telemetry:
                 )
                 if self._metering:
                     self._instr = _instruments(meter_provider)
-                    self._instr.buffers.add(self)
+                    self._instr.watch(self, True)
 
     def set_server(self, host: str, port: int) -> None:
         """The broker of the current connection attempt."""
@@ -322,7 +339,7 @@ class Telemetry:
     def closed(self) -> None:
         """The connection is over: its buffer is no longer reported."""
         if self._instr is not None:
-            self._instr.buffers.discard(self)
+            self._instr.watch(self, False)
 
     # --- publishing ----------------------------------------------------------------------
 

@@ -199,3 +199,44 @@ def test_delivery_buffer_observed_while_open(
     size[0] = 5
     ((_, value),) = _points(reader, "amqp_client.delivery_buffer.size")
     assert value == 5
+
+
+def test_confirm_outcomes_on_the_span(
+    meter: tuple[MeterProvider, InMemoryMetricReader],
+) -> None:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+        InMemorySpanExporter,
+    )
+    from opentelemetry.trace import StatusCode
+
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    telemetry = _otel.Telemetry(provider, meter[0], lambda: 0)
+    outcomes: dict[str, Any] = {}
+    for name in ("ack", "nack", "lost", "failed"):
+        properties, record = telemetry.publish_start(1, None, "x", name)
+        assert record is not None and properties is not None
+        if name == "failed":
+            telemetry.publish_failed(record, ValueError("bad"))
+            continue
+        telemetry.publish_written(record, True)
+        if name == "lost":
+            telemetry.publish_lost(record, amqp_client.ConnectionLost("gone"))
+        else:
+            telemetry.publish_confirmed(record, name == "ack", None)
+    for span in spans.get_finished_spans():
+        attributes = dict(span.attributes or {})
+        outcomes[str(attributes["messaging.rabbitmq.destination.routing_key"])] = (
+            attributes.get("amqp_client.confirm.outcome"),
+            attributes.get("error.type"),
+            span.status.status_code,
+        )
+    assert outcomes == {
+        "ack": ("ack", None, StatusCode.UNSET),
+        "nack": ("nack", "MessageNacked", StatusCode.ERROR),
+        "lost": (None, "ConnectionLost", StatusCode.ERROR),
+        "failed": (None, "ValueError", StatusCode.ERROR),
+    }
+    provider.shutdown()
