@@ -240,3 +240,45 @@ def test_confirm_outcomes_on_the_span(
         "failed": (None, "ValueError", StatusCode.ERROR),
     }
     provider.shutdown()
+
+
+def test_processing_under_another_span_links_it() -> None:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+        InMemorySpanExporter,
+    )
+
+    from amqp_client._delivery import DeliveryData, attach_trace
+    from amqp_client.telemetry import processing
+
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    telemetry = _otel.Telemetry(provider, None, lambda: 0)
+    properties, record = telemetry.publish_start(1, None, "logs", "warn")
+    assert properties is not None and record is not None
+    telemetry.publish_written(record, False)
+    delivery = DeliveryData(None, b"x", properties, 7, False, "logs", "warn", "ctag")
+    arrived = telemetry.delivered(properties, "q", False)
+    assert arrived is not None
+    attach_trace(delivery, arrived)
+    assert delivery.trace_context is not None
+    with (
+        provider.get_tracer("app").start_as_current_span("handler") as ambient,
+        processing(delivery) as span,
+    ):
+        assert span is not None
+        assert trace.get_current_span() is span
+    by_name = {span.name: span for span in spans.get_finished_spans()}
+    assert set(by_name) == {"publish logs", "process q", "handler"}
+    publish, process = by_name["publish logs"], by_name["process q"]
+    assert process.parent is not None
+    assert process.parent.span_id == publish.context.span_id
+    assert [link.context.span_id for link in process.links] == [
+        publish.context.span_id,
+        ambient.get_span_context().span_id,
+    ]
+    assert dict(process.attributes or {})["messaging.destination.name"] == (
+        "logs:warn:q"
+    )
+    provider.shutdown()
