@@ -354,43 +354,15 @@ class ChannelSession(Generic[D]):
         """
         self.check_open()
         telemetry = self.telemetry
+        record: PublishTrace | None = None
         if telemetry is not None and telemetry.wants_publish():
-            return self._publish_traced(
-                telemetry, body, properties, exchange, routing_key, mandatory, immediate
+            # Its span, the trace context in its headers, its metrics (see
+            # amqp_client._otel). A bad argument fails as it would untraced,
+            # before any span starts.
+            check_publish(body, exchange, routing_key, mandatory, immediate, properties)
+            properties, record = telemetry.publish_start(
+                memoryview(body).nbytes, properties, exchange, routing_key
             )
-        try:
-            tag = self.connection.core.basic_publish(
-                self.channel_id,
-                body,
-                properties,
-                exchange,
-                routing_key,
-                mandatory,
-                immediate,
-            )
-        except UsageError:
-            self._raise_closed()
-            raise
-        self.connection.flush(False, len(body) + 64)
-        return tag
-
-    def _publish_traced(
-        self,
-        telemetry: Telemetry,
-        body: bytes,
-        properties: BasicProperties | None,
-        exchange: str,
-        routing_key: str,
-        mandatory: bool,
-        immediate: bool,
-    ) -> int | None:
-        """:meth:`publish` with its span, the trace context in its headers
-        and its metrics (see amqp_client._otel)."""
-        # A bad argument fails as it would untraced, before any span starts.
-        check_publish(body, exchange, routing_key, mandatory, immediate, properties)
-        properties, record = telemetry.publish_start(
-            memoryview(body).nbytes, properties, exchange, routing_key
-        )
         try:
             tag = self.connection.core.basic_publish(
                 self.channel_id,
@@ -402,13 +374,13 @@ class ChannelSession(Generic[D]):
                 immediate,
             )
         except BaseException as exc:
-            if record is not None:
+            if record is not None and telemetry is not None:
                 telemetry.publish_failed(record, exc)
             if isinstance(exc, UsageError):
                 self._raise_closed()
             raise
         self.connection.flush(False, len(body) + 64)
-        if record is not None:
+        if record is not None and telemetry is not None:
             telemetry.publish_written(record, tag is not None)
             if tag is not None:
                 self._traced[tag] = record
