@@ -282,3 +282,32 @@ def test_processing_under_another_span_links_it() -> None:
         "logs:warn:q"
     )
     provider.shutdown()
+
+
+def test_no_sdk_still_passes_a_context_on() -> None:
+    # No SDK: nothing is recorded, but a context the caller runs under (a
+    # remote parent, as when handling a message) still goes into the headers.
+    if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        pytest.skip("a global tracer provider was set in this process")
+    from opentelemetry import context as otel_context
+
+    telemetry = _otel.Telemetry(None, None, lambda: 0)
+    remote = trace.SpanContext(
+        0x0AF7651916CD43DD8448EB211C80319C,
+        0xB7AD6B7169203331,
+        is_remote=True,
+        trace_flags=trace.TraceFlags(1),
+    )
+    token = otel_context.attach(
+        trace.set_span_in_context(trace.NonRecordingSpan(remote))
+    )
+    try:
+        assert telemetry.wants_publish()
+        properties, record = telemetry.publish_start(1, None, "", "q")
+    finally:
+        otel_context.detach(token)
+    assert record is None
+    assert properties is not None and properties.headers == {
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    }
+    assert not telemetry.wants_publish()
