@@ -7,9 +7,16 @@ does I/O; each front's ``Delivery`` acknowledges through its own channel.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from amqp_client.spec import BasicProperties
 
-__all__ = ["DeliveryData", "ReturnedMessage"]
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+
+    from amqp_client._otel import DeliveryTrace
+
+__all__ = ["DeliveryData", "ReturnedMessage", "attach_trace", "trace_of"]
 
 
 class DeliveryData:
@@ -29,6 +36,7 @@ class DeliveryData:
     __slots__ = (
         "_channel",
         "_epoch",
+        "_trace",
         "body",
         "consumer_tag",
         "delivery_tag",
@@ -56,6 +64,8 @@ class DeliveryData:
         # The channel's connection epoch when it arrived: a delivery from
         # before a recovery has a dead tag (see amqp_client.session.channel).
         self._epoch = epoch
+        # What telemetry knows of it (amqp_client.telemetry); None when off.
+        self._trace: DeliveryTrace | None = None
         self.body = body
         self.properties = properties
         self.delivery_tag = delivery_tag
@@ -65,6 +75,14 @@ class DeliveryData:
         self.consumer_tag = consumer_tag
         self.message_count = message_count
 
+    @property
+    def trace_context(self) -> Context | None:
+        """The OpenTelemetry context extracted from the message's headers
+        (its producer's span): None when telemetry is off, no SDK is
+        configured, or the message carried none."""
+        record = self._trace
+        return None if record is None else record.context
+
     def __repr__(self) -> str:
         body = self.body if len(self.body) <= 32 else self.body[:32] + b"..."
         return (
@@ -72,6 +90,16 @@ class DeliveryData:
             f"exchange={self.exchange!r}, routing_key={self.routing_key!r}, "
             f"redelivered={self.redelivered}, body={body!r})"
         )
+
+
+def attach_trace(delivery: DeliveryData, record: DeliveryTrace | None) -> None:
+    """Give a delivery what telemetry recorded of its arrival."""
+    delivery._trace = record
+
+
+def trace_of(delivery: DeliveryData) -> DeliveryTrace | None:
+    """What telemetry recorded of a delivery's arrival (None: nothing)."""
+    return delivery._trace
 
 
 class ReturnedMessage:

@@ -67,7 +67,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2f"
 WINDOW = 1_000  # W2: most unconfirmed publishes at a time
@@ -78,6 +78,7 @@ RESULT_MARK = "E2E-RESULT "
 PEERS = ("pika", "aio-pika", "py-amqp", "AMQPStorm")
 BASE_SUFFIX = "@base"  # a client run with the --baseline checkout's code
 BASELINE_FRONTS = ("amqp_client", "amqp_client.blocking")  # have an @base twin
+NOTEL_SUFFIX = "/notel"  # the same front with connect(telemetry=False)
 
 
 # --- the context an adapter works in -------------------------------------------
@@ -770,6 +771,9 @@ class AmqpClientAdapter(AsyncAdapter):
 
     name = "amqp_client"
     peer = False
+    # Empty: the defaults (telemetry on when opentelemetry-api is installed;
+    # a --baseline checkout may not know the keyword).
+    connect_keywords: ClassVar[dict[str, Any]] = {}
     confirm_mode = "window"
     confirm_note = "Confirmation objects kept in a deque; the oldest awaited at 1,000"
     w2_max = None
@@ -800,7 +804,7 @@ class AmqpClientAdapter(AsyncAdapter):
     async def apublish(self, ctx: Ctx) -> None:
         import amqp_client
 
-        async with amqp_client.connect(ctx.url) as conn:
+        async with amqp_client.connect(ctx.url, **self.connect_keywords) as conn:
             channel = await conn.channel()
             ctx.start()
             await self._publish(ctx, channel)
@@ -810,7 +814,7 @@ class AmqpClientAdapter(AsyncAdapter):
     async def apublish_confirmed(self, ctx: Ctx) -> None:
         import amqp_client
 
-        async with amqp_client.connect(ctx.url) as conn:
+        async with amqp_client.connect(ctx.url, **self.connect_keywords) as conn:
             channel = await conn.channel()
             await channel.confirm_select()
             pending: deque[Any] = deque()
@@ -830,7 +834,7 @@ class AmqpClientAdapter(AsyncAdapter):
     async def aconsume(self, ctx: Ctx) -> int:
         import amqp_client
 
-        async with amqp_client.connect(ctx.url) as conn:
+        async with amqp_client.connect(ctx.url, **self.connect_keywords) as conn:
             channel = await conn.channel()
             ctx.start()
             return await self._consume(ctx, channel, ctx.n) // len(ctx.body)
@@ -838,7 +842,7 @@ class AmqpClientAdapter(AsyncAdapter):
     async def apassive_declare(self, ctx: Ctx) -> list[int]:
         import amqp_client
 
-        async with amqp_client.connect(ctx.url) as conn:
+        async with amqp_client.connect(ctx.url, **self.connect_keywords) as conn:
             channel = await conn.channel()
             declare = channel.queue_declare
             queue = ctx.queue
@@ -854,7 +858,7 @@ class AmqpClientAdapter(AsyncAdapter):
     async def apublish_consume(self, ctx: Ctx) -> int:
         import amqp_client
 
-        async with amqp_client.connect(ctx.url) as conn:
+        async with amqp_client.connect(ctx.url, **self.connect_keywords) as conn:
             channel = await conn.channel()
             ctx.start()
             await self._publish(ctx, channel)
@@ -866,6 +870,7 @@ class AmqpClientBlockingAdapter:
 
     name = "amqp_client.blocking"
     peer = False
+    connect_keywords: ClassVar[dict[str, Any]] = {}
     confirm_mode = "window"
     confirm_note = "Confirmation objects kept in a deque; the oldest waited at 1,000"
     w2_max = None
@@ -873,7 +878,7 @@ class AmqpClientBlockingAdapter:
     def _connect(self, ctx: Ctx) -> Any:
         from amqp_client import blocking
 
-        return blocking.connect(ctx.url)
+        return blocking.connect(ctx.url, **self.connect_keywords)
 
     def _publish(self, ctx: Ctx, channel: Any) -> None:
         publish = channel.basic_publish
@@ -951,6 +956,21 @@ class AmqpClientBlockingAdapter:
             return self._consume(ctx, channel, ctx.n)
 
 
+class AmqpClientNoTelemetryAdapter(AmqpClientAdapter):
+    """``amqp_client`` with ``connect(telemetry=False)``: what telemetry
+    costs is ``amqp_client`` (api installed, no SDK) against this."""
+
+    name = "amqp_client" + NOTEL_SUFFIX
+    connect_keywords: ClassVar[dict[str, Any]] = {"telemetry": False}
+
+
+class AmqpClientBlockingNoTelemetryAdapter(AmqpClientBlockingAdapter):
+    """``amqp_client.blocking`` with ``connect(telemetry=False)``."""
+
+    name = "amqp_client.blocking" + NOTEL_SUFFIX
+    connect_keywords: ClassVar[dict[str, Any]] = {"telemetry": False}
+
+
 # The registry: adding a client is one adapter class plus one line here.
 ADAPTERS: dict[str, Callable[[], Adapter]] = {
     "pika": PikaAdapter,
@@ -959,7 +979,11 @@ ADAPTERS: dict[str, Callable[[], Adapter]] = {
     "AMQPStorm": AmqpStormAdapter,
     "amqp_client": AmqpClientAdapter,
     "amqp_client.blocking": AmqpClientBlockingAdapter,
+    "amqp_client" + NOTEL_SUFFIX: AmqpClientNoTelemetryAdapter,
+    "amqp_client.blocking" + NOTEL_SUFFIX: AmqpClientBlockingNoTelemetryAdapter,
 }
+#: Run by default (the /notel twins only with --telemetry-cost or --clients).
+DEFAULT_CLIENTS = [c for c in ADAPTERS if not c.endswith(NOTEL_SUFFIX)]
 
 
 def _adapter(client: str) -> Adapter:
@@ -1499,11 +1523,36 @@ def _schedule(
 def _with_baseline(clients: Sequence[str]) -> list[str]:
     """The clients of a --baseline run: each current front followed by its
     ``@base`` twin (unless --clients already names it)."""
+    return _with_twins(clients, BASE_SUFFIX)
+
+
+def _with_twins(clients: Sequence[str], suffix: str) -> list[str]:
+    """Each of the project's fronts in ``clients`` followed by its twin
+    named with ``suffix`` (unless ``clients`` already names it)."""
     out: list[str] = []
     for c in clients:
         out.append(c)
-        if c in BASELINE_FRONTS and c + BASE_SUFFIX not in clients:
-            out.append(c + BASE_SUFFIX)
+        if c in BASELINE_FRONTS and c + suffix not in clients:
+            out.append(c + suffix)
+    return out
+
+
+def _vs_telemetry_off(wl: Workload, cells: dict[str, Cell]) -> dict[str, float | None]:
+    """Per front run both ways: telemetry on / off median (W4: off p50 / on
+    p50), so below 1 means telemetry costs; None when either side failed."""
+    out: dict[str, float | None] = {}
+    for front in BASELINE_FRONTS:
+        on, off = cells.get(front), cells.get(front + NOTEL_SUFFIX)
+        if on is None or off is None:
+            continue
+        ok = all(c.error is None and c.runs for c in (on, off))
+        v_on = on.median("value") if ok else 0.0
+        v_off = off.median("value") if ok else 0.0
+        out[front] = (
+            None
+            if v_on <= 0 or v_off <= 0
+            else (v_off / v_on if wl.unit == "us" else v_on / v_off)
+        )
     return out
 
 
@@ -1520,7 +1569,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument(
         "--clients",
-        default=",".join(ADAPTERS),
+        default=",".join(DEFAULT_CLIENTS),
         help=f"comma-separated, from: {', '.join(ADAPTERS)}",
     )
     ap.add_argument(
@@ -1540,6 +1589,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="DIR is another checkout of this project, built in place: also run "
         f"{' and '.join(BASELINE_FRONTS)} with its code (as X{BASE_SUFFIX}), "
         "interleaved with the others, and report current / baseline",
+    )
+    ap.add_argument(
+        "--telemetry-cost",
+        action="store_true",
+        help="also run each amqp_client front of --clients with "
+        f"connect(telemetry=False) (as X{NOTEL_SUFFIX}), interleaved, and "
+        "report telemetry on (opentelemetry-api installed, no SDK) / off",
     )
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
@@ -1562,6 +1618,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for w in workloads:
         if w not in WORKLOADS:
             ap.error(f"unknown workload {w!r}; known: {', '.join(WORKLOADS)}")
+    if args.telemetry_cost:
+        clients = _with_twins(clients, NOTEL_SUFFIX)
+        if not any(c.endswith(NOTEL_SUFFIX) for c in clients):
+            ap.error(
+                f"--telemetry-cost needs {' or '.join(BASELINE_FRONTS)} in --clients"
+            )
     base: str | None = None
     if args.baseline is not None:
         base = os.path.realpath(args.baseline)
@@ -1656,11 +1718,12 @@ def run_bench(
         wl = WORKLOADS[wkey]
         n = max(1, wl.n // scale)
         cells = {client: Cell() for client in clients}
-        for r, client in _schedule(clients, runs, interleave=base is not None):
+        interleave = base is not None or any(c.endswith(NOTEL_SUFFIX) for c in clients)
+        for r, client in _schedule(clients, runs, interleave=interleave):
             cell = cells[client]
             if cell.error is not None:
                 continue  # a failed client sits out its remaining runs
-            safe = client.replace(".", "-").replace("@", "-")
+            safe = client.replace(".", "-").replace("@", "-").replace("/", "-")
             job: dict[str, Any] = {
                 "client": client,
                 "workload": wkey,
@@ -1724,6 +1787,13 @@ def run_bench(
         }
         if vs_base is not None:
             results[wkey]["vs_baseline"] = vs_base
+        vs_off = _vs_telemetry_off(wl, cells)
+        if vs_off:
+            results[wkey]["telemetry_on_vs_off"] = vs_off
+            for front, ratio in vs_off.items():
+                shown = "failed" if ratio is None else f"{ratio:.3f}"
+                print(f"telemetry on/off, {front}: {shown} "
+                      "(on / off; below 1.00: telemetry costs)")  # fmt: skip
     if base is not None:
         fronts = [
             f for f in BASELINE_FRONTS if f in clients and f + BASE_SUFFIX in clients

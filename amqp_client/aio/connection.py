@@ -652,6 +652,13 @@ def connect(
     limit") gets the client's own maximum, 1 MiB, in connection.tune-ok;
     a larger frame is a frame-error as well.
 
+    With ``opentelemetry-api`` installed, the connection reports spans and
+    metrics (OpenTelemetry messaging conventions) to the global tracer and
+    meter providers, or to ``tracer_provider=`` / ``meter_provider=``;
+    ``telemetry=False`` turns it off (the providers are then ignored).
+    Without the package nothing of it is imported. See
+    :mod:`amqp_client.telemetry`.
+
     Raises:
         TypeError: an argument of the wrong type (before anything is sent).
         ValueError: a malformed URL or argument (before anything is sent).

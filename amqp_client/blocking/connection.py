@@ -813,6 +813,8 @@ def connect(
     RabbitMQ 3.x's own default; RabbitMQ 4.x lowered its own to 16 MiB): a
     content header declaring a larger body ends the connection with
     frame-error (501) and ``FrameDecodeError`` before the body is buffered.
+    Telemetry (``telemetry``, ``tracer_provider``, ``meter_provider``) too:
+    see :mod:`amqp_client.telemetry`.
 
     Raises:
         TypeError: an argument of the wrong type (before anything is sent).

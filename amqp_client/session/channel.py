@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from amqp_client._delivery import DeliveryData, ReturnedMessage
+from amqp_client._delivery import DeliveryData, ReturnedMessage, attach_trace
 from amqp_client._spec_base import Method
 from amqp_client.errors import (
     AMQPError,
@@ -43,6 +43,7 @@ from amqp_client.spec import (
     BasicCancel,
     BasicConsume,
     BasicConsumeOk,
+    BasicGet,
     BasicGetEmpty,
     BasicProperties,
     BasicPublish,
@@ -57,6 +58,7 @@ from amqp_client.spec import (
 )
 
 if TYPE_CHECKING:
+    from amqp_client._otel import PublishTrace, Telemetry
     from amqp_client.session.connection import ConnectionSession
 
 __all__ = ["ChannelCallbacks", "ChannelSession", "ConfirmTracker", "check_publish"]
@@ -100,6 +102,10 @@ class ConfirmTracker:
         self._waiters[tag] = waiter
         if mandatory:
             self._mandatory[tag] = (exchange, routing_key, body)
+
+    def returned_message(self, tag: int) -> ReturnedMessage | None:
+        """The return matched to the unconfirmed publish ``tag``, if any."""
+        return self._returned.get(tag)
 
     def returned(self, event: ev.ReturnReceived) -> ReturnedMessage:
         """Record a basic.return; returns the message for callbacks."""
@@ -240,6 +246,10 @@ class ChannelSession(Generic[D]):
         self.callbacks = ChannelCallbacks()
         self.consumers: dict[str, ConsumerSession[D]] = {}
         self.confirms = ConfirmTracker()
+        #: The connection's telemetry (None: off, or not installed).
+        self.telemetry: Telemetry | None = connection.telemetry
+        #: Traced confirm-mode publishes, by delivery tag.
+        self._traced: dict[int, PublishTrace] = {}
         self.flow_active = True
         #: What later use raises, once the channel is over.
         self.error: AMQPError | None = None
@@ -343,6 +353,16 @@ class ChannelSession(Generic[D]):
             TypeError, ValueError: a bad argument; nothing was sent.
         """
         self.check_open()
+        telemetry = self.telemetry
+        record: PublishTrace | None = None
+        if telemetry is not None and telemetry.wants_publish():
+            # Its span, the trace context in its headers, its metrics (see
+            # amqp_client._otel). A bad argument fails as it would untraced,
+            # before any span starts.
+            check_publish(body, exchange, routing_key, mandatory, immediate, properties)
+            properties, record = telemetry.publish_start(
+                memoryview(body).nbytes, properties, exchange, routing_key
+            )
         try:
             tag = self.connection.core.basic_publish(
                 self.channel_id,
@@ -353,10 +373,17 @@ class ChannelSession(Generic[D]):
                 mandatory,
                 immediate,
             )
-        except UsageError:
-            self._raise_closed()
+        except BaseException as exc:
+            if record is not None and telemetry is not None:
+                telemetry.publish_failed(record, exc)
+            if isinstance(exc, UsageError):
+                self._raise_closed()
             raise
         self.connection.flush(False, len(body) + 64)
+        if record is not None and telemetry is not None:
+            telemetry.publish_written(record, tag is not None)
+            if tag is not None:
+                self._traced[tag] = record
         return tag
 
     def track(
@@ -469,6 +496,16 @@ class ChannelSession(Generic[D]):
         if not self._pending:
             return
         pending = self._pending.popleft()
+        telemetry = self.telemetry
+        if (
+            telemetry is not None
+            and isinstance(result, DeliveryData)
+            and isinstance(pending.method, BasicGet)
+        ):
+            attach_trace(
+                result,
+                telemetry.delivered(result.properties, pending.method.queue, True),
+            )
         if isinstance(result, Method):
             self._applied(pending.method, result, pending.recorded, pending.consumer)
         waiter = pending.waiter
@@ -490,19 +527,23 @@ class ChannelSession(Generic[D]):
                 self.channel_id,
             )
             return
-        consumer.push(
-            self.make_delivery(
-                event.body,
-                event.properties,
-                method.delivery_tag,
-                method.redelivered,
-                method.exchange,
-                method.routing_key,
-                method.consumer_tag,
-                None,
-                self.epoch,
-            )
+        delivery = self.make_delivery(
+            event.body,
+            event.properties,
+            method.delivery_tag,
+            method.redelivered,
+            method.exchange,
+            method.routing_key,
+            method.consumer_tag,
+            None,
+            self.epoch,
         )
+        telemetry = self.telemetry
+        if telemetry is not None:
+            record = telemetry.delivered(event.properties, consumer.queue, False)
+            if record is not None:
+                attach_trace(delivery, record)
+        consumer.push(delivery)
 
     def on_confirm(self, tags: tuple[int, ...], acked: bool) -> None:
         # Callbacks are handed over before waiters wake, so a thread woken by
@@ -510,6 +551,14 @@ class ChannelSession(Generic[D]):
         if self.callbacks.confirm:
             for tag in tags:
                 self.connection.run_callbacks(self.callbacks.confirm, tag, acked)
+        traced = self._traced
+        if traced and self.telemetry is not None:
+            for tag in tags:
+                record = traced.pop(tag, None)
+                if record is not None:
+                    self.telemetry.publish_confirmed(
+                        record, acked, self.confirms.returned_message(tag)
+                    )
         self.confirms.confirmed(tags, acked)
 
     def on_return(self, event: ev.ReturnReceived) -> None:
@@ -627,6 +676,12 @@ class ChannelSession(Generic[D]):
         self._pending.clear()
         _fail(waiters, failure)
         self.confirms.fail_all(failure)
+        if self._traced:
+            traced = list(self._traced.values())
+            self._traced.clear()
+            if self.telemetry is not None:
+                for record in traced:
+                    self.telemetry.publish_lost(record, failure)
         self.connection.reading_may_change()
 
     # --- what a reply means beyond itself ------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 import ssl
 from collections.abc import Callable, Generator, Mapping, Sequence
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from amqp_client import uri
 from amqp_client._spec_base import check_timeout
@@ -27,6 +27,11 @@ from amqp_client.session.consumers import (
     check_limit,
 )
 from amqp_client.session.recovery import RecoveryOptions
+from amqp_client.telemetry import check_telemetry
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = [
     "ConnectKeywords",
@@ -50,7 +55,10 @@ class ConnectOptions:
         "max_buffered_bytes",
         "max_buffered_messages",
         "max_message_size",
+        "meter_provider",
         "recovery",
+        "telemetry",
+        "tracer_provider",
     )
 
     def __init__(
@@ -59,7 +67,16 @@ class ConnectOptions:
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
         max_buffered_messages: int = DEFAULT_MAX_BUFFERED_MESSAGES,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        *,
+        telemetry: bool = True,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
+        check_telemetry(telemetry, tracer_provider, meter_provider)
+        #: Report to OpenTelemetry (when opentelemetry-api is installed).
+        self.telemetry = telemetry
+        self.tracer_provider = tracer_provider
+        self.meter_provider = meter_provider
         self.recovery = recovery
         self.max_buffered_bytes = check_limit(max_buffered_bytes, "max_buffered_bytes")
         self.max_buffered_messages = check_limit(
@@ -102,7 +119,9 @@ class ConnectKeywords(TypedDict, total=False):
     heartbeat, frame_max, channel_max, ssl, auth_mechanism,
     client_properties, connection_name, connection_timeout, locale,
     max_buffered_bytes (64 MiB), max_buffered_messages (20,000),
-    max_message_size (128 MiB).
+    max_message_size (128 MiB), telemetry (True: report to OpenTelemetry
+    when opentelemetry-api is installed), tracer_provider and
+    meter_provider (None: the global ones).
     """
 
     hosts: Sequence[str] | None
@@ -123,6 +142,9 @@ class ConnectKeywords(TypedDict, total=False):
     max_buffered_bytes: int
     max_buffered_messages: int
     max_message_size: int
+    telemetry: bool
+    tracer_provider: TracerProvider | None
+    meter_provider: MeterProvider | None
 
 
 def parse_connect(
@@ -138,7 +160,7 @@ def parse_connect(
     for name in keywords:
         if name not in ConnectKeywords.__optional_keys__:
             raise TypeError(f"connect() got an unexpected keyword argument {name!r}")
-    return connect_arguments(
+    params, options = connect_arguments(
         url,
         keywords.get("hosts"),
         keywords.get("shuffle", False),
@@ -159,6 +181,14 @@ def parse_connect(
         connection_timeout=keywords.get("connection_timeout"),
         locale=keywords.get("locale"),
     )
+    telemetry = keywords.get("telemetry", True)
+    tracer_provider = keywords.get("tracer_provider")
+    meter_provider = keywords.get("meter_provider")
+    check_telemetry(telemetry, tracer_provider, meter_provider)
+    options.telemetry = telemetry
+    options.tracer_provider = tracer_provider
+    options.meter_provider = meter_provider
+    return params, options
 
 
 def connect_arguments(

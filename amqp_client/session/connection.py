@@ -40,6 +40,7 @@ from amqp_client.session.link import (
 )
 from amqp_client.session.recovery import Topology, is_recoverable, lost_error
 from amqp_client.session.router import Router
+from amqp_client.telemetry import make_telemetry
 
 __all__ = ["ConnectionCallbacks", "ConnectionSession", "Ending", "new_core"]
 
@@ -130,6 +131,15 @@ class ConnectionSession(Generic[D]):
             self.topology = Topology()
             self.topology.on_rename = self._queue_renamed
         self.callbacks = ConnectionCallbacks()
+        #: OpenTelemetry reporting; None when off or not installed.
+        self.telemetry = make_telemetry(
+            options.telemetry,
+            options.tracer_provider,
+            options.meter_provider,
+            self._buffered_bytes,
+        )
+        if self.telemetry is not None:
+            self.telemetry.set_server(self.params.host, self.params.port)
         #: The current attempt's open handshake.
         self.opened: Waiter[None] | None = None
         #: Channels waiting for channel.open-ok, by id.
@@ -219,6 +229,9 @@ class ConnectionSession(Generic[D]):
         _log.warning("could not restore %s: %s", entity, error)
         self.run_callbacks(self.callbacks.recovery_error, entity, error)
 
+    def _buffered_bytes(self) -> int:
+        return self.budget.size
+
     def _queue_renamed(self, old: str, new: str) -> None:
         for channel in self.router:
             channel.queue_renamed(old, new)
@@ -254,6 +267,8 @@ class ConnectionSession(Generic[D]):
         core = new_core(params, self.options.max_message_size)
         self.params = params
         self.core = core
+        if self.telemetry is not None:
+            self.telemetry.set_server(params.host, params.port)
         self.opened = opened
         return core
 
@@ -341,9 +356,13 @@ class ConnectionSession(Generic[D]):
                 if self.opened is not None and not self.opened.done():
                     self.opened.set_result(None)
             elif isinstance(event, ev.ConnectionBlocked):
+                if self.telemetry is not None:
+                    self.telemetry.blocked(self.hooks.now())
                 self.state_changed()
                 self.run_callbacks(self.callbacks.blocked, event.reason)
             elif isinstance(event, ev.ConnectionUnblocked):
+                if self.telemetry is not None:
+                    self.telemetry.unblocked(self.hooks.now())
                 self.state_changed()
                 self.run_callbacks(self.callbacks.unblocked)
             else:
@@ -408,6 +427,8 @@ class ConnectionSession(Generic[D]):
         """This core's connection is gone but the connection lives on: fail
         what waited on it and keep the channels for the next one."""
         failure = lost_error(error)
+        if self.telemetry is not None:
+            self.telemetry.unblocked(self.hooks.now())  # a new core starts unblocked
         self._fail_pending(error or failure, failure)
         for channel in self.router:
             channel.interrupt(failure)
@@ -417,6 +438,8 @@ class ConnectionSession(Generic[D]):
         """The recovery loop restored everything."""
         _log.info("connection recovered (%s)", self.params.address)
         self.recovering = False
+        if self.telemetry is not None:
+            self.telemetry.recovered()
         self.state_changed()
         self.run_callbacks(self.callbacks.recovered)
 
@@ -428,6 +451,9 @@ class ConnectionSession(Generic[D]):
         self.finished = True
         self.recovering = False
         self.close_error = error
+        if self.telemetry is not None:
+            self.telemetry.unblocked(self.hooks.now())
+            self.telemetry.closed()
         failure = (
             error if error is not None else ConnectionClosed(200, "connection closed")
         )

@@ -43,6 +43,8 @@ CLOSING = {
     "rpc_blocking.py": "all 14 calls answered correctly over direct reply-to",
     "topic_routing_aio.py": "every message reached exactly the queues its routing key matches",
     "topic_routing_blocking.py": "every message reached exactly the queues its routing key matches",
+    "tracing_aio.py": "every processing span continued its publisher's trace",
+    "tracing_blocking.py": "every processing span continued its publisher's trace",
     "work_queue_aio.py": "all 20 tasks done, shared by both workers",
     "work_queue_blocking.py": "all 20 tasks done, shared by both workers",
 }

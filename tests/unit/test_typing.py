@@ -74,6 +74,22 @@ README_BLOCKS: dict[str, Rule] = {
         prelude="import logging\n\nimport amqp_client\n\nlog = logging.getLogger(__name__)\n",
     ),
     "from amqp_client import spec": Rule("The protocol layer: a complete program"),
+    "# The global providers: nothing is recorded until the application sets up an SDK.": Rule(
+        "OpenTelemetry: statements with a top-level await, using SDK providers"
+        " `tp`, `mp`, a consumer and a handler the text takes as given",
+        wrap=True,
+        prelude=(
+            "import amqp_client\n"
+            "from amqp_client.aio import Consumer, Delivery\n"
+            "from opentelemetry.sdk.metrics import MeterProvider\n"
+            "from opentelemetry.sdk.trace import TracerProvider\n\n"
+            'url = "amqp://"\n'
+            "tp = TracerProvider()\n"
+            "mp = MeterProvider()\n"
+            "consumer: Consumer\n\n\n"
+            "async def handle(delivery: Delivery) -> None: ...\n"
+        ),
+    ),
 }
 
 
