@@ -96,6 +96,11 @@ class BlockingLink(Protocol):
         ``timeout`` seconds; whether it is. The waiting thread reads the
         socket itself when it can (see the connection's ``lead``)."""
 
+    def read_until(self, done: Callable[[], bool], deadline: float | None) -> bool:
+        """Read the socket on this thread (lock not held) until ``done()``
+        or ``deadline`` (``time.monotonic()``), if no other thread than the
+        I/O thread is reading; whether this thread read."""
+
 
 class Delivery(DeliveryData):
     """A delivered message (see :class:`amqp_client._delivery.DeliveryData`)."""
@@ -224,6 +229,13 @@ class Consumer(ConsumerInfo[Delivery]):
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if not state.buffered and not state.ended:
+                # Read the socket here while nothing is buffered, when no
+                # other thread does: no hand-off from the I/O thread.
+                if self._channel._link.read_until(self._arrived, deadline):
+                    if self._arrived():
+                        continue
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise TimeoutError(f"no delivery within {timeout} s")
                 # Announce the wait, then look again: the I/O thread pushes,
                 # then looks at _waiting, so one of the two sees the other
                 # (a token too many only makes the loop look again).
@@ -242,6 +254,10 @@ class Consumer(ConsumerInfo[Delivery]):
                         state.error = None  # raised once; then it is over
                         raise error
                     return None
+
+    def _arrived(self) -> bool:
+        state = self._state
+        return bool(state.buffered) or state.ended
 
     def _wait_token(self, deadline: float | None, timeout: float | None) -> None:
         remaining = None if deadline is None else deadline - time.monotonic()

@@ -377,16 +377,24 @@ class _Driver:
                 return False
             self.wake_pending = False
             now = time.monotonic()
-            if data:
-                core.receive_data(data, now)
-            elif eof:
-                core.receive_eof()
-            elif failure:
-                core.connection_lost(
-                    f"connection to {self.session.params.address} lost: {failure}"
-                )
-            core.handle_timers(now)
-            self.handle_events()
+            try:
+                if data:
+                    core.receive_data(data, now)
+                elif eof:
+                    core.receive_eof()
+                elif failure:
+                    core.connection_lost(
+                        f"connection to {self.session.params.address} lost: {failure}"
+                    )
+                core.handle_timers(now)
+                self.handle_events()
+            except BaseException:
+                # Input half routed (a bug, or a KeyboardInterrupt in a
+                # leading main thread): the connection cannot be trusted.
+                if core is self.session.core and not core.is_closed:
+                    core.connection_lost("interrupted while routing input")
+                    self.handle_events()
+                raise
             self.flush_out(core)  # replies, acks, a close or close-ok
             if core.is_closed:
                 self.handle_events()  # a write that failed just now
@@ -401,22 +409,32 @@ class _Driver:
         """Wait until ``waiter`` is settled, at most ``timeout`` seconds.
 
         The waiting thread becomes the reader when no other caller is
-        (``lead``): the reply is then read, decoded and routed on the
+        (``read_until``): the reply is then read, decoded and routed on the
         thread that waits for it, with no hand-off from the I/O thread.
         Otherwise it waits for whoever reads to settle it.
         """
         if waiter.done():
             return True
+        if timeout == 0:
+            return waiter.wait(0)
         deadline = None if timeout is None else time.monotonic() + timeout
-        if self.take_lead(deadline):
-            try:
-                self.lead(waiter, deadline)
-            finally:
-                self.end_lead()
+        self.read_until(waiter.done, deadline)
         if waiter.done():
             return True
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         return waiter.wait(remaining)
+
+    def read_until(self, done: Callable[[], bool], deadline: float | None) -> bool:
+        """Read the socket on this thread until ``done()``, ``deadline``
+        (a ``time.monotonic()`` value) or the end of this socket, if no
+        other caller is reading; whether this thread read."""
+        if not self.take_lead(deadline):
+            return False
+        try:
+            self.lead(done, deadline)
+        finally:
+            self.end_lead()
+        return True
 
     def take_lead(self, deadline: float | None) -> bool:
         """Become the reader: the I/O thread steps aside at the end of its
@@ -442,14 +460,14 @@ class _Driver:
             self.lead_over.notify_all()
         return False
 
-    def lead(self, waiter: Waiter[T], deadline: float | None) -> None:
-        """Read the socket (``read_lock`` held) until ``waiter`` is settled,
+    def lead(self, done: Callable[[], bool], deadline: float | None) -> None:
+        """Read the socket (``read_lock`` held) until ``done()``,
         ``deadline`` passes or reading this socket is over."""
         sock = self.sock
         core = self.session.core
         if sock is None or self.selector is None:
             return
-        while not waiter.done() and not self.stopping:
+        while not done() and not self.stopping:
             limit = None
             if deadline is not None:
                 limit = deadline - time.monotonic()

@@ -18,7 +18,12 @@ import pytest
 
 from amqp_client import blocking, spec
 from amqp_client.errors import ConnectionLost
-from tests.support.socket_peer import STEP, ScriptedBroker, ScriptedConnection
+from tests.support.socket_peer import (
+    STEP,
+    ScriptedBroker,
+    ScriptedConnection,
+    wait_until,
+)
 
 
 @pytest.fixture
@@ -66,15 +71,39 @@ def test_a_caller_reads_its_own_reply(broker: ScriptedBroker) -> None:
         # turn it was asked to step aside in; most come to the caller.)
         me = threading.get_ident()
         assert me in readers
-        # The I/O thread takes over again once the caller has its reply.
+        # The I/O thread takes over again once the caller has its reply: a
+        # delivery is read while no thread waits for anything.
         peer = broker.wait_connection()
         consumer = ch.basic_consume("q", timeout=STEP)
-        tag = consumer.consumer_tag
-        before = len(readers)
-        peer.deliver(ch.channel_id, tag, b"pushed")
+        peer.deliver(ch.channel_id, consumer.consumer_tag, b"pushed")
+        wait_until(lambda: bool(consumer._state.buffered), what="the delivery")
         delivery = consumer.get(timeout=STEP)
         assert delivery is not None and delivery.body == b"pushed"
-        assert any(reader != me for reader in readers[before:])
+
+
+def test_a_consumer_with_nothing_buffered_reads_for_itself(
+    broker: ScriptedBroker,
+) -> None:
+    with blocking.connect(broker.url, connection_timeout=STEP) as conn:
+        peer = broker.wait_connection()
+        ch = conn.channel(timeout=STEP)
+        consumer = ch.basic_consume("q", timeout=STEP)
+        readers = spy_readers(conn)
+
+        def push_later() -> None:
+            peer.wait_for(lambda: _leading(conn), what="a leading consumer")
+            peer.deliver(ch.channel_id, consumer.consumer_tag, b"for me")
+
+        thread, _ = in_thread(push_later)
+        delivery = consumer.get(timeout=STEP)
+        thread.join(STEP)
+        assert delivery is not None and delivery.body == b"for me"
+        assert threading.get_ident() in readers
+        # Nothing arrives: get() times out after reading for itself, and
+        # the I/O thread reads again.
+        with pytest.raises(TimeoutError, match="no delivery"):
+            consumer.get(timeout=0.1)
+        assert not _leading(conn)
 
 
 def test_heartbeats_go_on_while_a_caller_waits(broker: ScriptedBroker) -> None:
@@ -140,7 +169,7 @@ def test_a_leader_that_times_out_hands_reading_back(broker: ScriptedBroker) -> N
         ch = conn.channel(timeout=STEP)
         consumer = ch.basic_consume("q", timeout=STEP)
         peer.hold(spec.QueueDeclare)
-        with pytest.raises(TimeoutError, match="queue.declare"):
+        with pytest.raises(TimeoutError, match=r"queue\.declare"):
             ch.queue_declare("q", passive=True, timeout=0.2)
         assert not _leading(conn)
         # The I/O thread reads again: a delivery arrives with no caller
