@@ -511,6 +511,8 @@ class _Driver:
                     pass
                 continue
             if mask & selectors.EVENT_READ:
+                if self.leading and self.reader_ident == self.io_ident:
+                    continue  # a caller takes over: the input is its to read
                 try:
                     data = sock.recv(_RECV_SIZE)
                     eof = not data

@@ -63,14 +63,23 @@ def in_thread(target: Any) -> tuple[threading.Thread, list[Any]]:
 
 def test_a_caller_reads_its_own_reply(broker: ScriptedBroker) -> None:
     with blocking.connect(broker.url, connection_timeout=STEP) as conn:
+        peer = broker.wait_connection()
         ch = conn.channel(timeout=STEP)
         readers = spy_readers(conn)
-        for _ in range(5):
-            ch.queue_declare("q", passive=True, timeout=STEP)
-        # (The I/O thread may still read a reply that came in the very
-        # turn it was asked to step aside in; most come to the caller.)
-        me = threading.get_ident()
-        assert me in readers
+        # The reply goes out once the caller reads (a reply that comes
+        # before it has taken over is read by the I/O thread, which is
+        # right too, and the test could not tell).
+        peer.hold(spec.QueueDeclare)
+
+        def release_when_leading() -> int:
+            wait_until(lambda: _leading(conn), what="the caller to lead")
+            return peer.release(spec.QueueDeclare)
+
+        thread, released = in_thread(release_when_leading)
+        assert ch.queue_declare("q", passive=True, timeout=STEP).queue == "q"
+        thread.join(STEP)
+        assert released == [1]
+        assert threading.get_ident() in readers
         # The I/O thread takes over again once the caller has its reply: a
         # delivery is read while no thread waits for anything.
         peer = broker.wait_connection()
@@ -91,7 +100,7 @@ def test_a_consumer_with_nothing_buffered_reads_for_itself(
         readers = spy_readers(conn)
 
         def push_later() -> None:
-            peer.wait_for(lambda: _leading(conn), what="a leading consumer")
+            wait_until(lambda: _leading(conn), what="a leading consumer")
             peer.deliver(ch.channel_id, consumer.consumer_tag, b"for me")
 
         thread, _ = in_thread(push_later)
@@ -143,7 +152,7 @@ def test_a_leader_routes_deliveries_and_other_threads_replies(
             lambda: slow.queue_declare("q", passive=True, timeout=4 * STEP)
         )
         peer.wait_method(spec.QueueDeclare)
-        assert _leading(conn)
+        wait_until(lambda: _leading(conn), what="the leader")
 
         # While that thread leads: a delivery reaches the consumer, and
         # another thread's request gets its reply.
