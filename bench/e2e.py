@@ -65,11 +65,13 @@ import tomllib
 import urllib.parse
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2f"
+
+T = TypeVar("T")
 WINDOW = 1_000  # W2: most unconfirmed publishes at a time
 PREFETCH = 1_000  # W3, W5: basic.qos prefetch_count
 POLL_INTERVAL = 0.002  # seconds between two broker-count polls
@@ -273,20 +275,27 @@ class AsyncAdapter:
     async def apublish_consume(self, ctx: Ctx) -> int:
         raise NotImplementedError
 
+    #: What makes the event loop (None: asyncio's own).
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+
+    def run(self, main: Coroutine[Any, Any, T]) -> T:
+        with asyncio.Runner(loop_factory=self.loop_factory) as runner:
+            return runner.run(main)
+
     def publish(self, ctx: Ctx) -> None:
-        asyncio.run(self.apublish(ctx))
+        self.run(self.apublish(ctx))
 
     def publish_confirmed(self, ctx: Ctx) -> None:
-        asyncio.run(self.apublish_confirmed(ctx))
+        self.run(self.apublish_confirmed(ctx))
 
     def consume(self, ctx: Ctx) -> int:
-        return asyncio.run(self.aconsume(ctx))
+        return self.run(self.aconsume(ctx))
 
     def passive_declare(self, ctx: Ctx) -> list[int]:
-        return asyncio.run(self.apassive_declare(ctx))
+        return self.run(self.apassive_declare(ctx))
 
     def publish_consume(self, ctx: Ctx) -> int:
-        return asyncio.run(self.apublish_consume(ctx))
+        return self.run(self.apublish_consume(ctx))
 
 
 class ConfirmWindow:
@@ -865,6 +874,17 @@ class AmqpClientAdapter(AsyncAdapter):
             return await self._consume(ctx, channel, ctx.n)
 
 
+class AmqpClientUvloopAdapter(AmqpClientAdapter):
+    """This project's asyncio client on a uvloop event loop."""
+
+    name = "amqp_client+uvloop"
+
+    def __init__(self) -> None:
+        import uvloop
+
+        self.loop_factory = uvloop.new_event_loop
+
+
 class AmqpClientBlockingAdapter:
     """This project's blocking client: ``amqp_client.blocking.connect``."""
 
@@ -978,6 +998,7 @@ ADAPTERS: dict[str, Callable[[], Adapter]] = {
     "py-amqp": PyAmqpAdapter,
     "AMQPStorm": AmqpStormAdapter,
     "amqp_client": AmqpClientAdapter,
+    "amqp_client+uvloop": AmqpClientUvloopAdapter,
     "amqp_client.blocking": AmqpClientBlockingAdapter,
     "amqp_client" + NOTEL_SUFFIX: AmqpClientNoTelemetryAdapter,
     "amqp_client.blocking" + NOTEL_SUFFIX: AmqpClientBlockingNoTelemetryAdapter,

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Generator, Sequence
-from typing import Any, Unpack
+from typing import Any, Unpack, cast
 
 from amqp_client import uri
 from amqp_client._spec_base import Method, check_timeout
@@ -65,8 +65,9 @@ class _Protocol(asyncio.Protocol):
         self._driver = driver
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._driver.on_transport(transport)
+        # A stream transport; not always an asyncio.Transport subclass
+        # (uvloop's is not), so no isinstance check.
+        self._driver.on_transport(cast(asyncio.Transport, transport))
 
     def data_received(self, data: bytes) -> None:
         self._driver.on_data(data)
@@ -210,8 +211,13 @@ class _Driver:
         self.reschedule()
 
     def reschedule(self) -> None:
+        """Keep a timer for the core's next deadline. Every write and read
+        moves the heartbeat deadlines later; a timer already set for an
+        earlier time is kept (it fires early, finds nothing due, and sets
+        the next), which spares a timer per round trip."""
         deadline = self.session.core.next_deadline()
-        if deadline == self._timer_at:
+        timer_at = self._timer_at
+        if deadline is not None and timer_at is not None and timer_at <= deadline:
             return
         self.cancel_timer()
         self._timer_at = deadline

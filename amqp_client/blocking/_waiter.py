@@ -51,12 +51,29 @@ class Waiter(Generic[T]):
         if event is not None:
             event.set()
 
-    def cancel(self) -> None:
-        """Give up waiting; a result that arrives later is dropped."""
+    def cancel(self) -> bool:
+        """Give up waiting; a result that arrives later is dropped. False
+        if the outcome was already there (call it with the connection lock
+        held, which the I/O thread holds to settle waiters)."""
+        if self._done:
+            return False
         self.set_exception(TimeoutError("cancelled"))
+        return True
 
     def exception(self) -> BaseException | None:
         return self._error if self._done else None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds for the outcome; whether it is there."""
+        if not self._done:
+            with _create_lock:
+                if self._event is None:
+                    self._event = threading.Event()
+            # The setter stores _done before reading _event; we store _event
+            # before reading _done: one of us sees the other.
+            if not self._done:
+                self._event.wait(timeout)
+        return self._done
 
     def result(self, timeout: float | None = None) -> T:
         """The result, waiting up to ``timeout`` seconds for it.
@@ -65,14 +82,8 @@ class Waiter(Generic[T]):
             TimeoutError: not set within ``timeout``.
             BaseException: the exception that was set.
         """
-        if not self._done:
-            with _create_lock:
-                if self._event is None:
-                    self._event = threading.Event()
-            # The setter stores _done before reading _event; we store _event
-            # before reading _done: one of us sees the other.
-            if not self._done and not self._event.wait(timeout):
-                raise TimeoutError(f"no result within {timeout} s")
+        if not self._done and not self.wait(timeout):
+            raise TimeoutError(f"no result within {timeout} s")
         if self._error is not None:
             raise self._error
         return cast(T, self._result)  # set with the result, so a T

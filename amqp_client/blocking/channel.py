@@ -91,6 +91,16 @@ class BlockingLink(Protocol):
         """Call ``wake`` once the lock is released (lock held): a thread
         woken while the I/O thread still holds it would only wait for it."""
 
+    def wait_for(self, waiter: Waiter[T], timeout: float | None) -> bool:
+        """Wait (lock not held) until ``waiter`` is settled, at most
+        ``timeout`` seconds; whether it is. The waiting thread reads the
+        socket itself when it can (see the connection's ``lead``)."""
+
+    def read_until(self, done: Callable[[], bool], deadline: float | None) -> bool:
+        """Read the socket on this thread (lock not held) until ``done()``
+        or ``deadline`` (``time.monotonic()``), if no other thread than the
+        I/O thread is reading; whether this thread read."""
+
 
 class Delivery(DeliveryData):
     """A delivered message (see :class:`amqp_client._delivery.DeliveryData`)."""
@@ -141,14 +151,22 @@ class Confirmation:
     a later ``wait()``).
     """
 
-    __slots__ = ("_future", "delivery_tag")
+    __slots__ = ("_future", "_link", "delivery_tag")
 
-    def __init__(self, future: Waiter[None], delivery_tag: int) -> None:
+    def __init__(
+        self, future: Waiter[None], delivery_tag: int, link: BlockingLink
+    ) -> None:
         self._future = future
+        self._link = link
         self.delivery_tag = delivery_tag
 
     def wait(self, timeout: float | None = None) -> None:
-        self._future.result(check_timeout(timeout))
+        timeout = check_timeout(timeout)
+        if not self._link.wait_for(self._future, timeout):
+            raise TimeoutError(
+                f"no confirmation of #{self.delivery_tag} within {timeout} s"
+            )
+        self._future.result(0)
 
     def done(self) -> bool:
         return self._future.done()
@@ -211,6 +229,13 @@ class Consumer(ConsumerInfo[Delivery]):
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if not state.buffered and not state.ended:
+                # Read the socket here while nothing is buffered, when no
+                # other thread does: no hand-off from the I/O thread.
+                if self._channel._link.read_until(self._arrived, deadline):
+                    if self._arrived():
+                        continue
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise TimeoutError(f"no delivery within {timeout} s")
                 # Announce the wait, then look again: the I/O thread pushes,
                 # then looks at _waiting, so one of the two sees the other
                 # (a token too many only makes the loop look again).
@@ -229,6 +254,10 @@ class Consumer(ConsumerInfo[Delivery]):
                         state.error = None  # raised once; then it is over
                         raise error
                     return None
+
+    def _arrived(self) -> bool:
+        state = self._state
+        return bool(state.buffered) or state.ended
 
     def _wait_token(self, deadline: float | None, timeout: float | None) -> None:
         remaining = None if deadline is None else deadline - time.monotonic()
@@ -304,7 +333,7 @@ class Channel(
             if not self._state.close(reply_code, reply_text):
                 return
             self._state.closed_waiters.append(closed)
-        result(closed, timeout, f"channel {self.channel_id} close")
+        result(self._link, closed, timeout, f"channel {self.channel_id} close")
 
     def __enter__(self) -> Channel:
         return self
@@ -362,7 +391,7 @@ class Channel(
                 return None
             waiter: Waiter[None] = Waiter()
             state.track(tag, waiter, mandatory, exchange, routing_key, bytes(body))
-        return Confirmation(waiter, tag)
+        return Confirmation(waiter, tag, link)
 
     def _get(self, method: BasicGet, timeout: float | None) -> Delivery | None:
         reply = self._request(method, timeout)
@@ -390,27 +419,28 @@ class Channel(
         waiter: Waiter[Reply] = Waiter()
         with self._link.lock:
             state.request(method, waiter, consumer=consumer)
-        return result(waiter, timeout, method.NAME)
+        return result(self._link, waiter, timeout, method.NAME)
 
     def _settle(self, method: Method, epoch: int) -> None:
         with self._link.lock:
             self._state.settle(method, epoch)
 
 
-def result(waiter: Waiter[T], timeout: float | None, what: str) -> T:
+def result(
+    link: BlockingLink, waiter: Waiter[T], timeout: float | None, what: str
+) -> T:
     """Wait for a request's outcome, at most ``timeout`` seconds.
 
     Raises:
         TimeoutError: none within ``timeout``; the request keeps its place,
             so later replies still match their requests.
     """
-    try:
-        return waiter.result(timeout)
-    except TimeoutError:
-        if waiter.done():
-            raise
-        waiter.cancel()  # its reply, if it comes, is dropped
-        raise TimeoutError(f"no reply to {what} within {timeout} s") from None
+    if not link.wait_for(waiter, timeout):
+        with link.lock:  # the I/O thread settles waiters under it
+            cancelled = waiter.cancel()  # its reply, if it comes, is dropped
+        if cancelled:
+            raise TimeoutError(f"no reply to {what} within {timeout} s")
+    return waiter.result(0)
 
 
 def open_channel(

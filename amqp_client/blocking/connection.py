@@ -10,13 +10,18 @@ Threads and who does what:
   calls cannot starve heartbeats;
 * **user threads** take the connection lock only to issue a command and
   write its bytes (non-blocking; what does not fit is left for the I/O
-  thread), then wait on a waiter without the lock;
+  thread), then wait for the reply without the lock. A thread waiting for
+  a reply reads the socket itself when no other thread is doing so
+  (leader/follower, see ``lead``): the I/O thread steps aside until the
+  reply is in, so the reply reaches its caller without a thread switch;
 * the **callback thread** runs user callbacks (returns, confirms, closes,
   flow, blocked...) in order, without the lock; a blocking call made from
   a callback works, because replies are resolved by the I/O thread.
 
 One lock guards the session and its core; every session call is made with
-it held. No protocol or session logic here: that is
+it held. A second, ``read_lock``, is held by whichever thread reads the
+socket (the I/O thread, or a leading caller); it is never taken with the
+first held. No protocol or session logic here: that is
 :mod:`amqp_client.protocol` and :mod:`amqp_client.session`.
 """
 
@@ -33,7 +38,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, Unpack
+from typing import Any, TypeVar, Unpack
 
 from amqp_client import uri
 from amqp_client._spec_base import Method, check_timeout
@@ -69,6 +74,8 @@ _WRITE_LOW = 1 << 20
 _WRITE_DIRECT = 256 * 1024
 _CLOSE_TIMEOUT = 10.0
 _STOP = object()
+
+T = TypeVar("T")
 
 
 class _Driver:
@@ -108,8 +115,15 @@ class _Driver:
         self.callback_thread: threading.Thread | None = None
         self.recovery_thread: threading.Thread | None = None
         self.wake_recovery = threading.Event()
-        # Readers to wake once the I/O thread releases the lock.
+        # Readers to wake once the reading thread releases the lock.
         self.deferred: list[Callable[[], None]] = []
+        # Reading the socket (see ``lead``): held by the thread that reads.
+        self.read_lock = threading.Lock()
+        self.reader_ident: int | None = None
+        self.selector: selectors.BaseSelector | None = None
+        self.interest = 0  # what ``selector`` watches the socket for
+        self.leading = False  # a caller reads (or is about to): lock held
+        self.lead_over = threading.Condition(self.lock)
 
     # --- FrontHooks (lock held) ---------------------------------------------------------
 
@@ -126,8 +140,8 @@ class _Driver:
             view = memoryview(buf)
             self.out.append(view)
             self.out_bytes += view.nbytes
-        if self.io_ident == threading.get_ident():
-            return  # the I/O thread writes after it handled its input
+        if self.reader_ident == threading.get_ident():
+            return  # the reading thread writes after it handled its input
         self.commands += 1
         if urgent or (self.out_bytes >= _WRITE_DIRECT and not self.socket_full):
             if self.out:
@@ -189,7 +203,7 @@ class _Driver:
             session.check_open()
 
     def wake_later(self, wake: Callable[[], None]) -> None:
-        if self.io_ident == threading.get_ident():
+        if self.reader_ident == threading.get_ident():
             self.deferred.append(wake)
         else:
             wake()
@@ -284,62 +298,24 @@ class _Driver:
         self.io_ident = threading.get_ident()
         selector = selectors.DefaultSelector()
         selector.register(self.wake_r, selectors.EVENT_READ)
-        interest = selectors.EVENT_READ
-        selector.register(sock, interest)
+        selector.register(sock, selectors.EVENT_READ)
+        with self.read_lock:
+            self.selector = selector
+            self.interest = selectors.EVENT_READ
         try:
             while not self.stopping:
-                with self.lock:
-                    if core is not self.session.core:
-                        break  # an attempt after ours has begun
-                    if core.is_closed:
-                        # Dropped outside this loop (a failed write, an
-                        # attempt given up, close()): what it said counts.
-                        self.handle_events()
-                        deferred, self.deferred = self.deferred, []
-                        for wake in deferred:
-                            wake()
-                        break
-                    want = 0 if self.session.reading_paused else selectors.EVENT_READ
-                    if self.out:
-                        want |= selectors.EVENT_WRITE
-                    deadline = core.next_deadline()
-                if want != interest:
-                    if want:
-                        if interest:
-                            selector.modify(sock, want)
-                        else:
-                            selector.register(sock, want)
-                    else:
-                        selector.unregister(sock)
-                    interest = want
-                timeout = (
-                    None if deadline is None else max(0.0, deadline - time.monotonic())
-                )
-                data, eof, failure = self.poll(selector, sock, timeout)
-                with self.lock:
-                    if core is not self.session.core:
-                        break
-                    self.wake_pending = False
-                    now = time.monotonic()
-                    if data:
-                        core.receive_data(data, now)
-                    elif eof:
-                        core.receive_eof()
-                    elif failure:
-                        core.connection_lost(
-                            f"connection to {self.session.params.address} lost: "
-                            f"{failure}"
-                        )
-                    core.handle_timers(now)
-                    self.handle_events()
-                    self.flush_out(core)  # replies, acks, a close or close-ok
-                    if core.is_closed:
-                        self.handle_events()  # a write that failed just now
-                    deferred, self.deferred = self.deferred, []
-                for wake in deferred:
-                    wake()
-                if core.is_closed:
-                    break
+                if self.leading:
+                    with self.lock:
+                        while self.leading and not self.stopping:
+                            self.lead_over.wait()
+                    continue
+                with self.read_lock:
+                    self.reader_ident = self.io_ident
+                    try:
+                        if not self.read_once(sock, core, None):
+                            break
+                    finally:
+                        self.reader_ident = None
         except Exception:
             log.exception("the I/O thread failed")
             with self.lock:
@@ -348,13 +324,164 @@ class _Driver:
                     self.handle_events()
         finally:
             self.io_ident = None
-            with self.lock:
-                deferred, self.deferred = self.deferred, []
+            with self.read_lock:
+                if self.selector is selector:
+                    self.selector = None
+                with self.lock:
+                    deferred, self.deferred = self.deferred, []
             for wake in deferred:
                 wake()
             selector.close()
             with contextlib.suppress(OSError):
                 sock.close()
+
+    def read_once(self, sock: socket.socket, core: Core, limit: float | None) -> bool:
+        """One turn of reading (``read_lock`` held): wait for input (at
+        most ``limit`` seconds, and no later than the core's next timer),
+        feed it to the core, route the events, write what they produced.
+        False once reading this socket is over."""
+        selector = self.selector
+        assert selector is not None
+        with self.lock:
+            if core is not self.session.core:
+                return False  # an attempt after ours has begun
+            if core.is_closed:
+                # Dropped outside this loop (a failed write, an attempt
+                # given up, close()): what it said counts.
+                self.handle_events()
+                deferred, self.deferred = self.deferred, []
+                for wake in deferred:
+                    wake()
+                return False
+            want = 0 if self.session.reading_paused else selectors.EVENT_READ
+            if self.out:
+                want |= selectors.EVENT_WRITE
+            deadline = core.next_deadline()
+        interest = self.interest
+        if want != interest:
+            if want:
+                if interest:
+                    selector.modify(sock, want)
+                else:
+                    selector.register(sock, want)
+            else:
+                selector.unregister(sock)
+            self.interest = want
+        timeout = limit
+        if deadline is not None:
+            left = max(0.0, deadline - time.monotonic())
+            timeout = left if timeout is None else min(timeout, left)
+        data, eof, failure = self.poll(selector, sock, timeout)
+        with self.lock:
+            if core is not self.session.core:
+                return False
+            self.wake_pending = False
+            now = time.monotonic()
+            try:
+                if data:
+                    core.receive_data(data, now)
+                elif eof:
+                    core.receive_eof()
+                elif failure:
+                    core.connection_lost(
+                        f"connection to {self.session.params.address} lost: {failure}"
+                    )
+                core.handle_timers(now)
+                self.handle_events()
+            except BaseException:
+                # Input half routed (a bug, or a KeyboardInterrupt in a
+                # leading main thread): the connection cannot be trusted.
+                if core is self.session.core and not core.is_closed:
+                    core.connection_lost("interrupted while routing input")
+                    self.handle_events()
+                raise
+            self.flush_out(core)  # replies, acks, a close or close-ok
+            if core.is_closed:
+                self.handle_events()  # a write that failed just now
+            deferred, self.deferred = self.deferred, []
+        for wake in deferred:
+            wake()
+        return not core.is_closed
+
+    # --- a caller reads its own reply (leader/follower) ---------------------------------
+
+    def wait_for(self, waiter: Waiter[T], timeout: float | None) -> bool:
+        """Wait until ``waiter`` is settled, at most ``timeout`` seconds.
+
+        The waiting thread becomes the reader when no other caller is
+        (``read_until``): the reply is then read, decoded and routed on the
+        thread that waits for it, with no hand-off from the I/O thread.
+        Otherwise it waits for whoever reads to settle it.
+        """
+        if waiter.done():
+            return True
+        if timeout == 0:
+            return waiter.wait(0)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self.read_until(waiter.done, deadline)
+        if waiter.done():
+            return True
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return waiter.wait(remaining)
+
+    def read_until(self, done: Callable[[], bool], deadline: float | None) -> bool:
+        """Read the socket on this thread until ``done()``, ``deadline``
+        (a ``time.monotonic()`` value) or the end of this socket, if no
+        other caller is reading; whether this thread read."""
+        if not self.take_lead(deadline):
+            return False
+        try:
+            self.lead(done, deadline)
+        finally:
+            self.end_lead()
+        return True
+
+    def take_lead(self, deadline: float | None) -> bool:
+        """Become the reader: the I/O thread steps aside at the end of its
+        current turn (it is woken for that). False when another caller
+        leads, or reading cannot be taken over now."""
+        me = threading.get_ident()
+        if me == self.io_ident or me == self.reader_ident:
+            return False
+        with self.lock:
+            if self.leading or self.selector is None or self.session.core.is_closed:
+                return False
+            self.leading = True
+        if self.read_lock.acquire(blocking=False):
+            self.reader_ident = me
+            return True
+        self.wake()  # the I/O thread ends its turn and waits for us
+        timeout = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+        if self.read_lock.acquire(timeout=timeout):
+            self.reader_ident = me
+            return True
+        with self.lock:
+            self.leading = False
+            self.lead_over.notify_all()
+        return False
+
+    def lead(self, done: Callable[[], bool], deadline: float | None) -> None:
+        """Read the socket (``read_lock`` held) until ``done()``,
+        ``deadline`` passes or reading this socket is over."""
+        sock = self.sock
+        core = self.session.core
+        if sock is None or self.selector is None:
+            return
+        while not done() and not self.stopping:
+            limit = None
+            if deadline is not None:
+                limit = deadline - time.monotonic()
+                if limit <= 0:
+                    return
+            if not self.read_once(sock, core, limit):
+                return
+
+    def end_lead(self) -> None:
+        self.reader_ident = None
+        self.read_lock.release()
+        with self.lock:
+            self.leading = False
+            self.lead_over.notify_all()
 
     def flush_out(self, core: Core) -> None:
         """Write what the core produced from the I/O thread (lock held)."""
@@ -384,6 +511,8 @@ class _Driver:
                     pass
                 continue
             if mask & selectors.EVENT_READ:
+                if self.leading and self.reader_ident == self.io_ident:
+                    continue  # a caller takes over: the input is its to read
                 try:
                     data = sock.recv(_RECV_SIZE)
                     eof = not data
@@ -570,7 +699,7 @@ class _Driver:
                     if not restorer.start(waiter):
                         return
                 try:
-                    outcome = result(waiter, timeout, "recovery")
+                    outcome = result(self, waiter, timeout, "recovery")
                 except ChannelClosed as exc:
                     with self.lock:
                         restorer.failed(exc)
@@ -711,7 +840,7 @@ class Connection(ConnectionInfo[Delivery], ConnectionMethods):
         with driver.lock:
             channel, state = open_channel(driver, opened)
         try:
-            result(opened, timeout, "channel.open")
+            result(driver, opened, timeout, "channel.open")
         except BaseException:
             with driver.lock:
                 state.abandoned = True
@@ -778,7 +907,7 @@ class Connection(ConnectionInfo[Delivery], ConnectionMethods):
         waiter: Waiter[Reply] = Waiter()
         with driver.lock:
             self._session.call(method, waiter)
-        reply = result(waiter, timeout, method.NAME)
+        reply = result(driver, waiter, timeout, method.NAME)
         assert isinstance(reply, Method)
         return reply
 

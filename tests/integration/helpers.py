@@ -45,6 +45,25 @@ def unique(prefix: str) -> str:
     return f"amqp-client-test.{prefix}.{uuid.uuid4().hex[:12]}"
 
 
+#: The event loop the asyncio scenarios run on: "asyncio" (the default) or
+#: "uvloop" (``AMQP_TEST_LOOP=uvloop``; test_uvloop.py runs the core of the
+#: suite that way).
+LOOP = os.environ.get("AMQP_TEST_LOOP", "asyncio")
+_LOOP_TYPES: dict[str, type[asyncio.AbstractEventLoop]] = {}
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """What makes the loop of an asyncio scenario (None: asyncio's own)."""
+    if LOOP == "asyncio":
+        return None
+    if LOOP != "uvloop":
+        raise ValueError(f"AMQP_TEST_LOOP={LOOP!r}: expected asyncio or uvloop")
+    import uvloop
+
+    _LOOP_TYPES[LOOP] = uvloop.Loop
+    return uvloop.new_event_loop
+
+
 class Front:
     """How a scenario reaches one client front (see the module docstring)."""
 
@@ -77,11 +96,17 @@ class AioFront(Front):
         *args: Any,
         timeout: float = SCENARIO_TIMEOUT,
     ) -> T:
+        loop_factory = event_loop_factory()
+
         async def main() -> T:
+            if loop_factory is not None:
+                # The loop asked for is the loop that runs (see test_uvloop.py).
+                assert isinstance(asyncio.get_running_loop(), _LOOP_TYPES[LOOP])
             async with asyncio.timeout(timeout):
                 return await scenario(self, *args)
 
-        return asyncio.run(main())
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(main())
 
 
 class BlockingFront(Front):

@@ -224,6 +224,8 @@ class ScriptedConnection:
         self._delivery_tags: dict[int, int] = {}
         self._published: dict[int, int] = {}
         self._queue_names = itertools.count(1)
+        #: Heartbeat frames the client sent.
+        self.heartbeats = 0
         self._consumer_tags = itertools.count(1)
         sock.settimeout(_SOCKET_TIMEOUT)
         self._threads = [
@@ -554,6 +556,9 @@ class ScriptedConnection:
         frame: MethodFrame | HeaderFrame | BodyFrame | HeartbeatFrame | ContentFrame,
     ) -> None:
         if isinstance(frame, HeartbeatFrame):
+            with self._cond:
+                self.heartbeats += 1
+                self._cond.notify_all()
             return
         if isinstance(frame, MethodFrame):
             method = frame.method
