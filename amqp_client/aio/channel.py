@@ -531,7 +531,11 @@ class Channel(
         check_callback(callback, concurrency, coroutine=True)
         state = self._state.new_consumer(method)
         consumer = Consumer(self, state, callback, concurrency)
-        await self._request(method, timeout, state)
+        try:
+            await self._request(method, timeout, state)
+        except BaseException:
+            self._state.abandon_consumer(state)
+            raise
         if callback is not None:
             consumer._start()
         return consumer

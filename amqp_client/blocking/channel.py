@@ -566,7 +566,12 @@ class Channel(
         check_callback(callback, concurrency, coroutine=False)
         state = self._state.new_consumer(method)
         consumer = Consumer(self, state, callback, concurrency)
-        self._request(method, timeout, state)
+        try:
+            self._request(method, timeout, state)
+        except BaseException:
+            with self._link.lock:
+                self._state.abandon_consumer(state)
+            raise
         if callback is not None:
             consumer._start()
         return consumer

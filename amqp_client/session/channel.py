@@ -202,6 +202,24 @@ def check_publish(
         )
 
 
+class _Unheeded:
+    """The waiter of a request nobody waits for."""
+
+    __slots__ = ("_done",)
+
+    def __init__(self) -> None:
+        self._done = False
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, result: Reply, /) -> None:
+        self._done = True
+
+    def set_exception(self, exception: BaseException, /) -> None:
+        self._done = True
+
+
 class ChannelCallbacks:
     """The user callbacks registered on one channel."""
 
@@ -488,6 +506,17 @@ class ChannelSession(Generic[D]):
             waiters.append(waiter)
         return waiters
 
+    def abandon_consumer(self, consumer: ConsumerSession[D]) -> None:
+        """Its basic_consume() gave up (a timeout, a cancelled task) before
+        consume-ok: nobody holds the consumer, so cancel it (no-wait) as
+        soon as it exists; its deliveries go back to the queue."""
+        consumer.abandoned = True
+        if consumer.active and self.is_open and self.connection.is_open:
+            consumer.active = False
+            # Not no-wait: what the broker delivers before its cancel-ok is
+            # still buffered, and handed back when cancel-ok ends it.
+            self.request(BasicCancel(consumer.consumer_tag), _Unheeded())
+
     def start_callbacks(self, consumer: ConsumerSession[D], workers: int) -> None:
         """A callback consumer starts ``workers`` workers (tasks or threads)."""
         consumer.workers = workers
@@ -730,6 +759,8 @@ class ChannelSession(Generic[D]):
             consumer.consumer_tag = reply.consumer_tag
             consumer.active = True
             self.consumers[reply.consumer_tag] = consumer
+            if consumer.abandoned:
+                self.abandon_consumer(consumer)
             return
         if isinstance(method, BasicCancel):
             ended = self.end_consumer(method.consumer_tag)

@@ -180,6 +180,7 @@ class ConsumerSession(Generic[D]):
         "_items",
         "_sizes",
         "abandon",
+        "abandoned",
         "active",
         "consumer_tag",
         "ended",
@@ -204,6 +205,9 @@ class ConsumerSession(Generic[D]):
         #: callbacks in flight (close past its timeout; asyncio cancels them).
         self.abandon: Callable[[], None] = _nothing
         self._idle_waiters: list[Waiter[None]] = []
+        #: Its basic_consume() gave up before consume-ok (see
+        #: ChannelSession.abandon_consumer).
+        self.abandoned = False
         self._budget = budget
         self._items: deque[D] = deque()
         self._sizes = 0  # bytes still counted against the budget

@@ -604,3 +604,31 @@ def test_a_callback_may_close_its_own_connection(front: Front) -> None:
                 await wait_count(other, queue, 0)
 
     front.run(scenario)
+
+
+def test_a_consume_that_times_out_leaves_no_consumer(front: Front) -> None:
+    # Its consume-ok comes after basic_consume() gave up: nobody holds that
+    # consumer, so it is cancelled and its deliveries go back to the queue.
+    async def scenario(front: Front) -> None:
+        tally = Tally()
+        async with resources(front) as res, front.connect() as conn:
+            ch = await conn.channel()
+            queue = res.queue()
+            await ch.queue_declare(queue)
+            await publish(ch, queue, [b"a", b"b"])
+            for callback in (None, callback_for(front, tally)):
+                with pytest.raises(TimeoutError):
+                    await ch.basic_consume(queue, callback=callback, timeout=0)
+
+            async def no_consumer() -> bool:
+                ok = await ch.queue_declare(queue, passive=True)
+                return bool(ok.consumer_count == 0 and ok.message_count == 2)
+
+            deadline = time.monotonic() + STEP
+            while not await no_consumer():
+                assert time.monotonic() < deadline, "a consumer was left behind"
+                await asyncio.sleep(0.02)
+            assert tally.bodies == []
+            assert ch.is_open
+
+    front.run(scenario)
