@@ -28,7 +28,11 @@ from amqp_client.errors import AMQPError, UsageError
 from amqp_client.session.api import ChannelInfo, ConsumerInfo
 from amqp_client.session.channel import ChannelSession, check_publish
 from amqp_client.session.connection import ConnectionSession
-from amqp_client.session.consumers import ConsumerSession, check_callback
+from amqp_client.session.consumers import (
+    ConsumerSession,
+    check_callback,
+    finish_callback,
+)
 from amqp_client.session.link import Reply, Waiter
 from amqp_client.spec import (
     AsyncChannelMethods,
@@ -361,28 +365,19 @@ class Consumer(ConsumerInfo[Delivery]):
     async def _run(self, delivery: Delivery) -> None:
         callback = self._callback
         assert callback is not None
-        failed = False
+        processing = delivery.process()
+        processing.enter()
         try:
-            async with delivery.process():
-                try:
-                    await callback(delivery)
-                except Exception:
-                    failed = True
-                    log.exception(
-                        "consumer %r: callback failed on delivery %d; "
-                        "rejected it (requeue=False)",
-                        self._state.consumer_tag,
-                        delivery.delivery_tag,
-                    )
-                    raise
-        except Exception as error:
-            if not failed:
-                log.warning(
-                    "consumer %r: could not ack delivery %d: %s",
-                    self._state.consumer_tag,
-                    delivery.delivery_tag,
-                    error,
-                )
+            await callback(delivery)
+        except BaseException as exc:
+            tag = self._state.consumer_tag
+            finish_callback(processing, tag, delivery.delivery_tag, exc)
+            if not isinstance(exc, Exception):
+                raise  # cancelled: the worker ends
+            return
+        finish_callback(
+            processing, self._state.consumer_tag, delivery.delivery_tag, None
+        )
 
     def _detach(self) -> None:
         """This worker closes its own channel or connection: no one waits

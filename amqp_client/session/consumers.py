@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from amqp_client._delivery import DeliveryData
+from amqp_client._delivery import DeliveryData, Processing
 from amqp_client.errors import AMQPError
 from amqp_client.session.link import Waiter
 from amqp_client.spec import BasicConsume
@@ -37,6 +37,8 @@ __all__ = [
     "DEFAULT_MAX_BUFFERED_MESSAGES",
     "ConsumerSession",
     "DeliveryBudget",
+    "check_callback",
+    "finish_callback",
 ]
 
 _log = logging.getLogger("amqp_client")
@@ -91,6 +93,38 @@ def check_callback(callback: object, concurrency: object, coroutine: bool) -> No
         raise TypeError(
             f"callback: {callback!r} is a coroutine function; the blocking "
             "client calls a plain function (use amqp_client.aio for async def)"
+        )
+
+
+def finish_callback(
+    processing: Processing,
+    consumer_tag: str,
+    delivery_tag: int,
+    exc: BaseException | None,
+) -> None:
+    """A consumer callback ended (``exc``: what it raised, or None): settle
+    its delivery through ``processing`` (ack, or reject), logging a failed
+    callback with its delivery tag, and an ack that could not be sent (the
+    channel or connection is gone; the broker redelivers the message).
+    Both fronts' workers end each callback here."""
+    if isinstance(exc, Exception):
+        _log.error(
+            "consumer %r: callback failed on delivery %d; rejected it (requeue=False)",
+            consumer_tag,
+            delivery_tag,
+            exc_info=exc,
+        )
+    try:
+        if exc is None:
+            processing.exit(None, None, None)
+        else:
+            processing.exit(type(exc), exc, exc.__traceback__)
+    except Exception as error:
+        _log.warning(
+            "consumer %r: could not ack delivery %d: %s",
+            consumer_tag,
+            delivery_tag,
+            error,
         )
 
 
