@@ -690,6 +690,8 @@ class ChannelSession(Generic[D]):
         self._fail_waiters(failure)
         for consumer in self.consumers.values():
             consumer.drop_buffered()
+        for consumer in self.callback_consumers:
+            consumer.stop_waiting()  # a graceful close in progress goes on
         self.flow_active = True
         self.connection.reading_may_change()
 

@@ -324,10 +324,15 @@ class ConsumerSession(Generic[D]):
         that closes the channel or connection)."""
         self.workers -= 1
         if self.workers <= 0:
-            waiters, self._idle_waiters = self._idle_waiters, []
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+            self.stop_waiting()
+
+    def stop_waiting(self) -> None:
+        """Resolve the idle waiters now (the connection was lost: a
+        graceful close has nothing left to wait for)."""
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def when_idle(self, waiter: Waiter[None]) -> None:
         """Resolve ``waiter`` once no worker runs."""

@@ -72,3 +72,41 @@ def test_a_callback_consumer_rides_through_a_recovery(
     front: Front, proxy: Proxy
 ) -> None:
     front.run(recovery_scenario, proxy, timeout=60)
+
+
+async def close_while_lost_scenario(front: Front, proxy: Proxy) -> None:
+    # close(timeout=None) waits for a callback in flight; the connection is
+    # lost meanwhile (recovery on): the close stops waiting and ends it.
+    queue = unique("callback-close-lost")
+    tally = Tally()
+    async with front.connect() as direct:
+        conn = await front.connect(
+            proxy.url(amqp_url()),
+            recover=True,
+            recovery_delay=0.1,
+            connection_timeout=2,
+        )
+        ch = await within(conn.channel())
+        await within(ch.queue_declare(queue, arguments={"x-expires": 60_000}))
+        await within(
+            ch.basic_consume(queue, callback=callback_for(front, tally, delay=3))
+        )
+        pub = await within(direct.channel())
+        await within(pub.basic_publish(b"slow", routing_key=queue))
+        await until(tally.started.is_set, "the callback")
+        closing = asyncio.ensure_future(conn.close(timeout=None))
+        await asyncio.sleep(0.2)
+        assert not closing.done()  # waiting for the callback
+        start = time.monotonic()
+        await asyncio.to_thread(proxy.cut)
+        await within(closing, 5)
+        assert time.monotonic() - start < 2.5  # not the callback's 3 s
+        assert conn.is_closed
+        await within(pub.queue_delete(queue))
+        await until(lambda: len(tally.finished) == 1, "the callback's end")
+
+
+def test_a_close_waiting_for_callbacks_ends_when_the_connection_is_lost(
+    front: Front, proxy: Proxy
+) -> None:
+    front.run(close_while_lost_scenario, proxy, timeout=60)

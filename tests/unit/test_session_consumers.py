@@ -232,3 +232,13 @@ def test_processing_acks_rejects_or_leaves_alone() -> None:
     assert _settles(done, False, None) == []  # settled once only
     with pytest.raises(TypeError):
         Processing(delivery(7), "no", lambda m, e: None, nullcontext())  # type: ignore[arg-type]  # the misuse under test
+
+
+def test_a_lost_connection_stops_the_wait_for_idle_workers() -> None:
+    state, _ = consumer(DeliveryBudget())
+    state.workers = 1
+    waiter = _Waiter()
+    state.when_idle(waiter)
+    state.stop_waiting()  # what ChannelSession.interrupt does
+    assert waiter.result is None
+    assert state.workers == 1  # the worker itself goes on
