@@ -1085,6 +1085,7 @@ def api_docstring(
     returns: str,
     error_names: dict[str, str],
     content: bool,
+    hook: str = "",
 ) -> str:
     lines = [docs.sentence(method.label) or f"{cls.name}.{method.name}.", ""]
     lines += docs.fill(docs.text_of(method.docs))
@@ -1101,6 +1102,9 @@ def api_docstring(
         args += docs.hanging("body (bytes):", "The message body.", "    ")
     for f in public:
         args += _field_doc(f)
+    if hook == "_consume":
+        for _, head, text in CONSUME_EXTRA:
+            args += docs.hanging(head, text, "    ")
     if content:
         props = naming.properties_class_name(cls.name)
         args += docs.hanging(
@@ -1177,6 +1181,25 @@ HOOKS: Mapping[str, str] = {
     "basic.get": "_get",  # a reply with content: a Delivery, or None
     "basic.consume": "_consume",  # a Consumer that deliveries flow into
 }
+
+#: What the consume hook's API method takes beyond the method's fields: the
+#: callback each delivery goes to (its type is the API classes' CallbackT,
+#: which each front sets) and how many run at once; (parameter, doc head, doc).
+CONSUME_EXTRA: tuple[tuple[str, str, str], ...] = (
+    (
+        "callback: CallbackT | None = None",
+        "callback (CallbackT | None):",
+        "Each delivery goes to callback(delivery) (in asyncio a coroutine "
+        "function) inside delivery.process(): acked when it returns, rejected "
+        "(requeue=False) and logged when it raises; the consumer goes on. "
+        "None: iterate the Consumer instead.",
+    ),
+    (
+        "concurrency: int = 1",
+        "concurrency (int):",
+        "How many deliveries the callback handles at once (an int >= 1).",
+    ),
+)
 
 
 class HookError(SpecError, ValueError):
@@ -1270,7 +1293,7 @@ def plan_hook(api: ApiMethod) -> HookPlan:
         )
     return HookPlan(
         name=api.hook,
-        params=params,
+        params=(*params, "callback: CallbackT | None", "concurrency: int"),
         returns=api.returns,
         docstring=f"Start a consumer; what {api.name} returns (runtime hook).",
     )
@@ -1325,6 +1348,7 @@ def plan_api(
         wire = tuple(f for f in wire if f is not no_wait_field)
         public = [f for f in public if f is not no_wait_field]
         has_no_wait, no_wait_name = False, ""
+        extra = (*[param for param, _, _ in CONSUME_EXTRA], *extra)
     if content:
         params = (
             "body: bytes",
@@ -1359,6 +1383,7 @@ def plan_api(
         returns_doc += "when the queue is empty."
     elif hook == "_consume":
         kind, returns = "consume", "ConsumerT"
+        hook_args = ("method", "timeout", "callback", "concurrency")
         returns_doc = (
             "The Consumer: an iterator of deliveries, ended by a cancel from "
             "either side."
@@ -1372,7 +1397,7 @@ def plan_api(
         kind = "rpc_no_wait" if has_no_wait else "rpc"
         if has_no_wait:
             returns_doc += " None when no_wait is true (nothing is awaited)."
-    doc = api_docstring(cls, method, wire, returns_doc, error_names, content)
+    doc = api_docstring(cls, method, wire, returns_doc, error_names, content, hook)
 
     def swap(params: tuple[str, ...], replacement: str) -> tuple[str, ...]:
         prefix = f"{no_wait_name}:"

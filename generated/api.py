@@ -78,9 +78,11 @@ PublishT = TypeVar("PublishT")
 GetT = TypeVar("GetT")
 #: What basic_consume returns (a Consumer).
 ConsumerT = TypeVar("ConsumerT")
+#: What basic_consume takes as its callback (the front's callable type).
+CallbackT = TypeVar("CallbackT")
 
 
-class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
+class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
     """Channel methods for asyncio: each is a coroutine."""
 
     __slots__ = ()
@@ -112,7 +114,13 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
         (runtime hook)."""
 
     @abc.abstractmethod
-    async def _consume(self, method: BasicConsume, timeout: float | None) -> ConsumerT:
+    async def _consume(
+        self,
+        method: BasicConsume,
+        timeout: float | None,
+        callback: CallbackT | None,
+        concurrency: int,
+    ) -> ConsumerT:
         """Start a consumer; what basic_consume returns (runtime hook)."""
 
     async def channel_flow(
@@ -947,6 +955,8 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
         no_ack: bool = False,
         exclusive: bool = False,
         arguments: Mapping[str, Any] | None = None,
+        callback: CallbackT | None = None,
+        concurrency: int = 1,
         timeout: float | None = None,
     ) -> ConsumerT:
         """Start a queue consumer.
@@ -981,6 +991,13 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
             arguments (table, default empty): Arguments for declaration. A set
                 of arguments for the consume. The syntax and semantics of these
                 arguments depends on the server implementation.
+            callback (CallbackT | None): Each delivery goes to
+                callback(delivery) (in asyncio a coroutine function) inside
+                delivery.process(): acked when it returns, rejected
+                (requeue=False) and logged when it raises; the consumer goes on.
+                None: iterate the Consumer instead.
+            concurrency (int): How many deliveries the callback handles at once
+                (an int >= 1).
             timeout (float | None): Seconds to wait for the reply; None waits
                 until the connection fails. TimeoutError when it passes. A
                 finite number >= 0; checked before anything is sent.
@@ -998,7 +1015,8 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
                 range; nothing was sent.
         """
         method = BasicConsume(queue, consumer_tag, no_local=no_local, no_ack=no_ack, exclusive=exclusive, arguments=arguments)
-        return await self._consume(method, check_timeout(timeout))
+        timeout = check_timeout(timeout)
+        return await self._consume(method, timeout, callback, concurrency)
 
     @overload
     async def basic_cancel(
@@ -1527,7 +1545,7 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
 
 
 
-class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
+class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
     """Channel methods for the blocking client."""
 
     __slots__ = ()
@@ -1559,7 +1577,13 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
         (runtime hook)."""
 
     @abc.abstractmethod
-    def _consume(self, method: BasicConsume, timeout: float | None) -> ConsumerT:
+    def _consume(
+        self,
+        method: BasicConsume,
+        timeout: float | None,
+        callback: CallbackT | None,
+        concurrency: int,
+    ) -> ConsumerT:
         """Start a consumer; what basic_consume returns (runtime hook)."""
 
     def channel_flow(
@@ -2394,6 +2418,8 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
         no_ack: bool = False,
         exclusive: bool = False,
         arguments: Mapping[str, Any] | None = None,
+        callback: CallbackT | None = None,
+        concurrency: int = 1,
         timeout: float | None = None,
     ) -> ConsumerT:
         """Start a queue consumer.
@@ -2428,6 +2454,13 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
             arguments (table, default empty): Arguments for declaration. A set
                 of arguments for the consume. The syntax and semantics of these
                 arguments depends on the server implementation.
+            callback (CallbackT | None): Each delivery goes to
+                callback(delivery) (in asyncio a coroutine function) inside
+                delivery.process(): acked when it returns, rejected
+                (requeue=False) and logged when it raises; the consumer goes on.
+                None: iterate the Consumer instead.
+            concurrency (int): How many deliveries the callback handles at once
+                (an int >= 1).
             timeout (float | None): Seconds to wait for the reply; None waits
                 until the connection fails. TimeoutError when it passes. A
                 finite number >= 0; checked before anything is sent.
@@ -2445,7 +2478,8 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
                 range; nothing was sent.
         """
         method = BasicConsume(queue, consumer_tag, no_local=no_local, no_ack=no_ack, exclusive=exclusive, arguments=arguments)
-        return self._consume(method, check_timeout(timeout))
+        timeout = check_timeout(timeout)
+        return self._consume(method, timeout, callback, concurrency)
 
     @overload
     def basic_cancel(

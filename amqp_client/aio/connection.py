@@ -28,10 +28,17 @@ from typing import Any, Unpack, cast
 
 from amqp_client import uri
 from amqp_client._spec_base import Method, check_timeout
-from amqp_client.aio.channel import Channel, Delivery, _retrieve, open_channel, wait
+from amqp_client.aio.channel import (
+    Channel,
+    Delivery,
+    _retrieve,
+    drain,
+    open_channel,
+    wait,
+)
 from amqp_client.errors import AMQPError, ChannelClosed, ConnectionLost
 from amqp_client.session.api import ConnectionInfo
-from amqp_client.session.channel import ChannelSession
+from amqp_client.session.channel import GRACEFUL_CLOSE_TIMEOUT, ChannelSession
 from amqp_client.session.connect import (
     ConnectKeywords,
     ConnectOptions,
@@ -518,16 +525,35 @@ class Connection(ConnectionInfo[Delivery], AsyncConnectionMethods):
             raise
         return channel
 
-    async def close(self, reply_code: int = 200, reply_text: str = "") -> None:
-        """Close the connection (handshake with the broker, then the socket).
+    async def close(
+        self,
+        reply_code: int = 200,
+        reply_text: str = "",
+        *,
+        timeout: float | None = GRACEFUL_CLOSE_TIMEOUT,
+    ) -> None:
+        """Close the connection gracefully, then hand-shake with the
+        broker and close the socket.
 
-        Idempotent. Waits at most 10 s for the broker's close-ok. On a
-        recovering connection it also stops recovery.
+        Gracefully: every consumer is cancelled (basic.cancel; deliveries
+        not handed out go back to the queue), then close waits at most
+        ``timeout`` seconds (default 10; None: as long as it takes; 0: not
+        at all) for the callbacks in flight to finish and every publish to
+        get its confirm; callbacks still running then are cancelled. A
+        callback that closes the connection is not waited for. Then it
+        waits at most 10 s for the broker's close-ok. Idempotent. On a
+        recovering connection it only stops recovery.
+
+        Raises:
+            TypeError, ValueError: a bad ``timeout``.
         """
+        timeout = check_timeout(timeout)
         driver = self._driver
         session = self._session
         if driver.closed.done():
             return
+        if timeout != 0 and session.is_open and not session.closing:
+            await drain(driver.loop, list(session.router), timeout)
         driver.wake_recovery.set()
         task = driver.recovery_task
         handshake = session.close(reply_code, reply_text)

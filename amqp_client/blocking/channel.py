@@ -10,21 +10,28 @@ and raises ``TimeoutError`` when it passes.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
+from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from amqp_client._delivery import DeliveryData
+from amqp_client._delivery import DeliveryData, Processing
 from amqp_client._spec_base import Method, check_timeout
 from amqp_client.blocking._waiter import Waiter
+from amqp_client.errors import AMQPError, UsageError
 from amqp_client.session.api import ChannelInfo, ConsumerInfo
 from amqp_client.session.channel import ChannelSession, check_publish
 from amqp_client.session.connection import ConnectionSession
-from amqp_client.session.consumers import ConsumerSession
+from amqp_client.session.consumers import (
+    ConsumerSession,
+    check_callback,
+    finish_callback,
+)
 from amqp_client.session.link import Reply
 from amqp_client.session.link import Waiter as AnyWaiter
 from amqp_client.spec import (
@@ -46,12 +53,29 @@ __all__ = [
     "Confirmation",
     "Consumer",
     "Delivery",
+    "DeliveryCallback",
+    "Process",
+    "drain",
     "open_channel",
 ]
 
 log = logging.getLogger("amqp_client.blocking")
 
 T = TypeVar("T")
+
+#: What ``basic_consume(callback=...)`` takes: a function called with each
+#: delivery (its result is ignored).
+DeliveryCallback = Callable[["Delivery"], object]
+
+
+class _Worker(threading.local):
+    """The callback consumer whose worker thread this is (None elsewhere):
+    a close from inside a callback does not wait for its own callback."""
+
+    consumer: Consumer | None = None
+
+
+_WORKER = _Worker()
 
 
 class BlockingLink(Protocol):
@@ -118,6 +142,7 @@ class Delivery(DeliveryData):
         self._channel._settle(
             BasicAck(self.delivery_tag, multiple=multiple), self._epoch
         )
+        self._settled = True
 
     def nack(self, multiple: bool = False, requeue: bool = True) -> None:
         """Reject this message (and all before it if ``multiple``).
@@ -129,6 +154,7 @@ class Delivery(DeliveryData):
             BasicNack(self.delivery_tag, multiple=multiple, requeue=requeue),
             self._epoch,
         )
+        self._settled = True
 
     def reject(self, requeue: bool = True) -> None:
         """Reject this one message.
@@ -139,6 +165,46 @@ class Delivery(DeliveryData):
         self._channel._settle(
             BasicReject(self.delivery_tag, requeue=requeue), self._epoch
         )
+        self._settled = True
+
+    def process(self, requeue: bool = False) -> Process:
+        """``with delivery.process():`` acks the message when the block
+        ends normally; when it raises, rejects it (``requeue`` as given)
+        and the exception goes on. It sends nothing when the block settled
+        the message itself (``ack``/``nack``/``reject``) or the consumer is
+        no_ack (:attr:`settled`). A block stopped by ``KeyboardInterrupt``
+        or ``SystemExit`` rejects with requeue=True: the work was
+        interrupted, the message is not lost.
+
+        Raises:
+            TypeError: ``requeue`` is not a bool.
+            ChannelClosed, ConnectionClosed: (on exit) the ack could not be
+                sent; the broker redelivers the message.
+        """
+        channel = self._channel
+        return Process(
+            self, requeue, channel._settle, channel._state.process_span(self)
+        )
+
+
+class Process(Processing):
+    """The context manager ``Delivery.process()`` returns."""
+
+    __slots__ = ()
+
+    _delivery: Delivery
+
+    def __enter__(self) -> Delivery:
+        self.enter()
+        return self._delivery
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.exit(exc_type, exc, tb)
 
 
 class Confirmation:
@@ -184,11 +250,32 @@ class Consumer(ConsumerInfo[Delivery]):
     the channel's error if the channel closes with one. ``with`` cancels on
     exit. Deliveries it received but never handed out go back to the broker
     (requeued) when it ends, unless it is no_ack.
+
+    With ``basic_consume(callback=fn, concurrency=n)`` it is not iterated:
+    ``n`` worker threads (one dispatch thread when ``n`` is 1; never the
+    I/O thread) hand each delivery to ``fn`` inside ``delivery.process()``,
+    so at most ``n`` run at once.
     """
 
-    __slots__ = ("_channel", "_lock", "_signal", "_state", "_waiting")
+    __slots__ = (
+        "_callback",
+        "_channel",
+        "_concurrency",
+        "_lock",
+        "_signal",
+        "_state",
+        "_take_lock",
+        "_threads",
+        "_waiting",
+    )
 
-    def __init__(self, channel: Channel, state: ConsumerSession[Delivery]) -> None:
+    def __init__(
+        self,
+        channel: Channel,
+        state: ConsumerSession[Delivery],
+        callback: DeliveryCallback | None = None,
+        concurrency: int = 1,
+    ) -> None:
         self._channel = channel
         self._state = state
         self._lock = channel._link.lock
@@ -196,6 +283,11 @@ class Consumer(ConsumerInfo[Delivery]):
         # the I/O thread puts a token when it pushes to a waiting reader.
         self._signal: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._waiting = False
+        self._callback = callback
+        self._concurrency = concurrency
+        # Workers take deliveries one at a time (one reader on the buffer).
+        self._take_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
         state.wake = self._wake
 
     def __iter__(self) -> Iterator[Delivery]:
@@ -223,8 +315,14 @@ class Consumer(ConsumerInfo[Delivery]):
             TimeoutError: nothing arrived within ``timeout`` seconds.
             ChannelClosed, ConnectionClosed: the channel or connection
                 closed with an error.
+            UsageError: the consumer hands its deliveries to a callback.
         """
         timeout = check_timeout(timeout)
+        if self._callback is not None:
+            raise UsageError("this consumer hands its deliveries to its callback")
+        return self._get(timeout)
+
+    def _get(self, timeout: float | None) -> Delivery | None:
         state = self._state
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -273,16 +371,92 @@ class Consumer(ConsumerInfo[Delivery]):
 
     def cancel(self, *, timeout: float | None = None) -> None:
         """Stop the consumer (basic.cancel); iteration ends, and deliveries
-        not handed out yet go back to the broker. Idempotent.
+        not handed out yet go back to the broker. With a callback, it also
+        waits until the callbacks in flight are done (not the one calling
+        it). Idempotent.
 
         Raises:
-            TimeoutError: no cancel-ok within ``timeout``.
+            TimeoutError: no cancel-ok, or callbacks still running, after
+                ``timeout``.
         """
         timeout = check_timeout(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
         state = self._state
         if state.active and self._channel.is_open:
             state.active = False
             self._channel.basic_cancel(state.consumer_tag, timeout=timeout)
+        current = threading.current_thread()
+        for thread in self._threads:
+            if thread is current:
+                continue
+            remaining = None if deadline is None else deadline - time.monotonic()
+            thread.join(None if remaining is None else max(0.0, remaining))
+            if thread.is_alive():
+                raise TimeoutError(
+                    f"callbacks of consumer {state.consumer_tag!r} still running "
+                    f"after {timeout} s"
+                )
+
+    # --- callbacks ---------------------------------------------------------------------
+
+    def _start(self) -> None:
+        """Start the worker threads (after consume-ok)."""
+        with self._lock:
+            self._channel._state.start_callbacks(self._state, self._concurrency)
+        for number in range(self._concurrency):
+            thread = threading.Thread(
+                target=self._work,
+                name=f"amqp-consumer {self._state.consumer_tag} #{number}",
+                daemon=True,
+            )
+            self._threads.append(thread)
+            thread.start()
+
+    def _work(self) -> None:
+        _WORKER.consumer = self
+        try:
+            while True:
+                with self._take_lock:
+                    delivery = self._next()
+                if delivery is None:
+                    return
+                self._run(delivery)
+        finally:
+            if _WORKER.consumer is self:
+                _WORKER.consumer = None
+                with self._lock:
+                    self._channel._state.worker_exited(self._state)
+
+    def _next(self) -> Delivery | None:
+        try:
+            return self._get(None)
+        except AMQPError as error:
+            log.warning("consumer %r ended: %s", self._state.consumer_tag, error)
+            return None
+
+    def _run(self, delivery: Delivery) -> None:
+        callback = self._callback
+        assert callback is not None
+        processing = delivery.process()
+        processing.enter()
+        try:
+            callback(delivery)
+        except BaseException as exc:
+            tag = self._state.consumer_tag
+            finish_callback(processing, tag, delivery.delivery_tag, exc)
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt, SystemExit: the worker ends
+            return
+        finish_callback(
+            processing, self._state.consumer_tag, delivery.delivery_tag, None
+        )
+
+    def _detach(self) -> None:
+        """This worker closes its own channel or connection: no one waits
+        for it (it would wait for itself)."""
+        _WORKER.consumer = None
+        with self._lock:
+            self._channel._state.worker_exited(self._state)
 
     def __enter__(self) -> Consumer:
         return self
@@ -292,7 +466,8 @@ class Consumer(ConsumerInfo[Delivery]):
 
 
 class Channel(
-    ChannelInfo[Delivery], ChannelMethods[Confirmation | None, Delivery, Consumer]
+    ChannelInfo[Delivery],
+    ChannelMethods[Confirmation | None, Delivery, Consumer, DeliveryCallback],
 ):
     """An AMQP channel for threaded programs; open one with
     ``connection.channel()``. Every generated method of
@@ -321,13 +496,20 @@ class Channel(
         *,
         timeout: float | None = None,
     ) -> None:
-        """Close the channel (channel.close handshake). Idempotent.
+        """Close the channel gracefully: cancel its consumers, let the
+        callbacks in flight finish and the outstanding confirms arrive (at
+        most ``timeout`` seconds; callbacks still running then go on, but
+        their acks fail), then the channel.close handshake (at most
+        ``timeout`` again). Idempotent.
 
         Raises:
             TimeoutError: no close-ok within ``timeout``.
+            UsageError: called on the I/O thread.
         """
         timeout = check_timeout(timeout)
         self._link.check_not_io_thread()
+        if timeout != 0:
+            drain(self._link.lock, [self._state], timeout)
         closed: Waiter[None] = Waiter()
         with self._link.lock:
             if not self._state.close(reply_code, reply_text):
@@ -398,9 +580,24 @@ class Channel(
         assert reply is None or isinstance(reply, Delivery)
         return reply
 
-    def _consume(self, method: BasicConsume, timeout: float | None) -> Consumer:
-        consumer = Consumer(self, self._state.new_consumer(method))
-        self._request(method, timeout, consumer._state)
+    def _consume(
+        self,
+        method: BasicConsume,
+        timeout: float | None,
+        callback: DeliveryCallback | None,
+        concurrency: int,
+    ) -> Consumer:
+        check_callback(callback, concurrency, coroutine=False)
+        state = self._state.new_consumer(method)
+        consumer = Consumer(self, state, callback, concurrency)
+        try:
+            self._request(method, timeout, state)
+        except BaseException:
+            with self._link.lock:
+                self._state.abandon_consumer(state)
+            raise
+        if callback is not None:
+            consumer._start()
         return consumer
 
     # --- plumbing --------------------------------------------------------------------
@@ -441,6 +638,39 @@ def result(
         if cancelled:
             raise TimeoutError(f"no reply to {what} within {timeout} s")
     return waiter.result(0)
+
+
+def drain(
+    lock: threading.Lock,
+    channels: Collection[ChannelSession[Delivery]],
+    timeout: float | None,
+) -> None:
+    """A graceful close's first step on ``channels``: cancel their
+    consumers, then wait at most ``timeout`` seconds for the cancels, the
+    callbacks in flight and the outstanding confirms (callbacks still
+    running then are left to finish; their acks fail). A callback closing
+    its own channel or connection is not waited for."""
+    worker = _WORKER.consumer
+    if worker is not None and worker._channel._state in channels:
+        worker._detach()
+    with lock:
+        waiters: list[Waiter[Reply]] = []
+        for state in channels:
+            waiters += state.drain(Waiter[Reply])
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for waiter in waiters:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        # The outcome does not matter here, only that it came.
+        with contextlib.suppress(Exception):
+            waiter.result(remaining)
+        if not waiter.done():
+            log.warning(
+                "closing with callbacks or confirms still pending after %s s", timeout
+            )
+            with lock:
+                for state in channels:
+                    state.abandon_callbacks()
+            return
 
 
 def open_channel(

@@ -43,11 +43,11 @@ from typing import Any, TypeVar, Unpack
 from amqp_client import uri
 from amqp_client._spec_base import Method, check_timeout
 from amqp_client.blocking._waiter import Waiter
-from amqp_client.blocking.channel import Channel, Delivery, open_channel, result
+from amqp_client.blocking.channel import Channel, Delivery, drain, open_channel, result
 from amqp_client.errors import AMQPError, ChannelClosed, ConnectionLost, UsageError
 from amqp_client.protocol import Connection as Core
 from amqp_client.session.api import ConnectionInfo
-from amqp_client.session.channel import ChannelSession
+from amqp_client.session.channel import GRACEFUL_CLOSE_TIMEOUT, ChannelSession
 from amqp_client.session.connect import (
     ConnectKeywords,
     ConnectOptions,
@@ -849,13 +849,38 @@ class Connection(ConnectionInfo[Delivery], ConnectionMethods):
             raise
         return channel
 
-    def close(self, reply_code: int = 200, reply_text: str = "") -> None:
-        """Close the connection from any thread; idempotent. Waits at most
-        10 s for the broker's close-ok, then drops the socket. On a
-        recovering connection it also stops recovery."""
+    def close(
+        self,
+        reply_code: int = 200,
+        reply_text: str = "",
+        *,
+        timeout: float | None = GRACEFUL_CLOSE_TIMEOUT,
+    ) -> None:
+        """Close the connection gracefully from any thread, then hand-shake
+        with the broker and close the socket; idempotent.
+
+        Gracefully: every consumer is cancelled (basic.cancel; deliveries
+        not handed out go back to the queue), then close waits at most
+        ``timeout`` seconds (default 10; None: as long as it takes; 0: not
+        at all) for the callbacks in flight to finish and every publish to
+        get its confirm; callbacks still running then go on, but their
+        acks fail (the broker redelivers). A callback that closes the
+        connection is not waited for. Then it waits at most 10 s for the
+        broker's close-ok, then drops the socket. On a recovering
+        connection it only stops recovery.
+
+        Raises:
+            TypeError, ValueError: a bad ``timeout``.
+            UsageError: called on the I/O thread.
+        """
+        timeout = check_timeout(timeout)
         driver = self._driver
         session = self._session
         driver.check_not_io_thread()
+        if timeout != 0 and session.is_open and not session.closing:
+            with driver.lock:
+                channels = list(session.router)
+            drain(driver.lock, channels, timeout)
         with driver.lock:
             session.closing = True
         driver.wake_recovery.set()

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from amqp_client._delivery import DeliveryData, ReturnedMessage, attach_trace
@@ -56,16 +57,33 @@ from amqp_client.spec import (
     QueueUnbind,
     TxSelect,
 )
+from amqp_client.telemetry import processing
 
 if TYPE_CHECKING:
     from amqp_client._otel import PublishTrace, Telemetry
     from amqp_client.session.connection import ConnectionSession
 
-__all__ = ["ChannelCallbacks", "ChannelSession", "ConfirmTracker", "check_publish"]
+__all__ = [
+    "GRACEFUL_CLOSE_TIMEOUT",
+    "ChannelCallbacks",
+    "ChannelSession",
+    "ConfirmTracker",
+    "check_publish",
+]
 
 _log = logging.getLogger("amqp_client")
 
 D = TypeVar("D", bound=DeliveryData)
+
+#: How long a connection's ``close()`` waits by default for the callbacks
+#: in flight and the outstanding confirms (seconds).
+GRACEFUL_CLOSE_TIMEOUT = 10.0
+
+#: A front's waiter, as a graceful close makes them.
+W = TypeVar("W", bound=Waiter[Reply])
+
+#: What ``process_span`` returns until telemetry plugs in.
+_NO_SPAN: AbstractContextManager[object] = nullcontext()
 
 #: A confirm-mode publish's waiter: resolved with None on ack.
 ConfirmWaiter = Waiter[None]
@@ -190,6 +208,24 @@ def check_publish(
         )
 
 
+class _Unheeded:
+    """The waiter of a request nobody waits for."""
+
+    __slots__ = ("_done",)
+
+    def __init__(self) -> None:
+        self._done = False
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, result: Reply, /) -> None:
+        self._done = True
+
+    def set_exception(self, exception: BaseException, /) -> None:
+        self._done = True
+
+
 class ChannelCallbacks:
     """The user callbacks registered on one channel."""
 
@@ -274,6 +310,11 @@ class ChannelSession(Generic[D]):
         # The queue declared last on this channel: what an empty queue name
         # means in later methods (AMQP 0-9-1 queue.bind, field queue).
         self._last_queue = ""
+        #: Consumers with a callback whose workers may still run (they
+        #: stay here after the consumer ended, until its workers are done).
+        self.callback_consumers: list[ConsumerSession[D]] = []
+        #: Resolved when no publish awaits its confirm (a draining close).
+        self._confirmed_waiters: list[Waiter[None]] = []
 
     def __repr__(self) -> str:
         state = (
@@ -459,6 +500,76 @@ class ChannelSession(Generic[D]):
         self.connection.reading_may_change()
         return consumer
 
+    def process_span(self, delivery: D) -> AbstractContextManager[object]:
+        """What ``delivery.process()`` (and so every consumer callback)
+        enters around the application's code, and leaves after the
+        delivery is settled, with the code's exception if it raised:
+        telemetry's CONSUMER span and the messaging.process.duration
+        metric (``amqp_client.telemetry.processing``), a no-op when
+        telemetry is off."""
+        if self.telemetry is None:
+            return _NO_SPAN
+        return processing(delivery)
+
+    def drain(self, make_waiter: Callable[[], W]) -> list[W]:
+        """The first step of a graceful close: cancel every consumer
+        (basic.cancel), and return waiters (made by ``make_waiter``) that
+        resolve when the cancels are answered, the callbacks in flight
+        are done and every publish has its confirm. Sends nothing on a
+        channel that is not open or a connection that is not up."""
+        if not self.is_open or not self.connection.is_open:
+            return []
+        waiters: list[W] = []
+        for consumer in list(self.consumers.values()):
+            if consumer.active:
+                consumer.active = False
+                waiter = make_waiter()
+                self.request(BasicCancel(consumer.consumer_tag), waiter)
+                waiters.append(waiter)
+        for consumer in self.callback_consumers:
+            waiter = make_waiter()
+            consumer.when_idle(waiter)
+            waiters.append(waiter)
+        if self.confirms:
+            waiter = make_waiter()
+            self._confirmed_waiters.append(waiter)
+            waiters.append(waiter)
+        return waiters
+
+    def abandon_consumer(self, consumer: ConsumerSession[D]) -> None:
+        """Its basic_consume() gave up (a timeout, a cancelled task) before
+        consume-ok: nobody holds the consumer, so cancel it (no-wait) as
+        soon as it exists; its deliveries go back to the queue."""
+        consumer.abandoned = True
+        if consumer.active and self.is_open and self.connection.is_open:
+            consumer.active = False
+            # Not no-wait: what the broker delivers before its cancel-ok is
+            # still buffered, and handed back when cancel-ok ends it.
+            self.request(BasicCancel(consumer.consumer_tag), _Unheeded())
+
+    def start_callbacks(self, consumer: ConsumerSession[D], workers: int) -> None:
+        """A callback consumer starts ``workers`` workers (tasks or threads)."""
+        consumer.workers = workers
+        self.callback_consumers.append(consumer)
+
+    def worker_exited(self, consumer: ConsumerSession[D]) -> None:
+        """One of a callback consumer's workers is done, or no longer
+        waited for (it is the one closing the channel or connection)."""
+        consumer.worker_exited()
+        if consumer.workers <= 0 and consumer in self.callback_consumers:
+            self.callback_consumers.remove(consumer)
+
+    def abandon_callbacks(self) -> None:
+        """A graceful close ran out of time: stop waiting for callbacks."""
+        for consumer in list(self.callback_consumers):
+            consumer.abandon()
+
+    def _all_confirmed(self) -> None:
+        waiters, self._confirmed_waiters = self._confirmed_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
     def _raise_closed(self) -> None:
         """The core refused a command: raise the channel's or the
         connection's error when that is why."""
@@ -478,6 +589,7 @@ class ChannelSession(Generic[D]):
         result: Reply
         if isinstance(event, ev.GetReceived):
             method = event.method
+            asked = self._pending[0].method if self._pending else None
             result = self.make_delivery(
                 event.body,
                 event.properties,
@@ -488,6 +600,7 @@ class ChannelSession(Generic[D]):
                 "",
                 method.message_count,
                 self.epoch,
+                isinstance(asked, BasicGet) and asked.no_ack,
             )
         elif isinstance(event.method, BasicGetEmpty):
             result = None
@@ -537,6 +650,7 @@ class ChannelSession(Generic[D]):
             method.consumer_tag,
             None,
             self.epoch,
+            consumer.no_ack,
         )
         telemetry = self.telemetry
         if telemetry is not None:
@@ -560,6 +674,8 @@ class ChannelSession(Generic[D]):
                         record, acked, self.confirms.returned_message(tag)
                     )
         self.confirms.confirmed(tags, acked)
+        if self._confirmed_waiters and not self.confirms:
+            self._all_confirmed()
 
     def on_return(self, event: ev.ReturnReceived) -> None:
         message = self.confirms.returned(event)
@@ -626,6 +742,8 @@ class ChannelSession(Generic[D]):
         self._fail_waiters(failure)
         for consumer in self.consumers.values():
             consumer.drop_buffered()
+        for consumer in self.callback_consumers:
+            consumer.stop_waiting()  # a graceful close in progress goes on
         self.flow_active = True
         self.connection.reading_may_change()
 
@@ -682,6 +800,7 @@ class ChannelSession(Generic[D]):
             if self.telemetry is not None:
                 for record in traced:
                     self.telemetry.publish_lost(record, failure)
+        self._all_confirmed()
         self.connection.reading_may_change()
 
     # --- what a reply means beyond itself ------------------------------------------------
@@ -700,6 +819,8 @@ class ChannelSession(Generic[D]):
             consumer.consumer_tag = reply.consumer_tag
             consumer.active = True
             self.consumers[reply.consumer_tag] = consumer
+            if consumer.abandoned:
+                self.abandon_consumer(consumer)
             return
         if isinstance(method, BasicCancel):
             ended = self.end_consumer(method.consumer_tag)

@@ -20,13 +20,16 @@ No I/O and no waiting here: the front wakes its readers through
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from amqp_client._delivery import DeliveryData
+from amqp_client._delivery import DeliveryData, Processing
 from amqp_client.errors import AMQPError
+from amqp_client.session.link import Waiter
 from amqp_client.spec import BasicConsume
 
 __all__ = [
@@ -34,6 +37,8 @@ __all__ = [
     "DEFAULT_MAX_BUFFERED_MESSAGES",
     "ConsumerSession",
     "DeliveryBudget",
+    "check_callback",
+    "finish_callback",
 ]
 
 _log = logging.getLogger("amqp_client")
@@ -59,6 +64,79 @@ def check_limit(value: object, name: str) -> int:
 
 def _nothing() -> None:
     return None
+
+
+def check_callback(callback: object, concurrency: object, coroutine: bool) -> None:
+    """Check basic_consume's ``callback`` and ``concurrency`` before
+    anything is sent. ``coroutine``: the front wants a coroutine function.
+
+    Raises:
+        TypeError: not callable (or, for asyncio, not a coroutine
+            function); a concurrency that is not an int (bool refused).
+        ValueError: a concurrency below 1.
+    """
+    if type(concurrency) is bool or not isinstance(concurrency, int):
+        raise TypeError(f"concurrency: expected int, got {type(concurrency).__name__}")
+    if concurrency < 1:
+        raise ValueError(f"concurrency: must be at least 1, got {concurrency}")
+    if callback is None:
+        if concurrency != 1:
+            raise ValueError("concurrency: needs a callback")
+        return
+    if not callable(callback):
+        raise TypeError(f"callback: expected a callable, got {type(callback).__name__}")
+    if coroutine and not _is_coroutine_function(callback):
+        raise TypeError(
+            f"callback: expected a coroutine function (async def), got {callback!r}"
+        )
+    if not coroutine and _is_coroutine_function(callback):
+        raise TypeError(
+            f"callback: {callback!r} is a coroutine function; the blocking "
+            "client calls a plain function (use amqp_client.aio for async def)"
+        )
+
+
+def finish_callback(
+    processing: Processing,
+    consumer_tag: str,
+    delivery_tag: int,
+    exc: BaseException | None,
+) -> None:
+    """A consumer callback ended (``exc``: what it raised, or None): settle
+    its delivery through ``processing`` (ack, or reject), logging a failed
+    callback with its delivery tag, and an ack that could not be sent (the
+    channel or connection is gone; the broker redelivers the message).
+    Both fronts' workers end each callback here."""
+    if isinstance(exc, Exception):
+        _log.error(
+            "consumer %r: callback failed on delivery %d; rejected it (requeue=False)",
+            consumer_tag,
+            delivery_tag,
+            exc_info=exc,
+        )
+    try:
+        if exc is None:
+            processing.exit(None, None, None)
+        else:
+            processing.exit(type(exc), exc, exc.__traceback__)
+    except Exception as error:
+        _log.warning(
+            "consumer %r: could not ack delivery %d: %s",
+            consumer_tag,
+            delivery_tag,
+            error,
+        )
+
+
+def _is_coroutine_function(callback: object) -> bool:
+    # A partial of a coroutine function, or an object whose __call__ is one,
+    # counts too.
+    while isinstance(callback, functools.partial):
+        callback = callback.func
+    if inspect.iscoroutinefunction(callback):
+        return True
+    call = getattr(type(callback), "__call__", None)  # noqa: B004
+    return inspect.iscoroutinefunction(call)
 
 
 class DeliveryBudget:
@@ -132,8 +210,11 @@ class ConsumerSession(Generic[D]):
 
     __slots__ = (
         "_budget",
+        "_idle_waiters",
         "_items",
         "_sizes",
+        "abandon",
+        "abandoned",
         "active",
         "consumer_tag",
         "ended",
@@ -141,6 +222,7 @@ class ConsumerSession(Generic[D]):
         "method",
         "queue",
         "wake",
+        "workers",
     )
 
     def __init__(self, method: BasicConsume, budget: DeliveryBudget) -> None:
@@ -151,6 +233,15 @@ class ConsumerSession(Generic[D]):
         self.ended = False
         self.error: AMQPError | None = None
         self.wake: Callable[[], None] = _nothing  # the front sets its own
+        #: A callback consumer's workers (tasks or threads) still running.
+        self.workers = 0
+        #: Set by a callback consumer's front: stop waiting for the
+        #: callbacks in flight (close past its timeout; asyncio cancels them).
+        self.abandon: Callable[[], None] = _nothing
+        self._idle_waiters: list[Waiter[None]] = []
+        #: Its basic_consume() gave up before consume-ok (see
+        #: ChannelSession.abandon_consumer).
+        self.abandoned = False
         self._budget = budget
         self._items: deque[D] = deque()
         self._sizes = 0  # bytes still counted against the budget
@@ -225,3 +316,27 @@ class ConsumerSession(Generic[D]):
         self._budget.release(len(self._items), self._sizes)
         self._sizes = 0
         self._items.clear()
+
+    # --- a callback consumer's workers ---------------------------------------------------
+
+    def worker_exited(self) -> None:
+        """One of its workers is done (or no longer counted: it is the one
+        that closes the channel or connection)."""
+        self.workers -= 1
+        if self.workers <= 0:
+            self.stop_waiting()
+
+    def stop_waiting(self) -> None:
+        """Resolve the idle waiters now (the connection was lost: a
+        graceful close has nothing left to wait for)."""
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def when_idle(self, waiter: Waiter[None]) -> None:
+        """Resolve ``waiter`` once no worker runs."""
+        if self.workers <= 0:
+            waiter.set_result(None)
+        else:
+            self._idle_waiters.append(waiter)

@@ -91,6 +91,7 @@ class DeliveryFactory(Protocol[D_co]):
         consumer_tag: str,
         message_count: int | None,
         epoch: int,
+        no_ack: bool,
     ) -> D_co: ...
 
 

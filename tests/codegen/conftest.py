@@ -77,6 +77,8 @@ class Recorder:
         self.sent.append(("get", method, timeout))
         return self.reply
 
-    def _consume(self, method: object, timeout: float | None) -> object:
+    def _consume(
+        self, method: object, timeout: float | None, *callback: object
+    ) -> object:
         self.sent.append(("consume", method, timeout))
         return self.reply

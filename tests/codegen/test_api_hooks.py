@@ -115,7 +115,12 @@ def test_the_hook_declarations(real_plan: planning.SpecPlan) -> None:
     assert hooks["_publish"].returns == "PublishT"
     assert hooks["_get"].params == ("method: BasicGet", "timeout: float | None")
     assert hooks["_get"].returns == "GetT | None"
-    assert hooks["_consume"].params == ("method: BasicConsume", "timeout: float | None")
+    assert hooks["_consume"].params == (
+        "method: BasicConsume",
+        "timeout: float | None",
+        "callback: CallbackT | None",
+        "concurrency: int",
+    )
     assert hooks["_consume"].returns == "ConsumerT"
     for cls in (ChannelMethods, AsyncChannelMethods):
         publish = inspect.signature(cls._publish)
@@ -130,12 +135,18 @@ def test_the_hook_declarations(real_plan: planning.SpecPlan) -> None:
             "timeout",
         ]
         assert publish.return_annotation == "PublishT"
-        for name in ("_get", "_consume"):
-            assert list(inspect.signature(getattr(cls, name)).parameters) == [
-                "self",
-                "method",
-                "timeout",
-            ]
+        assert list(inspect.signature(cls._get).parameters) == [
+            "self",
+            "method",
+            "timeout",
+        ]
+        assert list(inspect.signature(cls._consume).parameters) == [
+            "self",
+            "method",
+            "timeout",
+            "callback",
+            "concurrency",
+        ]
     for name in CHANNEL_HOOKS:
         assert inspect.iscoroutinefunction(getattr(AsyncChannelMethods, name))
         assert not inspect.iscoroutinefunction(getattr(ChannelMethods, name))
@@ -156,6 +167,8 @@ def test_basic_consume_has_no_no_wait(real_plan: planning.SpecPlan) -> None:
             "no_ack",
             "exclusive",
             "arguments",
+            "callback",
+            "concurrency",
             "timeout",
         ]
         assert inspect.signature(cls.basic_consume).return_annotation == "ConsumerT"
@@ -259,13 +272,18 @@ def test_the_api_classes_are_abstract() -> None:
     assert AsyncConnectionMethods.__abstractmethods__ == {"_rpc", "_send"}
     for cls in (ChannelMethods, AsyncChannelMethods):
         params = vars(cls)["__parameters__"]
-        assert [p.__name__ for p in params] == ["PublishT", "GetT", "ConsumerT"]
+        assert [p.__name__ for p in params] == [
+            "PublishT",
+            "GetT",
+            "ConsumerT",
+            "CallbackT",
+        ]
     # Implementing every hook is enough.
     assert isinstance(Runtime(), ChannelMethods)
     assert isinstance(AsyncRuntime(), AsyncChannelMethods)
 
 
-class Runtime(ChannelMethods[str, str, str]):
+class Runtime(ChannelMethods[str, str, str, Callable[[str], object]]):
     """A blocking runtime that records what each hook is handed."""
 
     def __init__(self) -> None:
@@ -296,12 +314,18 @@ class Runtime(ChannelMethods[str, str, str]):
         self.sent.append(("get", method, timeout))
         return "delivery"
 
-    def _consume(self, method: BasicConsume, timeout: float | None) -> str:
-        self.sent.append(("consume", method, timeout))
+    def _consume(
+        self,
+        method: BasicConsume,
+        timeout: float | None,
+        callback: Callable[[str], object] | None,
+        concurrency: int,
+    ) -> str:
+        self.sent.append(("consume", method, callback, concurrency, timeout))
         return "consumer"
 
 
-class AsyncRuntime(AsyncChannelMethods[str, str, str]):
+class AsyncRuntime(AsyncChannelMethods[str, str, str, Callable[[str], object]]):
     """The same for asyncio."""
 
     def __init__(self) -> None:
@@ -332,8 +356,14 @@ class AsyncRuntime(AsyncChannelMethods[str, str, str]):
         self.sent.append(("get", method, timeout))
         return "delivery"
 
-    async def _consume(self, method: BasicConsume, timeout: float | None) -> str:
-        self.sent.append(("consume", method, timeout))
+    async def _consume(
+        self,
+        method: BasicConsume,
+        timeout: float | None,
+        callback: Callable[[str], object] | None,
+        concurrency: int,
+    ) -> str:
+        self.sent.append(("consume", method, callback, concurrency, timeout))
         return "consumer"
 
 
@@ -418,17 +448,19 @@ def test_the_hooks_get_what_the_api_is_given() -> None:
     )
     assert rt.basic_get("q", no_ack=True) == "delivery"
     assert rt.basic_consume("q", exclusive=True, timeout=0) == "consumer"
+    assert rt.basic_consume("q", callback=print, concurrency=3) == "consumer"
     assert rt.sent == [
         ("publish", b"hi", "x", "k", False, False, props, None),
         ("get", BasicGet("q", no_ack=True), None),
-        ("consume", BasicConsume("q", exclusive=True), 0),
+        ("consume", BasicConsume("q", exclusive=True), None, 1, 0),
+        ("consume", BasicConsume("q"), print, 3, None),
     ]
     # Bad arguments fail before anything reaches a hook.
     with pytest.raises(ValueError, match="queue"):
         rt.basic_get("q" * 256)
     with pytest.raises(TypeError):
         rt.basic_consume(7)  # type: ignore[arg-type]
-    assert len(rt.sent) == 3
+    assert len(rt.sent) == 4
 
 
 # --- methods without the hook they need -----------------------------------------------

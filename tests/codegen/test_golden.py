@@ -128,6 +128,7 @@ def test_tiny_package_works(tmp_path: Path) -> None:
             "PublishT",
             "GetT",
             "ConsumerT",
+            "CallbackT",
         ]
         with pytest.raises(TypeError, match="abstract"):
             api()

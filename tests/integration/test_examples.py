@@ -31,6 +31,8 @@ DEADLINE = 60
 
 #: example file -> a line it prints only when it succeeded.
 CLOSING = {
+    "callback_consumer_aio.py": "all 40 orders handled, at most 4 at a time",
+    "callback_consumer_blocking.py": "all 40 orders handled, at most 4 at a time",
     "codec_demo.py": "The spec's own words",
     "confirms_aio.py": "the broker confirmed and held every one of the 20,000 messages",
     "confirms_blocking.py": "the broker confirmed and held every one of the 20,000 messages",

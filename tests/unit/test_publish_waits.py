@@ -355,6 +355,8 @@ def test_publish_to_a_full_socket_times_out_and_sends_nothing(
             await drained(ch, peer, went)
             assert peer.published(ch.channel_id) == len(went)
             await publish_confirmed(ch, peer, b"after the drain")
+            # Settle the fillers too: a graceful close waits for confirms.
+            peer.ack(ch.channel_id, peer.published(ch.channel_id), multiple=True)
 
     run(scenario)
 

@@ -90,6 +90,9 @@ README_BLOCKS: dict[str, Rule] = {
             "async def handle(delivery: Delivery) -> None: ...\n"
         ),
     ),
+    "import amqp_client": Rule(
+        "Consumer callbacks and graceful shutdown: a complete module (asyncio)"
+    ),
 }
 
 
@@ -195,6 +198,17 @@ async def misuse() -> None:
         delivery = await ch.basic_get("tasks")
         if delivery is not None:
             await delivery.ack(multiple="yes")  # E: arg-type
+
+
+def plain(delivery: amqp_client.Delivery) -> None:
+    pass
+
+
+async def wrong_callbacks(ch: amqp_client.Channel) -> None:
+    await ch.basic_consume("q", callback=plain)  # E: arg-type
+    await ch.basic_consume("q", callback=print)  # E: arg-type
+    await ch.basic_consume("q", callback=plain, concurrency="3")  # E: arg-type
+    await ch.close(timeout="soon")  # E: arg-type
 """,
 )
 
@@ -215,6 +229,16 @@ def misuse() -> None:
         delivery = ch.basic_get("tasks")
         if delivery is not None:
             delivery.ack(multiple="yes")  # E: arg-type
+
+
+def takes_bytes(body: bytes) -> None:
+    pass
+
+
+def wrong_callbacks(ch: blocking.Channel) -> None:
+    ch.basic_consume("q", callback=takes_bytes)  # E: arg-type
+    ch.basic_consume("q", callback=len, concurrency=2.5)  # E: arg-type
+    ch.connection.close(timeout="soon")  # E: arg-type
 """,
 )
 
@@ -246,6 +270,20 @@ async def use() -> None:
                 await message.ack()
                 break
         await ch.close()
+
+
+async def handle(delivery: amqp_client.aio.Delivery) -> None:
+    async with delivery.process(requeue=True) as same:
+        reveal_type(same)  # R: amqp_client.aio.*.Delivery
+        settled: bool = same.settled
+
+
+async def callbacks(ch: amqp_client.aio.Channel) -> None:
+    consumer = await ch.basic_consume("q", callback=handle, concurrency=4)
+    reveal_type(consumer)  # R: amqp_client.aio.*.Consumer
+    await consumer.cancel(timeout=5)
+    await ch.close(timeout=5)
+    await ch.connection.close(timeout=None)
 """,
 )
 
@@ -277,6 +315,20 @@ def use() -> None:
                 message.ack()
                 break
         ch.close()
+
+
+def handle(delivery: blocking.Delivery) -> None:
+    with delivery.process() as same:
+        reveal_type(same)  # R: amqp_client.blocking.*.Delivery
+        settled: bool = same.settled
+
+
+def callbacks(ch: blocking.Channel) -> None:
+    consumer = ch.basic_consume("q", callback=handle, concurrency=4)
+    reveal_type(consumer)  # R: amqp_client.blocking.*.Consumer
+    consumer.cancel(timeout=5)
+    ch.close(timeout=5)
+    ch.connection.close(timeout=0)
 """,
 )
 

@@ -43,9 +43,11 @@ PublishT = TypeVar("PublishT")
 GetT = TypeVar("GetT")
 #: What basic_consume returns (a Consumer).
 ConsumerT = TypeVar("ConsumerT")
+#: What basic_consume takes as its callback (the front's callable type).
+CallbackT = TypeVar("CallbackT")
 
 
-class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
+class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
     """Channel methods for asyncio: each is a coroutine."""
 
     __slots__ = ()
@@ -75,7 +77,13 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
         (runtime hook)."""
 
     @abc.abstractmethod
-    async def _consume(self, method: ThingWatch, timeout: float | None) -> ConsumerT:
+    async def _consume(
+        self,
+        method: ThingWatch,
+        timeout: float | None,
+        callback: CallbackT | None,
+        concurrency: int,
+    ) -> ConsumerT:
         """Start a consumer; what thing_watch returns (runtime hook)."""
 
     @overload
@@ -277,6 +285,8 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
         self,
         name: str = "",
         *,
+        callback: CallbackT | None = None,
+        concurrency: int = 1,
         timeout: float | None = None,
     ) -> ConsumerT:
         """Watch a thing.
@@ -287,6 +297,13 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
 
         Args:
             name (shortstr, default ""):
+            callback (CallbackT | None): Each delivery goes to
+                callback(delivery) (in asyncio a coroutine function) inside
+                delivery.process(): acked when it returns, rejected
+                (requeue=False) and logged when it raises; the consumer goes on.
+                None: iterate the Consumer instead.
+            concurrency (int): How many deliveries the callback handles at once
+                (an int >= 1).
             timeout (float | None): Seconds to wait for the reply; None waits
                 until the connection fails. TimeoutError when it passes. A
                 finite number >= 0; checked before anything is sent.
@@ -303,11 +320,12 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
                 range; nothing was sent.
         """
         method = ThingWatch(name)
-        return await self._consume(method, check_timeout(timeout))
+        timeout = check_timeout(timeout)
+        return await self._consume(method, timeout, callback, concurrency)
 
 
 
-class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
+class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
     """Channel methods for the blocking client."""
 
     __slots__ = ()
@@ -337,7 +355,13 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
         (runtime hook)."""
 
     @abc.abstractmethod
-    def _consume(self, method: ThingWatch, timeout: float | None) -> ConsumerT:
+    def _consume(
+        self,
+        method: ThingWatch,
+        timeout: float | None,
+        callback: CallbackT | None,
+        concurrency: int,
+    ) -> ConsumerT:
         """Start a consumer; what thing_watch returns (runtime hook)."""
 
     @overload
@@ -535,7 +559,14 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
         method = ThingFetch(name)
         return self._get(method, check_timeout(timeout))
 
-    def thing_watch(self, name: str = "", *, timeout: float | None = None) -> ConsumerT:
+    def thing_watch(
+        self,
+        name: str = "",
+        *,
+        callback: CallbackT | None = None,
+        concurrency: int = 1,
+        timeout: float | None = None,
+    ) -> ConsumerT:
         """Watch a thing.
 
         Starts watching a thing.
@@ -544,6 +575,13 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
 
         Args:
             name (shortstr, default ""):
+            callback (CallbackT | None): Each delivery goes to
+                callback(delivery) (in asyncio a coroutine function) inside
+                delivery.process(): acked when it returns, rejected
+                (requeue=False) and logged when it raises; the consumer goes on.
+                None: iterate the Consumer instead.
+            concurrency (int): How many deliveries the callback handles at once
+                (an int >= 1).
             timeout (float | None): Seconds to wait for the reply; None waits
                 until the connection fails. TimeoutError when it passes. A
                 finite number >= 0; checked before anything is sent.
@@ -560,7 +598,8 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT]):
                 range; nothing was sent.
         """
         method = ThingWatch(name)
-        return self._consume(method, check_timeout(timeout))
+        timeout = check_timeout(timeout)
+        return self._consume(method, timeout, callback, concurrency)
 
 
 
