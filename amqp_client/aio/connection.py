@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Generator, Sequence
@@ -29,7 +30,13 @@ from typing import Any, Unpack
 from amqp_client import uri
 from amqp_client._spec_base import Method, check_timeout
 from amqp_client.aio.channel import Channel, Delivery, _retrieve, open_channel, wait
-from amqp_client.errors import AMQPError, ChannelClosed, ConnectionLost
+from amqp_client.auth import Credentials
+from amqp_client.errors import (
+    AMQPError,
+    ChannelClosed,
+    ConnectionLost,
+    CredentialsError,
+)
 from amqp_client.session.api import ConnectionInfo
 from amqp_client.session.channel import ChannelSession
 from amqp_client.session.connect import (
@@ -39,6 +46,7 @@ from amqp_client.session.connect import (
     parse_connect,
 )
 from amqp_client.session.connection import ConnectionSession, Ending
+from amqp_client.session.credentials import Fetch, refresh_plan
 from amqp_client.session.link import Callback, Reply, Waiter, run_callbacks
 from amqp_client.session.recovery import Sleep, recovery_loop, restore_timeout
 from amqp_client.session.restore import Restorer
@@ -112,6 +120,7 @@ class _Driver:
         self._unflushed = 0
         self.recovery_task: asyncio.Task[None] | None = None
         self.wake_recovery = asyncio.Event()
+        self.refresh_task: asyncio.Task[None] | None = None
 
     # --- FrontHooks ---------------------------------------------------------------------
 
@@ -265,6 +274,8 @@ class _Driver:
             return
         self.cancel_timer()
         self.shut_transport()
+        if ending is not Ending.ATTEMPT_FAILED:
+            self.stop_refresh()
         if ending is Ending.RECOVER:
             self.wake_recovery.clear()
             self.recovery_task = self.loop.create_task(self.recover())
@@ -308,9 +319,17 @@ class _Driver:
     # --- connecting -----------------------------------------------------------------------
 
     async def establish(self, order: Sequence[uri.ConnectionParameters]) -> None:
-        """Open a transport and an AMQP connection to the first endpoint of
-        ``order`` that answers (see ``connect_plan``)."""
+        """Ask the credentials provider (if any), then open a transport and
+        an AMQP connection to the first endpoint of ``order`` that answers
+        (see ``connect_plan``).
+
+        Raises:
+            CredentialsError: the provider failed (reported meanwhile).
+        """
         session = self.session
+        if session.credentials.provider is not None:
+            credentials = await self.ask_provider(order[0])
+            session.credentials.obtained(credentials, self.loop.time())
         plan = connect_plan(order, lambda: session.closing)
         session.connecting = True
         try:
@@ -388,6 +407,74 @@ class _Driver:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(self.transport_gone), 1.0)
 
+    # --- credentials ----------------------------------------------------------------------
+
+    async def ask_provider(self, params: uri.ConnectionParameters) -> Credentials:
+        """The credentials provider's answer (awaited if it is async).
+
+        Raises:
+            CredentialsError: it raised or answered something unusable
+                (reported meanwhile).
+        """
+        state = self.session.credentials
+        provider = state.provider
+        assert provider is not None
+        try:
+            answer: object = provider()
+            if inspect.isawaitable(answer):
+                answer = await answer
+            return state.accept(answer, params)
+        except Exception as exc:
+            failure = exc
+        # Raised here, not in the handler: failed() sets the cause itself.
+        raise state.failed(failure)
+
+    def start_refresh(self) -> None:
+        """The connection is open: refresh its credentials before they
+        expire (see ``refresh_plan``), until it is lost or closed."""
+        self.stop_refresh()
+        session = self.session
+        if session.credentials.refresh_due is not None and not session.closing:
+            self.refresh_task = self.loop.create_task(self.refresh())
+
+    def stop_refresh(self) -> asyncio.Task[None] | None:
+        """Cancel the refresh task; the task, to await if need be."""
+        task, self.refresh_task = self.refresh_task, None
+        if task is None or task.done() or task is asyncio.current_task():
+            return None
+        task.cancel()
+        return task
+
+    async def refresh(self) -> None:
+        """The refresh task: drives ``refresh_plan``."""
+        state = self.session.credentials
+        plan = refresh_plan(state, self.loop.time)
+        try:
+            step = next(plan)
+            while True:
+                outcome: Credentials | BaseException | None = None
+                if isinstance(step, Sleep):
+                    await asyncio.sleep(step.delay)
+                elif isinstance(step, Fetch):
+                    try:
+                        outcome = await self.ask_provider(self.session.params)
+                    except CredentialsError as exc:
+                        outcome = exc
+                else:
+                    try:
+                        await self.connection.update_secret(
+                            step.method.new_secret,
+                            step.method.reason,
+                            timeout=step.timeout,
+                        )
+                    except (AMQPError, TimeoutError) as exc:
+                        outcome = exc
+                step = plan.send(outcome)
+        except StopIteration:
+            return
+        except Exception:
+            log.exception("the credentials refresh failed")
+
     # --- recovery -------------------------------------------------------------------------
 
     async def recover(self) -> None:
@@ -430,6 +517,7 @@ class _Driver:
                 step = plan.send(failure)
             except StopIteration:
                 session.recovered()
+                self.start_refresh()
                 return
 
     async def restore(self) -> None:
@@ -529,6 +617,10 @@ class Connection(ConnectionInfo[Delivery], AsyncConnectionMethods):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        refresh = driver.stop_refresh()
+        if refresh is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresh
         if not handshake:
             # Down, or between attempts: nothing to hand-shake with.
             driver.end(None)
@@ -604,6 +696,7 @@ class _Connect:
     async def _open(self) -> Connection:
         connection = Connection(self._params, self._options)
         await connection._driver.establish(self._params)
+        connection._driver.start_refresh()
         return connection
 
 

@@ -126,6 +126,14 @@ class ConnectionInfo(Generic[D]):
         without it. ``entity`` describes it (``"queue 'tasks'"``)."""
         self._session.callbacks.recovery_error.append(callback)
 
+    def add_on_credentials_error_callback(self, callback: Callback) -> None:
+        """``callback(error)`` when the credentials provider fails (a
+        ``CredentialsError``, its cause the provider's exception) or a
+        refresh's connection.update-secret does (its error). Neither closes
+        the connection: a refresh is retried with backoff, a recovery
+        attempt is retried by recovery."""
+        self._session.callbacks.credentials_error.append(callback)
+
 
 class ChannelInfo(Generic[D]):
     """What a channel tells about itself, and its callbacks."""

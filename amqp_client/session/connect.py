@@ -26,6 +26,7 @@ from amqp_client.session.consumers import (
     DEFAULT_MAX_BUFFERED_MESSAGES,
     check_limit,
 )
+from amqp_client.session.credentials import CredentialsSource, check_source
 from amqp_client.session.recovery import RecoveryOptions
 
 __all__ = [
@@ -47,6 +48,8 @@ class ConnectOptions:
     """What a connection needs besides its endpoints (checked at once)."""
 
     __slots__ = (
+        "backoff",
+        "credentials",
         "max_buffered_bytes",
         "max_buffered_messages",
         "max_message_size",
@@ -59,8 +62,14 @@ class ConnectOptions:
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
         max_buffered_messages: int = DEFAULT_MAX_BUFFERED_MESSAGES,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        credentials: CredentialsSource | None = None,
+        backoff: RecoveryOptions | None = None,
     ) -> None:
         self.recovery = recovery
+        #: The delays between tries of something failing (recovery's, also
+        #: when recovery is off: a failing credentials refresh uses them).
+        self.backoff = backoff or recovery or RecoveryOptions()
+        self.credentials = check_source(credentials)
         self.max_buffered_bytes = check_limit(max_buffered_bytes, "max_buffered_bytes")
         self.max_buffered_messages = check_limit(
             max_buffered_messages, "max_buffered_messages"
@@ -102,7 +111,8 @@ class ConnectKeywords(TypedDict, total=False):
     heartbeat, frame_max, channel_max, ssl, auth_mechanism,
     client_properties, connection_name, connection_timeout, locale,
     max_buffered_bytes (64 MiB), max_buffered_messages (20,000),
-    max_message_size (128 MiB).
+    max_message_size (128 MiB), credentials (a ``Credentials`` or a
+    callable returning one; an async one in asyncio only).
     """
 
     hosts: Sequence[str] | None
@@ -123,6 +133,7 @@ class ConnectKeywords(TypedDict, total=False):
     max_buffered_bytes: int
     max_buffered_messages: int
     max_message_size: int
+    credentials: CredentialsSource | None
 
 
 def parse_connect(
@@ -149,6 +160,7 @@ def parse_connect(
         keywords.get("max_buffered_bytes", DEFAULT_MAX_BUFFERED_BYTES),
         keywords.get("max_buffered_messages", DEFAULT_MAX_BUFFERED_MESSAGES),
         keywords.get("max_message_size", DEFAULT_MAX_MESSAGE_SIZE),
+        credentials=keywords.get("credentials"),
         heartbeat=keywords.get("heartbeat"),
         frame_max=keywords.get("frame_max"),
         channel_max=keywords.get("channel_max"),
@@ -172,6 +184,7 @@ def connect_arguments(
     max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
     max_buffered_messages: int = DEFAULT_MAX_BUFFERED_MESSAGES,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    credentials: CredentialsSource | None = None,
     **overrides: Any,
 ) -> tuple[list[uri.ConnectionParameters], ConnectOptions]:
     """Check what both fronts' ``connect()`` take (before any I/O).
@@ -187,7 +200,12 @@ def connect_arguments(
     options = RecoveryOptions(recovery_delay, recovery_max_delay, recovery_attempts)
     recovery = options if recover else None
     return params, ConnectOptions(
-        recovery, max_buffered_bytes, max_buffered_messages, max_message_size
+        recovery,
+        max_buffered_bytes,
+        max_buffered_messages,
+        max_message_size,
+        credentials,
+        options,
     )
 
 
