@@ -728,6 +728,20 @@ def connect(
     redelivers them). See ``add_on_lost_callback``,
     ``add_on_recovered_callback`` and ``add_on_recovery_error_callback``.
 
+    ``credentials=`` takes a :class:`~amqp_client.Credentials` (user name,
+    password, ``expires_at``) or a provider: a zero-argument function, or
+    coroutine function, returning one (an OAuth2 token source, a Vault
+    lease). The provider is asked before every connection attempt, the
+    first and each recovery attempt, and its answer replaces the URL's user
+    name and password. When the answer has ``expires_at``, the client asks
+    again at 80% of the lifetime it had left and sends the new password
+    with connection.update-secret; a provider that raises (or a refresh
+    that fails) is logged, reported to ``add_on_credentials_error_callback``
+    and tried again with backoff (``recovery_delay`` up to
+    ``recovery_max_delay``, at least 0.1 s), and never closes the
+    connection by itself. Without a provider, a secret the broker accepted
+    from ``update_secret()`` is what recovery logs in with.
+
     Deliveries received and not yet handed to the application are bounded:
     when they pass ``max_buffered_bytes`` of bodies (64 MiB) or
     ``max_buffered_messages`` (20,000), the connection stops reading from
@@ -753,6 +767,8 @@ def connect(
             such as NotAllowedError for an unknown vhost).
         ConnectionLost: the TCP connection could not be made or broke.
         TimeoutError: connection_timeout passed.
+        CredentialsError: the credentials provider raised or returned
+            something other than usable Credentials (its error is the cause).
     """
     params, options = parse_connect(url, keywords)
     return _Connect(params, options)

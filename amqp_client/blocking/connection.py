@@ -914,6 +914,10 @@ def connect(
     RabbitMQ 3.x's own default; RabbitMQ 4.x lowered its own to 16 MiB): a
     content header declaring a larger body ends the connection with
     frame-error (501) and ``FrameDecodeError`` before the body is buffered.
+    ``credentials=`` works as there too (a provider is a plain function
+    here, called on the connecting, recovery or refresh thread; a
+    coroutine function is a TypeError); the refresh runs on a thread of
+    its own.
 
     Raises:
         TypeError: an argument of the wrong type (before anything is sent).
@@ -923,6 +927,8 @@ def connect(
             such as NotAllowedError for an unknown vhost).
         ConnectionLost: the TCP connection could not be made or broke.
         TimeoutError: connection_timeout passed.
+        CredentialsError: the credentials provider raised or returned
+            something other than usable Credentials (its error is the cause).
     """
     params, options = parse_connect(url, keywords)
     if is_async_provider(options.credentials):
