@@ -410,22 +410,26 @@ class _Driver:
     # --- credentials ----------------------------------------------------------------------
 
     async def ask_provider(self, params: uri.ConnectionParameters) -> Credentials:
-        """The credentials provider's answer (awaited if it is async).
+        """The credentials provider's answer (awaited if it is async, for
+        at most ``state.timeout`` seconds; a plain function runs on the
+        loop, so it should be quick).
 
         Raises:
-            CredentialsError: it raised or answered something unusable
-                (reported meanwhile).
+            CredentialsError: it raised, answered something unusable or
+                not in time (reported meanwhile).
         """
         state = self.session.credentials
         provider = state.provider
         assert provider is not None
+        timer = asyncio.timeout(state.timeout)
         try:
             answer: object = provider()
             if inspect.isawaitable(answer):
-                answer = await answer
+                async with timer:
+                    answer = await answer
             return state.accept(answer, params)
         except Exception as exc:
-            failure = exc
+            failure: Exception = state.no_answer() if timer.expired() else exc
         # Raised here, not in the handler: failed() sets the cause itself.
         raise state.failed(failure)
 
@@ -739,7 +743,9 @@ def connect(
     that fails) is logged, reported to ``add_on_credentials_error_callback``
     and tried again with backoff (``recovery_delay`` up to
     ``recovery_max_delay``, at least 0.1 s), and never closes the
-    connection by itself. Without a provider, a secret the broker accepted
+    connection by itself. A coroutine provider has 30 s to answer (or
+    connection_timeout, if longer); a plain function runs on the event
+    loop, so it should be quick. Without a provider, a secret the broker accepted
     from ``update_secret()`` is what recovery logs in with.
 
     Deliveries received and not yet handed to the application are bounded:

@@ -525,21 +525,35 @@ class _Driver:
     # --- credentials (the refresh on its own thread) ----------------------------------------
 
     def ask_provider(self, params: uri.ConnectionParameters) -> Credentials:
-        """The credentials provider's answer (called without the lock).
+        """The credentials provider's answer, within ``state.timeout``
+        seconds: it runs on a thread of its own, so one that hangs is
+        left behind (a daemon) instead of hanging the caller.
 
         Raises:
-            CredentialsError: it raised or answered something unusable
-                (reported meanwhile).
+            CredentialsError: it raised, answered something unusable or
+                not in time (reported meanwhile).
         """
         state = self.session.credentials
         provider = state.provider
         assert provider is not None
-        failure: Exception | None = None
+        outcome: list[tuple[object, Exception | None]] = []
+        done = threading.Event()
+
+        def ask() -> None:
+            try:
+                outcome.append((provider(), None))
+            except Exception as exc:
+                outcome.append((None, exc))
+            finally:
+                done.set()
+
+        threading.Thread(
+            target=ask, name="amqp-credentials-provider", daemon=True
+        ).start()
         answer: object = None
-        try:
-            answer = provider()
-        except Exception as exc:
-            failure = exc
+        failure: Exception | None = state.no_answer()
+        if done.wait(state.timeout):
+            answer, failure = outcome[0]
         with self.lock:
             if failure is None:
                 try:
@@ -914,10 +928,10 @@ def connect(
     RabbitMQ 3.x's own default; RabbitMQ 4.x lowered its own to 16 MiB): a
     content header declaring a larger body ends the connection with
     frame-error (501) and ``FrameDecodeError`` before the body is buffered.
-    ``credentials=`` works as there too (a provider is a plain function
-    here, called on the connecting, recovery or refresh thread; a
-    coroutine function is a TypeError); the refresh runs on a thread of
-    its own.
+    ``credentials=`` works as there too: a provider is a plain function
+    here (a coroutine function is a TypeError), called on a short-lived
+    thread of its own and waited for at most 30 s (or connection_timeout,
+    if longer); the refresh runs on a thread of its own.
 
     Raises:
         TypeError: an argument of the wrong type (before anything is sent).

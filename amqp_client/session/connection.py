@@ -149,7 +149,7 @@ class ConnectionSession(Generic[D]):
         #: Who logs in, from where, and when to refresh.
         self.credentials = CredentialsState(options.credentials, options.backoff)
         self.credentials.report = self.credentials_failed
-        self.credentials.update_timeout = restore_timeout(self.params)
+        self.credentials.timeout = restore_timeout(self.params)
         #: The current attempt's open handshake.
         self.opened: Waiter[None] | None = None
         #: Channels waiting for channel.open-ok, by id.

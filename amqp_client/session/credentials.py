@@ -161,8 +161,9 @@ class CredentialsState:
         self.refresh_due: float | None = None
         self.backoff = backoff or RecoveryOptions()
         self.wall_clock = wall_clock
-        #: How long a refresh waits for update-secret-ok, seconds.
-        self.update_timeout = RESTORE_TIMEOUT
+        #: How long the provider may take to answer, and a refresh waits
+        #: for update-secret-ok, seconds (the session sets it).
+        self.timeout = RESTORE_TIMEOUT
         #: Reports a failure: the session logs it and runs the callbacks.
         self.report: Callable[[BaseException], None] = lambda error: None
 
@@ -198,6 +199,13 @@ class CredentialsState:
                 f"the credentials provider's answer is not usable: {exc}"
             ) from None
         return answer
+
+    def no_answer(self) -> CredentialsError:
+        """The provider did not answer within :attr:`timeout` (to report
+        with :meth:`failed`)."""
+        return CredentialsError(
+            f"the credentials provider did not answer within {self.timeout:g} s"
+        )
 
     def failed(self, error: BaseException) -> CredentialsError:
         """The provider raised ``error`` (or its answer was refused): the
@@ -272,7 +280,7 @@ def refresh_plan(state: CredentialsState, now: Callable[[], float]) -> RefreshPl
             if isinstance(answer, Credentials):
                 secret = answer.password.encode()
                 method = ConnectionUpdateSecret(secret, REFRESH_REASON)
-                failure = yield Update(method, state.update_timeout)
+                failure = yield Update(method, state.timeout)
                 if not isinstance(failure, BaseException):
                     state.obtained(answer, now())
                     log.info("credentials refreshed (connection.update-secret)")

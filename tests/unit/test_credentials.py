@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -226,7 +227,7 @@ def test_refresh_sleeps_asks_and_sends_update_secret(clock: Clock) -> None:
     step = plan.send(expiring(50, "pw-2"))
     assert isinstance(step, Update)
     assert step.method == spec.ConnectionUpdateSecret(b"pw-2", "credentials refresh")
-    assert step.timeout == state.update_timeout
+    assert step.timeout == state.timeout
     # update-secret-ok: in use now; the next refresh at 80% of its 50 s.
     assert plan.send(None) == sleep(40.0)
     assert state.current == expiring(50, "pw-2")
@@ -404,3 +405,55 @@ def test_a_refresh_sends_update_secret_and_survives_a_failing_provider(
             assert conn.is_open
 
     run(scenario)
+
+
+def test_a_provider_that_hangs_is_given_up_on(
+    front: str, broker: ScriptedBroker
+) -> None:
+    """The provider has ``timeout`` seconds (30 s by default, shortened
+    here) to answer; then the attempt fails with a CredentialsError, which
+    is reported, and recovery goes on."""
+    hang = False
+    released = threading.Event()
+
+    def answer() -> Credentials:
+        if hang:
+            released.wait(STEP)
+        return Credentials("app", "pw")
+
+    async def async_answer() -> Credentials:
+        if hang:
+            await asyncio.to_thread(released.wait, STEP)
+        return Credentials("app", "pw")
+
+    provider: Any = async_answer if front == "aio" else answer
+
+    async def scenario() -> None:
+        nonlocal hang
+        options: dict[str, Any] = {
+            "recover": True,
+            "recovery_delay": 0.0,
+            "credentials": provider,
+        }
+        async with connected(front, broker, **options) as (conn, first):
+            conn._session.credentials.timeout = 0.2
+            errors: list[BaseException] = []
+
+            def on_error(error: BaseException) -> None:
+                errors.append(error)
+                released.set()  # the next attempt gets its answer
+
+            conn.add_on_credentials_error_callback(on_error)
+            hang = True
+            await asyncio.to_thread(first.drop)
+            await broker.wait_connection_async(1)
+            await wait_until_async(lambda: conn.is_open, what="the recovery")
+            assert [str(e) for e in errors] == [
+                "the credentials provider did not answer within 0.2 s"
+            ]
+            assert all(isinstance(e, CredentialsError) for e in errors)
+
+    try:
+        run(scenario)
+    finally:
+        released.set()
