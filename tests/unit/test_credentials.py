@@ -67,6 +67,16 @@ def test_repr_never_shows_the_password() -> None:
     assert creds.password == "s3cr3t-token"
 
 
+def test_methods_that_carry_secrets_hide_them_in_their_repr() -> None:
+    update = spec.ConnectionUpdateSecret(b"t0ken-Zq9", "rotation")
+    assert repr(update) == "ConnectionUpdateSecret(new_secret='***', reason='rotation')"
+    start_ok = spec.ConnectionStartOk("PLAIN", b"\0app\0t0ken-Zq9", "en_US")
+    assert "t0ken-Zq9" not in repr(start_ok) and "mechanism='PLAIN'" in repr(start_ok)
+    assert "t0ken-Zq9" not in repr(spec.ConnectionSecureOk(b"t0ken-Zq9"))
+    assert "t0ken-Zq9" not in repr(Update(update, 1.0))  # a refresh step
+    assert update.new_secret == b"t0ken-Zq9"  # only the repr hides it
+
+
 def test_credentials_are_checked_and_frozen() -> None:
     with pytest.raises(ValueError, match="naive"):
         Credentials("app", "pw", datetime.datetime(2026, 12, 6, 12, 0))
