@@ -38,6 +38,7 @@ import pytest
 
 from amqp_client import AuthenticationError, Credentials, CredentialsError, uri
 from tests.integration.helpers import STEP, Front, amqp_url, first_call, within
+from tests.integration.test_secrets import assert_absent, capture_logs, exception_texts
 from tests.support.rabbitmqctl import BrokerUser
 
 pytestmark = pytest.mark.integration
@@ -132,7 +133,37 @@ async def rotation_scenario(front: Front, user: BrokerUser) -> None:
 
 
 def test_only_the_new_password_recovers(front: Front, broker_user: BrokerUser) -> None:
-    front.run(rotation_scenario, broker_user, timeout=120)
+    old_password = broker_user.password
+    with capture_logs() as logs:
+        front.run(rotation_scenario, broker_user, timeout=120)
+    # Neither password shows in any log record (the stale connection's
+    # refused logins included).
+    assert_absent([old_password, broker_user.password], list(logs.texts()), "logs")
+    assert any("credentials" in r.getMessage() for r in logs.records), logs.records
+
+
+def test_a_refused_login_through_a_provider_never_shows_the_password(
+    front: Front,
+) -> None:
+    params = uri.parse_url(amqp_url())
+    secret = f"wrong-{uuid.uuid4().hex}"
+
+    def provider() -> Credentials:
+        return Credentials(params.username, secret)
+
+    async def scenario(front: Front) -> BaseException:
+        try:
+            conn = await within(front.connect(amqp_url(), credentials=provider))
+        except AuthenticationError as exc:
+            return exc
+        await conn.close()
+        raise AssertionError("logged in with a wrong password")
+
+    with capture_logs() as logs:
+        error = front.run(scenario)
+    assert isinstance(error, AuthenticationError) and error.reply_code == 403
+    texts = [*exception_texts(error), *logs.texts(), repr(provider())]
+    assert_absent([secret], texts, f"a refused login ({front.name})")
 
 
 # --- a refresh before expiry sends update-secret ------------------------------------------
