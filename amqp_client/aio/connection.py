@@ -745,8 +745,8 @@ def connect(
     ``recovery_max_delay``, at least 0.1 s), and never closes the
     connection by itself. A coroutine provider has 30 s to answer (or
     connection_timeout, if longer); a plain function runs on the event
-    loop, so it should be quick. Without a provider, a secret the broker accepted
-    from ``update_secret()`` is what recovery logs in with.
+    loop, so it should be quick. Without a provider, a secret the broker
+    accepted from ``update_secret()`` is what recovery logs in with.
 
     Deliveries received and not yet handed to the application are bounded:
     when they pass ``max_buffered_bytes`` of bodies (64 MiB) or

@@ -17,8 +17,9 @@ import ssl
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any, TypedDict
 
-from amqp_client import uri
+from amqp_client import auth, uri
 from amqp_client._spec_base import check_timeout
+from amqp_client.auth import Credentials
 from amqp_client.errors import ConnectionLost
 from amqp_client.protocol.core import DEFAULT_MAX_MESSAGE_SIZE
 from amqp_client.session.consumers import (
@@ -196,6 +197,14 @@ def connect_arguments(
         if not isinstance(flag, bool):
             raise TypeError(f"{name}: expected bool, got {type(flag).__name__}")
     params = endpoints(url, hosts, shuffle, overrides)
+    credentials = check_source(credentials)
+    if isinstance(credentials, Credentials):
+        # Fixed credentials the auth mechanism cannot carry fail here, as a
+        # URL's would (a provider's answers are checked when they come).
+        for endpoint in params:
+            auth.mechanism_for(
+                endpoint.auth_mechanism, credentials.username, credentials.password
+            )
     # Checked whether or not recovery is on: a bad value is a bug either way.
     options = RecoveryOptions(recovery_delay, recovery_max_delay, recovery_attempts)
     recovery = options if recover else None

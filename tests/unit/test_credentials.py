@@ -101,6 +101,14 @@ def test_connect_checks_credentials_before_any_io() -> None:
     with pytest.raises(TypeError, match="credentials"):
         blocking.connect("amqp://127.0.0.1:1", credentials=42)  # type: ignore[arg-type]  # the misuse tested
 
+    # Fixed credentials that SASL PLAIN cannot carry: refused at once, as
+    # in a URL, without showing the password.
+    with pytest.raises(ValueError, match="password: contains NUL") as info:
+        amqp_client.connect("amqp://127.0.0.1:1", credentials=Credentials("u", "p\0w"))
+    assert "p\0w" not in str(info.value)
+    with pytest.raises(ValueError, match="password"):
+        blocking.connect("amqp://127.0.0.1:1", credentials=Credentials("u", "p\0w"))
+
     async def async_provider() -> Credentials:
         return Credentials("u", "p")
 
