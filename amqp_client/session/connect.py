@@ -213,8 +213,8 @@ def connect_arguments(
         max_buffered_bytes,
         max_buffered_messages,
         max_message_size,
-        credentials,
-        options,
+        credentials=credentials,
+        backoff=options,
     )
 
 
