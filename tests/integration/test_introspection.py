@@ -5,8 +5,8 @@ The broker's version is what ``rabbitmqctl version`` says; the client's
 local address is a connection the broker lists (``rabbitmqctl
 list_connections``), from its peer address to the broker's port. The
 blocked state under a real memory alarm is tested on a node of its own
-(tests/integration/test_faults.py); the scripted broker covers it too
-(tests/unit/test_introspection.py).
+(tests/integration/test_faults.py::test_memory_alarm_blocks_publishing);
+the scripted broker covers it too (tests/unit/test_introspection.py).
 """
 
 from __future__ import annotations
