@@ -475,3 +475,18 @@ def test_a_provider_that_hangs_is_given_up_on(
         run(scenario)
     finally:
         released.set()
+
+
+def test_the_blocking_refresh_thread_ends_with_the_connection(
+    broker: ScriptedBroker,
+) -> None:
+    provider = Provider(lifetime=0.5)
+    conn = blocking.connect(broker.url, credentials=provider, connection_timeout=STEP)
+    try:
+        broker.wait_connection(0).wait_method(spec.ConnectionUpdateSecret)
+        names = [t.name for t in threading.enumerate()]
+        assert any(name.startswith("amqp-credentials ") for name in names), names
+    finally:
+        conn.close()
+    left = [t for t in threading.enumerate() if t.name.startswith("amqp-credentials")]
+    assert left == []
