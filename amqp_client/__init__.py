@@ -21,12 +21,14 @@ from amqp_client.aio import (
     Delivery,
     connect,
 )
+from amqp_client.auth import Credentials
 from amqp_client.errors import (
     AMQPError,
     AuthenticationError,
     ChannelClosed,
     ConnectionClosed,
     ConnectionLost,
+    CredentialsError,
     FrameDecodeError,
     FrameSequenceError,
     HeartbeatTimeout,
@@ -52,6 +54,8 @@ __all__ = [
     "ChannelClosed",
     "ConnectionClosed",
     "ConnectionLost",
+    "Credentials",
+    "CredentialsError",
     "FrameDecodeError",
     "FrameSequenceError",
     "HeartbeatTimeout",

@@ -296,6 +296,17 @@ def _check_field(field: Field, value: object) -> None:
         _CHECKS[field.type](value, field.name)
 
 
+#: Fields that carry a password or token: their repr shows ``'***'``
+#: (a password never appears in a repr, log or error). By (method, field).
+SECRET_FIELDS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("connection.start-ok", "response"),  # SASL PLAIN: user and password
+        ("connection.secure-ok", "response"),
+        ("connection.update-secret", "new_secret"),
+    }
+)
+
+
 class _Codec:
     """What Method and Properties share: fields, equality, repr."""
 
@@ -312,7 +323,12 @@ class _Codec:
     __hash__ = None  # type: ignore[assignment]  # typeshed types __hash__ as a method; mutable, like dataclasses
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in self.FIELDS)
+        args = ", ".join(
+            f"{f.name}='***'"
+            if (self.NAME, f.name) in SECRET_FIELDS
+            else f"{f.name}={getattr(self, f.name)!r}"
+            for f in self.FIELDS
+        )
         return f"{type(self).__name__}({args})"
 
     if TYPE_CHECKING:

@@ -35,6 +35,8 @@ Rules:
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 from typing import Protocol, runtime_checkable
 
 from amqp_client.errors import AuthenticationError, FrameSequenceError
@@ -43,6 +45,7 @@ from amqp_client.wire import encode_table
 __all__ = [
     "MECHANISMS",
     "AMQPlain",
+    "Credentials",
     "External",
     "Mechanism",
     "Plain",
@@ -52,6 +55,60 @@ __all__ = [
 
 #: The mechanism names this client implements, in order of preference.
 MECHANISMS: tuple[str, ...] = ("PLAIN", "AMQPLAIN", "EXTERNAL")
+
+
+@dataclasses.dataclass(frozen=True, slots=True, repr=False)
+class Credentials:
+    """A user name and password (or token), and when they expire.
+
+    ``connect(credentials=...)`` takes one, or a zero-argument callable
+    returning one (a provider: an OAuth2 token source, a Vault lease,
+    a rotated password file); see :func:`amqp_client.connect`.
+
+    Attributes:
+        username: the user name to log in as.
+        password: the password or token; never shown (``repr`` prints
+            ``'***'``).
+        expires_at: when the password stops being valid, an aware
+            ``datetime``; None if it does not expire. With a provider, the
+            client asks it again at 80% of the remaining lifetime and sends
+            the new password with connection.update-secret.
+
+    Raises:
+        TypeError: ``username`` or ``password`` not a ``str``, or
+            ``expires_at`` not a ``datetime``.
+        ValueError: ``expires_at`` is naive (no tzinfo): a naive time is
+            ambiguous, and compared with the wrong clock a token would be
+            refreshed hours too early or too late.
+    """
+
+    username: str
+    password: str
+    expires_at: datetime.datetime | None = None
+
+    def __post_init__(self) -> None:
+        for what in ("username", "password"):
+            value = getattr(self, what)
+            if not isinstance(value, str):
+                raise TypeError(f"{what}: expected str, got {type(value).__name__}")
+        expires_at = self.expires_at
+        if expires_at is not None:
+            if not isinstance(expires_at, datetime.datetime):
+                raise TypeError(
+                    "expires_at: expected an aware datetime or None, got "
+                    f"{type(expires_at).__name__}"
+                )
+            if expires_at.utcoffset() is None:
+                raise ValueError(
+                    "expires_at: a naive datetime; give it a time zone "
+                    "(datetime.now(timezone.utc) + timedelta(...))"
+                )
+
+    def __repr__(self) -> str:
+        return (
+            f"Credentials(username={self.username!r}, password='***', "
+            f"expires_at={self.expires_at!r})"
+        )
 
 
 @runtime_checkable

@@ -23,6 +23,7 @@ __all__ = [
     "ChannelClosed",
     "ConnectionClosed",
     "ConnectionLost",
+    "CredentialsError",
     "FrameDecodeError",
     "FrameSequenceError",
     "HeartbeatTimeout",
@@ -155,6 +156,24 @@ class HeartbeatTimeout(ConnectionLost):
 
     def __init__(self, reply_text: str = "missed heartbeats from the broker") -> None:
         super().__init__(reply_text)
+
+
+class CredentialsError(AMQPError):
+    """The credentials provider given to ``connect(credentials=...)``
+    raised, or returned something other than usable ``Credentials``.
+
+    The provider's own exception is the ``__cause__``. A connection
+    attempt that needs the provider fails with it (recovery retries, with
+    backoff); a failed refresh is reported to the connection's
+    credentials-error callbacks and retried, and never closes the
+    connection by itself.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class MessageNacked(AMQPError):

@@ -19,8 +19,9 @@ COUNT = 5_000
 
 async def main(url: str) -> None:
     async with amqp_client.connect(url, connection_name="amqp-client demo") as conn:
-        version = conn.server_properties.get("version", "?")
-        print(f"connected to RabbitMQ {version} (heartbeat {conn.heartbeat} s)")
+        print(
+            f"connected to RabbitMQ {conn.server_version} (heartbeat {conn.heartbeat} s)"
+        )
         async with await conn.channel() as ch:
             queue = (
                 await ch.queue_declare(f"demo-{uuid.uuid4().hex[:8]}", exclusive=True)

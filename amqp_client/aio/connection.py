@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Generator, Sequence
@@ -36,7 +37,13 @@ from amqp_client.aio.channel import (
     open_channel,
     wait,
 )
-from amqp_client.errors import AMQPError, ChannelClosed, ConnectionLost
+from amqp_client.auth import Credentials
+from amqp_client.errors import (
+    AMQPError,
+    ChannelClosed,
+    ConnectionLost,
+    CredentialsError,
+)
 from amqp_client.session.api import ConnectionInfo
 from amqp_client.session.channel import GRACEFUL_CLOSE_TIMEOUT, ChannelSession
 from amqp_client.session.connect import (
@@ -46,6 +53,7 @@ from amqp_client.session.connect import (
     parse_connect,
 )
 from amqp_client.session.connection import ConnectionSession, Ending
+from amqp_client.session.credentials import Fetch, refresh_plan
 from amqp_client.session.link import Callback, Reply, Waiter, run_callbacks
 from amqp_client.session.recovery import Sleep, recovery_loop, restore_timeout
 from amqp_client.session.restore import Restorer
@@ -120,6 +128,7 @@ class _Driver:
         self._unflushed = 0
         self.recovery_task: asyncio.Task[None] | None = None
         self.wake_recovery = asyncio.Event()
+        self.refresh_task: asyncio.Task[None] | None = None
 
     # --- FrontHooks ---------------------------------------------------------------------
 
@@ -278,6 +287,8 @@ class _Driver:
             return
         self.cancel_timer()
         self.shut_transport()
+        if ending is not Ending.ATTEMPT_FAILED:
+            self.stop_refresh()
         if ending is Ending.RECOVER:
             self.wake_recovery.clear()
             self.recovery_task = self.loop.create_task(self.recover())
@@ -321,9 +332,17 @@ class _Driver:
     # --- connecting -----------------------------------------------------------------------
 
     async def establish(self, order: Sequence[uri.ConnectionParameters]) -> None:
-        """Open a transport and an AMQP connection to the first endpoint of
-        ``order`` that answers (see ``connect_plan``)."""
+        """Ask the credentials provider (if any), then open a transport and
+        an AMQP connection to the first endpoint of ``order`` that answers
+        (see ``connect_plan``).
+
+        Raises:
+            CredentialsError: the provider failed (reported meanwhile).
+        """
         session = self.session
+        if session.credentials.provider is not None:
+            credentials = await self.ask_provider(order[0])
+            session.credentials.obtained(credentials, self.loop.time())
         plan = connect_plan(order, lambda: session.closing)
         session.connecting = True
         try:
@@ -401,6 +420,78 @@ class _Driver:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(self.transport_gone), 1.0)
 
+    # --- credentials ----------------------------------------------------------------------
+
+    async def ask_provider(self, params: uri.ConnectionParameters) -> Credentials:
+        """The credentials provider's answer (awaited if it is async, for
+        at most ``state.timeout`` seconds; a plain function runs on the
+        loop, so it should be quick).
+
+        Raises:
+            CredentialsError: it raised, answered something unusable or
+                not in time (reported meanwhile).
+        """
+        state = self.session.credentials
+        provider = state.provider
+        assert provider is not None
+        timer = asyncio.timeout(state.timeout)
+        try:
+            answer: object = provider()
+            if inspect.isawaitable(answer):
+                async with timer:
+                    answer = await answer
+            return state.accept(answer, params)
+        except Exception as exc:
+            failure: Exception = state.no_answer() if timer.expired() else exc
+        # Raised here, not in the handler: failed() sets the cause itself.
+        raise state.failed(failure)
+
+    def start_refresh(self) -> None:
+        """The connection is open: refresh its credentials before they
+        expire (see ``refresh_plan``), until it is lost or closed."""
+        self.stop_refresh()
+        session = self.session
+        if session.credentials.refresh_due is not None and not session.closing:
+            self.refresh_task = self.loop.create_task(self.refresh())
+
+    def stop_refresh(self) -> asyncio.Task[None] | None:
+        """Cancel the refresh task; the task, to await if need be."""
+        task, self.refresh_task = self.refresh_task, None
+        if task is None or task.done() or task is asyncio.current_task():
+            return None
+        task.cancel()
+        return task
+
+    async def refresh(self) -> None:
+        """The refresh task: drives ``refresh_plan``."""
+        state = self.session.credentials
+        plan = refresh_plan(state, self.loop.time)
+        try:
+            step = next(plan)
+            while True:
+                outcome: Credentials | BaseException | None = None
+                if isinstance(step, Sleep):
+                    await asyncio.sleep(step.delay)
+                elif isinstance(step, Fetch):
+                    try:
+                        outcome = await self.ask_provider(self.session.params)
+                    except CredentialsError as exc:
+                        outcome = exc
+                else:
+                    try:
+                        await self.connection.update_secret(
+                            step.method.new_secret,
+                            step.method.reason,
+                            timeout=step.timeout,
+                        )
+                    except (AMQPError, TimeoutError) as exc:
+                        outcome = exc
+                step = plan.send(outcome)
+        except StopIteration:
+            return
+        except Exception:
+            log.exception("the credentials refresh failed")
+
     # --- recovery -------------------------------------------------------------------------
 
     async def recover(self) -> None:
@@ -443,6 +534,7 @@ class _Driver:
                 step = plan.send(failure)
             except StopIteration:
                 session.recovered()
+                self.start_refresh()
                 return
 
     async def restore(self) -> None:
@@ -561,6 +653,10 @@ class Connection(ConnectionInfo[Delivery], AsyncConnectionMethods):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        refresh = driver.stop_refresh()
+        if refresh is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresh
         if not handshake:
             # Down, or between attempts: nothing to hand-shake with.
             driver.end(None)
@@ -636,6 +732,7 @@ class _Connect:
     async def _open(self) -> Connection:
         connection = Connection(self._params, self._options)
         await connection._driver.establish(self._params)
+        connection._driver.start_refresh()
         return connection
 
 
@@ -666,6 +763,22 @@ def connect(
     before the loss are not acked on the new connection (the broker
     redelivers them). See ``add_on_lost_callback``,
     ``add_on_recovered_callback`` and ``add_on_recovery_error_callback``.
+
+    ``credentials=`` takes a :class:`~amqp_client.Credentials` (user name,
+    password, ``expires_at``) or a provider: a zero-argument function, or
+    coroutine function, returning one (an OAuth2 token source, a Vault
+    lease). The provider is asked before every connection attempt, the
+    first and each recovery attempt, and its answer replaces the URL's user
+    name and password. When the answer has ``expires_at``, the client asks
+    again at 80% of the lifetime it had left and sends the new password
+    with connection.update-secret; a provider that raises (or a refresh
+    that fails) is logged, reported to ``add_on_credentials_error_callback``
+    and tried again with backoff (``recovery_delay`` up to
+    ``recovery_max_delay``, at least 0.1 s), and never closes the
+    connection by itself. A coroutine provider has 30 s to answer (or
+    connection_timeout, if longer); a plain function runs on the event
+    loop, so it should be quick. Without a provider, a secret the broker
+    accepted from ``update_secret()`` is what recovery logs in with.
 
     Deliveries received and not yet handed to the application are bounded:
     when they pass ``max_buffered_bytes`` of bodies (64 MiB) or
@@ -699,6 +812,8 @@ def connect(
             such as NotAllowedError for an unknown vhost).
         ConnectionLost: the TCP connection could not be made or broke.
         TimeoutError: connection_timeout passed.
+        CredentialsError: the credentials provider raised or returned
+            something other than usable Credentials (its error is the cause).
     """
     params, options = parse_connect(url, keywords)
     return _Connect(params, options)

@@ -42,9 +42,16 @@ from typing import Any, TypeVar, Unpack
 
 from amqp_client import uri
 from amqp_client._spec_base import Method, check_timeout
+from amqp_client.auth import Credentials
 from amqp_client.blocking._waiter import Waiter
 from amqp_client.blocking.channel import Channel, Delivery, drain, open_channel, result
-from amqp_client.errors import AMQPError, ChannelClosed, ConnectionLost, UsageError
+from amqp_client.errors import (
+    AMQPError,
+    ChannelClosed,
+    ConnectionLost,
+    CredentialsError,
+    UsageError,
+)
 from amqp_client.protocol import Connection as Core
 from amqp_client.session.api import ConnectionInfo
 from amqp_client.session.channel import GRACEFUL_CLOSE_TIMEOUT, ChannelSession
@@ -55,6 +62,7 @@ from amqp_client.session.connect import (
     parse_connect,
 )
 from amqp_client.session.connection import ConnectionSession, Ending
+from amqp_client.session.credentials import Fetch, is_async_provider, refresh_plan
 from amqp_client.session.link import Callback, Reply, run_callbacks
 from amqp_client.session.link import Waiter as AnyWaiter
 from amqp_client.session.recovery import Sleep, recovery_loop, restore_timeout
@@ -115,6 +123,8 @@ class _Driver:
         self.callback_thread: threading.Thread | None = None
         self.recovery_thread: threading.Thread | None = None
         self.wake_recovery = threading.Event()
+        self.refresh_thread: threading.Thread | None = None
+        self.refresh_stop = threading.Event()
         # Readers to wake once the reading thread releases the lock.
         self.deferred: list[Callable[[], None]] = []
         # Reading the socket (see ``lead``): held by the thread that reads.
@@ -271,6 +281,8 @@ class _Driver:
     def handle_events(self) -> None:
         """Route the core's events; act on the connection's ending."""
         ending = self.session.handle_events()
+        if ending is Ending.RECOVER or ending is Ending.CLOSED:
+            self.refresh_stop.set()
         if ending is Ending.RECOVER:
             self.wake_recovery.clear()
             self.recovery_thread = threading.Thread(
@@ -558,9 +570,18 @@ class _Driver:
     # --- connecting ---------------------------------------------------------------------------
 
     def establish(self, order: Sequence[uri.ConnectionParameters]) -> None:
-        """Open a socket and an AMQP connection to the first endpoint of
-        ``order`` that answers (see ``connect_plan``)."""
+        """Ask the credentials provider (if any), then open a socket and an
+        AMQP connection to the first endpoint of ``order`` that answers
+        (see ``connect_plan``).
+
+        Raises:
+            CredentialsError: the provider failed (reported meanwhile).
+        """
         session = self.session
+        if session.credentials.provider is not None:
+            credentials = self.ask_provider(order[0])
+            with self.lock:
+                session.credentials.obtained(credentials, time.monotonic())
         plan = connect_plan(order, lambda: session.closing)
         session.connecting = True
         try:
@@ -630,6 +651,98 @@ class _Driver:
         if thread is not None and thread is not threading.current_thread():
             thread.join(5)
 
+    # --- credentials (the refresh on its own thread) ----------------------------------------
+
+    def ask_provider(self, params: uri.ConnectionParameters) -> Credentials:
+        """The credentials provider's answer, within ``state.timeout``
+        seconds: it runs on a thread of its own, so one that hangs is
+        left behind (a daemon) instead of hanging the caller.
+
+        Raises:
+            CredentialsError: it raised, answered something unusable or
+                not in time (reported meanwhile).
+        """
+        state = self.session.credentials
+        provider = state.provider
+        assert provider is not None
+        outcome: list[tuple[object, Exception | None]] = []
+        done = threading.Event()
+
+        def ask() -> None:
+            try:
+                outcome.append((provider(), None))
+            except Exception as exc:
+                outcome.append((None, exc))
+            finally:
+                done.set()
+
+        threading.Thread(
+            target=ask, name="amqp-credentials-provider", daemon=True
+        ).start()
+        answer: object = None
+        failure: Exception | None = state.no_answer()
+        if done.wait(state.timeout):
+            answer, failure = outcome[0]
+        with self.lock:
+            if failure is None:
+                try:
+                    return state.accept(answer, params)
+                except CredentialsError as exc:
+                    failure = exc
+            raise state.failed(failure)  # its cause: the provider's error
+
+    def start_refresh(self) -> None:
+        """The connection is open: refresh its credentials before they
+        expire (see ``refresh_plan``) on a thread of its own, until the
+        connection is lost or closed."""
+        self.refresh_stop.set()
+        session = self.session
+        if session.credentials.refresh_due is None or session.closing:
+            return
+        stop = self.refresh_stop = threading.Event()
+        self.refresh_thread = threading.Thread(
+            target=self.refresh,
+            args=(stop,),
+            name=f"amqp-credentials {self.session.params.address}",
+            daemon=True,
+        )
+        self.refresh_thread.start()
+
+    def refresh(self, stop: threading.Event) -> None:
+        """The refresh thread: drives ``refresh_plan`` until ``stop``."""
+        state = self.session.credentials
+        plan = refresh_plan(state, time.monotonic)
+        try:
+            with self.lock:
+                step = next(plan)
+            while not stop.is_set():
+                outcome: Credentials | BaseException | None = None
+                if isinstance(step, Sleep):
+                    if stop.wait(step.delay):
+                        return
+                elif isinstance(step, Fetch):
+                    try:
+                        outcome = self.ask_provider(self.session.params)
+                    except CredentialsError as exc:
+                        outcome = exc
+                else:
+                    try:
+                        self.connection.update_secret(
+                            step.method.new_secret,
+                            step.method.reason,
+                            timeout=step.timeout,
+                        )
+                    except (AMQPError, TimeoutError) as exc:
+                        outcome = exc
+                with self.lock:
+                    if stop.is_set():
+                        return  # lost or closed meanwhile: not a failure
+                    step = plan.send(outcome)
+        except StopIteration:
+            return
+        except Exception:
+            log.exception("the credentials refresh failed")
+
     # --- recovery (its own thread) ----------------------------------------------------------
 
     def recover(self) -> None:
@@ -685,6 +798,7 @@ class _Driver:
                 if not session.closing:
                     with self.lock:
                         session.recovered()
+                    self.start_refresh()
                 return
 
     def restore(self) -> None:
@@ -720,9 +834,10 @@ class _Driver:
         self.stopping = True
         self.session.closing = True
         self.wake_recovery.set()
+        self.refresh_stop.set()
         self.wake()
         current = threading.current_thread()
-        for thread in (self.recovery_thread, self.io_thread):
+        for thread in (self.recovery_thread, self.refresh_thread, self.io_thread):
             if thread is not None and thread is not current:
                 thread.join(5)
         self.callbacks.put(_STOP)
@@ -969,6 +1084,10 @@ def connect(
     frame-error (501) and ``FrameDecodeError`` before the body is buffered.
     Telemetry (``telemetry``, ``tracer_provider``, ``meter_provider``) too:
     see :mod:`amqp_client.telemetry`.
+    ``credentials=`` works as there too: a provider is a plain function
+    here (a coroutine function is a TypeError), called on a short-lived
+    thread of its own and waited for at most 30 s (or connection_timeout,
+    if longer); the refresh runs on a thread of its own.
 
     Raises:
         TypeError: an argument of the wrong type (before anything is sent).
@@ -978,8 +1097,15 @@ def connect(
             such as NotAllowedError for an unknown vhost).
         ConnectionLost: the TCP connection could not be made or broke.
         TimeoutError: connection_timeout passed.
+        CredentialsError: the credentials provider raised or returned
+            something other than usable Credentials (its error is the cause).
     """
     params, options = parse_connect(url, keywords)
+    if is_async_provider(options.credentials):
+        raise TypeError(
+            "credentials: an async provider needs the asyncio client "
+            "(amqp_client.connect); give the blocking client a plain function"
+        )
     connection = Connection(params, options)
     driver = connection._driver
     try:
@@ -987,4 +1113,5 @@ def connect(
     except BaseException:
         driver.shutdown()
         raise
+    driver.start_refresh()
     return connection

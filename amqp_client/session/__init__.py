@@ -20,4 +20,6 @@ Modules:
 * :mod:`~amqp_client.session.recovery`: topology, backoff, restore plan;
 * :mod:`~amqp_client.session.connect`: ``connect()``'s arguments and the
   connect and recovery plans.
+* :mod:`~amqp_client.session.credentials`: who each attempt logs in as,
+  and the credentials refresh plan.
 """

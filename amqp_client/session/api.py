@@ -8,7 +8,9 @@ session objects; nothing waits and nothing does I/O.
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+import types
+from collections.abc import Mapping
+from typing import Generic, TypeVar
 
 from amqp_client._delivery import DeliveryData
 from amqp_client.errors import AMQPError
@@ -17,6 +19,7 @@ from amqp_client.session.connection import ConnectionSession
 from amqp_client.session.consumers import ConsumerSession
 from amqp_client.session.link import Callback
 from amqp_client.session.recovery import Topology
+from amqp_client.wire import FieldValue
 
 __all__ = ["ChannelInfo", "ConnectionInfo", "ConsumerInfo"]
 
@@ -66,13 +69,17 @@ class ConnectionInfo(Generic[D]):
         return self._session.core.blocked
 
     @property
-    def server_properties(self) -> dict[str, Any]:
-        """What the broker said about itself in connection.start."""
-        return self._session.core.server_properties
+    def server_properties(self) -> Mapping[str, FieldValue]:
+        """What the broker said about itself in connection.start (a
+        read-only view): ``product``, ``version``, ``platform``,
+        ``capabilities`` (a dict), ``cluster_name``... Empty before the
+        first connection.start."""
+        return types.MappingProxyType(self._session.core.server_properties)
 
     @property
     def server_version(self) -> str:
-        """The broker's version ("3.13.7"), or "" if it did not say."""
+        """The broker's version (``"3.10.8"``): ``server_properties``'
+        ``version``, or "" if it did not say."""
         version = self._session.core.server_properties.get("version", "")
         if isinstance(version, bytes):
             return version.decode("utf-8", "replace")
@@ -126,6 +133,14 @@ class ConnectionInfo(Generic[D]):
         without it. ``entity`` describes it (``"queue 'tasks'"``)."""
         self._session.callbacks.recovery_error.append(callback)
 
+    def add_on_credentials_error_callback(self, callback: Callback) -> None:
+        """``callback(error)`` when the credentials provider fails (a
+        ``CredentialsError``, its cause the provider's exception) or a
+        refresh's connection.update-secret does (its error). Neither closes
+        the connection: a refresh is retried with backoff, a recovery
+        attempt is retried by recovery."""
+        self._session.callbacks.credentials_error.append(callback)
+
 
 class ChannelInfo(Generic[D]):
     """What a channel tells about itself, and its callbacks."""
@@ -145,10 +160,13 @@ class ChannelInfo(Generic[D]):
 
     @property
     def is_open(self) -> bool:
+        """Open and usable (on a recovering connection: also while the
+        connection is down, as the channel is reopened on recovery)."""
         return self._state.is_open
 
     @property
     def is_closed(self) -> bool:
+        """Not open: closed by the client or the broker."""
         return not self._state.is_open
 
     @property

@@ -17,8 +17,9 @@ import ssl
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from amqp_client import uri
+from amqp_client import auth, uri
 from amqp_client._spec_base import check_timeout
+from amqp_client.auth import Credentials
 from amqp_client.errors import ConnectionLost
 from amqp_client.protocol.core import DEFAULT_MAX_MESSAGE_SIZE
 from amqp_client.session.consumers import (
@@ -26,6 +27,7 @@ from amqp_client.session.consumers import (
     DEFAULT_MAX_BUFFERED_MESSAGES,
     check_limit,
 )
+from amqp_client.session.credentials import CredentialsSource, check_source
 from amqp_client.session.recovery import RecoveryOptions
 from amqp_client.telemetry import check_telemetry
 
@@ -52,6 +54,8 @@ class ConnectOptions:
     """What a connection needs besides its endpoints (checked at once)."""
 
     __slots__ = (
+        "backoff",
+        "credentials",
         "max_buffered_bytes",
         "max_buffered_messages",
         "max_message_size",
@@ -67,6 +71,8 @@ class ConnectOptions:
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
         max_buffered_messages: int = DEFAULT_MAX_BUFFERED_MESSAGES,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        credentials: CredentialsSource | None = None,
+        backoff: RecoveryOptions | None = None,
         *,
         telemetry: bool = True,
         tracer_provider: TracerProvider | None = None,
@@ -78,6 +84,10 @@ class ConnectOptions:
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
         self.recovery = recovery
+        #: The delays between tries of something failing (recovery's, also
+        #: when recovery is off: a failing credentials refresh uses them).
+        self.backoff = backoff or recovery or RecoveryOptions()
+        self.credentials = check_source(credentials)
         self.max_buffered_bytes = check_limit(max_buffered_bytes, "max_buffered_bytes")
         self.max_buffered_messages = check_limit(
             max_buffered_messages, "max_buffered_messages"
@@ -119,9 +129,10 @@ class ConnectKeywords(TypedDict, total=False):
     heartbeat, frame_max, channel_max, ssl, auth_mechanism,
     client_properties, connection_name, connection_timeout, locale,
     max_buffered_bytes (64 MiB), max_buffered_messages (20,000),
-    max_message_size (128 MiB), telemetry (True: report to OpenTelemetry
-    when opentelemetry-api is installed), tracer_provider and
-    meter_provider (None: the global ones).
+    max_message_size (128 MiB), credentials (a ``Credentials`` or a
+    callable returning one; an async one in asyncio only), telemetry (True:
+    report to OpenTelemetry when opentelemetry-api is installed),
+    tracer_provider and meter_provider (None: the global ones).
     """
 
     hosts: Sequence[str] | None
@@ -145,6 +156,7 @@ class ConnectKeywords(TypedDict, total=False):
     telemetry: bool
     tracer_provider: TracerProvider | None
     meter_provider: MeterProvider | None
+    credentials: CredentialsSource | None
 
 
 def parse_connect(
@@ -171,6 +183,7 @@ def parse_connect(
         keywords.get("max_buffered_bytes", DEFAULT_MAX_BUFFERED_BYTES),
         keywords.get("max_buffered_messages", DEFAULT_MAX_BUFFERED_MESSAGES),
         keywords.get("max_message_size", DEFAULT_MAX_MESSAGE_SIZE),
+        credentials=keywords.get("credentials"),
         heartbeat=keywords.get("heartbeat"),
         frame_max=keywords.get("frame_max"),
         channel_max=keywords.get("channel_max"),
@@ -202,6 +215,7 @@ def connect_arguments(
     max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
     max_buffered_messages: int = DEFAULT_MAX_BUFFERED_MESSAGES,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    credentials: CredentialsSource | None = None,
     **overrides: Any,
 ) -> tuple[list[uri.ConnectionParameters], ConnectOptions]:
     """Check what both fronts' ``connect()`` take (before any I/O).
@@ -213,11 +227,24 @@ def connect_arguments(
         if not isinstance(flag, bool):
             raise TypeError(f"{name}: expected bool, got {type(flag).__name__}")
     params = endpoints(url, hosts, shuffle, overrides)
+    credentials = check_source(credentials)
+    if isinstance(credentials, Credentials):
+        # Fixed credentials the auth mechanism cannot carry fail here, as a
+        # URL's would (a provider's answers are checked when they come).
+        for endpoint in params:
+            auth.mechanism_for(
+                endpoint.auth_mechanism, credentials.username, credentials.password
+            )
     # Checked whether or not recovery is on: a bad value is a bug either way.
     options = RecoveryOptions(recovery_delay, recovery_max_delay, recovery_attempts)
     recovery = options if recover else None
     return params, ConnectOptions(
-        recovery, max_buffered_bytes, max_buffered_messages, max_message_size
+        recovery,
+        max_buffered_bytes,
+        max_buffered_messages,
+        max_message_size,
+        credentials=credentials,
+        backoff=options,
     )
 
 

@@ -31,6 +31,7 @@ from amqp_client.protocol.core import DEFAULT_MAX_MESSAGE_SIZE
 from amqp_client.session.channel import ChannelSession
 from amqp_client.session.connect import ConnectOptions
 from amqp_client.session.consumers import DeliveryBudget
+from amqp_client.session.credentials import CredentialsState
 from amqp_client.session.link import (
     Callback,
     DeliveryFactory,
@@ -38,8 +39,14 @@ from amqp_client.session.link import (
     Reply,
     Waiter,
 )
-from amqp_client.session.recovery import Topology, is_recoverable, lost_error
+from amqp_client.session.recovery import (
+    Topology,
+    is_recoverable,
+    lost_error,
+    restore_timeout,
+)
 from amqp_client.session.router import Router
+from amqp_client.spec import ConnectionUpdateSecret, ConnectionUpdateSecretOk
 from amqp_client.telemetry import make_telemetry
 
 __all__ = ["ConnectionCallbacks", "ConnectionSession", "Ending", "new_core"]
@@ -89,7 +96,15 @@ class Ending(enum.Enum):
 class ConnectionCallbacks:
     """The user callbacks registered on a connection."""
 
-    __slots__ = ("blocked", "close", "lost", "recovered", "recovery_error", "unblocked")
+    __slots__ = (
+        "blocked",
+        "close",
+        "credentials_error",
+        "lost",
+        "recovered",
+        "recovery_error",
+        "unblocked",
+    )
 
     def __init__(self) -> None:
         self.close: list[Callback] = []
@@ -98,6 +113,7 @@ class ConnectionCallbacks:
         self.lost: list[Callback] = []
         self.recovered: list[Callback] = []
         self.recovery_error: list[Callback] = []
+        self.credentials_error: list[Callback] = []
 
 
 class ConnectionSession(Generic[D]):
@@ -140,12 +156,16 @@ class ConnectionSession(Generic[D]):
         )
         if self.telemetry is not None:
             self.telemetry.set_server(self.params.host, self.params.port)
+        #: Who logs in, from where, and when to refresh.
+        self.credentials = CredentialsState(options.credentials, options.backoff)
+        self.credentials.report = self.credentials_failed
+        self.credentials.timeout = restore_timeout(self.params)
         #: The current attempt's open handshake.
         self.opened: Waiter[None] | None = None
         #: Channels waiting for channel.open-ok, by id.
         self.opening: dict[int, Waiter[None]] = {}
-        #: Requests on channel 0 (update-secret), in order.
-        self.control: deque[Waiter[Reply]] = deque()
+        #: Requests on channel 0 (update-secret), in order, with their waiters.
+        self.control: deque[tuple[Method, Waiter[Reply]]] = deque()
         self.reading_paused = False
         #: An attempt to connect is under way.
         self.connecting = False
@@ -232,6 +252,12 @@ class ConnectionSession(Generic[D]):
     def _buffered_bytes(self) -> int:
         return self.budget.size
 
+    def credentials_failed(self, error: BaseException) -> None:
+        """The credentials provider failed, or a refresh did; the
+        connection goes on (a connection attempt fails with ``error``)."""
+        _log.warning("credentials: %s", error)
+        self.run_callbacks(self.callbacks.credentials_error, error)
+
     def _queue_renamed(self, old: str, new: str) -> None:
         for channel in self.router:
             channel.queue_renamed(old, new)
@@ -261,10 +287,11 @@ class ConnectionSession(Generic[D]):
     def new_attempt(
         self, params: uri.ConnectionParameters, opened: Waiter[None]
     ) -> Core:
-        """A fresh core for one attempt to reach ``params``; ``opened``
-        resolves at its connection.open-ok. :meth:`initiate` starts it once
-        the transport is there."""
-        core = new_core(params, self.options.max_message_size)
+        """A fresh core for one attempt to reach ``params``, logging in with
+        the credentials of :attr:`credentials`; ``opened`` resolves at its
+        connection.open-ok. :meth:`initiate` starts it once the transport
+        is there."""
+        core = new_core(self.credentials.apply(params), self.options.max_message_size)
         self.params = params
         self.core = core
         if self.telemetry is not None:
@@ -313,7 +340,7 @@ class ConnectionSession(Generic[D]):
         """A request on channel 0 (connection.update-secret)."""
         self.check_open()
         self.core.call(0, method)
-        self.control.append(waiter)
+        self.control.append((method, waiter))
         self.flush(urgent=True)
         self.reading_may_change()
 
@@ -371,11 +398,17 @@ class ConnectionSession(Generic[D]):
         return ending
 
     def _on_control_reply(self, method: Method) -> None:
-        while self.control:
-            waiter = self.control.popleft()
-            if not waiter.done():
-                waiter.set_result(method)
-                return
+        if not self.control:
+            return
+        request, waiter = self.control.popleft()
+        # Remembered whether or not the caller still waits: the broker took
+        # it, so a later attempt (recovery) logs in with it.
+        if isinstance(request, ConnectionUpdateSecret) and isinstance(
+            method, ConnectionUpdateSecretOk
+        ):
+            self.credentials.secret_accepted(request.new_secret)
+        if not waiter.done():
+            waiter.set_result(method)
 
     def _on_channel_opened(self, channel_id: int) -> None:
         channel = self.router.get(channel_id)
@@ -416,7 +449,10 @@ class ConnectionSession(Generic[D]):
         opened and the connection-level requests (with ``failure``)."""
         if self.opened is not None and not self.opened.done():
             self.opened.set_exception(opening)
-        waiters: list[Waiter[None]] = [*self.opening.values(), *self.control]
+        waiters: list[Waiter[None]] = [
+            *self.opening.values(),
+            *(waiter for _, waiter in self.control),
+        ]
         self.opening.clear()
         self.control.clear()
         for waiter in waiters:

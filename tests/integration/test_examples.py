@@ -36,6 +36,8 @@ CLOSING = {
     "codec_demo.py": "The spec's own words",
     "confirms_aio.py": "the broker confirmed and held every one of the 20,000 messages",
     "confirms_blocking.py": "the broker confirmed and held every one of the 20,000 messages",
+    "credentials_aio.py": "refreshed the credentials twice with update-secret; the connection never dropped",
+    "credentials_blocking.py": "refreshed the credentials twice with update-secret; the connection never dropped",
     "demo.py": "closed the channel and the connection cleanly",
     "recovering_consumer_aio.py": "the consumer rode through the cut and got all 20",
     "recovering_consumer_blocking.py": "the consumer rode through the cut and got all 20",

@@ -126,7 +126,7 @@ async def memory_alarm_scenario(front: Front, node: BrokerNode) -> None:
             # it next publishes under the alarm; that publish is held there.
             trigger = await within(ch.basic_publish(b"trigger", routing_key=queue))
             await within(blocked.wait(), 15)
-            assert conn.blocked
+            assert conn.blocked and conn.is_blocked and conn.is_open
             assert events[0][0] == "blocked"
             assert "memory" in events[0][1].lower()
             # Now the client itself holds further publishes back.
@@ -140,7 +140,7 @@ async def memory_alarm_scenario(front: Front, node: BrokerNode) -> None:
         finally:
             await asyncio.to_thread(node.set_memory_alarm, False)
         await within(unblocked.wait(), 15)
-        assert not conn.blocked
+        assert not conn.blocked and not conn.is_blocked
         assert [kind for kind, _ in events] == ["blocked", "unblocked"]
         confirmation = await within(publishing, 10)
         await within(trigger)

@@ -42,7 +42,7 @@ def spy_readers(conn: blocking.Connection) -> list[int]:
         readers.append(threading.get_ident())
         return read_once(*args)
 
-    driver.read_once = spy  # type: ignore[method-assign]  # a spy on one instance
+    driver.read_once = spy  # type: ignore[method-assign,assignment]  # a spy on one instance
     return readers
 
 

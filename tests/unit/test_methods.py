@@ -26,7 +26,7 @@ from typing import Any, cast
 import pytest
 
 from amqp_client import errors, spec
-from amqp_client._spec_base import REQUIRED, Field, Method
+from amqp_client._spec_base import REQUIRED, SECRET_FIELDS, Field, Method
 from amqp_client.errors import FrameDecodeError
 
 # Each test runs on the C decoders and on the pure-Python ones.
@@ -693,6 +693,12 @@ def test_repr() -> None:
 @by_method
 def test_repr_evaluates_to_an_equal_object(cls: type[Method]) -> None:
     method = sample(cls)
+    if any((cls.NAME, f.name) in SECRET_FIELDS for f in cls.FIELDS):
+        # A password never appears in a repr (DESIGN.md §4): the fields
+        # that carry one (start-ok's SASL response, update-secret's new
+        # secret) show '***', so these do not evaluate back.
+        assert "='***'" in repr(method)
+        return
     namespace = {"datetime": datetime.datetime, cls.__name__: cls}
     assert eval(repr(method), namespace) == method
 

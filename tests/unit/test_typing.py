@@ -93,6 +93,11 @@ README_BLOCKS: dict[str, Rule] = {
     "import amqp_client": Rule(
         "Consumer callbacks and graceful shutdown: a complete module (asyncio)"
     ),
+    "import datetime": Rule(
+        "Credentials that change: a complete module, but for the token"
+        " endpoint it calls",
+        prelude="async def my_token_endpoint() -> str:\n    return 'token'\n",
+    ),
 }
 
 
@@ -198,6 +203,10 @@ async def misuse() -> None:
         delivery = await ch.basic_get("tasks")
         if delivery is not None:
             await delivery.ack(multiple="yes")  # E: arg-type
+    amqp_client.connect("amqp://localhost", credentials=42)  # E: arg-type
+    amqp_client.connect("amqp://localhost", credentials="guest:guest")  # E: arg-type
+    amqp_client.Credentials("u", "p", expires_at="tomorrow")  # E: arg-type
+    amqp_client.connect("amqp://localhost", credentials=lambda: ("u", "p"))  # E: arg-type
 
 
 def plain(delivery: amqp_client.Delivery) -> None:
@@ -229,6 +238,8 @@ def misuse() -> None:
         delivery = ch.basic_get("tasks")
         if delivery is not None:
             delivery.ack(multiple="yes")  # E: arg-type
+        version: int = conn.server_version  # E: assignment
+    blocking.connect("amqp://localhost", credentials=42)  # E: arg-type
 
 
 def takes_bytes(body: bytes) -> None:
@@ -246,13 +257,28 @@ CORRECT_AIO = Snippet(
     "correct_aio",
     "right types, asyncio front",
     """\
+import datetime
+
 import amqp_client
 
 
 async def use() -> None:
     async with amqp_client.connect("amqp://localhost") as conn:
         reveal_type(await conn.channel())  # R: amqp_client.aio.channel.Channel
+        reveal_type(conn.server_version)  # R: str
+        reveal_type(conn.heartbeat)  # R: int
+        reveal_type(conn.frame_max)  # R: int
+        reveal_type(conn.channel_max)  # R: int
+        # (In an R: pattern "?" stands for a bracket: fnmatch reads [...] as a set.)
+        reveal_type(conn.local_address)  # R: tuple?str, int? | None
+        reveal_type(conn.peer_address)  # R: tuple?str, int? | None
+        reveal_type(conn.is_open)  # R: bool
+        reveal_type(conn.is_blocked)  # R: bool
+        product = conn.server_properties["product"]
+        if isinstance(product, str):
+            reveal_type(product)  # R: str
         ch: amqp_client.aio.Channel = await conn.channel()
+        reveal_type(ch.is_open)  # R: bool
         ok = await ch.queue_declare(queue="tasks", durable=True)
         name: str = ok.queue
         reveal_type(await ch.basic_publish(b"x"))  # R: amqp_client.aio.*.Confirmation | None
@@ -284,6 +310,23 @@ async def callbacks(ch: amqp_client.aio.Channel) -> None:
     await consumer.cancel(timeout=5)
     await ch.close(timeout=5)
     await ch.connection.close(timeout=None)
+
+
+async def token() -> amqp_client.Credentials:
+    expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=5)
+    return amqp_client.Credentials("app", "token", expires_at=expires)
+
+
+async def rotate() -> None:
+    fixed = amqp_client.Credentials("app", "secret")
+    async with amqp_client.connect("amqp://localhost", credentials=fixed) as conn:
+        await conn.update_secret(b"rotated", "by hand")
+    async with amqp_client.connect("amqp://localhost", credentials=token) as conn:
+        conn.add_on_credentials_error_callback(print)
+    async with amqp_client.connect(
+        "amqp://localhost", credentials=lambda: fixed, recover=True
+    ):
+        pass
 """,
 )
 
@@ -291,13 +334,18 @@ CORRECT_BLOCKING = Snippet(
     "correct_blocking",
     "right types, blocking front",
     """\
-from amqp_client import blocking
+from amqp_client import Credentials, blocking
 
 
 def use() -> None:
     with blocking.connect("amqp://localhost") as conn:
         reveal_type(conn.channel())  # R: amqp_client.blocking.channel.Channel
+        reveal_type(conn.server_version)  # R: str
+        reveal_type(conn.heartbeat)  # R: int
+        reveal_type(conn.local_address)  # R: tuple?str, int? | None
+        reveal_type(conn.is_blocked)  # R: bool
         ch: blocking.Channel = conn.channel(timeout=5)
+        reveal_type(ch.is_open)  # R: bool
         ok = ch.queue_declare(queue="tasks", durable=True)
         name: str = ok.queue
         reveal_type(ch.basic_publish(b"x"))  # R: amqp_client.blocking.*.Confirmation | None
@@ -315,6 +363,10 @@ def use() -> None:
                 message.ack()
                 break
         ch.close()
+    fixed = Credentials("app", "secret")
+    with blocking.connect("amqp://localhost", credentials=lambda: fixed) as conn:
+        conn.update_secret(b"rotated", timeout=5)
+        conn.add_on_credentials_error_callback(print)
 
 
 def handle(delivery: blocking.Delivery) -> None:
