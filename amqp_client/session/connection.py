@@ -130,6 +130,8 @@ class ConnectionSession(Generic[D]):
             self.topology = Topology()
             self.topology.on_rename = self._queue_renamed
         self.callbacks = ConnectionCallbacks()
+        # Live consumers per queue name, over all channels.
+        self._consumers_on: dict[str, int] = {}
         #: The current attempt's open handshake.
         self.opened: Waiter[None] | None = None
         #: Channels waiting for channel.open-ok, by id.
@@ -203,16 +205,32 @@ class ConnectionSession(Generic[D]):
         if self.topology is not None:
             self.topology.record(method, reply)
 
-    def consumer_gone(self, queue: str, channel_id: int) -> None:
-        """A consumer on ``queue`` ended: RabbitMQ deletes an auto-delete
-        queue with its last consumer, so recovery must not bring it back."""
+    def consumer_added(self, queue: str) -> None:
+        """A consumer on ``queue`` started (consume-ok) on some channel."""
+        counts = self._consumers_on
+        counts[queue] = counts.get(queue, 0) + 1
+
+    def consumer_removed(self, queue: str) -> None:
+        """A consumer on ``queue`` left its channel (ended, or taken out to
+        be consumed again by recovery)."""
+        counts = self._consumers_on
+        left = counts.get(queue, 0) - 1
+        if left > 0:
+            counts[queue] = left
+        else:
+            counts.pop(queue, None)
+
+    def consumer_gone(self, queue: str) -> None:
+        """A consumer on ``queue`` was cancelled (either side): RabbitMQ
+        deletes an auto-delete queue with its last consumer, so recovery
+        must not bring it back. O(1): the live consumers are counted per
+        queue, not looked for on every channel (cancelling M consumers of
+        M auto-delete queues visited M x M consumers)."""
         topology = self.topology
         if topology is None or not topology.is_auto_delete(queue):
             return
-        for channel in self.router:
-            if channel.has_consumer_on(queue):
-                return
-        topology.forget_queue(queue)
+        if queue not in self._consumers_on:
+            topology.forget_queue(queue)
 
     def recovery_failed(self, entity: str, error: BaseException) -> None:
         """Something recorded could not be restored; recovery goes on."""
@@ -220,6 +238,9 @@ class ConnectionSession(Generic[D]):
         self.run_callbacks(self.callbacks.recovery_error, entity, error)
 
     def _queue_renamed(self, old: str, new: str) -> None:
+        count = self._consumers_on.pop(old, 0)
+        if count:
+            self._consumers_on[new] = self._consumers_on.get(new, 0) + count
         for channel in self.router:
             channel.queue_renamed(old, new)
 
