@@ -3,6 +3,8 @@ consumer's buffered deliveries leave it (amqp_client.session.consumers)."""
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 from amqp_client.spec import BasicConsume, BasicProperties
 
@@ -94,3 +96,22 @@ def test_a_lost_connection_drops_the_dead_tags() -> None:
     state.drop_buffered()
     assert state.take() is None and not state.ended
     assert (budget.messages, budget.size) == (0, 0)
+
+
+def test_a_consumer_without_deliveries_holds_no_buffer() -> None:
+    # 10,000 consumers on a channel (bench/scale.py): the buffer is made at
+    # the first delivery, not with the consumer (an empty deque is 760 B).
+    budget = DeliveryBudget()
+    method = BasicConsume("q", "ct")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        states = [ConsumerSession[DeliveryData](method, budget) for _ in range(1000)]
+        per_consumer = (tracemalloc.get_traced_memory()[0] - before) / len(states)
+    finally:
+        tracemalloc.stop()
+    assert per_consumer < 400
+    state = states[0]
+    assert state.buffered == 0 and state.take() is None
+    state.push(delivery(1))
+    assert state.buffered == 1 and state.end() == [1] and state.buffered == 0
