@@ -9,9 +9,11 @@ cons      M consumers (100, 10,000) on one channel, all on one queue.
 For each (scenario, size, client) a child process (``--worker``):
 
 * opens the items one after another, timing each (the time to open the
-  Nth item, not only the total: "first 10 %" and "last 10 %" are the mean
-  open time of the first and the last tenth of the items; a last/first
-  ratio well above 1 is a cost that grows with N);
+  Nth item, not only the total: "first" and "last" are the mean open time
+  of the first and the last tenth of the items, in wall-clock time and in
+  this process's CPU time (all its threads; the CPU figures leave out the
+  broker's work and most of the machine's other load); a last/first ratio
+  well above 1 is a cost that grows with N);
 * measures what they hold: the process's **RSS** delta (``VmRSS``, after
   ``gc.collect()``) over N, its threads and file descriptors, and in a
   second pass with ``tracemalloc`` on (up to 100 items, closed again) the
@@ -132,21 +134,33 @@ class Opener:
 
     def __init__(self) -> None:
         self.times: list[float] = []
+        self.cpu: list[float] = []
+        self._cpu0 = 0.0
         OPENED[0] = 0
 
     def start(self) -> float:
+        self._cpu0 = time.process_time()
         return time.perf_counter()
 
     def done(self, t0: float) -> None:
         self.times.append(time.perf_counter() - t0)
+        self.cpu.append(time.process_time() - self._cpu0)
         OPENED[0] += 1
 
     def figures(self) -> dict[str, float]:
-        t = self.times
-        tenth = max(1, len(t) // 10)
-        first = sum(t[:tenth]) / tenth
-        last = sum(t[-tenth:]) / tenth
-        return {"open_s": sum(t), "first_us": first * 1e6, "last_us": last * 1e6}
+        def tenths(t: list[float]) -> tuple[float, float]:
+            k = max(1, len(t) // 10)
+            return sum(t[:k]) / k * 1e6, sum(t[-k:]) / k * 1e6
+
+        first, last = tenths(self.times)
+        cpu_first, cpu_last = tenths(self.cpu)
+        return {
+            "open_s": sum(self.times),
+            "first_us": first,
+            "last_us": last,
+            "cpu_first_us": cpu_first,
+            "cpu_last_us": cpu_last,
+        }
 
 
 # --- the clients ----------------------------------------------------------------------
@@ -854,6 +868,7 @@ def print_table(
     unit = UNITS[scenario]
     print(f"\n{scenario}: {TITLES[scenario].format(n=n, p=p)}")
     print(f"{'client':<27}{'open s':>8}{'first us':>10}{'last us':>10}{'l/f':>6}"
+          f"{'cpu first':>10}{'cpu last':>9}"
           f"{'RSS KiB/' + unit:>15}{'heap KiB/' + unit:>16}{'threads':>8}"
           f"{'fds':>6}{'msg/s':>9}{'close s':>9}")  # fmt: skip
     for client, r in cells.items():
@@ -862,7 +877,8 @@ def print_table(
             continue
         growth = r["last_us"] / r["first_us"] if r["first_us"] else 0.0
         print(f"{client:<27}{r['open_s']:>8.3f}{r['first_us']:>10,.0f}"
-              f"{r['last_us']:>10,.0f}{growth:>6.2f}{_kib(r['rss_per_item']):>15}"
+              f"{r['last_us']:>10,.0f}{growth:>6.2f}{r['cpu_first_us']:>10,.0f}"
+              f"{r['cpu_last_us']:>9,.0f}{_kib(r['rss_per_item']):>15}"
               f"{_kib(r.get('heap_per_item')):>16}{r['threads']:>8}{r['fds']:>6}"
               f"{r['publish_per_s']:>9,.0f}{r['close_s']:>9.3f}")  # fmt: skip
     sys.stdout.flush()
