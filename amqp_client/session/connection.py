@@ -124,14 +124,14 @@ class ConnectionSession(Generic[D]):
             options.max_buffered_bytes, options.max_buffered_messages
         )
         self.budget.on_change = self.reading_may_change
+        # Live consumers per queue name, over all channels.
+        self._consumers_on: dict[str, int] = {}
         self.recovery = options.recovery
         self.topology: Topology | None = None
         if self.recovery is not None:
             self.topology = Topology()
             self.topology.on_rename = self._queue_renamed
         self.callbacks = ConnectionCallbacks()
-        # Live consumers per queue name, over all channels.
-        self._consumers_on: dict[str, int] = {}
         #: The current attempt's open handshake.
         self.opened: Waiter[None] | None = None
         #: Channels waiting for channel.open-ok, by id.
@@ -238,11 +238,11 @@ class ConnectionSession(Generic[D]):
         self.run_callbacks(self.callbacks.recovery_error, entity, error)
 
     def _queue_renamed(self, old: str, new: str) -> None:
+        for channel in self.router:
+            channel.queue_renamed(old, new)
         count = self._consumers_on.pop(old, 0)
         if count:
             self._consumers_on[new] = self._consumers_on.get(new, 0) + count
-        for channel in self.router:
-            channel.queue_renamed(old, new)
 
     # --- the read pause --------------------------------------------------------------------
 
