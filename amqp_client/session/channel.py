@@ -487,6 +487,7 @@ class ChannelSession(Generic[D]):
         consumer = self.consumers.pop(consumer_tag, None)
         if consumer is None:
             return None
+        self.connection.consumer_removed(consumer.queue)
         tags = consumer.end(error)
         if (
             tags
@@ -684,7 +685,7 @@ class ChannelSession(Generic[D]):
     def on_server_cancel(self, consumer_tag: str) -> None:
         consumer = self.end_consumer(consumer_tag)
         if consumer is not None and self._records():
-            self.connection.consumer_gone(consumer.queue, self.channel_id)
+            self.connection.consumer_gone(consumer.queue)
         self.connection.run_callbacks(self.callbacks.cancel, consumer_tag)
 
     def on_flow(self, active: bool) -> None:
@@ -775,7 +776,8 @@ class ChannelSession(Generic[D]):
         """Replay a consumer's basic.consume (recovery); it is registered
         again as its consume-ok is routed."""
         method = consume_again(consumer.method, consumer.queue, consumer.consumer_tag)
-        self.consumers.pop(consumer.consumer_tag, None)
+        if self.consumers.pop(consumer.consumer_tag, None) is not None:
+            self.connection.consumer_removed(consumer.queue)
         self.request(method, waiter, consumer=consumer, internal=True)
 
     def queue_renamed(self, old: str, new: str) -> None:
@@ -784,9 +786,6 @@ class ChannelSession(Generic[D]):
                 consumer.queue = new
         if self._last_queue == old:
             self._last_queue = new
-
-    def has_consumer_on(self, queue: str) -> bool:
-        return any(consumer.queue == queue for consumer in self.consumers.values())
 
     def _fail_waiters(self, failure: AMQPError) -> None:
         """Fail the pending requests and unconfirmed publishes."""
@@ -818,6 +817,11 @@ class ChannelSession(Generic[D]):
                 consumer.queue = self._last_queue  # as the broker took ""
             consumer.consumer_tag = reply.consumer_tag
             consumer.active = True
+            if self.consumers.get(reply.consumer_tag) is not consumer:
+                previous = self.consumers.get(reply.consumer_tag)
+                if previous is not None:
+                    self.connection.consumer_removed(previous.queue)
+                self.connection.consumer_added(consumer.queue)
             self.consumers[reply.consumer_tag] = consumer
             if consumer.abandoned:
                 self.abandon_consumer(consumer)
@@ -825,7 +829,7 @@ class ChannelSession(Generic[D]):
         if isinstance(method, BasicCancel):
             ended = self.end_consumer(method.consumer_tag)
             if ended is not None and recorded:
-                self.connection.consumer_gone(ended.queue, self.channel_id)
+                self.connection.consumer_gone(ended.queue)
             return
         if isinstance(reply, QueueDeclareOk):
             self._last_queue = reply.queue

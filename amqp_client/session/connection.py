@@ -141,6 +141,8 @@ class ConnectionSession(Generic[D]):
             options.max_buffered_bytes, options.max_buffered_messages
         )
         self.budget.on_change = self.reading_may_change
+        # Live consumers per queue name, over all channels.
+        self._consumers_on: dict[str, int] = {}
         self.recovery = options.recovery
         self.topology: Topology | None = None
         if self.recovery is not None:
@@ -233,16 +235,32 @@ class ConnectionSession(Generic[D]):
         if self.topology is not None:
             self.topology.record(method, reply)
 
-    def consumer_gone(self, queue: str, channel_id: int) -> None:
-        """A consumer on ``queue`` ended: RabbitMQ deletes an auto-delete
-        queue with its last consumer, so recovery must not bring it back."""
+    def consumer_added(self, queue: str) -> None:
+        """A consumer on ``queue`` started (consume-ok) on some channel."""
+        counts = self._consumers_on
+        counts[queue] = counts.get(queue, 0) + 1
+
+    def consumer_removed(self, queue: str) -> None:
+        """A consumer on ``queue`` left its channel (ended, or taken out to
+        be consumed again by recovery)."""
+        counts = self._consumers_on
+        left = counts.get(queue, 0) - 1
+        if left > 0:
+            counts[queue] = left
+        else:
+            counts.pop(queue, None)
+
+    def consumer_gone(self, queue: str) -> None:
+        """A consumer on ``queue`` was cancelled (either side): RabbitMQ
+        deletes an auto-delete queue with its last consumer, so recovery
+        must not bring it back. O(1): the live consumers are counted per
+        queue, not looked for on every channel (cancelling M consumers of
+        M auto-delete queues visited M x M consumers)."""
         topology = self.topology
         if topology is None or not topology.is_auto_delete(queue):
             return
-        for channel in self.router:
-            if channel.has_consumer_on(queue):
-                return
-        topology.forget_queue(queue)
+        if queue not in self._consumers_on:
+            topology.forget_queue(queue)
 
     def recovery_failed(self, entity: str, error: BaseException) -> None:
         """Something recorded could not be restored; recovery goes on."""
@@ -261,6 +279,9 @@ class ConnectionSession(Generic[D]):
     def _queue_renamed(self, old: str, new: str) -> None:
         for channel in self.router:
             channel.queue_renamed(old, new)
+        count = self._consumers_on.pop(old, 0)
+        if count:
+            self._consumers_on[new] = self._consumers_on.get(new, 0) + count
 
     # --- the read pause --------------------------------------------------------------------
 

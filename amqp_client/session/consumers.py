@@ -243,14 +243,16 @@ class ConsumerSession(Generic[D]):
         #: ChannelSession.abandon_consumer).
         self.abandoned = False
         self._budget = budget
-        self._items: deque[D] = deque()
+        # Made at the first delivery: an empty deque is 760 bytes, more than
+        # the rest of a consumer's state, and many consumers never get one.
+        self._items: deque[D] | None = None
         self._sizes = 0  # bytes still counted against the budget
 
     def __repr__(self) -> str:
         state = "ended" if self.ended else "active" if self.active else "starting"
         return (
             f"<ConsumerSession {self.consumer_tag!r} on {self.queue!r} {state}, "
-            f"{len(self._items)} buffered>"
+            f"{self.buffered} buffered>"
         )
 
     @property
@@ -260,12 +262,16 @@ class ConsumerSession(Generic[D]):
     @property
     def buffered(self) -> int:
         """Deliveries received and not handed out yet."""
-        return len(self._items)
+        items = self._items
+        return len(items) if items is not None else 0
 
     def push(self, delivery: D) -> None:
         """A delivery for this consumer arrived."""
         size = len(delivery.body)
-        self._items.append(delivery)
+        items = self._items
+        if items is None:
+            items = self._items = deque()
+        items.append(delivery)
         self._sizes += size
         self._budget.add(size)
         self.wake()
@@ -291,12 +297,13 @@ class ConsumerSession(Generic[D]):
         self.ended = True
         self.active = False
         self.error = error
-        self._budget.release(len(self._items), self._sizes)
+        items = self._items or ()
+        self._budget.release(len(items), self._sizes)
         self._sizes = 0
         tags: list[int] = []
         if not self.no_ack:
-            tags = [delivery.delivery_tag for delivery in self._items]
-            self._items.clear()
+            tags = [delivery.delivery_tag for delivery in items]
+            self._items = None
             if tags:
                 _log.debug(
                     "consumer %r ended with %d deliveries never handed out; "
@@ -313,9 +320,9 @@ class ConsumerSession(Generic[D]):
         consumer keeps its own."""
         if self.no_ack:
             return
-        self._budget.release(len(self._items), self._sizes)
+        self._budget.release(self.buffered, self._sizes)
         self._sizes = 0
-        self._items.clear()
+        self._items = None
 
     # --- a callback consumer's workers ---------------------------------------------------
 

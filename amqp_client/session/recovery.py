@@ -281,7 +281,10 @@ class Topology:
     def __init__(self) -> None:
         self._exchanges: dict[str, ExchangeDeclare] = {}
         self._queues: dict[str, _Queue] = {}
-        self._bindings: dict[tuple[str, str, str, str], QueueBind] = {}
+        self._bindings: dict[_Key, QueueBind] = {}
+        # The keys of each queue's bindings, in order: forgetting or renaming
+        # a queue touches its own bindings, not every binding recorded.
+        self._queue_bindings: dict[str, dict[_Key, None]] = {}
         self._exchange_bindings: dict[tuple[str, str, str, str], ExchangeBind] = {}
         #: Called with (old name, new name) when a server-named queue is renamed.
         self.on_rename: Callable[[str, str], None] | None = None
@@ -329,22 +332,36 @@ class Topology:
             name = method.exchange
             self._exchanges.pop(name, None)
             for key in [k for k in self._bindings if k[1] == name]:
-                del self._bindings[key]
+                self._unbind(key)
             for key in [k for k in self._exchange_bindings if name in k[:2]]:
                 del self._exchange_bindings[key]
         elif isinstance(method, QueueBind):
-            self._bindings[_binding_key(method)] = method
+            self._bind(method)
         elif isinstance(method, QueueUnbind):
-            self._bindings.pop(_binding_key(method), None)
+            self._unbind(_binding_key(method))
         elif isinstance(method, ExchangeBind):
             self._exchange_bindings[_exchange_binding_key(method)] = method
         elif isinstance(method, ExchangeUnbind):
             self._exchange_bindings.pop(_exchange_binding_key(method), None)
 
+    def _bind(self, method: QueueBind) -> None:
+        key = _binding_key(method)
+        self._bindings[key] = method
+        self._queue_bindings.setdefault(key[0], {})[key] = None
+
+    def _unbind(self, key: _Key) -> None:
+        if self._bindings.pop(key, None) is None:
+            return
+        keys = self._queue_bindings.get(key[0])
+        if keys is not None:
+            keys.pop(key, None)
+            if not keys:
+                del self._queue_bindings[key[0]]
+
     def forget_queue(self, name: str) -> None:
         self._queues.pop(name, None)
-        for key in [k for k in self._bindings if k[0] == name]:
-            del self._bindings[key]
+        for key in self._queue_bindings.pop(name, {}):
+            self._bindings.pop(key, None)
 
     def is_auto_delete(self, queue: str) -> bool:
         record = self._queues.get(queue)
@@ -394,11 +411,9 @@ class Topology:
             self._queues.pop(old, None)
             record.name = new
             self._queues[new] = record
-            for key, bind in list(self._bindings.items()):
-                if key[0] == old:
-                    del self._bindings[key]
-                    moved = with_fields(bind, queue=new, no_wait=False)
-                    self._bindings[_binding_key(moved)] = moved
+            for key in self._queue_bindings.pop(old, {}):
+                bind = self._bindings.pop(key)
+                self._bind(with_fields(bind, queue=new, no_wait=False))
             log.info("server-named queue %r is now %r", old, new)
             if self.on_rename is not None:
                 self.on_rename(old, new)
@@ -411,7 +426,12 @@ def consume_again(method: BasicConsume, queue: str, consumer_tag: str) -> BasicC
     return with_fields(method, queue=queue, consumer_tag=consumer_tag, no_wait=False)
 
 
-def _binding_key(method: QueueBind | QueueUnbind) -> tuple[str, str, str, str]:
+#: A binding's identity: (queue or destination, exchange or source, routing
+#: key, arguments).
+_Key = tuple[str, str, str, str]
+
+
+def _binding_key(method: QueueBind | QueueUnbind) -> _Key:
     return (method.queue, method.exchange, method.routing_key, _args_key(method))
 
 

@@ -1255,3 +1255,15 @@ def test_reader_decodes_pamqp_output() -> None:
         HeaderFrame(5, 60, 3, BasicProperties(**kwargs)),
         BodyFrame(5, b"abc"),
     ]
+
+
+def test_readers_share_the_generated_decoder_tables() -> None:
+    # Every connection has a reader: the tables derived from the generated
+    # registries (~90 bound decoders) are built once, not per connection
+    # (bench/scale.py: a third of an asyncio connection's Python heap).
+    a, b = frames.FrameReader(), frames.FrameReader(4096)
+    assert a._method_decoders is b._method_decoders  # white box: shared, not equal
+    assert a._properties_decoders is b._properties_decoders
+    c, d = frames.FrameReader(coalesce=True), frames.FrameReader(coalesce=True)
+    assert c._content_keys is d._content_keys and c._content_keys
+    assert not a._content_keys  # no coalescing: no method takes its content along

@@ -4,6 +4,7 @@ consumer's buffered deliveries leave it (amqp_client.session.consumers)."""
 from __future__ import annotations
 
 import functools
+import tracemalloc
 from contextlib import nullcontext
 
 import pytest
@@ -242,3 +243,22 @@ def test_a_lost_connection_stops_the_wait_for_idle_workers() -> None:
     state.stop_waiting()  # what ChannelSession.interrupt does
     assert waiter.result is None
     assert state.workers == 1  # the worker itself goes on
+
+
+def test_a_consumer_without_deliveries_holds_no_buffer() -> None:
+    # 10,000 consumers on a channel (bench/scale.py): the buffer is made at
+    # the first delivery, not with the consumer (an empty deque is 760 B).
+    budget = DeliveryBudget()
+    method = BasicConsume("q", "ct")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        states = [ConsumerSession[DeliveryData](method, budget) for _ in range(1000)]
+        per_consumer = (tracemalloc.get_traced_memory()[0] - before) / len(states)
+    finally:
+        tracemalloc.stop()
+    assert per_consumer < 400
+    state = states[0]
+    assert state.buffered == 0 and state.take() is None
+    state.push(delivery(1))
+    assert state.buffered == 1 and state.end() == [1] and state.buffered == 0
