@@ -17,6 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -119,6 +120,10 @@ class BlockingLink(Protocol):
         """Wait (lock not held) until ``waiter`` is settled, at most
         ``timeout`` seconds; whether it is. The waiting thread reads the
         socket itself when it can (see the connection's ``lead``)."""
+
+    def following(self) -> AbstractContextManager[None]:
+        """Around a wait (lock not held) for input another thread reads:
+        the I/O thread reads at once instead of after its rest."""
 
     def read_until(self, done: Callable[[], bool], deadline: float | None) -> bool:
         """Read the socket on this thread (lock not held) until ``done()``
@@ -362,7 +367,8 @@ class Consumer(ConsumerInfo[Delivery]):
         try:
             if remaining is not None and remaining <= 0:
                 raise queue.Empty
-            self._signal.get(timeout=remaining)
+            with self._channel._link.following():
+                self._signal.get(timeout=remaining)
         except queue.Empty:
             self._waiting = False
             state = self._state

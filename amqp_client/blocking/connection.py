@@ -37,7 +37,7 @@ import ssl as _ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, Unpack
 
 from amqp_client import uri
@@ -81,6 +81,13 @@ _WRITE_LOW = 1 << 20
 #: Non-urgent output above which the writing thread writes it itself.
 _WRITE_DIRECT = 256 * 1024
 _CLOSE_TIMEOUT = 10.0
+#: How long the I/O thread leaves reading to callers after one took its
+#: reply, unless a thread waits for input meanwhile: a program making one
+#: request after another then reads every reply itself, without waking the
+#: I/O thread twice a request. Input nobody waits for (deliveries to a busy
+#: consumer, confirms nobody waits on, a broker's close) waits that long
+#: at most.
+_LEAD_GRACE = 0.002
 _STOP = object()
 
 T = TypeVar("T")
@@ -133,6 +140,8 @@ class _Driver:
         self.selector: selectors.BaseSelector | None = None
         self.interest = 0  # what ``selector`` watches the socket for
         self.leading = False  # a caller reads (or is about to): lock held
+        self.lead_ended = 0.0  # when the last caller stopped reading
+        self.followers = 0  # threads waiting for input someone else reads
         self.lead_over = threading.Condition(self.lock)
 
     # --- FrontHooks (lock held) ---------------------------------------------------------
@@ -316,10 +325,8 @@ class _Driver:
             self.interest = selectors.EVENT_READ
         try:
             while not self.stopping:
-                if self.leading:
-                    with self.lock:
-                        while self.leading and not self.stopping:
-                            self.lead_over.wait()
+                if self.leading or self.lead_ended:
+                    self.rest()
                     continue
                 with self.read_lock:
                     self.reader_ident = self.io_ident
@@ -415,6 +422,20 @@ class _Driver:
             wake()
         return not core.is_closed
 
+    def rest(self) -> None:
+        """The I/O thread, while callers read: wait until none has for
+        ``_LEAD_GRACE`` seconds, or a thread waits for input nobody reads."""
+        with self.lock:
+            while not self.stopping:
+                if self.leading:
+                    self.lead_over.wait(_LEAD_GRACE)  # (and see ``stopping``)
+                    continue
+                left = self.lead_ended + _LEAD_GRACE - time.monotonic()
+                if left <= 0 or self.followers:
+                    break
+                self.lead_over.wait(left)
+            self.lead_ended = 0.0
+
     # --- a caller reads its own reply (leader/follower) ---------------------------------
 
     def wait_for(self, waiter: Waiter[T], timeout: float | None) -> bool:
@@ -434,7 +455,22 @@ class _Driver:
         if waiter.done():
             return True
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        return waiter.wait(remaining)
+        with self.following():
+            return waiter.wait(remaining)
+
+    @contextlib.contextmanager
+    def following(self) -> Iterator[None]:
+        """Around a wait for input that another thread reads: the I/O
+        thread reads at once, not after its rest (``_LEAD_GRACE``)."""
+        with self.lock:
+            self.followers += 1
+            if not self.leading:
+                self.lead_over.notify_all()
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.followers -= 1
 
     def read_until(self, done: Callable[[], bool], deadline: float | None) -> bool:
         """Read the socket on this thread until ``done()``, ``deadline``
@@ -469,6 +505,7 @@ class _Driver:
             return True
         with self.lock:
             self.leading = False
+            self.lead_ended = time.monotonic()
             self.lead_over.notify_all()
         return False
 
@@ -493,7 +530,9 @@ class _Driver:
         self.read_lock.release()
         with self.lock:
             self.leading = False
-            self.lead_over.notify_all()
+            self.lead_ended = time.monotonic()
+            if self.followers or self.stopping:
+                self.lead_over.notify_all()  # they wait for input: read it now
 
     def flush_out(self, core: Core) -> None:
         """Write what the core produced from the I/O thread (lock held)."""

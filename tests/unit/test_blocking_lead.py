@@ -205,3 +205,17 @@ def test_a_leader_sees_the_connection_lost(broker: ScriptedBroker) -> None:
         assert not leader.is_alive()
         assert isinstance(outcome[0], ConnectionLost)
         assert conn.wait_closed(STEP) is not None
+
+
+def test_requests_in_a_row_leave_the_io_thread_asleep(broker: ScriptedBroker) -> None:
+    # Between two requests of one thread the I/O thread rests (a caller
+    # reads every reply itself) instead of taking a turn per request: the
+    # turns it takes here are the few its rests run out in, on a busy machine.
+    with blocking.connect(broker.url, connection_timeout=STEP) as conn:
+        ch = conn.channel(timeout=STEP)
+        ch.queue_declare("q", passive=True, timeout=STEP)
+        readers = spy_readers(conn)
+        for _ in range(50):
+            ch.queue_declare("q", passive=True, timeout=STEP)
+        io_turns = sum(1 for reader in readers if reader != threading.get_ident())
+        assert io_turns < 25, f"{io_turns} turns of the I/O thread in 50 requests"
