@@ -28,9 +28,9 @@ generate: $(STAMP) ## regenerate generated/ and docs/reference.md from spec/ (co
 check-generated: $(STAMP) ## fail, with a diff, if generated/ or docs/reference.md is stale
 	$(PY) -m codegen --check
 
-lint: $(STAMP) ## ruff check (and format check of hand-written code)
+lint: $(STAMP) ## ruff check and ruff format --check (generated/ included)
 	$(PY) -m ruff check $(wildcard $(SOURCES))
-	$(PY) -m ruff format --check $(filter-out generated,$(wildcard $(SOURCES)))
+	$(PY) -m ruff format --check $(wildcard $(SOURCES))
 
 typecheck: $(STAMP) ## mypy --strict on the runtime, the generator, the generated code and the tests
 	$(PY) scripts/typecheck.py

@@ -128,8 +128,10 @@ class Field:
         type: the AMQP primitive type (``bit``, ``shortstr``, ``table``...).
         domain: the spec domain the field was declared with.
         default: the default value, or :data:`REQUIRED`.
-        label: the spec's one-line label.
-        doc: the spec's text for the field, reflowed.
+
+    The spec's text for the field is in the class docstring (its ``Args``
+    section), once: ``help()``, the ``doc`` command and the reference show
+    it from there.
     """
 
     name: str
@@ -137,8 +139,6 @@ class Field:
     type: str
     domain: str
     default: Any
-    label: str
-    doc: str
 
 
 def check_shortstr(value: object, name: str) -> str:
@@ -234,12 +234,17 @@ def check_bit(value: object, name: str) -> bool:
 def bit_value(value: object) -> int:
     """The bit a field value stands for: 1 or 0 for a bool or the ints 0/1.
 
-    The generated encoders call it only for a value that is not True or
-    False (one assigned after construction).
+    The generated encoders call it for every bit they fold into an octet:
+    the constructor checked the value, but an attribute may have been set
+    to anything since.
 
     Raises:
         TypeError: any other value.
     """
+    if value is True:
+        return 1
+    if value is False:
+        return 0
     return 1 if check_bit(value, "bit field") else 0
 
 

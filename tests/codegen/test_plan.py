@@ -86,9 +86,8 @@ def test_fixed_fields_share_one_struct_and_bits_fold() -> None:
     # short, long, two bit octets and the shortstr length in one run; the
     # longlong after the string in another.
     assert structs == {"HIBBB", "Q"}
-    bit0 = "(1 if self.bit0 is True else 0 if self.bit0 is False else bit_value(self.bit0))"
-    assert f"{bit0} | (1 if self.bit1 is True" in encode[-1]
-    assert "bit_value(self.bit8)), len(s_)" in encode[-1]  # alone in the second octet
+    assert "bit_value(self.bit0) | bit_value(self.bit1) << 1" in encode[-1]
+    assert "<< 7, bit_value(self.bit8), len(s_)" in encode[-1]  # alone in octet 2
     assert any("obj.bit8 = (bits" in line and "& 0x01)" in line for line in decode)
 
 
