@@ -29,6 +29,7 @@ from amqp_client.spec import (
     BasicNack,
     BasicProperties,
     BasicReject,
+    ReplyCode,
 )
 
 if TYPE_CHECKING:
@@ -245,7 +246,9 @@ class Channel(
         """The connection this channel belongs to."""
         return self._link.connection
 
-    async def close(self, reply_code: int = 200, reply_text: str = "") -> None:
+    async def close(
+        self, reply_code: int = ReplyCode.REPLY_SUCCESS, reply_text: str = ""
+    ) -> None:
         """Close the channel (channel.close handshake). Idempotent."""
         state = self._state
         if not state.close(reply_code, reply_text):

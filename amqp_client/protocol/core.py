@@ -72,6 +72,7 @@ from amqp_client.protocol.states import (
     ConnectionState,
     ContentState,
 )
+from amqp_client.spec import ReplyCode
 
 __all__ = [
     "CLIENT_FRAME_MAX",
@@ -616,7 +617,7 @@ class Connection:
     def close_channel(
         self,
         channel: int,
-        reply_code: int = 200,
+        reply_code: int = ReplyCode.REPLY_SUCCESS,
         reply_text: str = "",
         class_id: int = 0,
         method_id: int = 0,
@@ -629,7 +630,7 @@ class Connection:
         close = spec.ChannelClose(reply_code, reply_text, class_id, method_id)
         ch.state = ChannelState.CLOSING
         ch.queue.clear()
-        if reply_code != 200:
+        if reply_code != ReplyCode.REPLY_SUCCESS:
             ch.close_reason = spec.channel_error(
                 reply_code, reply_text, class_id, method_id
             )
@@ -637,7 +638,7 @@ class Connection:
 
     def close(
         self,
-        reply_code: int = 200,
+        reply_code: int = ReplyCode.REPLY_SUCCESS,
         reply_text: str = "",
         class_id: int = 0,
         method_id: int = 0,
@@ -651,7 +652,7 @@ class Connection:
             return
         close = spec.ConnectionClose(reply_code, reply_text, class_id, method_id)
         self._closing_by_client = True
-        if reply_code != 200:
+        if reply_code != ReplyCode.REPLY_SUCCESS:
             self._close_reason = spec.connection_error(
                 reply_code, reply_text, class_id, method_id
             )
@@ -893,9 +894,12 @@ class Connection:
             self._terminate(self._close_reason)  # a simultaneous close
             return
         error: AMQPError
-        if handshake and close.reply_code == 403:
+        if handshake and close.reply_code == ReplyCode.ACCESS_REFUSED:
             error = AuthenticationError(
-                403, close.reply_text, close.class_id, close.method_id
+                ReplyCode.ACCESS_REFUSED,
+                close.reply_text,
+                close.class_id,
+                close.method_id,
             )
         else:
             error = spec.connection_error(

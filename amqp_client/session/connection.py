@@ -40,6 +40,7 @@ from amqp_client.session.link import (
 )
 from amqp_client.session.recovery import Topology, is_recoverable, lost_error
 from amqp_client.session.router import Router
+from amqp_client.spec import ReplyCode
 
 __all__ = ["ConnectionCallbacks", "ConnectionSession", "Ending", "new_core"]
 
@@ -186,7 +187,9 @@ class ConnectionSession(Generic[D]):
             raise (
                 error
                 if error is not None
-                else ConnectionClosed(200, "the connection is closed")
+                else ConnectionClosed(
+                    ReplyCode.REPLY_SUCCESS, "the connection is closed"
+                )
             )
         if self.core.is_closed:
             error = self.core.error
@@ -195,7 +198,9 @@ class ConnectionSession(Generic[D]):
             raise (
                 error
                 if error is not None
-                else ConnectionClosed(200, "the connection is closed")
+                else ConnectionClosed(
+                    ReplyCode.REPLY_SUCCESS, "the connection is closed"
+                )
             )
 
     def record(self, method: Method, reply: Method | None) -> None:
@@ -370,7 +375,9 @@ class ConnectionSession(Generic[D]):
         channel = self.router.get(channel_id)
         waiter = self.opening.pop(channel_id, None)
         if waiter is not None and not waiter.done():
-            waiter.set_exception(error or ConnectionClosed(200, "channel closed"))
+            waiter.set_exception(
+                error or ConnectionClosed(ReplyCode.REPLY_SUCCESS, "channel closed")
+            )
         if channel is not None:
             self.router.remove(channel)
             channel.on_terminated(error)
@@ -429,7 +436,9 @@ class ConnectionSession(Generic[D]):
         self.recovering = False
         self.close_error = error
         failure = (
-            error if error is not None else ConnectionClosed(200, "connection closed")
+            error
+            if error is not None
+            else ConnectionClosed(ReplyCode.REPLY_SUCCESS, "connection closed")
         )
         self._fail_pending(failure, failure)
         for channel in self.router.clear():
