@@ -26,7 +26,9 @@ from pathlib import Path
 
 import jinja2
 
+from codegen import api as api_plan
 from codegen import docs, naming
+from codegen import fields as fields_plan
 from codegen import plan as planning
 from codegen import reference as referencing
 from codegen.model import Spec
@@ -101,7 +103,7 @@ def defline(
 
 def pytuple(items: tuple[object, ...]) -> str:
     """A tuple literal with the code base's double-quoted strings."""
-    inner = ", ".join(planning.py_repr(item) for item in items)
+    inner = ", ".join(fields_plan.py_repr(item) for item in items)
     return f"({inner},)" if len(items) == 1 else f"({inner})"
 
 
@@ -174,7 +176,7 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters["pyrepr"] = planning.py_repr
+    env.filters["pyrepr"] = fields_plan.py_repr
     env.filters["pytuple"] = pytuple
     env.filters["docrepr"] = docrepr
     env.filters["defline"] = defline
@@ -202,16 +204,16 @@ def _module_text(m: planning.MethodPlan) -> str:
     )
 
 
-def render(spec: Spec, *, hooks: Mapping[str, str] = planning.HOOKS) -> dict[str, str]:
+def render(spec: Spec, *, hooks: Mapping[str, str] = api_plan.HOOKS) -> dict[str, str]:
     """Render every file of the package; returns ``{relative path: text}``.
 
     ``hooks``: which methods hand over to which runtime hook (see
-    :data:`codegen.plan.HOOKS`, the default).
+    :data:`codegen.api.HOOKS`, the default).
     """
     return _render_package(planning.build(spec, hooks), _environment())
 
 
-def render_reference(spec: Spec, *, hooks: Mapping[str, str] = planning.HOOKS) -> str:
+def render_reference(spec: Spec, *, hooks: Mapping[str, str] = api_plan.HOOKS) -> str:
     """Render the Markdown reference (docs/reference.md) of ``spec``."""
     return _render_reference(planning.build(spec, hooks), _environment())
 
@@ -419,7 +421,7 @@ def check(
     target: Path,
     reference: Path | None = None,
     *,
-    hooks: Mapping[str, str] = planning.HOOKS,
+    hooks: Mapping[str, str] = api_plan.HOOKS,
 ) -> list[str]:
     """Compare ``target`` (and ``reference``, if given) with a fresh render.
 
@@ -449,7 +451,7 @@ def write(
     target: Path,
     reference: Path | None = None,
     *,
-    hooks: Mapping[str, str] = planning.HOOKS,
+    hooks: Mapping[str, str] = api_plan.HOOKS,
 ) -> list[str]:
     """Render into a temporary directory and swap it in place of ``target``.
 

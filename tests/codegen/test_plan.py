@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from codegen import docs, naming
+from codegen.codec import method_codec
+from codegen.fields import plan_fields, signature
 from codegen.model import AMQPClass, Field, Method, Source
-from codegen.plan import flag_layout, method_codec, plan_fields, signature
+from codegen.propcodec import flag_layout
 
 SRC = Source("t.xml", 1)
 
