@@ -48,8 +48,13 @@ def _name_lines(target: str, raw: str) -> list[str]:
 class _Emitter:
     """Builds the encode and decode bodies of one method."""
 
-    def __init__(self, structs: set[str], checked_bits: bool = False) -> None:
+    def __init__(
+        self, structs: set[str], uses: set[str], checked_bits: bool = False
+    ) -> None:
         self.structs = structs
+        # The runtime names the emitted code calls (OCTETS, bit_value...):
+        # the module's imports (see codegen.imports).
+        self.uses = uses
         # Bits come from checked arguments (True or False), not attributes
         # that may have been set to anything since.
         self.checked_bits = checked_bits
@@ -88,6 +93,8 @@ class _Emitter:
         # construction cannot leak into a neighbouring bit.
         exprs = []
         for e, p in self.bits:
+            if not self.checked_bits:
+                self.uses.add("bit_value")
             value = f"self.{e}" if self.checked_bits else f"bit_value(self.{e})"
             exprs.append(f"{value} << {p}" if p else value)
         # An octet of reserved bits only: written as 0, read and dropped.
@@ -129,6 +136,7 @@ class _Emitter:
         ):
             # A length or a bit octet: never negative, so a table lookup
             # (IndexError past 255) replaces a struct call.
+            self.uses.add("OCTETS")
             self.parts.append(f"OCTETS[{encode_exprs[0]}]")
         else:
             self.parts.append(f"{self.struct(chars)}.pack({', '.join(encode_exprs)})")
@@ -178,6 +186,7 @@ class _Emitter:
             self.runs.append(None)
             if is_name(f):
                 self.names = True
+                self.uses.update(("NAMES", "name_from"))
                 self.decode += _name_lines(
                     f"self.{f.name}", f"buf[offset:offset + {length}]"
                 )
@@ -193,18 +202,21 @@ class _Emitter:
             return
         self.flush()
         if f.type == "table":
+            self.uses.add("decode_table")
             if f.reserved:
                 self.parts.append(repr(b"\0\0\0\0"))
                 self.sizes.append("4")
                 self.runs.append(None)
                 self.decode.append("_, offset = decode_table(buf, offset)")
             else:
+                self.uses.add("encode_table")
                 self.parts.append(f'encode_table(self.{f.name}, "{f.name}")')
                 self.sizes.append("")
                 self.runs.append(None)
                 self.decode.append(f"self.{f.name}, offset = decode_table(buf, offset)")
             return
         if f.type == "timestamp":
+            self.uses.update(("encode_timestamp", "decode_timestamp"))
             self.parts.append(f'encode_timestamp(self.{f.name}, "{f.name}")')
             self.sizes.append("8")
             self.runs.append(None)
@@ -268,9 +280,11 @@ def c_kinds(
 
 
 def method_codec(
-    fields: tuple[PlanField, ...], structs: set[str]
+    fields: tuple[PlanField, ...], structs: set[str], uses: set[str] | None = None
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    emitter = _Emitter(structs)
+    """The bodies of ``encode`` and ``decode_from``; adds the struct formats
+    they use to ``structs`` and the runtime names they call to ``uses``."""
+    emitter = _Emitter(structs, set() if uses is None else uses)
     for f in fields:
         emitter.add(f)
     return emitter.result()
@@ -330,6 +344,7 @@ def content_frames_lines(
     fields: tuple[PlanField, ...],
     structs: set[str],
     spec: Spec,
+    uses: set[str],
 ) -> tuple[str, ...]:
     """The body of a content method's ``frames``: the method frame, its
     content header and body frame built straight from the arguments, with
@@ -349,7 +364,8 @@ def content_frames_lines(
                 "shadows a name its generated frames() uses"
             )
     public = [f for f in fields if not f.reserved]
-    emitter = _Emitter(structs, checked_bits=True)
+    uses.add("content_frames")
+    emitter = _Emitter(structs, uses, checked_bits=True)
     for f in fields:
         emitter.add(f)
     emitter.flush()

@@ -8,6 +8,7 @@ jinja2, no codec bodies (codegen.codec), no docstrings (codegen.docstrings).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -237,19 +238,45 @@ def _fast_check(f: PlanField) -> str | None:
     raise AssertionError(f.type)
 
 
+#: The function of amqp_client._spec_base that checks (and converts) a
+#: constructor argument of each type that has no fast path of its own.
+_CHECKS = {
+    "shortstr": "check_shortstr",
+    "longstr": "check_longstr",
+    "bit": "check_bit",
+    "table": "check_table",
+    "timestamp": "check_timestamp",
+}
+
+
+def check_function(type_: str) -> str:
+    """The name of the check function for an argument of AMQP type ``type_``."""
+    return "check_int" if type_ in _INT_MAX else _CHECKS[type_]
+
+
+def field_uses(fields: Sequence[PlanField]) -> set[str]:
+    """The names a generated class's constructor, annotations and ``FIELDS``
+    need for ``fields``: check functions, typing names, ``REQUIRED``."""
+    uses: set[str] = set()
+    for f in fields:
+        if f.reserved:
+            continue
+        uses.add(check_function(f.type))
+        if f.type == "table":
+            uses.update(("Any", "Mapping"))
+        if f.type == "timestamp":
+            uses.add("datetime")
+        if f.required:
+            uses.add("REQUIRED")
+    return uses
+
+
 def _check_call(f: PlanField) -> str:
     """The call that checks (and converts) an argument or raises."""
     n = f.name
     if f.type in _INT_MAX:
         return f'check_int({n}, "{n}", "{f.type}")'
-    check = {
-        "shortstr": "check_shortstr",
-        "longstr": "check_longstr",
-        "bit": "check_bit",
-        "table": "check_table",
-        "timestamp": "check_timestamp",
-    }[f.type]
-    return f'{check}({n}, "{n}")'
+    return f'{check_function(f.type)}({n}, "{n}")'
 
 
 def _init_statement(f: PlanField, optional: bool) -> list[str]:

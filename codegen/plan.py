@@ -31,6 +31,7 @@ from codegen.docstrings import method_docstring, properties_docstring
 from codegen.fields import (
     PARAM_ANNOTATIONS,
     PlanField,
+    field_uses,
     init_lines,
     plan_fields,
     signature,
@@ -111,6 +112,8 @@ class ModulePlan:
     module: str
     methods: tuple[MethodPlan, ...]
     structs: tuple[str, ...]
+    # The runtime and stdlib names its code uses (codegen.imports.SOURCES).
+    uses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,7 @@ class SpecPlan:
     channel_api: tuple[ApiMethod, ...]
     connection_api: tuple[ApiMethod, ...]
     property_structs: tuple[str, ...] = field(default=())
+    property_uses: tuple[str, ...] = field(default=())
     # The runtime hooks the channel API uses, in HOOK_KINDS order.
     channel_hooks: tuple[HookPlan, ...] = field(default=())
 
@@ -192,10 +196,12 @@ def build(spec: Spec, hooks: Mapping[str, str] = HOOKS) -> SpecPlan:
     by_name: dict[str, MethodPlan] = {}
     for cls in spec.classes:
         structs: set[str] = set()
+        uses: set[str] = set()
         plans = []
         for method in cls.methods:
             wire = plan_fields(cls, method, spec)
-            encode, decode = method_codec(wire, structs)
+            encode, decode = method_codec(wire, structs, uses)
+            uses |= field_uses(wire)
             class_name = naming.class_name(cls.name, method.name)
             properties_class = (
                 naming.properties_class_name(cls.name)
@@ -204,7 +210,7 @@ def build(spec: Spec, hooks: Mapping[str, str] = HOOKS) -> SpecPlan:
             )
             frames = (
                 content_frames_lines(
-                    cls, method, class_name, properties_class, wire, structs, spec
+                    cls, method, class_name, properties_class, wire, structs, spec, uses
                 )
                 if properties_class and method.client_sent
                 else ()
@@ -240,15 +246,20 @@ def build(spec: Spec, hooks: Mapping[str, str] = HOOKS) -> SpecPlan:
                 module=naming.python_name(cls.name),
                 methods=tuple(plans),
                 structs=tuple(sorted(structs)),
+                uses=tuple(sorted(uses | ({"struct"} if structs else set()))),
             )
         )
     properties = []
     prop_structs: set[str] = set()
+    prop_uses: set[str] = set()
     for cls in spec.classes:
         if not cls.properties:
             continue
         fields = plan_properties(cls)
-        encode, decode = properties_codec(fields, prop_structs)
+        encode, decode = properties_codec(fields, prop_structs, prop_uses)
+        prop_uses |= field_uses(fields)
+        if len(fields) <= 15:
+            prop_uses.update(("c_decode_properties", "c_encode_properties", "c_layout"))
         kinds, names = (
             c_kinds(fields, properties=True) if len(fields) <= 15 else ("", ())
         )
@@ -322,5 +333,8 @@ def build(spec: Spec, hooks: Mapping[str, str] = HOOKS) -> SpecPlan:
         channel_api=tuple(channel_api),
         connection_api=tuple(connection_api),
         property_structs=tuple(sorted(prop_structs)),
+        property_uses=tuple(
+            sorted(prop_uses | ({"struct"} if prop_structs else set()))
+        ),
         channel_hooks=tuple(plan_hook(hooked[h]) for h in HOOK_KINDS if h in hooked),
     )

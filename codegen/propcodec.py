@@ -57,8 +57,11 @@ def flag_layout(count: int) -> tuple[int, list[int]]:
 
 
 def properties_codec(
-    fields: tuple[PlanField, ...], structs: set[str]
+    fields: tuple[PlanField, ...], structs: set[str], uses: set[str]
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The bodies of the properties' ``encode`` and ``decode_from``; adds
+    the struct formats to ``structs`` and the runtime names to ``uses``."""
+    uses.add("FrameDecodeError")
     words, masks = flag_layout(len(fields))
     structs.add("H")
     used = 0
@@ -93,10 +96,12 @@ def properties_codec(
         enc += [f"{v} = self.{n}", f"if {v} is not None:", f"    flags |= {mask:#x}"]
         block = [f"if flags & {mask:#x}:"]
         if f.type == "shortstr":
+            uses.add("OCTETS")
             enc += [f"    b = {v}.encode()", "    parts += (OCTETS[len(b)], b)"]
             block.append("    n = buf[offset]")
             if is_name(f):
                 names = True
+                uses.update(("NAMES", "name_from"))
                 block += [
                     "    " + line
                     for line in _name_lines(
@@ -127,9 +132,11 @@ def properties_codec(
                     f"    offset += {size}",
                 ]
         elif f.type == "table":
+            uses.update(("encode_table", "decode_table"))
             enc += [f'    parts.append(encode_table({v}, "{n}"))']
             block += [f"    self.{n}, offset = decode_table(buf, offset)"]
         elif f.type == "timestamp":
+            uses.update(("encode_timestamp", "decode_timestamp"))
             enc += [f'    parts.append(encode_timestamp({v}, "{n}"))']
             block += [f"    self.{n}, offset = decode_timestamp(buf, offset)"]
         else:

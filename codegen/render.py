@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import jinja2
 from codegen import api as api_plan
 from codegen import docs, naming
 from codegen import fields as fields_plan
+from codegen import imports as imports_of
 from codegen import plan as planning
 from codegen import reference as referencing
 from codegen.model import Spec
@@ -50,37 +50,6 @@ RUFF_FORMAT = (
     "--quiet",
     f"--line-length={LINE}",
     "--target-version=py311",
-)
-
-_SPEC_BASE = (
-    "OCTETS",
-    "REQUIRED",
-    "Buffer",
-    "Field",
-    "Method",
-    "Properties",
-    "bit_value",
-    "check_bit",
-    "check_int",
-    "check_longstr",
-    "check_shortstr",
-    "check_table",
-    "c_decode_fields",
-    "c_decode_properties",
-    "c_encode_properties",
-    "c_layout",
-    "check_timestamp",
-    "decode_error",
-    "encode_error",
-    "new_object",
-)
-_WIRE = (
-    "NAMES",
-    "decode_table",
-    "decode_timestamp",
-    "encode_table",
-    "encode_timestamp",
-    "name_from",
 )
 
 
@@ -112,59 +81,35 @@ def docrepr(text: str) -> str:
     return repr(" ".join(text.split()))
 
 
-def _uses(text: str, name: str) -> bool:
-    return re.search(rf"\b{re.escape(name)}\b", text) is not None
-
-
-def _imports(text: str, extra_typing: tuple[str, ...] = ()) -> list[str]:
-    """The import block a generated module needs, in isort order."""
-    stdlib_plain = [m for m in ("datetime", "struct") if m + "." in text]
-    typing = sorted(
-        {n for n in ("Any", "ClassVar") if _uses(text, n)} | set(extra_typing)
-    )
-    lines = [f"import {m}" for m in stdlib_plain]
-    if _uses(text, "Mapping"):
-        lines.append("from collections.abc import Mapping")
-    if typing:
-        lines.append(f"from typing import {', '.join(typing)}")
-    base = [n for n in _SPEC_BASE if _uses(text, n)]
-    wire = [n for n in _WIRE if _uses(text, n)]
-    first_party = []
-    if base:
-        first_party.append(
-            "from amqp_client._spec_base import (\n"
-            + "".join(f"    {n},\n" for n in sorted(base, key=_isort_key))
-            + ")"
-        )
-    if "FrameDecodeError" in text:
-        first_party.append("from amqp_client.errors import FrameDecodeError")
-    if _uses(text, "content_frames"):
-        first_party.append("from amqp_client.frames import content_frames")
-    if wire:
-        one = f"from amqp_client.wire import {', '.join(wire)}"
-        if len(one) > LINE:
-            one = (
-                "from amqp_client.wire import (\n"
-                + "".join(f"    {n},\n" for n in wire)
-                + ")"
-            )
-        first_party.append(one)
-    return lines + ([""] if lines and first_party else []) + first_party
-
-
-def _isort_key(name: str) -> tuple[int, str]:
-    # isort's order-by-type as ruff applies it: CONSTANTS, then Classes,
-    # then functions and variables, each case-insensitively.
-    if name.isupper():
-        return (0, name.lower())
-    if name[0].isupper():
-        return (1, name.lower())
-    return (2, name.lower())
-
-
 def isorted(names: list[str] | tuple[str, ...]) -> list[str]:
     """Names in the order ruff's isort wants them inside one import."""
-    return sorted(names, key=_isort_key)
+    return sorted(names, key=imports_of.isort_key)
+
+
+#: The names the methods template writes itself into every method module
+#: (the plan's ``uses`` has the rest).
+METHOD_TEMPLATE_NAMES = (
+    "Buffer",
+    "ClassVar",
+    "Field",
+    "Method",
+    "c_decode_fields",
+    "c_layout",
+    "decode_error",
+    "encode_error",
+    "new_object",
+)
+
+#: The names the properties template writes itself.
+PROPERTIES_TEMPLATE_NAMES = (
+    "Buffer",
+    "ClassVar",
+    "Field",
+    "Properties",
+    "decode_error",
+    "encode_error",
+    "new_object",
+)
 
 
 def _environment() -> jinja2.Environment:
@@ -182,26 +127,6 @@ def _environment() -> jinja2.Environment:
     env.filters["defline"] = defline
     env.filters["isorted"] = isorted
     return env
-
-
-def _module_text(m: planning.MethodPlan) -> str:
-    return "\n".join(
-        [
-            *m.init_lines,
-            *m.encode_lines,
-            *m.decode_lines,
-            *m.signature,
-            *m.frames_lines,
-            "ClassVar",
-            "Field",
-        ]
-        + [f.default_src for f in m.fields]
-        + [f.annotation for f in m.fields]
-        + ["REQUIRED" if any(f.required for f in m.fields) else ""]
-        + [
-            "Buffer Method decode_error encode_error new_object c_layout c_decode_fields"
-        ]
-    )
 
 
 def render(spec: Spec, *, hooks: Mapping[str, str] = api_plan.HOOKS) -> dict[str, str]:
@@ -236,16 +161,13 @@ def _render_package(plan: planning.SpecPlan, env: jinja2.Environment) -> dict[st
         **common, errors=plan.errors
     )
     for module in plan.modules:
-        text = "\n".join(_module_text(m) for m in module.methods)
-        if module.structs:
-            text += "\nstruct."
         doc = docs.text_of(module.amqp_class.docs)
         class_doc = "\n".join(docs.fill(doc)) if doc else ""
         grammar = docs.grammar(module.amqp_class.docs)
         if grammar:
             class_doc += "\n\nGrammar::\n\n" + "\n".join(grammar)
         local = sorted({m.properties_class for m in module.methods} - {""})
-        imports = _imports(text)
+        imports = imports_of.import_lines({*module.uses, *METHOD_TEMPLATE_NAMES})
         if local:
             imports += ["", f"from ..properties import {', '.join(local)}"]
         out[f"methods/{module.module}.py"] = env.get_template(
@@ -260,19 +182,13 @@ def _render_package(plan: planning.SpecPlan, env: jinja2.Environment) -> dict[st
     out["methods/__init__.py"] = env.get_template("methods_init.py.j2").render(
         **common, modules=plan.modules, methods=plan.methods, method_names=method_names
     )
-    prop_text = "\n".join(
-        "\n".join([*p.init_lines, *p.encode_lines, *p.decode_lines, *p.signature])
-        + "\n".join(f.annotation for f in p.fields)
-        for p in plan.properties
-    )
-    prop_text += "\nClassVar Field Properties Buffer decode_error encode_error new_object struct."
-    if any(p.c_kinds for p in plan.properties):
-        prop_text += " c_layout c_decode_properties c_encode_properties"
     out["properties.py"] = env.get_template("properties.py.j2").render(
         **common,
         properties=plan.properties,
         structs=plan.property_structs,
-        imports=_imports(prop_text),
+        imports=imports_of.import_lines(
+            {*plan.property_uses, *PROPERTIES_TEMPLATE_NAMES}
+        ),
     )
     api_classes = sorted(
         {

@@ -7,6 +7,7 @@ import pytest
 from codegen import docs, naming
 from codegen.codec import method_codec
 from codegen.fields import plan_fields, signature
+from codegen.imports import import_lines
 from codegen.model import AMQPClass, Field, Method, Source
 from codegen.propcodec import flag_layout
 
@@ -128,3 +129,27 @@ def test_docs_reflow_and_escape() -> None:
     assert docs.fill("word " * 30, width=20)[0] == "word word word word"
     assert docs.escape('say """hi""" \\ now') == 'say \\"\\"\\"hi\\"\\"\\" \\\\ now'
     assert docs.sentence("declare queue") == "Declare queue."
+
+
+def test_imports_come_from_the_names_the_plan_records() -> None:
+    assert import_lines(
+        {"struct", "Any", "OCTETS", "Method", "bit_value", "NAMES"}
+    ) == [
+        "import struct",
+        "from typing import Any",
+        "",
+        "from amqp_client._spec_base import OCTETS, Method, bit_value",
+        "from amqp_client.wire import NAMES",
+    ]
+    with pytest.raises(KeyError):
+        import_lines({"something_unknown"})
+
+
+def test_codec_records_the_runtime_names_it_writes() -> None:
+    cls, m = method(
+        field("flag", "bit"), field("tag", "shortstr"), field("args", "table")
+    )
+    uses: set[str] = set()
+    method_codec(plan_fields(cls, m), set(), uses)
+    # The bit octet and the length of "tag" share one struct: no OCTETS.
+    assert uses == {"bit_value", "encode_table", "decode_table"}
