@@ -1,5 +1,6 @@
 /*
- * Optional C speedups for amqp_client.wire: field tables and arrays.
+ * Optional C speedups: amqp_client.wire's field tables and arrays, and the
+ * generated classes' decoders and properties encoder.
  *
  * wire.py is the reference implementation and stays the only one that
  * reports errors. Each function here handles the common case and returns

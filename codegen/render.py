@@ -10,6 +10,11 @@ an error never leaves a half-written output. :func:`check` compares without
 writing and reports the stale files with a diff. Where the reference goes is
 the caller's choice (``reference=None`` renders the package only): the
 library does not guess the checkout from the package's target.
+
+Owns: the templates' environment, each file's context (imports from the
+plan's recorded names, through codegen.imports) and the last step,
+``ruff format``. It computes no code of its own and never reads what it
+rendered to decide anything.
 """
 
 from __future__ import annotations

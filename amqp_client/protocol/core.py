@@ -159,11 +159,11 @@ class _Channel:
         "content",
         "content_method",
         "content_properties",
+        "held",
         "id",
         "next_tag",
         "parts",
         "pending",
-        "queue",
         "received",
         "state",
         "unconfirmed",
@@ -176,7 +176,7 @@ class _Channel:
         self.pending: tuple[type[Method], ...] | None = None
         # What waits behind it, in order: a method to call, a method to send,
         # or ready frames (a publish).
-        self.queue: deque[tuple[int, Any]] = deque()
+        self.held: deque[tuple[int, Any]] = deque()
         self.content = ContentState.IDLE
         self.content_method: Method | None = None
         self.content_properties: Properties | None = None
@@ -506,11 +506,11 @@ class Connection:
         frame = method_frame(channel, method)
         if isinstance(method, spec.ConfirmSelect):
             self._start_confirms(ch)
-        if ch.pending is None and not ch.queue:
+        if ch.pending is None and not ch.held:
             self._write(frame)
             ch.pending = method.RESPONSES
         else:
-            ch.queue.append((_CALL, (frame, method.RESPONSES)))
+            ch.held.append((_CALL, (frame, method.RESPONSES)))
 
     def send(self, channel: int, method: Method) -> None:
         """Send a method that expects no reply (or one sent with no-wait)."""
@@ -521,8 +521,8 @@ class Connection:
         frame = method_frame(channel, method)  # before anything changes (see call)
         if isinstance(method, spec.ConfirmSelect):
             self._start_confirms(ch)
-        if ch.queue:
-            ch.queue.append((_SEND, frame))
+        if ch.held:
+            ch.held.append((_SEND, frame))
         else:
             self._write(frame)
 
@@ -549,7 +549,7 @@ class Connection:
                 "properties must be BasicProperties or None, not "
                 f"{type(properties).__name__}"
             )
-        ch = self._open_channel(channel)
+        ch = self._content_channel(channel)
         frames = content_frames(channel, method, properties, body, self.frame_max)
         return self._send_content(ch, frames)
 
@@ -576,7 +576,7 @@ class Connection:
             TypeError, ValueError: a bad argument, body or properties;
                 nothing is sent.
         """
-        ch = self._open_channel(channel)
+        ch = self._content_channel(channel)
         frames = _publish_frames(
             channel,
             self.frame_max,
@@ -589,7 +589,7 @@ class Connection:
         )
         return self._send_content(ch, frames)
 
-    def _open_channel(self, channel: int) -> _Channel:
+    def _content_channel(self, channel: int) -> _Channel:
         """The open channel a publish goes to (UsageError if it is not)."""
         ch = self._channels.get(channel)
         if (
@@ -603,8 +603,8 @@ class Connection:
     def _send_content(
         self, ch: _Channel, frames: list[bytes | memoryview]
     ) -> int | None:
-        if ch.queue:
-            ch.queue.append((_FRAMES, frames))
+        if ch.held:
+            ch.held.append((_FRAMES, frames))
         else:
             self._out.extend(frames)
         if ch.confirming:
@@ -629,7 +629,7 @@ class Connection:
             return
         close = spec.ChannelClose(reply_code, reply_text, class_id, method_id)
         ch.state = ChannelState.CLOSING
-        ch.queue.clear()
+        ch.held.clear()
         if reply_code != ReplyCode.REPLY_SUCCESS:
             ch.close_reason = spec.channel_error(
                 reply_code, reply_text, class_id, method_id
@@ -701,9 +701,9 @@ class Connection:
 
     def _drain(self, ch: _Channel) -> None:
         """Send what waited behind a request, up to the next request."""
-        queue = ch.queue
-        while queue and ch.pending is None:
-            kind, item = queue.popleft()
+        held = ch.held
+        while held and ch.pending is None:
+            kind, item = held.popleft()
             if kind == _FRAMES:
                 self._out.extend(item)
             elif kind == _SEND:
