@@ -14,7 +14,7 @@ help: ## list the targets
 
 # The install compiles amqp_client/_speedups.c (optional C speedups): redo it
 # when the C source or the build files change.
-$(STAMP): pyproject.toml setup.py amqp_client/_speedups.c
+$(STAMP): pyproject.toml setup.py amqp_client/_speedups.c generated/spec.h
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,codegen]'

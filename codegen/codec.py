@@ -242,14 +242,32 @@ class _Emitter:
         )
 
 
-_C_KINDS = {
-    "octet": "B",
-    "short": "H",
-    "long": "I",
-    "longlong": "Q",
-    "longstr": "S",
-    "table": "t",
-    "timestamp": "T",
+#: The layout kinds of the C decoder: one character per wire field. The
+#: generator writes them into generated/spec.h as ``KIND_<name>`` macros,
+#: which amqp_client/_speedups.c switches on, so both sides read one table.
+C_KINDS: dict[str, str] = {
+    "OCTET": "B",
+    "SHORT": "H",
+    "LONG": "I",
+    "LONGLONG": "Q",
+    "LONGSTR": "S",
+    "TABLE": "t",
+    "TIMESTAMP": "T",  # declined by C: the Python decoder reads it
+    "NAME": "n",  # a shortstr shared through wire.NAMES
+    "SHORTSTR": "s",
+    "RESERVED_SHORTSTR": "r",
+    "BIT0": "0",  # a bit at position k is chr(ord(BIT0) + k); 0 reads an octet
+}
+
+#: The kind of each AMQP type with one kind of its own.
+_C_KIND_OF_TYPE = {
+    "octet": C_KINDS["OCTET"],
+    "short": C_KINDS["SHORT"],
+    "long": C_KINDS["LONG"],
+    "longlong": C_KINDS["LONGLONG"],
+    "longstr": C_KINDS["LONGSTR"],
+    "table": C_KINDS["TABLE"],
+    "timestamp": C_KINDS["TIMESTAMP"],
 }
 
 
@@ -268,13 +286,17 @@ def c_kinds(
             if properties:
                 raise AssertionError("bit content properties are not supported")
             bit = 0 if bit in (-1, 7) else bit + 1
-            kinds.append(str(bit))
+            kinds.append(chr(ord(C_KINDS["BIT0"]) + bit))
         else:
             bit = -1
-            if f.type == "shortstr":
-                kinds.append("r" if f.reserved else "n" if is_name(f) else "s")
+            if f.type != "shortstr":
+                kinds.append(_C_KIND_OF_TYPE[f.type])
+            elif f.reserved:
+                kinds.append(C_KINDS["RESERVED_SHORTSTR"])
+            elif is_name(f):
+                kinds.append(C_KINDS["NAME"])
             else:
-                kinds.append(_C_KINDS[f.type])
+                kinds.append(C_KINDS["SHORTSTR"])
         names.append(None if f.reserved else f.name)
     return "".join(kinds), tuple(names)
 

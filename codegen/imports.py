@@ -82,12 +82,9 @@ def import_lines(names: Iterable[str]) -> list[str]:
     for name in names:
         by_module.setdefault(SOURCES[name], set()).add(name)
     stdlib = [f"import {name}" for name in sorted(by_module.pop(None, set()))]
-    stdlib += [
-        _from(module, by_module.pop(module))
-        for module in _STDLIB
-        if module in by_module
-    ]
-    first_party = [_from(module, by_module[module]) for module in sorted(by_module)]
+    modules = {module: names for module, names in by_module.items() if module}
+    stdlib += [_from(m, modules.pop(m)) for m in _STDLIB if m in modules]
+    first_party = [_from(module, modules[module]) for module in sorted(modules)]
     return stdlib + ([""] if stdlib and first_party else []) + first_party
 
 

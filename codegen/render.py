@@ -31,7 +31,7 @@ from pathlib import Path
 import jinja2
 
 from codegen import api as api_plan
-from codegen import docs, naming
+from codegen import codec, docs, naming
 from codegen import fields as fields_plan
 from codegen import imports as imports_of
 from codegen import plan as planning
@@ -268,6 +268,15 @@ def _render_package(plan: planning.SpecPlan, env: jinja2.Environment) -> dict[st
             "connection_error",
             *(e.class_name for e in plan.errors),
         ],
+    )
+    out["spec.h"] = env.get_template("spec.h.j2").render(
+        header=plan.header,
+        framing=[
+            (n, v)
+            for n, v, error in plan.constants
+            if n.startswith("FRAME_") and not error
+        ],
+        kinds=list(codec.C_KINDS.items()),
     )
     out["py.typed"] = ""
     return format_python({path: out[path] for path in sorted(out)})

@@ -21,6 +21,7 @@ import pytest
 
 from amqp_client import errors, frames, spec, wire
 from amqp_client.session import recovery
+from codegen.codec import C_KINDS
 from codegen.loader import load
 from codegen.render import write
 from tests.codegen.conftest import BASE, OVERLAY, ROOT
@@ -147,6 +148,15 @@ def test_c_layouts_are_generated_tables() -> None:
         assert (layout is not None) == (wire.c_decode_fields is not None)
 
 
+def test_the_c_extension_reads_the_generated_header() -> None:
+    header = (ROOT / "generated" / "spec.h").read_text()
+    for name, kind in C_KINDS.items():
+        assert f"#define KIND_{name} '{kind}'\n" in header
+    assert f"#define AMQP_FRAME_END {spec.FRAME_END}\n" in header
+    source = (ROOT / "amqp_client" / "_speedups.c").read_text()
+    assert '#include "spec.h"' in source
+
+
 def test_a_changed_spec_changes_the_runtime(tmp_path: Path) -> None:
     base = tmp_path / "spec" / BASE.name
     base.parent.mkdir()
@@ -173,6 +183,8 @@ def test_a_changed_spec_changes_the_runtime(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
     assert seen["frame_end"] == 205
+    # The C extension's header says so too.
+    assert "#define AMQP_FRAME_END 205\n" in (out / "spec.h").read_text()
     assert seen["end_byte"] == "cd"
     assert seen["heartbeat"] == "08000000000000cd"
     assert seen["method_frame_end"] == 205
