@@ -196,3 +196,26 @@ def test_a_changed_spec_changes_the_runtime(tmp_path: Path) -> None:
         # The overlay method got a C layout (long, shortstr) and C decodes it.
         assert seen["c_kinds"] == "Is"
         assert seen["c_decoded"] == [7, "x"]
+
+
+def test_one_switch_turns_every_codec_to_python_and_back() -> None:
+    from amqp_client._spec_base import use_speedups
+
+    def layouts() -> list[object]:
+        return [
+            getattr(sys.modules[cls.__module__], f"_L_{cls.__name__}")
+            for cls in (*spec.METHODS.values(), spec.BasicProperties)
+        ]
+
+    was_on = wire.c_decode_fields is not None
+    try:
+        assert use_speedups(False) is False
+        assert wire.c_decode_fields is None
+        assert all(layout is None for layout in layouts())
+        if use_speedups(True):
+            assert all(layout is not None for layout in layouts())
+            frame = spec.QueueDeclareOk("q", 1, 2)
+            payload = frame.encode()
+            assert spec.QueueDeclareOk.decode_from(payload, 0, len(payload)) == frame
+    finally:
+        use_speedups(was_on)
