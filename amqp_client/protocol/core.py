@@ -37,6 +37,7 @@ import logging
 import platform
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 from amqp_client import auth, spec
@@ -176,7 +177,7 @@ class _Channel:
         self.pending: tuple[type[Method], ...] | None = None
         # What waits behind it, in order: a method to call, a method to send,
         # or ready frames (a publish).
-        self.held: deque[tuple[int, Any]] = deque()
+        self.held: deque[_Held] = deque()
         self.content = ContentState.IDLE
         self.content_method: Method | None = None
         self.content_properties: Properties | None = None
@@ -189,7 +190,14 @@ class _Channel:
         self.close_reason: AMQPError | None = None
 
 
-_CALL, _SEND, _FRAMES = 0, 1, 2
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """Frames that wait behind a channel's outstanding request, and the
+    replies to await once they are written (None: a send or a publish)."""
+
+    buffers: list[bytes | memoryview]
+    awaits: tuple[type[Method], ...] | None = None
+
 
 #: basic.publish's frames straight from its arguments (generated).
 _publish_frames = spec.BasicPublish.frames
@@ -510,7 +518,7 @@ class Connection:
             self._write(frame)
             ch.pending = method.RESPONSES
         else:
-            ch.held.append((_CALL, (frame, method.RESPONSES)))
+            ch.held.append(_Held([frame], method.RESPONSES))
 
     def send(self, channel: int, method: Method) -> None:
         """Send a method that expects no reply (or one sent with no-wait)."""
@@ -522,7 +530,7 @@ class Connection:
         if isinstance(method, spec.ConfirmSelect):
             self._start_confirms(ch)
         if ch.held:
-            ch.held.append((_SEND, frame))
+            ch.held.append(_Held([frame]))
         else:
             self._write(frame)
 
@@ -604,7 +612,7 @@ class Connection:
         self, ch: _Channel, frames: list[bytes | memoryview]
     ) -> int | None:
         if ch.held:
-            ch.held.append((_FRAMES, frames))
+            ch.held.append(_Held(frames))
         else:
             self._out.extend(frames)
         if ch.confirming:
@@ -703,15 +711,10 @@ class Connection:
         """Send what waited behind a request, up to the next request."""
         held = ch.held
         while held and ch.pending is None:
-            kind, item = held.popleft()
-            if kind == _FRAMES:
-                self._out.extend(item)
-            elif kind == _SEND:
-                self._write(item)
-            else:
-                frame, responses = item
-                self._write(frame)
-                ch.pending = responses
+            item = held.popleft()
+            self._out.extend(item.buffers)
+            if item.awaits is not None:
+                ch.pending = item.awaits
 
     # --- internals: input -------------------------------------------------------------
 
