@@ -14,7 +14,7 @@ help: ## list the targets
 
 # The install compiles amqp_client/_speedups.c (optional C speedups): redo it
 # when the C source or the build files change.
-$(STAMP): pyproject.toml setup.py amqp_client/_speedups.c
+$(STAMP): pyproject.toml setup.py amqp_client/_speedups.c generated/spec.h
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,codegen]'
@@ -28,9 +28,9 @@ generate: $(STAMP) ## regenerate generated/ and docs/reference.md from spec/ (co
 check-generated: $(STAMP) ## fail, with a diff, if generated/ or docs/reference.md is stale
 	$(PY) -m codegen --check
 
-lint: $(STAMP) ## ruff check (and format check of hand-written code)
+lint: $(STAMP) ## ruff check and ruff format --check (generated/ included)
 	$(PY) -m ruff check $(wildcard $(SOURCES))
-	$(PY) -m ruff format --check $(filter-out generated,$(wildcard $(SOURCES)))
+	$(PY) -m ruff format --check $(wildcard $(SOURCES))
 
 typecheck: $(STAMP) ## mypy --strict on the runtime, the generator, the generated code and the tests
 	$(PY) scripts/typecheck.py

@@ -6,7 +6,9 @@ and the content-properties encoder. It is optional: where it cannot be
 compiled (no C compiler), the install goes on without it and the pure-Python
 code runs, which is the reference the extension is tested against
 (``AMQP_CLIENT_NO_SPEEDUPS=1`` runs that code with the extension installed).
-The C source goes into the sdist by itself, as the extension's source.
+It includes ``generated/spec.h`` (the layout kinds and frame constants the
+generator writes), so generated/ is on its include path; MANIFEST.in puts
+the header in the sdist beside the C source.
 """
 
 from setuptools import Extension, setup
@@ -16,6 +18,8 @@ setup(
         Extension(
             "amqp_client._speedups",
             ["amqp_client/_speedups.c"],
+            include_dirs=["generated"],
+            depends=["generated/spec.h"],
             optional=True,
         )
     ]

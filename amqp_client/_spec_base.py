@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import sys
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -55,12 +56,21 @@ def _declined(*args: object) -> None:
     return None
 
 
+def _c_function(index: int) -> Callable[..., Any]:
+    speedups = _wire.SPEEDUPS
+    return speedups[index] if speedups is not None else _declined
+
+
 #: The C decoders of method arguments and content properties, and encoder
-#: of content properties, when the speedups are built (they are only called
-#: with a layout, and c_layout makes none without them).
-c_decode_fields: Callable[..., Any] = _wire.c_decode_fields or _declined
-c_decode_properties: Callable[..., Any] = _wire.c_decode_properties or _declined
-c_encode_properties: Callable[..., Any] = _wire.c_encode_properties or _declined
+#: of content properties, when the speedups are built. They are only called
+#: with a layout, and there is none while the speedups are off.
+c_decode_fields: Callable[..., Any] = _c_function(4)
+c_decode_properties: Callable[..., Any] = _c_function(5)
+c_encode_properties: Callable[..., Any] = _c_function(6)
+
+#: Every generated class's layout arguments, with its module's namespace,
+#: so that use_speedups can remake or clear its ``_L_<class>`` global.
+_LAYOUTS: list[tuple[dict[str, Any], type[Any], tuple[str | None, ...], bytes]] = []
 
 
 def c_layout(
@@ -69,10 +79,33 @@ def c_layout(
     """The layout the C decoder of ``cls`` reads, or None without speedups.
 
     ``names`` is the slot of each wire field (None for a reserved one) and
-    ``kinds`` one byte per field; see ``_speedups.c``. The decoder stores
-    through the slots' member descriptors, so each name must be a slot of
-    ``cls`` itself.
+    ``kinds`` one byte per field (the ``KIND_*`` of generated/spec.h). The
+    decoder stores through the slots' member descriptors, so each name must
+    be a slot of ``cls`` itself. The generated module keeps the result in
+    ``_L_<class name>``; :func:`use_speedups` resets it there.
     """
+    module = sys.modules[cls.__module__]
+    _LAYOUTS.append((vars(module), cls, names, kinds))
+    return _layout(cls, names, kinds)
+
+
+def use_speedups(enabled: bool) -> bool:
+    """Run every codec on the C speedups (when built) or on its Python code.
+
+    The one switch for the whole library (tests hold the two to the same
+    results; ``AMQP_CLIENT_NO_SPEEDUPS=1`` sets it off at import): the
+    field-table codecs of :mod:`amqp_client.wire` and the layout of every
+    generated class. Returns whether the C code is now in use.
+    """
+    on = _wire.use_c_codecs(enabled)
+    for namespace, cls, names, kinds in _LAYOUTS:
+        namespace[f"_L_{cls.__name__}"] = _layout(cls, names, kinds) if on else None
+    return on
+
+
+def _layout(
+    cls: type[Any], names: tuple[str | None, ...], kinds: bytes
+) -> CLayout | None:
     if _wire.c_decode_fields is None:
         return None
     descriptors: list[object] = []
@@ -128,8 +161,10 @@ class Field:
         type: the AMQP primitive type (``bit``, ``shortstr``, ``table``...).
         domain: the spec domain the field was declared with.
         default: the default value, or :data:`REQUIRED`.
-        label: the spec's one-line label.
-        doc: the spec's text for the field, reflowed.
+
+    The spec's text for the field is in the class docstring (its ``Args``
+    section), once: ``help()``, the ``doc`` command and the reference show
+    it from there.
     """
 
     name: str
@@ -137,8 +172,6 @@ class Field:
     type: str
     domain: str
     default: Any
-    label: str
-    doc: str
 
 
 def check_shortstr(value: object, name: str) -> str:
@@ -234,12 +267,17 @@ def check_bit(value: object, name: str) -> bool:
 def bit_value(value: object) -> int:
     """The bit a field value stands for: 1 or 0 for a bool or the ints 0/1.
 
-    The generated encoders call it only for a value that is not True or
-    False (one assigned after construction).
+    The generated encoders call it for every bit they fold into an octet:
+    the constructor checked the value, but an attribute may have been set
+    to anything since.
 
     Raises:
         TypeError: any other value.
     """
+    if value is True:
+        return 1
+    if value is False:
+        return 0
     return 1 if check_bit(value, "bit field") else 0
 
 

@@ -1,5 +1,6 @@
 /*
- * Optional C speedups for amqp_client.wire: field tables and arrays.
+ * Optional C speedups: amqp_client.wire's field tables and arrays, and the
+ * generated classes' decoders and properties encoder.
  *
  * wire.py is the reference implementation and stays the only one that
  * reports errors. Each function here handles the common case and returns
@@ -22,6 +23,11 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+
+/* The layout kinds and frame constants, written by the generator from the
+ * same tables it writes the Python layouts with (generated/spec.h; setup.py
+ * puts generated/ on the include path). */
+#include "spec.h"
 
 /* Deeper nesting is left to the Python code (which also detects a table
  * that contains itself). */
@@ -600,7 +606,7 @@ sp_decode_array(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 /* A generated class's wire layout, as _spec_base.c_layout builds it:
  * (descriptors, kinds, names, names_max). kinds has one byte per wire field
  * and descriptors the slot each is stored in (None: a reserved field, read
- * and dropped). Kinds:
+ * and dropped). Kinds (the KIND_* macros of generated/spec.h):
  *   n  shortstr shared through names    s  shortstr
  *   r  reserved shortstr, skipped        S  longstr (bytes)
  *   B H I Q  octet, short, long, longlong (unsigned)
@@ -673,18 +679,18 @@ decode_field(Layout *L, char kind, Py_ssize_t *offset, int *bits)
     Py_ssize_t left = in->size - o;
     const unsigned char *p = in->data + o;
     switch (kind) {
-    case 'n':
-    case 's':
-    case 'r': {
+    case KIND_NAME:
+    case KIND_SHORTSTR:
+    case KIND_RESERVED_SHORTSTR: {
         if (left < 1 || p[0] > left - 1) {
             return DECLINED;
         }
         Py_ssize_t n = p[0];
         *offset = o + 1 + n;
-        if (kind == 'n') {
+        if (kind == KIND_NAME) {
             return decode_name(in, p + 1, n);
         }
-        if (kind == 'r') {
+        if (kind == KIND_RESERVED_SHORTSTR) {
             Py_RETURN_NONE;
         }
         PyObject *v = PyUnicode_DecodeUTF8((const char *)p + 1, n, NULL);
@@ -693,7 +699,7 @@ decode_field(Layout *L, char kind, Py_ssize_t *offset, int *bits)
         }
         return v;
     }
-    case 'S': {
+    case KIND_LONGSTR: {
         if (left < 4) {
             return DECLINED;
         }
@@ -704,42 +710,42 @@ decode_field(Layout *L, char kind, Py_ssize_t *offset, int *bits)
         *offset = o + 4 + n;
         return PyBytes_FromStringAndSize((const char *)p + 4, n);
     }
-    case 'B':
+    case KIND_OCTET:
         if (left < 1) {
             return DECLINED;
         }
         *offset = o + 1;
         return PyLong_FromLong((long)p[0]);
-    case 'H':
+    case KIND_SHORT:
         if (left < 2) {
             return DECLINED;
         }
         *offset = o + 2;
         return PyLong_FromLong((long)((uint16_t)p[0] << 8 | p[1]));
-    case 'I':
+    case KIND_LONG:
         if (left < 4) {
             return DECLINED;
         }
         *offset = o + 4;
         return PyLong_FromUnsignedLong((unsigned long)get_u32(p));
-    case 'Q':
+    case KIND_LONGLONG:
         if (left < 8) {
             return DECLINED;
         }
         *offset = o + 8;
         return PyLong_FromUnsignedLongLong((unsigned long long)get_u64(p));
-    case 't':
+    case KIND_TABLE:
         return decode_block(in, offset, 1, 0);
     default:
-        if (kind >= '0' && kind <= '7') {
-            if (kind == '0') {
+        if (kind >= KIND_BIT0 && kind <= KIND_BIT0 + 7) {
+            if (kind == KIND_BIT0) {
                 if (left < 1) {
                     return DECLINED;
                 }
                 *bits = p[0];
                 *offset = o + 1;
             }
-            return Py_NewRef((*bits >> (kind - '0')) & 1 ? Py_True : Py_False);
+            return Py_NewRef((*bits >> (kind - KIND_BIT0)) & 1 ? Py_True : Py_False);
         }
         return DECLINED; /* T, and anything unknown */
     }
@@ -847,10 +853,10 @@ encode_property(Out *out, char kind, PyObject *value)
 {
     PyTypeObject *type = Py_TYPE(value);
     switch (kind) {
-    case 'n':
-    case 's':
+    case KIND_NAME:
+    case KIND_SHORTSTR:
         return encode_shortstr(out, value);
-    case 'S':
+    case KIND_LONGSTR:
         if (type != &PyBytes_Type) {
             return DECLINE;
         }
@@ -865,14 +871,14 @@ encode_property(Out *out, char kind, PyObject *value)
                (size_t)PyBytes_GET_SIZE(value));
         out->size += 4 + PyBytes_GET_SIZE(value);
         return DONE;
-    case 'B':
-    case 'H':
-    case 'I':
-    case 'Q': {
+    case KIND_OCTET:
+    case KIND_SHORT:
+    case KIND_LONG:
+    case KIND_LONGLONG: {
         if (type != &PyLong_Type) {
             return DECLINE;
         }
-        int width = kind == 'B' ? 1 : kind == 'H' ? 2 : kind == 'I' ? 4 : 8;
+        int width = kind == KIND_OCTET ? 1 : kind == KIND_SHORT ? 2 : kind == KIND_LONG ? 4 : 8;
         unsigned long long v = PyLong_AsUnsignedLongLong(value);
         if (v == (unsigned long long)-1 && PyErr_Occurred()) {
             PyErr_Clear(); /* negative or over 64 bits */
@@ -889,7 +895,7 @@ encode_property(Out *out, char kind, PyObject *value)
         }
         return DONE;
     }
-    case 't':
+    case KIND_TABLE:
         if (type != &PyDict_Type) {
             return DECLINE;
         }

@@ -1,5 +1,8 @@
-# The optional C speedups of amqp_client.wire's field-table codecs; see
-# _speedups.c. Each returns None for what it leaves to the Python code.
+# The optional C speedups (see _speedups.c): amqp_client.wire's field-table
+# codecs, and the generated classes' decoders (method arguments, content
+# properties) and properties encoder, driven by the layouts the generator
+# writes (_spec_base.c_layout). Each returns None for what it leaves to the
+# Python code.
 
 from typing import Any
 

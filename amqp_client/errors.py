@@ -1,8 +1,9 @@
 """The exception tree of amqp-client.
 
 This module is the hand-written root of every exception the library raises.
-It imports nothing from the package, so any module (the generated code
-included) can import it without cycles. Per-reply-code classes such as
+It imports nothing from the package but the generated constants (a module
+that imports nothing itself), so any module, the generated code included,
+can import it without cycles; the reply codes below are the spec's. Per-reply-code classes such as
 ``NotFoundError`` are generated from the spec into ``amqp_client.spec.errors``
 and subclass :class:`ChannelClosed` (soft errors) or :class:`ConnectionClosed`
 (hard errors).
@@ -16,6 +17,8 @@ Rules:
 """
 
 from __future__ import annotations
+
+from amqp_client.spec.constants import ReplyCode
 
 __all__ = [
     "AMQPError",
@@ -54,7 +57,7 @@ class ProtocolError(AMQPError):
             (501 frame-error or 505 unexpected-frame).
     """
 
-    reply_code = 501
+    reply_code: int = ReplyCode.FRAME_ERROR
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -68,7 +71,7 @@ class FrameDecodeError(ProtocolError, ValueError):
     an oversized frame, a payload that does not match its method or
     properties. Closes the connection with frame-error (501)."""
 
-    reply_code = 501
+    reply_code = ReplyCode.FRAME_ERROR
 
 
 class FrameSequenceError(ProtocolError):
@@ -76,7 +79,7 @@ class FrameSequenceError(ProtocolError):
     (a body frame without a header, a method in the middle of content, an
     unexpected reply). Closes the connection with unexpected-frame (505)."""
 
-    reply_code = 505
+    reply_code = ReplyCode.UNEXPECTED_FRAME
 
 
 class _CloseError(AMQPError):
@@ -134,7 +137,7 @@ class AuthenticationError(ConnectionClosed):
     with 403 access-refused once ``authentication_failure_close`` is
     offered)."""
 
-    REPLY_CODE = 403
+    REPLY_CODE = ReplyCode.ACCESS_REFUSED
 
 
 class ConnectionLost(ConnectionClosed):

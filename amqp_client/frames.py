@@ -49,6 +49,15 @@ from collections.abc import Callable, Mapping
 from typing import Final, NamedTuple, Protocol, TypeAlias, TypeVar, cast
 
 from .errors import FrameDecodeError
+from .spec.constants import (
+    FRAME_BODY,
+    FRAME_END,
+    FRAME_HEADER,
+    FRAME_HEARTBEAT,
+    FRAME_METHOD,
+    FRAME_MIN_SIZE,
+    PROTOCOL_VERSION,
+)
 
 __all__ = [
     "FRAME_BODY",
@@ -82,19 +91,14 @@ __all__ = [
 
 # -- constants (AMQP 0-9-1 §4.2.3 and the spec's <constant> elements) --------
 
-PROTOCOL_HEADER: Final = b"AMQP\x00\x00\x09\x01"
-FRAME_METHOD: Final = 1
-FRAME_HEADER: Final = 2
-FRAME_BODY: Final = 3
-FRAME_HEARTBEAT: Final = 8
-FRAME_END: Final = 0xCE
-FRAME_END_BYTE: Final = b"\xce"
+# The frame types, frame-end and frame-min-size are the spec's <constant>s,
+# generated into amqp_client.spec.constants: this module re-exports them.
+PROTOCOL_HEADER: Final = b"AMQP\x00" + bytes(PROTOCOL_VERSION)
+FRAME_END_BYTE: Final = bytes([FRAME_END])
 #: type octet + channel short + size long.
 FRAME_HEADER_SIZE: Final = 7
 #: Header plus the frame-end octet: what a frame costs beyond its payload.
 FRAME_OVERHEAD: Final = 8
-#: The smallest frame_max a peer may negotiate (spec constant frame-min-size).
-FRAME_MIN_SIZE: Final = 4096
 #: Largest frame_max: the tune methods carry it in a long.
 _FRAME_MAX_LIMIT: Final = 0xFFFFFFFF
 
@@ -112,7 +116,7 @@ _END_HEADER_HEAD = struct.Struct(">BBHIHHQ")
 _BODY_HEAD = struct.Struct(">BHI")
 _END_BODY_HEAD = struct.Struct(">BBHI")
 
-HEARTBEAT_FRAME: Final = b"\x08\x00\x00\x00\x00\x00\x00\xce"
+HEARTBEAT_FRAME: Final = _HEAD.pack(FRAME_HEARTBEAT, 0, 0) + FRAME_END_BYTE
 
 # A method frame payload starts with class-id and method-id; a header frame
 # payload with class-id, weight, body size and at least one flags word.
@@ -555,9 +559,10 @@ class FrameReader:
     def _parse(self, data: bytes) -> tuple[list[Frame], int, int]:
         # The hot loop. One header unpack per frame, no slicing except for
         # body payloads, the method key read as one int, decoders working in
-        # place on ``data``. Everything the loop touches is a local, and the
-        # numbers are literals: 7 = FRAME_HEADER_SIZE, 0xCE = FRAME_END, types
-        # 1/2/3/8, 4 and 14 = _METHOD_MIN_PAYLOAD and _HEADER_MIN_PAYLOAD.
+        # place on ``data``. Everything the loop touches is a local (the
+        # frame types and frame-end are the generated constants, bound here),
+        # and the sizes are literals: 7 = FRAME_HEADER_SIZE, 4 and 14 =
+        # _METHOD_MIN_PAYLOAD and _HEADER_MIN_PAYLOAD.
         # Frames are tested in order of frequency on a consuming connection.
         frames: list[Frame] = []
         append = frames.append
@@ -569,6 +574,11 @@ class FrameReader:
         method_decoders = self._method_decoders
         properties_decoders = self._properties_decoders
         limit = self._limit
+        frame_end = FRAME_END
+        method_type = FRAME_METHOD
+        header_type = FRAME_HEADER
+        body_type = FRAME_BODY
+        heartbeat_type = FRAME_HEARTBEAT
         n = len(data)
         pos = 0
         need = FRAME_HEADER_SIZE
@@ -582,12 +592,12 @@ class FrameReader:
                 else:
                     need = size + FRAME_OVERHEAD
                 break
-            if data[end] != 0xCE:
+            if data[end] != frame_end:
                 raise FrameDecodeError(
                     f"bad frame-end octet 0x{data[end]:02x} (expected 0xce) after a "
                     f"type {ftype} frame of {size} bytes on channel {channel}"
                 )
-            if ftype == 1:
+            if ftype == method_type:
                 if size < 4:
                     raise FrameDecodeError(
                         f"method frame payload of {size} bytes on channel {channel} "
@@ -621,12 +631,12 @@ class FrameReader:
                         )
                         hend = hpos + 7 + hsize
                         if (
-                            htype == 2
+                            htype == header_type
                             and hchannel == channel
                             and class_id == key >> 16
                             and 14 <= hsize <= limit
                             and hend < n
-                            and data[hend] == 0xCE
+                            and data[hend] == frame_end
                         ):
                             # The body: none, or one whole frame of body_size.
                             body: bytes | None = b""
@@ -638,12 +648,12 @@ class FrameReader:
                                     btype, bchannel, bsize = unpack_head(data, bpos)
                                     bend = bpos + 7 + bsize
                                     if (
-                                        btype == 3
+                                        btype == body_type
                                         and bchannel == channel
                                         and bsize == body_size
                                         and bsize <= limit
                                         and bend < n
-                                        and data[bend] == 0xCE
+                                        and data[bend] == frame_end
                                     ):
                                         body = data[bpos + 7 : bend]
                             if body is not None:
@@ -661,9 +671,9 @@ class FrameReader:
                                 pos = bend + 1
                                 continue
                 append(MethodFrame(channel, method))
-            elif ftype == 3:
+            elif ftype == body_type:
                 append(BodyFrame(channel, data[start:end]))
-            elif ftype == 2:
+            elif ftype == header_type:
                 if size < 14:
                     raise FrameDecodeError(
                         f"content header payload of {size} bytes on channel {channel} "
@@ -684,7 +694,7 @@ class FrameReader:
                 except Exception as exc:
                     raise _properties_error(class_id, channel, exc) from exc
                 append(HeaderFrame(channel, class_id, body_size, props))
-            elif ftype == 8:
+            elif ftype == heartbeat_type:
                 if channel or size:
                     raise FrameDecodeError(
                         f"heartbeat frame on channel {channel} with a {size}-byte "
@@ -781,10 +791,10 @@ def method_frame(channel: int, method: Method) -> bytes:
     return b"".join(
         (
             _METHOD_HEAD.pack(
-                1, channel, len(args) + 4, method.CLASS_ID, method.METHOD_ID
+                FRAME_METHOD, channel, len(args) + 4, method.CLASS_ID, method.METHOD_ID
             ),
             args,
-            b"\xce",
+            FRAME_END_BYTE,
         )
     )
 
@@ -909,9 +919,11 @@ def content_frames(
     props = b"\x00\x00" if properties is None else properties.encode()
     class_id = method.CLASS_ID
     n = len(payload)
-    head = _METHOD_HEAD.pack(1, channel, len(args) + 4, class_id, method.METHOD_ID)
+    head = _METHOD_HEAD.pack(
+        FRAME_METHOD, channel, len(args) + 4, class_id, method.METHOD_ID
+    )
     header_head = _END_HEADER_HEAD.pack(
-        0xCE, 2, channel, len(props) + 12, class_id, 0, n
+        FRAME_END, FRAME_HEADER, channel, len(props) + 12, class_id, 0, n
     )
     if n <= chunk:
         if n:
@@ -922,13 +934,13 @@ def content_frames(
                         args,
                         header_head,
                         props,
-                        _END_BODY_HEAD.pack(0xCE, 3, channel, n),
+                        _END_BODY_HEAD.pack(FRAME_END, FRAME_BODY, channel, n),
                         payload,
-                        b"\xce",
+                        FRAME_END_BYTE,
                     )
                 )
             ]
-        return [b"".join((head, args, header_head, props, b"\xce"))]
+        return [b"".join((head, args, header_head, props, FRAME_END_BYTE))]
     # The method and header frames share the first buffer with the first
     # body frame head; the header's frame-end goes in front of that head.
     prefix = b"".join((head, args, header_head, props, FRAME_END_BYTE))

@@ -87,33 +87,50 @@ _c_decode_array: (
 c_decode_fields: Callable[..., Any] | None = None
 c_decode_properties: Callable[..., Any] | None = None
 c_encode_properties: Callable[..., Any] | None = None
-if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
-    try:
-        from amqp_client import _speedups
+#: The C functions when the extension is built (and importable), in the
+#: order of the globals above; None otherwise.
+SPEEDUPS: tuple[Callable[..., Any], ...] | None = None
+try:
+    from amqp_client import _speedups
 
-        # All or none: an extension built from an older source (a checkout
-        # updated without reinstalling) lacks some; the Python code runs.
-        _all = (
-            _speedups.encode_table,
-            _speedups.encode_array,
-            _speedups.decode_table,
-            _speedups.decode_array,
-            _speedups.decode_fields,
-            _speedups.decode_properties,
-            _speedups.encode_properties,
-        )
-    except (ImportError, AttributeError):  # no C compiler, or a stale build
-        pass
-    else:
-        (
-            _c_encode_table,
-            _c_encode_array,
-            _c_decode_table,
-            _c_decode_array,
-            c_decode_fields,
-            c_decode_properties,
-            c_encode_properties,
-        ) = _all
+    # All or none: an extension built from an older source (a checkout
+    # updated without reinstalling) lacks some; the Python code runs.
+    SPEEDUPS = (
+        _speedups.encode_table,
+        _speedups.encode_array,
+        _speedups.decode_table,
+        _speedups.decode_array,
+        _speedups.decode_fields,
+        _speedups.decode_properties,
+        _speedups.encode_properties,
+    )
+except (ImportError, AttributeError):  # no C compiler, or a stale build
+    pass
+
+
+def use_c_codecs(enabled: bool) -> bool:
+    """Route this module's codecs to the C speedups (when built) or not.
+
+    The one switch of the field-table codecs; the generated classes' layouts
+    follow through :func:`amqp_client._spec_base.use_speedups`, which calls
+    this. Returns whether the C code is now in use.
+    """
+    global _c_encode_table, _c_encode_array, _c_decode_table, _c_decode_array
+    global c_decode_fields, c_decode_properties, c_encode_properties
+    chosen = SPEEDUPS if enabled else None
+    (
+        _c_encode_table,
+        _c_encode_array,
+        _c_decode_table,
+        _c_decode_array,
+        c_decode_fields,
+        c_decode_properties,
+        c_encode_properties,
+    ) = chosen if chosen is not None else (None,) * 7
+    return chosen is not None
+
+
+use_c_codecs(not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"))
 
 __all__ = [
     "NAMES",

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from codegen import api as api_plan
 from codegen import docs, naming
+from codegen import fields as fields_plan
 from codegen import plan as planning
+from codegen import propcodec as propcodec_plan
 from codegen.model import Assert, Constant, Doc, Rule, Spec
 
 #: Where the reference lives, relative to the checkout.
@@ -199,7 +202,7 @@ class _Names:
 
     codes: dict[str, int]
     errors: dict[str, str]
-    apis: dict[str, planning.ApiMethod]
+    apis: dict[str, api_plan.ApiMethod]
     methods: dict[str, Heading]
 
 
@@ -219,12 +222,12 @@ def _rule(rule: Rule, names: _Names, owner: str = "") -> RuleRef:
     )
 
 
-def _default(f: planning.PlanField) -> str:
+def _default(f: fields_plan.PlanField) -> str:
     if f.required:
         return "*required*"
     if f.type == "table":
         return "*empty*"
-    return docs.md_code(planning.py_repr(f.default))
+    return docs.md_code(fields_plan.py_repr(f.default))
 
 
 def _text(items: tuple[Doc, ...]) -> tuple[str, ...]:
@@ -240,7 +243,7 @@ def _api(mp: planning.MethodPlan, names: _Names) -> str:
     if api is not None:
         owner = (
             "ConnectionMethods"
-            if mp.amqp_class.name in planning.CONNECTION_CLASSES
+            if mp.amqp_class.name in api_plan.CONNECTION_CLASSES
             else "ChannelMethods"
         )
         return (
@@ -252,7 +255,7 @@ def _api(mp: planning.MethodPlan, names: _Names) -> str:
     return "none: the client receives it"
 
 
-def _field(f: planning.PlanField, names: _Names) -> FieldRef:
+def _field(f: fields_plan.PlanField, names: _Names) -> FieldRef:
     label, text = f.label, f.doc
     if f.reserved:
         # No Python side: no Python type, and only the field's own text, not
@@ -302,7 +305,7 @@ def _method(mp: planning.MethodPlan, names: _Names) -> MethodRef:
 def _properties(
     p: planning.PropertiesPlan, heading: Heading, class_anchor: str
 ) -> PropertiesRef:
-    words, _ = planning.flag_layout(len(p.fields))
+    words, _ = propcodec_plan.flag_layout(len(p.fields))
     rows = []
     for k, f in enumerate(p.fields):
         # Property k sits in flag word k // 15 at bit 15 - k % 15 (§4.2.6.1).

@@ -10,21 +10,30 @@ an error never leaves a half-written output. :func:`check` compares without
 writing and reports the stale files with a diff. Where the reference goes is
 the caller's choice (``reference=None`` renders the package only): the
 library does not guess the checkout from the package's target.
+
+Owns: the templates' environment, each file's context (imports from the
+plan's recorded names, through codegen.imports) and the last step,
+``ruff format``. It computes no code of its own and never reads what it
+rendered to decide anything.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import jinja2
 
-from codegen import docs, naming
+from codegen import api as api_plan
+from codegen import codec, docs, naming
+from codegen import fields as fields_plan
+from codegen import imports as imports_of
 from codegen import plan as planning
 from codegen import reference as referencing
 from codegen.model import Spec
@@ -32,35 +41,20 @@ from codegen.model import Spec
 TEMPLATES = Path(__file__).parent / "templates"
 LINE = 88
 
-_SPEC_BASE = (
-    "OCTETS",
-    "REQUIRED",
-    "Buffer",
-    "Field",
-    "Method",
-    "Properties",
-    "bit_value",
-    "check_bit",
-    "check_int",
-    "check_longstr",
-    "check_shortstr",
-    "check_table",
-    "c_decode_fields",
-    "c_decode_properties",
-    "c_encode_properties",
-    "c_layout",
-    "check_timestamp",
-    "decode_error",
-    "encode_error",
-    "new_object",
-)
-_WIRE = (
-    "NAMES",
-    "decode_table",
-    "decode_timestamp",
-    "encode_table",
-    "encode_timestamp",
-    "name_from",
+#: The last step of rendering: ``ruff format`` with the project's settings
+#: (line length and target version from pyproject.toml's [tool.ruff]), given
+#: on the command line with ``--isolated`` so that no configuration file
+#: found near the output changes a byte. The templates place the code; ruff
+#: wraps it. ruff is pinned in the ``codegen`` extra: another ruff version
+#: may wrap differently, which ``make check-generated`` would report.
+RUFF_FORMAT = (
+    "-m",
+    "ruff",
+    "format",
+    "--isolated",
+    "--quiet",
+    f"--line-length={LINE}",
+    "--target-version=py311",
 )
 
 
@@ -83,7 +77,7 @@ def defline(
 
 def pytuple(items: tuple[object, ...]) -> str:
     """A tuple literal with the code base's double-quoted strings."""
-    inner = ", ".join(planning.py_repr(item) for item in items)
+    inner = ", ".join(fields_plan.py_repr(item) for item in items)
     return f"({inner},)" if len(items) == 1 else f"({inner})"
 
 
@@ -92,59 +86,35 @@ def docrepr(text: str) -> str:
     return repr(" ".join(text.split()))
 
 
-def _uses(text: str, name: str) -> bool:
-    return re.search(rf"\b{re.escape(name)}\b", text) is not None
-
-
-def _imports(text: str, extra_typing: tuple[str, ...] = ()) -> list[str]:
-    """The import block a generated module needs, in isort order."""
-    stdlib_plain = [m for m in ("datetime", "struct") if m + "." in text]
-    typing = sorted(
-        {n for n in ("Any", "ClassVar") if _uses(text, n)} | set(extra_typing)
-    )
-    lines = [f"import {m}" for m in stdlib_plain]
-    if _uses(text, "Mapping"):
-        lines.append("from collections.abc import Mapping")
-    if typing:
-        lines.append(f"from typing import {', '.join(typing)}")
-    base = [n for n in _SPEC_BASE if _uses(text, n)]
-    wire = [n for n in _WIRE if _uses(text, n)]
-    first_party = []
-    if base:
-        first_party.append(
-            "from amqp_client._spec_base import (\n"
-            + "".join(f"    {n},\n" for n in sorted(base, key=_isort_key))
-            + ")"
-        )
-    if "FrameDecodeError" in text:
-        first_party.append("from amqp_client.errors import FrameDecodeError")
-    if _uses(text, "content_frames"):
-        first_party.append("from amqp_client.frames import content_frames")
-    if wire:
-        one = f"from amqp_client.wire import {', '.join(wire)}"
-        if len(one) > LINE:
-            one = (
-                "from amqp_client.wire import (\n"
-                + "".join(f"    {n},\n" for n in wire)
-                + ")"
-            )
-        first_party.append(one)
-    return lines + ([""] if lines and first_party else []) + first_party
-
-
-def _isort_key(name: str) -> tuple[int, str]:
-    # isort's order-by-type as ruff applies it: CONSTANTS, then Classes,
-    # then functions and variables, each case-insensitively.
-    if name.isupper():
-        return (0, name.lower())
-    if name[0].isupper():
-        return (1, name.lower())
-    return (2, name.lower())
-
-
 def isorted(names: list[str] | tuple[str, ...]) -> list[str]:
     """Names in the order ruff's isort wants them inside one import."""
-    return sorted(names, key=_isort_key)
+    return sorted(names, key=imports_of.isort_key)
+
+
+#: The names the methods template writes itself into every method module
+#: (the plan's ``uses`` has the rest).
+METHOD_TEMPLATE_NAMES = (
+    "Buffer",
+    "ClassVar",
+    "Field",
+    "Method",
+    "c_decode_fields",
+    "c_layout",
+    "decode_error",
+    "encode_error",
+    "new_object",
+)
+
+#: The names the properties template writes itself.
+PROPERTIES_TEMPLATE_NAMES = (
+    "Buffer",
+    "ClassVar",
+    "Field",
+    "Properties",
+    "decode_error",
+    "encode_error",
+    "new_object",
+)
 
 
 def _environment() -> jinja2.Environment:
@@ -156,7 +126,7 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters["pyrepr"] = planning.py_repr
+    env.filters["pyrepr"] = fields_plan.py_repr
     env.filters["pytuple"] = pytuple
     env.filters["docrepr"] = docrepr
     env.filters["defline"] = defline
@@ -164,36 +134,16 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _module_text(m: planning.MethodPlan) -> str:
-    return "\n".join(
-        [
-            *m.init_lines,
-            *m.encode_lines,
-            *m.decode_lines,
-            *m.signature,
-            *m.frames_lines,
-            "ClassVar",
-            "Field",
-        ]
-        + [f.default_src for f in m.fields]
-        + [f.annotation for f in m.fields]
-        + ["REQUIRED" if any(f.required for f in m.fields) else ""]
-        + [
-            "Buffer Method decode_error encode_error new_object c_layout c_decode_fields"
-        ]
-    )
-
-
-def render(spec: Spec, *, hooks: Mapping[str, str] = planning.HOOKS) -> dict[str, str]:
+def render(spec: Spec, *, hooks: Mapping[str, str] = api_plan.HOOKS) -> dict[str, str]:
     """Render every file of the package; returns ``{relative path: text}``.
 
     ``hooks``: which methods hand over to which runtime hook (see
-    :data:`codegen.plan.HOOKS`, the default).
+    :data:`codegen.api.HOOKS`, the default).
     """
     return _render_package(planning.build(spec, hooks), _environment())
 
 
-def render_reference(spec: Spec, *, hooks: Mapping[str, str] = planning.HOOKS) -> str:
+def render_reference(spec: Spec, *, hooks: Mapping[str, str] = api_plan.HOOKS) -> str:
     """Render the Markdown reference (docs/reference.md) of ``spec``."""
     return _render_reference(planning.build(spec, hooks), _environment())
 
@@ -216,16 +166,13 @@ def _render_package(plan: planning.SpecPlan, env: jinja2.Environment) -> dict[st
         **common, errors=plan.errors
     )
     for module in plan.modules:
-        text = "\n".join(_module_text(m) for m in module.methods)
-        if module.structs:
-            text += "\nstruct."
         doc = docs.text_of(module.amqp_class.docs)
         class_doc = "\n".join(docs.fill(doc)) if doc else ""
         grammar = docs.grammar(module.amqp_class.docs)
         if grammar:
             class_doc += "\n\nGrammar::\n\n" + "\n".join(grammar)
         local = sorted({m.properties_class for m in module.methods} - {""})
-        imports = _imports(text)
+        imports = imports_of.import_lines({*module.uses, *METHOD_TEMPLATE_NAMES})
         if local:
             imports += ["", f"from ..properties import {', '.join(local)}"]
         out[f"methods/{module.module}.py"] = env.get_template(
@@ -240,19 +187,13 @@ def _render_package(plan: planning.SpecPlan, env: jinja2.Environment) -> dict[st
     out["methods/__init__.py"] = env.get_template("methods_init.py.j2").render(
         **common, modules=plan.modules, methods=plan.methods, method_names=method_names
     )
-    prop_text = "\n".join(
-        "\n".join([*p.init_lines, *p.encode_lines, *p.decode_lines, *p.signature])
-        + "\n".join(f.annotation for f in p.fields)
-        for p in plan.properties
-    )
-    prop_text += "\nClassVar Field Properties Buffer decode_error encode_error new_object struct."
-    if any(p.c_kinds for p in plan.properties):
-        prop_text += " c_layout c_decode_properties c_encode_properties"
     out["properties.py"] = env.get_template("properties.py.j2").render(
         **common,
         properties=plan.properties,
         structs=plan.property_structs,
-        imports=_imports(prop_text),
+        imports=imports_of.import_lines(
+            {*plan.property_uses, *PROPERTIES_TEMPLATE_NAMES}
+        ),
     )
     api_classes = sorted(
         {
@@ -328,8 +269,48 @@ def _render_package(plan: planning.SpecPlan, env: jinja2.Environment) -> dict[st
             *(e.class_name for e in plan.errors),
         ],
     )
+    out["spec.h"] = env.get_template("spec.h.j2").render(
+        header=plan.header,
+        framing=[
+            (n, v)
+            for n, v, error in plan.constants
+            if n.startswith("FRAME_") and not error
+        ],
+        kinds=list(codec.C_KINDS.items()),
+    )
     out["py.typed"] = ""
-    return {path: out[path] for path in sorted(out)}
+    return format_python({path: out[path] for path in sorted(out)})
+
+
+def format_python(files: Mapping[str, str]) -> dict[str, str]:
+    """``files`` with each Python module passed through ruff format.
+
+    Raises:
+        RuntimeError: ruff is missing (it comes with the ``codegen`` extra)
+            or refused a module (a template wrote invalid Python).
+    """
+    with tempfile.TemporaryDirectory(prefix="codegen-format-") as tmp:
+        root = Path(tmp)
+        modules = [path for path in files if path.endswith(".py")]
+        for path in modules:
+            dest = root / path
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(files[path], encoding="utf-8", newline="\n")
+        done = subprocess.run(
+            [sys.executable, *RUFF_FORMAT, str(root)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(
+                "ruff format failed on the generated code (ruff comes with the "
+                f"codegen extra): {done.stderr.strip() or done.stdout.strip()}"
+            )
+        formatted = {
+            path: (root / path).read_text(encoding="utf-8") for path in modules
+        }
+    return {path: formatted.get(path, text) for path, text in files.items()}
 
 
 def _existing(target: Path) -> dict[str, str]:
@@ -370,7 +351,7 @@ def check(
     target: Path,
     reference: Path | None = None,
     *,
-    hooks: Mapping[str, str] = planning.HOOKS,
+    hooks: Mapping[str, str] = api_plan.HOOKS,
 ) -> list[str]:
     """Compare ``target`` (and ``reference``, if given) with a fresh render.
 
@@ -400,7 +381,7 @@ def write(
     target: Path,
     reference: Path | None = None,
     *,
-    hooks: Mapping[str, str] = planning.HOOKS,
+    hooks: Mapping[str, str] = api_plan.HOOKS,
 ) -> list[str]:
     """Render into a temporary directory and swap it in place of ``target``.
 

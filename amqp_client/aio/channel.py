@@ -42,6 +42,7 @@ from amqp_client.spec import (
     BasicNack,
     BasicProperties,
     BasicReject,
+    ReplyCode,
 )
 
 if TYPE_CHECKING:
@@ -428,7 +429,7 @@ class Channel(
 
     async def close(
         self,
-        reply_code: int = 200,
+        reply_code: int = ReplyCode.REPLY_SUCCESS,
         reply_text: str = "",
         *,
         timeout: float | None = None,

@@ -57,7 +57,7 @@ from amqp_client.session.credentials import Fetch, refresh_plan
 from amqp_client.session.link import Callback, Reply, Waiter, run_callbacks
 from amqp_client.session.recovery import Sleep, recovery_loop, restore_timeout
 from amqp_client.session.restore import Restorer
-from amqp_client.spec import AsyncConnectionMethods
+from amqp_client.spec import AsyncConnectionMethods, ReplyCode
 
 __all__ = ["Connection", "connect"]
 
@@ -613,13 +613,13 @@ class Connection(ConnectionInfo[Delivery], AsyncConnectionMethods):
         except BaseException:
             state.abandoned = True
             if state.opened:
-                state.close(200, "")
+                state.close(ReplyCode.REPLY_SUCCESS, "")
             raise
         return channel
 
     async def close(
         self,
-        reply_code: int = 200,
+        reply_code: int = ReplyCode.REPLY_SUCCESS,
         reply_text: str = "",
         *,
         timeout: float | None = GRACEFUL_CLOSE_TIMEOUT,

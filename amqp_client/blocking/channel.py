@@ -43,6 +43,7 @@ from amqp_client.spec import (
     BasicProperties,
     BasicReject,
     ChannelMethods,
+    ReplyCode,
 )
 
 if TYPE_CHECKING:
@@ -497,7 +498,7 @@ class Channel(
 
     def close(
         self,
-        reply_code: int = 200,
+        reply_code: int = ReplyCode.REPLY_SUCCESS,
         reply_text: str = "",
         *,
         timeout: float | None = None,

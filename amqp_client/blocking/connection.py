@@ -67,7 +67,7 @@ from amqp_client.session.link import Callback, Reply, run_callbacks
 from amqp_client.session.link import Waiter as AnyWaiter
 from amqp_client.session.recovery import Sleep, recovery_loop, restore_timeout
 from amqp_client.session.restore import Restorer
-from amqp_client.spec import ConnectionMethods
+from amqp_client.spec import ConnectionMethods, ReplyCode
 
 __all__ = ["Connection", "connect"]
 
@@ -999,13 +999,13 @@ class Connection(ConnectionInfo[Delivery], ConnectionMethods):
             with driver.lock:
                 state.abandoned = True
                 if state.opened:
-                    state.close(200, "")
+                    state.close(ReplyCode.REPLY_SUCCESS, "")
             raise
         return channel
 
     def close(
         self,
-        reply_code: int = 200,
+        reply_code: int = ReplyCode.REPLY_SUCCESS,
         reply_text: str = "",
         *,
         timeout: float | None = GRACEFUL_CLOSE_TIMEOUT,

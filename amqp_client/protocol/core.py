@@ -37,6 +37,7 @@ import logging
 import platform
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 from amqp_client import auth, spec
@@ -72,6 +73,7 @@ from amqp_client.protocol.states import (
     ConnectionState,
     ContentState,
 )
+from amqp_client.spec import ReplyCode
 
 __all__ = [
     "CLIENT_FRAME_MAX",
@@ -158,11 +160,11 @@ class _Channel:
         "content",
         "content_method",
         "content_properties",
+        "held",
         "id",
         "next_tag",
         "parts",
         "pending",
-        "queue",
         "received",
         "state",
         "unconfirmed",
@@ -175,7 +177,7 @@ class _Channel:
         self.pending: tuple[type[Method], ...] | None = None
         # What waits behind it, in order: a method to call, a method to send,
         # or ready frames (a publish).
-        self.queue: deque[tuple[int, Any]] = deque()
+        self.held: deque[_Held] = deque()
         self.content = ContentState.IDLE
         self.content_method: Method | None = None
         self.content_properties: Properties | None = None
@@ -188,7 +190,14 @@ class _Channel:
         self.close_reason: AMQPError | None = None
 
 
-_CALL, _SEND, _FRAMES = 0, 1, 2
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """Frames that wait behind a channel's outstanding request, and the
+    replies to await once they are written (None: a send or a publish)."""
+
+    buffers: list[bytes | memoryview]
+    awaits: tuple[type[Method], ...] | None = None
+
 
 #: basic.publish's frames straight from its arguments (generated).
 _publish_frames = spec.BasicPublish.frames
@@ -505,11 +514,11 @@ class Connection:
         frame = method_frame(channel, method)
         if isinstance(method, spec.ConfirmSelect):
             self._start_confirms(ch)
-        if ch.pending is None and not ch.queue:
+        if ch.pending is None and not ch.held:
             self._write(frame)
             ch.pending = method.RESPONSES
         else:
-            ch.queue.append((_CALL, (frame, method.RESPONSES)))
+            ch.held.append(_Held([frame], method.RESPONSES))
 
     def send(self, channel: int, method: Method) -> None:
         """Send a method that expects no reply (or one sent with no-wait)."""
@@ -520,8 +529,8 @@ class Connection:
         frame = method_frame(channel, method)  # before anything changes (see call)
         if isinstance(method, spec.ConfirmSelect):
             self._start_confirms(ch)
-        if ch.queue:
-            ch.queue.append((_SEND, frame))
+        if ch.held:
+            ch.held.append(_Held([frame]))
         else:
             self._write(frame)
 
@@ -548,7 +557,7 @@ class Connection:
                 "properties must be BasicProperties or None, not "
                 f"{type(properties).__name__}"
             )
-        ch = self._open_channel(channel)
+        ch = self._content_channel(channel)
         frames = content_frames(channel, method, properties, body, self.frame_max)
         return self._send_content(ch, frames)
 
@@ -575,7 +584,7 @@ class Connection:
             TypeError, ValueError: a bad argument, body or properties;
                 nothing is sent.
         """
-        ch = self._open_channel(channel)
+        ch = self._content_channel(channel)
         frames = _publish_frames(
             channel,
             self.frame_max,
@@ -588,7 +597,7 @@ class Connection:
         )
         return self._send_content(ch, frames)
 
-    def _open_channel(self, channel: int) -> _Channel:
+    def _content_channel(self, channel: int) -> _Channel:
         """The open channel a publish goes to (UsageError if it is not)."""
         ch = self._channels.get(channel)
         if (
@@ -602,8 +611,8 @@ class Connection:
     def _send_content(
         self, ch: _Channel, frames: list[bytes | memoryview]
     ) -> int | None:
-        if ch.queue:
-            ch.queue.append((_FRAMES, frames))
+        if ch.held:
+            ch.held.append(_Held(frames))
         else:
             self._out.extend(frames)
         if ch.confirming:
@@ -616,7 +625,7 @@ class Connection:
     def close_channel(
         self,
         channel: int,
-        reply_code: int = 200,
+        reply_code: int = ReplyCode.REPLY_SUCCESS,
         reply_text: str = "",
         class_id: int = 0,
         method_id: int = 0,
@@ -628,8 +637,8 @@ class Connection:
             return
         close = spec.ChannelClose(reply_code, reply_text, class_id, method_id)
         ch.state = ChannelState.CLOSING
-        ch.queue.clear()
-        if reply_code != 200:
+        ch.held.clear()
+        if reply_code != ReplyCode.REPLY_SUCCESS:
             ch.close_reason = spec.channel_error(
                 reply_code, reply_text, class_id, method_id
             )
@@ -637,7 +646,7 @@ class Connection:
 
     def close(
         self,
-        reply_code: int = 200,
+        reply_code: int = ReplyCode.REPLY_SUCCESS,
         reply_text: str = "",
         class_id: int = 0,
         method_id: int = 0,
@@ -651,7 +660,7 @@ class Connection:
             return
         close = spec.ConnectionClose(reply_code, reply_text, class_id, method_id)
         self._closing_by_client = True
-        if reply_code != 200:
+        if reply_code != ReplyCode.REPLY_SUCCESS:
             self._close_reason = spec.connection_error(
                 reply_code, reply_text, class_id, method_id
             )
@@ -700,17 +709,12 @@ class Connection:
 
     def _drain(self, ch: _Channel) -> None:
         """Send what waited behind a request, up to the next request."""
-        queue = ch.queue
-        while queue and ch.pending is None:
-            kind, item = queue.popleft()
-            if kind == _FRAMES:
-                self._out.extend(item)
-            elif kind == _SEND:
-                self._write(item)
-            else:
-                frame, responses = item
-                self._write(frame)
-                ch.pending = responses
+        held = ch.held
+        while held and ch.pending is None:
+            item = held.popleft()
+            self._out.extend(item.buffers)
+            if item.awaits is not None:
+                ch.pending = item.awaits
 
     # --- internals: input -------------------------------------------------------------
 
@@ -893,9 +897,12 @@ class Connection:
             self._terminate(self._close_reason)  # a simultaneous close
             return
         error: AMQPError
-        if handshake and close.reply_code == 403:
+        if handshake and close.reply_code == ReplyCode.ACCESS_REFUSED:
             error = AuthenticationError(
-                403, close.reply_text, close.class_id, close.method_id
+                ReplyCode.ACCESS_REFUSED,
+                close.reply_text,
+                close.class_id,
+                close.method_id,
             )
         else:
             error = spec.connection_error(

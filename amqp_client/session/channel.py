@@ -55,6 +55,7 @@ from amqp_client.spec import (
     QueueDeclareOk,
     QueueDelete,
     QueueUnbind,
+    ReplyCode,
     TxSelect,
 )
 from amqp_client.telemetry import processing
@@ -584,7 +585,7 @@ class ChannelSession(Generic[D]):
         if self.abandoned:
             # Nobody waits for this channel any more (its channel() call was
             # cancelled or timed out): close it, which frees its id.
-            self.close(200, "")
+            self.close(ReplyCode.REPLY_SUCCESS, "")
 
     def on_reply(self, event: ev.ReplyReceived | ev.GetReceived) -> None:
         result: Reply
@@ -704,7 +705,9 @@ class ChannelSession(Generic[D]):
         failure = (
             failure
             or error
-            or ChannelClosed(200, f"channel {self.channel_id} is closed")
+            or ChannelClosed(
+                ReplyCode.REPLY_SUCCESS, f"channel {self.channel_id} is closed"
+            )
         )
         self.terminated = True
         self.error = failure

@@ -46,7 +46,11 @@ from amqp_client.session.recovery import (
     restore_timeout,
 )
 from amqp_client.session.router import Router
-from amqp_client.spec import ConnectionUpdateSecret, ConnectionUpdateSecretOk
+from amqp_client.spec import (
+    ConnectionUpdateSecret,
+    ConnectionUpdateSecretOk,
+    ReplyCode,
+)
 from amqp_client.telemetry import make_telemetry
 
 __all__ = ["ConnectionCallbacks", "ConnectionSession", "Ending", "new_core"]
@@ -218,7 +222,9 @@ class ConnectionSession(Generic[D]):
             raise (
                 error
                 if error is not None
-                else ConnectionClosed(200, "the connection is closed")
+                else ConnectionClosed(
+                    ReplyCode.REPLY_SUCCESS, "the connection is closed"
+                )
             )
         if self.core.is_closed:
             error = self.core.error
@@ -227,7 +233,9 @@ class ConnectionSession(Generic[D]):
             raise (
                 error
                 if error is not None
-                else ConnectionClosed(200, "the connection is closed")
+                else ConnectionClosed(
+                    ReplyCode.REPLY_SUCCESS, "the connection is closed"
+                )
             )
 
     def record(self, method: Method, reply: Method | None) -> None:
@@ -443,7 +451,9 @@ class ConnectionSession(Generic[D]):
         channel = self.router.get(channel_id)
         waiter = self.opening.pop(channel_id, None)
         if waiter is not None and not waiter.done():
-            waiter.set_exception(error or ConnectionClosed(200, "channel closed"))
+            waiter.set_exception(
+                error or ConnectionClosed(ReplyCode.REPLY_SUCCESS, "channel closed")
+            )
         if channel is not None:
             self.router.remove(channel)
             channel.on_terminated(error)
@@ -512,7 +522,9 @@ class ConnectionSession(Generic[D]):
             self.telemetry.unblocked(self.hooks.now())
             self.telemetry.closed()
         failure = (
-            error if error is not None else ConnectionClosed(200, "connection closed")
+            error
+            if error is not None
+            else ConnectionClosed(ReplyCode.REPLY_SUCCESS, "connection closed")
         )
         self._fail_pending(failure, failure)
         for channel in self.router.clear():

@@ -38,6 +38,7 @@ from amqp_client.spec import (
     QueueDeclareOk,
     QueueDelete,
     QueueUnbind,
+    ReplyCode,
 )
 
 __all__ = [
@@ -67,7 +68,7 @@ log = logging.getLogger("amqp_client.recovery")
 #: connection reconnects: the node is shutting down or was told to drop
 #: us (connection-forced), or failed internally. Other codes say the
 #: client broke a rule; reconnecting would only break it again.
-RECOVERABLE_CODES = frozenset({320, 541})
+RECOVERABLE_CODES = frozenset({ReplyCode.CONNECTION_FORCED, ReplyCode.INTERNAL_ERROR})
 
 #: The longest backoff delay recovery accepts, seconds (a day): a wait the
 #: threading and asyncio timers can always represent.

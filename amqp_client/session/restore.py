@@ -26,6 +26,7 @@ from amqp_client.session.channel import ChannelSession
 from amqp_client.session.connection import ConnectionSession
 from amqp_client.session.consumers import ConsumerSession
 from amqp_client.session.link import Reply, Waiter
+from amqp_client.spec import ReplyCode
 
 __all__ = [
     "CloseChannel",
@@ -168,7 +169,7 @@ class Restorer(Generic[D]):
                 step.method, waiter, consumer=step.consumer, internal=True
             )
             return True
-        if step.channel.close(200, ""):
+        if step.channel.close(ReplyCode.REPLY_SUCCESS, ""):
             step.channel.closed_waiters.append(waiter)
             return True
         return False

@@ -11,8 +11,8 @@ from types import ModuleType
 
 import pytest
 
+from codegen.api import HOOKS
 from codegen.loader import load
-from codegen.plan import HOOKS
 from codegen.render import write
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +21,7 @@ BASE = ROOT / "spec" / "amqp0-9-1.extended.xml"
 OVERLAY = ROOT / "spec" / "rabbitmq-extensions.xml"
 
 #: The runtime hooks of tiny.xml's thing class, whose put, fetch and watch
-#: stand in for basic.publish, basic.get and basic.consume (codegen.plan.HOOKS).
+#: stand in for basic.publish, basic.get and basic.consume (codegen.api.HOOKS).
 TINY_HOOKS = {"thing.put": "_publish", "thing.fetch": "_get", "thing.watch": "_consume"}
 
 _counter = itertools.count()

@@ -1,4 +1,4 @@
-"""The runtime hooks of the generated channel API (codegen.plan.HOOKS).
+"""The runtime hooks of the generated channel API (codegen.api.HOOKS).
 
 basic.publish, basic.get and basic.consume hand over to ``_publish``,
 ``_get`` and ``_consume``, whose results are the API classes' type
@@ -33,6 +33,7 @@ from amqp_client.spec import (
 )
 
 from amqp_client._spec_base import Method
+from codegen import api as api_plan
 from codegen import plan as planning
 from codegen.loader import load
 from codegen.model import SpecError
@@ -50,7 +51,7 @@ def real_plan() -> planning.SpecPlan:
     return planning.build(load(BASE, (OVERLAY,)))
 
 
-def _api(plan: planning.SpecPlan, name: str) -> planning.ApiMethod:
+def _api(plan: planning.SpecPlan, name: str) -> api_plan.ApiMethod:
     return next(a for a in plan.channel_api if a.method.name == name)
 
 
@@ -58,12 +59,12 @@ def _api(plan: planning.SpecPlan, name: str) -> planning.ApiMethod:
 
 
 def test_the_hooks_table() -> None:
-    assert dict(planning.HOOKS) == {
+    assert dict(api_plan.HOOKS) == {
         "basic.publish": "_publish",
         "basic.get": "_get",
         "basic.consume": "_consume",
     }
-    assert dict(planning.HOOK_KINDS) == {
+    assert dict(api_plan.HOOK_KINDS) == {
         "_publish": "publish",
         "_get": "get",
         "_consume": "consume",
@@ -474,37 +475,37 @@ def _without(name: str) -> dict[str, str]:
     ("hooks", "message"),
     [
         (
-            planning.HOOKS,
+            api_plan.HOOKS,
             r"^tiny\.xml:\d+: thing\.put is a client-sent content method without a "
-            r"runtime hook; add one to codegen\.plan\.HOOKS$",
+            r"runtime hook; add one to codegen\.api\.HOOKS$",
         ),
         (
             _without("thing.put"),
             r"^tiny\.xml:\d+: thing\.put is a client-sent content method without a "
-            r"runtime hook; add one to codegen\.plan\.HOOKS$",
+            r"runtime hook; add one to codegen\.api\.HOOKS$",
         ),
         (
             _without("thing.fetch"),
             r"^tiny\.xml:\d+: thing\.fetch has a reply with content but no runtime "
-            r"hook; add one to codegen\.plan\.HOOKS$",
+            r"hook; add one to codegen\.api\.HOOKS$",
         ),
         (
             {**TINY_HOOKS, "thing.poke": "_poke"},
-            r"thing\.poke: unknown runtime hook '_poke' in codegen\.plan\.HOOKS",
+            r"thing\.poke: unknown runtime hook '_poke' in codegen\.api\.HOOKS",
         ),
         (
             {**TINY_HOOKS, "thing.make": "_publish"},
-            r"thing\.make: its runtime hook _publish \(codegen\.plan\.HOOKS\) "
+            r"thing\.make: its runtime hook _publish \(codegen\.api\.HOOKS\) "
             "drives a content method",
         ),
         (
             {**TINY_HOOKS, "thing.put": "_get"},
-            r"thing\.put: its runtime hook _get \(codegen\.plan\.HOOKS\) drives a "
+            r"thing\.put: its runtime hook _get \(codegen\.api\.HOOKS\) drives a "
             "method whose reply carries content",
         ),
         (
             {**TINY_HOOKS, "thing.poke": "_consume"},
-            r"thing\.poke: its runtime hook _consume \(codegen\.plan\.HOOKS\) "
+            r"thing\.poke: its runtime hook _consume \(codegen\.api\.HOOKS\) "
             r"drives a method with a reply",
         ),
         (
@@ -517,7 +518,7 @@ def _without(name: str) -> dict[str, str]:
         ),
         (
             {**TINY_HOOKS, "thing.make-ok": "_get", "thing.shake": "_get"},
-            r"codegen\.plan\.HOOKS names thing\.make-ok, thing\.shake: no "
+            r"codegen\.api\.HOOKS names thing\.make-ok, thing\.shake: no "
             "client-sent method",
         ),
     ],

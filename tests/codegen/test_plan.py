@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 
 from codegen import docs, naming
+from codegen.codec import method_codec
+from codegen.fields import plan_fields, signature
+from codegen.imports import import_lines
 from codegen.model import AMQPClass, Field, Method, Source
-from codegen.plan import flag_layout, method_codec, plan_fields, signature
+from codegen.propcodec import flag_layout
 
 SRC = Source("t.xml", 1)
 
@@ -86,9 +89,8 @@ def test_fixed_fields_share_one_struct_and_bits_fold() -> None:
     # short, long, two bit octets and the shortstr length in one run; the
     # longlong after the string in another.
     assert structs == {"HIBBB", "Q"}
-    bit0 = "(1 if self.bit0 is True else 0 if self.bit0 is False else bit_value(self.bit0))"
-    assert f"{bit0} | (1 if self.bit1 is True" in encode[-1]
-    assert "bit_value(self.bit8)), len(s_)" in encode[-1]  # alone in the second octet
+    assert "bit_value(self.bit0) | bit_value(self.bit1) << 1" in encode[-1]
+    assert "<< 7, bit_value(self.bit8), len(s_)" in encode[-1]  # alone in octet 2
     assert any("obj.bit8 = (bits" in line and "& 0x01)" in line for line in decode)
 
 
@@ -127,3 +129,27 @@ def test_docs_reflow_and_escape() -> None:
     assert docs.fill("word " * 30, width=20)[0] == "word word word word"
     assert docs.escape('say """hi""" \\ now') == 'say \\"\\"\\"hi\\"\\"\\" \\\\ now'
     assert docs.sentence("declare queue") == "Declare queue."
+
+
+def test_imports_come_from_the_names_the_plan_records() -> None:
+    assert import_lines(
+        {"struct", "Any", "OCTETS", "Method", "bit_value", "NAMES"}
+    ) == [
+        "import struct",
+        "from typing import Any",
+        "",
+        "from amqp_client._spec_base import OCTETS, Method, bit_value",
+        "from amqp_client.wire import NAMES",
+    ]
+    with pytest.raises(KeyError):
+        import_lines({"something_unknown"})
+
+
+def test_codec_records_the_runtime_names_it_writes() -> None:
+    cls, m = method(
+        field("flag", "bit"), field("tag", "shortstr"), field("args", "table")
+    )
+    uses: set[str] = set()
+    method_codec(plan_fields(cls, m), set(), uses)
+    # The bit octet and the length of "tag" share one struct: no OCTETS.
+    assert uses == {"bit_value", "encode_table", "decode_table"}

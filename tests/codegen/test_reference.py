@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from codegen import docs
+from codegen import fields as fields_plan
 from codegen import plan as planning
 from codegen.loader import load
 from codegen.model import Spec
@@ -86,12 +87,12 @@ def table_rows(text: str) -> list[list[str]]:
     ]
 
 
-def expected_default(f: planning.PlanField) -> str:
+def expected_default(f: fields_plan.PlanField) -> str:
     if f.required:
         return "*required*"
     if f.type == "table":
         return "*empty*"
-    return f"`{planning.py_repr(f.default)}`"
+    return f"`{fields_plan.py_repr(f.default)}`"
 
 
 # --- freshness and provenance ----------------------------------------------------

@@ -113,6 +113,8 @@ def test_sdist_contents(built: Built) -> None:
     assert {f"spec/{n}" for n in xml} <= names
     assert {f"generated/{n}" for n in tree("generated", "**/*.py")} <= names
     assert "generated/py.typed" in names
+    # The header _speedups.c includes, so the sdist builds its extension.
+    assert "generated/spec.h" in names
     assert {
         f"amqp_client/session/{n}" for n in tree("amqp_client/session", "*.py")
     } <= names

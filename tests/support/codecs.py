@@ -1,61 +1,25 @@
 """Switch amqp_client to its pure-Python codecs, for a test or a block.
 
-The optional C speedups (amqp_client/_speedups.c) are reached through two
-kinds of module globals: wire's ``_c_*`` functions (field tables) and the
-generated modules' ``_L_*`` layouts (method arguments and content
-properties). With all of them None, every codec runs its Python code, as a
-build without a C compiler does.
+Through the library's one switch, ``amqp_client._spec_base.use_speedups``:
+the field-table codecs of wire and the generated classes' C layouts go off
+together, as in a build without a C compiler.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
-import pkgutil
 from collections.abc import Iterator
-from types import ModuleType
 
 from amqp_client import wire
-
-WIRE_HOOKS = (
-    "_c_encode_table",
-    "_c_encode_array",
-    "_c_decode_table",
-    "_c_decode_array",
-)
-
-
-def generated_modules() -> list[ModuleType]:
-    """The modules of amqp_client.spec (where the C decoders' layouts live)."""
-    import amqp_client.spec.methods
-    import amqp_client.spec.properties
-
-    package = amqp_client.spec.methods
-    return [
-        amqp_client.spec.properties,
-        *(
-            importlib.import_module(f"{package.__name__}.{info.name}")
-            for info in pkgutil.iter_modules(package.__path__)
-        ),
-    ]
-
-
-def speedup_hooks() -> list[tuple[ModuleType, str]]:
-    """Every (module, global) through which a codec reaches the C code."""
-    hooks = [(wire, name) for name in WIRE_HOOKS]
-    for module in generated_modules():
-        hooks += [(module, name) for name in vars(module) if name.startswith("_L_")]
-    return hooks
+from amqp_client._spec_base import use_speedups
 
 
 @contextlib.contextmanager
 def pure_python() -> Iterator[None]:
     """Inside the block, every codec runs its pure-Python code."""
-    saved = [(module, name, getattr(module, name)) for module, name in speedup_hooks()]
-    for module, name, _ in saved:
-        setattr(module, name, None)
+    was_on = wire.c_decode_fields is not None
+    use_speedups(False)
     try:
         yield
     finally:
-        for module, name, value in saved:
-            setattr(module, name, value)
+        use_speedups(was_on)

@@ -827,6 +827,14 @@ def _xml_methods() -> list[tuple[str, ET.Element]]:
     ]
 
 
+def _field_doc(element: ET.Element) -> str:
+    """The first paragraph of a field's own spec text ("" when it has none)."""
+    for doc in element.findall("doc"):
+        if doc.get("type") is None:
+            return _flat(doc.text).split("\n\n")[0]
+    return ""
+
+
 def _flat(text: str | None) -> str:
     return " ".join((text or "").split())
 
@@ -838,11 +846,14 @@ def test_help_of_queue_declare_shows_fields_and_rules() -> None:
     doc = _flat(inspect.getdoc(spec.QueueDeclare))
     assert doc.startswith("Declare queue, create if needed.")
     assert doc.split(".")[0] in text
+    xml = dict(_xml_methods())["queue.declare"]
     for field in spec.QueueDeclare.FIELDS:
         assert field.name in text
         assert f"{field.name} (" in doc  # its Args entry
-        assert field.label.lower() in doc.lower()
-        assert _flat(field.doc)[:60] in doc
+        element = next(f for f in xml.iter("field") if f.get("name") == field.spec_name)
+        # The label is the field's, or its domain's when the field has none.
+        assert (element.get("label") or "").lower() in doc.lower()
+        assert _flat(_field_doc(element))[:60] in doc
     for rule in (
         "default-binding",
         "minimum-queues",
@@ -868,7 +879,10 @@ def test_docstring_carries_the_spec_text(name: str, element: ET.Element) -> None
     assert label.lower() in doc.lower()
     for field in cls.FIELDS:
         assert field.name in doc
-        assert " ".join(field.doc.split()[:8]) in doc, field.name
+        xml_field = next(
+            f for f in element.iter("field") if f.get("name") == field.spec_name
+        )
+        assert " ".join(_field_doc(xml_field).split()[:8]) in doc, field.name
     for rule in element.iter("rule"):
         assert rule.get("name", "") in doc
 
