@@ -113,6 +113,7 @@ from types import MappingProxyType
 from typing import Any, TypedDict, TypeVar, Unpack
 from urllib.parse import quote, unquote
 
+from amqp_client import checks
 from amqp_client.auth import MECHANISMS
 from amqp_client.wire import encode_table
 
@@ -137,13 +138,6 @@ _DEFAULT_CONNECTION_TIMEOUT = 10.0
 #: (1e20 overflows them). ``None`` waits forever.
 MAX_CONNECTION_TIMEOUT = 1e9
 
-# Field limits from the AMQP 0-9-1 spec: heartbeat and channel-max are
-# shorts, frame-max a long of at least frame-min-size (4096) unless 0
-# (no limit); vhost and locale are shortstrs.
-_U16_MAX = 0xFFFF
-_U32_MAX = 0xFFFF_FFFF
-_FRAME_MIN_SIZE = 4096
-_SHORTSTR_MAX = 255
 
 _SCHEMES = {"amqp": False, "amqps": True}
 # More digits than any URL integer needs (connection_timeout's maximum in
@@ -226,60 +220,11 @@ def _default_port(tls: bool) -> int:
     return DEFAULT_TLS_PORT if tls else DEFAULT_PORT
 
 
-def _type_error(key: str, expected: str, value: object) -> TypeError:
-    return TypeError(f"{key}: expected {expected}, got {type(value).__name__}")
-
-
-def _check_str(key: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise _type_error(key, "str", value)
-    return value
-
-
-def _check_shortstr(key: str, value: object) -> str:
-    text = _check_str(key, value)
-    try:
-        size = len(text.encode())
-    except UnicodeEncodeError:
-        size = -1
-    if size < 0:
-        raise ValueError(f"{key}: not encodable as UTF-8 (a lone surrogate?)")
-    if size > _SHORTSTR_MAX:
-        raise ValueError(
-            f"{key}: {size} bytes in UTF-8, longer than the "
-            f"{_SHORTSTR_MAX} of a shortstr"
-        )
-    return text
-
-
-def _check_int(key: str, value: object, low: int, high: int) -> int:
-    # bool is an int subclass, but heartbeat=True is a mistake.
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise _type_error(key, "int", value)
-    if not low <= value <= high:
-        raise ValueError(f"{key}: {value} is outside {low}..{high}")
-    return value
-
-
-def _check_optional_int(key: str, value: object, low: int, high: int) -> int | None:
-    return None if value is None else _check_int(key, value, low, high)
-
-
-def _check_frame_max(value: object) -> int | None:
-    if value is None:
-        return None
-    # 0 means "no limit" (AMQP 0-9-1 connection.tune); otherwise a frame
-    # must be able to hold frame-min-size octets.
-    if type(value) is int and value == 0:
-        return 0
-    return _check_int("frame_max", value, _FRAME_MIN_SIZE, _U32_MAX)
-
-
 def _check_timeout(value: object) -> float | None:
     if value is None:
         return None
     if not isinstance(value, int | float) or isinstance(value, bool):
-        raise _type_error("connection_timeout", "a number of seconds", value)
+        raise checks.type_error("connection_timeout", "a number of seconds", value)
     # An int is checked as an int: float(10**400) and math.isfinite(10**400)
     # raise OverflowError, and its repr may be too long to make.
     if not value > 0:  # NaN included
@@ -306,7 +251,7 @@ def _disguised_ascii(char: str) -> bool:
 
 
 def _check_host(value: object, key: str = "host") -> str:
-    host = _check_str(key, value)
+    host = checks.text(key, value)
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if not host:
@@ -334,7 +279,7 @@ def _check_host(value: object, key: str = "host") -> str:
 
 
 def _check_mechanism(value: object) -> str:
-    name = _check_str("auth_mechanism", value).upper()
+    name = checks.text("auth_mechanism", value).upper()
     if name not in MECHANISMS:
         raise ValueError(
             f"auth_mechanism: unknown mechanism {value!r}; "
@@ -347,7 +292,7 @@ def _check_client_properties(value: object) -> Mapping[str, object] | None:
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        raise _type_error("client_properties", "a mapping", value)
+        raise checks.type_error("client_properties", "a mapping", value)
     # Fail now, not at connection.start-ok: encode it once.
     encode_table(value, "client_properties")
     return MappingProxyType(dict(value))
@@ -444,10 +389,10 @@ class ConnectionParameters:
         server_hostname: str | None = None,
     ) -> None:
         if not isinstance(tls, bool):
-            raise _type_error("tls", "bool", tls)
+            raise checks.type_error("tls", "bool", tls)
         if ssl_context is not None:
             if not isinstance(ssl_context, ssl.SSLContext):
-                raise _type_error("ssl_context", "ssl.SSLContext", ssl_context)
+                raise checks.type_error("ssl_context", "ssl.SSLContext", ssl_context)
             if not tls:
                 raise ValueError("ssl_context: given for a connection without TLS")
         if server_hostname is not None:
@@ -456,20 +401,24 @@ class ConnectionParameters:
                 raise ValueError("server_hostname: given for a connection without TLS")
         port = _default_port(tls) if port is None else port
         if connection_name is not None:
-            _check_str("connection_name", connection_name)
+            checks.text("connection_name", connection_name)
         values = {
             "tls": tls,
             "host": _check_host(host),
-            "port": _check_int("port", port, 1, _U16_MAX),
-            "username": _check_str("username", username),
-            "password": _check_str("password", password),
-            "vhost": _check_shortstr("vhost", vhost),
-            "heartbeat": _check_optional_int("heartbeat", heartbeat, 0, _U16_MAX),
-            "frame_max": _check_frame_max(frame_max),
-            "channel_max": _check_optional_int("channel_max", channel_max, 0, _U16_MAX),
+            "port": checks.integer("port", port, 1, checks.U16_MAX),
+            "username": checks.text("username", username),
+            "password": checks.text("password", password),
+            "vhost": checks.shortstr("vhost", vhost),
+            "heartbeat": checks.optional_integer(
+                "heartbeat", heartbeat, 0, checks.U16_MAX
+            ),
+            "frame_max": checks.frame_max(frame_max),
+            "channel_max": checks.optional_integer(
+                "channel_max", channel_max, 0, checks.U16_MAX
+            ),
             "connection_timeout": _check_timeout(connection_timeout),
             "auth_mechanism": _check_mechanism(auth_mechanism),
-            "locale": _check_shortstr("locale", locale),
+            "locale": checks.shortstr("locale", locale),
             "connection_name": connection_name,
             "client_properties": _check_client_properties(client_properties),
             "ssl_context": ssl_context,
@@ -593,7 +542,7 @@ class ConnectionParameters:
             elif isinstance(value, bool):
                 given.setdefault("tls", value)
             else:
-                raise _type_error("ssl", "bool or ssl.SSLContext", value)
+                raise checks.type_error("ssl", "bool or ssl.SSLContext", value)
             if self.tls and value is False:
                 raise _plain_text_error("ssl")
         if self.tls and given.get("tls") is False:
@@ -944,7 +893,7 @@ def parse_url(url: str) -> ConnectionParameters:
             key and ends with the URL, its password replaced by ``***``.
     """
     if not isinstance(url, str):
-        raise _type_error("url", "str", url)
+        raise checks.type_error("url", "str", url)
     url = url.strip()
     try:
         return _parse(url)

@@ -40,7 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from amqp_client import auth, spec
+from amqp_client import auth, checks, spec
 from amqp_client._spec_base import Method, Properties
 from amqp_client.auth import Mechanism
 from amqp_client.errors import (
@@ -244,33 +244,12 @@ class Connection:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         spec.ConnectionOpen(vhost)  # validates the vhost before any byte
-        for name, value in (
-            ("heartbeat", heartbeat),
-            ("frame_max", frame_max),
-            ("channel_max", channel_max),
-        ):
-            if value is not None and (
-                type(value) is bool or not isinstance(value, int)
-            ):
-                raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+        checks.optional_integer("heartbeat", heartbeat, 0, checks.U16_MAX)
+        checks.frame_max(frame_max)
+        checks.integer("channel_max", channel_max, 0, CHANNEL_MAX_LIMIT)
         if client_properties is not None and not isinstance(client_properties, Mapping):
-            raise TypeError(
-                "client_properties must be a mapping, not "
-                f"{type(client_properties).__name__}"
-            )
-        if frame_max and not FRAME_MIN_SIZE <= frame_max <= 0xFFFFFFFF:
-            raise ValueError(f"frame_max={frame_max} must be 0 or 4096..2**32-1")
-        if not 0 <= channel_max <= CHANNEL_MAX_LIMIT:
-            raise ValueError(f"channel_max={channel_max} must be 0..65535")
-        if heartbeat is not None and not 0 <= heartbeat <= 65535:
-            raise ValueError(f"heartbeat={heartbeat} must be 0..65535 seconds")
-        if type(max_message_size) is bool or not isinstance(max_message_size, int):
-            raise TypeError(
-                "max_message_size must be an int, not "
-                f"{type(max_message_size).__name__}"
-            )
-        if max_message_size < 1:
-            raise ValueError(f"max_message_size={max_message_size} must be at least 1")
+            raise checks.type_error("client_properties", "a mapping", client_properties)
+        checks.at_least_one("max_message_size", max_message_size)
         self._mechanism = mechanism
         self._vhost = vhost
         self._want_heartbeat = heartbeat or 0

@@ -17,7 +17,7 @@ import ssl
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from amqp_client import auth, uri
+from amqp_client import auth, checks, uri
 from amqp_client._spec_base import check_timeout
 from amqp_client.auth import Credentials
 from amqp_client.errors import ConnectionLost
@@ -25,7 +25,6 @@ from amqp_client.protocol.core import DEFAULT_MAX_MESSAGE_SIZE
 from amqp_client.session.consumers import (
     DEFAULT_MAX_BUFFERED_BYTES,
     DEFAULT_MAX_BUFFERED_MESSAGES,
-    check_limit,
 )
 from amqp_client.session.credentials import CredentialsSource, check_source
 from amqp_client.session.recovery import RecoveryOptions
@@ -88,11 +87,15 @@ class ConnectOptions:
         #: when recovery is off: a failing credentials refresh uses them).
         self.backoff = backoff or recovery or RecoveryOptions()
         self.credentials = check_source(credentials)
-        self.max_buffered_bytes = check_limit(max_buffered_bytes, "max_buffered_bytes")
-        self.max_buffered_messages = check_limit(
-            max_buffered_messages, "max_buffered_messages"
+        self.max_buffered_bytes = checks.at_least_one(
+            "max_buffered_bytes", max_buffered_bytes
         )
-        self.max_message_size = check_limit(max_message_size, "max_message_size")
+        self.max_buffered_messages = checks.at_least_one(
+            "max_buffered_messages", max_buffered_messages
+        )
+        self.max_message_size = checks.at_least_one(
+            "max_message_size", max_message_size
+        )
 
 
 def connect_plan(

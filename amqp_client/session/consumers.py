@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from amqp_client import checks
 from amqp_client._delivery import DeliveryData, Processing
 from amqp_client.errors import AMQPError
 from amqp_client.session.link import Waiter
@@ -51,15 +52,6 @@ DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 #: Messages a connection buffers before it stops reading
 #: (``connect(max_buffered_messages=...)``).
 DEFAULT_MAX_BUFFERED_MESSAGES = 20_000
-
-
-def check_limit(value: object, name: str) -> int:
-    """A buffer limit: an int >= 1 (bool refused)."""
-    if type(value) is bool or not isinstance(value, int):
-        raise TypeError(f"{name}: expected int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name}: must be at least 1, got {value}")
-    return value
 
 
 def _nothing() -> None:
@@ -154,8 +146,8 @@ class DeliveryBudget:
         max_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
         max_messages: int = DEFAULT_MAX_BUFFERED_MESSAGES,
     ) -> None:
-        self.max_bytes = check_limit(max_bytes, "max_buffered_bytes")
-        self.max_messages = check_limit(max_messages, "max_buffered_messages")
+        self.max_bytes = checks.at_least_one("max_buffered_bytes", max_bytes)
+        self.max_messages = checks.at_least_one("max_buffered_messages", max_messages)
         self.messages = 0
         self.size = 0
         self._over = False

@@ -226,12 +226,12 @@ def test_exactly_max_message_size_is_accepted(feed: Feeder, kind: str) -> None:
 @pytest.mark.parametrize(
     ("value", "error", "message"),
     [
-        (0, ValueError, "max_message_size=0 must be at least 1"),
-        (-1, ValueError, "max_message_size=-1 must be at least 1"),
-        (True, TypeError, "max_message_size must be an int, not bool"),
-        ("x", TypeError, "max_message_size must be an int, not str"),
-        (1.5, TypeError, "max_message_size must be an int, not float"),
-        (None, TypeError, "max_message_size must be an int, not NoneType"),
+        (0, ValueError, "max_message_size: must be at least 1, got 0"),
+        (-1, ValueError, "max_message_size: must be at least 1, got -1"),
+        (True, TypeError, "max_message_size: expected int, got bool"),
+        ("x", TypeError, "max_message_size: expected int, got str"),
+        (1.5, TypeError, "max_message_size: expected int, got float"),
+        (None, TypeError, "max_message_size: expected int, got NoneType"),
     ],
 )
 def test_bad_max_message_size_refused_by_the_core(
