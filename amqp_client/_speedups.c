@@ -959,6 +959,242 @@ sp_encode_properties(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return out_result(&out, r);
 }
 
+/* -- content properties, validating ----------------------------------------- */
+
+/* A name or shortstr this module accepts without decoding: ASCII only (the
+ * Python decoder accepts any UTF-8; anything else is left to it). */
+static int
+is_ascii(const unsigned char *p, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (p[i] & 0x80) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int check_block(const unsigned char *d, Py_ssize_t size, Py_ssize_t *offset,
+                       int is_table, int depth);
+
+/* The field value whose tag is at *offset: 1 and *offset past it when it
+ * is well formed, 0 when unsure. */
+static int
+check_value(const unsigned char *d, Py_ssize_t size, Py_ssize_t *offset, int depth)
+{
+    Py_ssize_t o = *offset;
+    Py_ssize_t left = size - o - 1;
+    if (left < 0) {
+        return 0;
+    }
+    Py_ssize_t need;
+    switch (d[o]) {
+    case 'S':
+    case 'x': {
+        if (left < 4) {
+            return 0;
+        }
+        uint32_t n = get_u32(d + o + 1);
+        if ((uint64_t)n > (uint64_t)(left - 4)) {
+            return 0;
+        }
+        *offset = o + 5 + (Py_ssize_t)n;
+        return 1;
+    }
+    case 'I': case 'i': case 'f': need = 4; break;
+    case 'l': case 'L': case 'd': case 'T': need = 8; break;
+    case 't': case 'b': case 'B': need = 1; break;
+    case 's': case 'u': need = 2; break;
+    case 'D': need = 5; break;
+    case 'V': need = 0; break;
+    case 'F':
+    case 'A':
+        *offset = o + 1;
+        return check_block(d, size, offset, d[o] == 'F', depth + 1);
+    default:
+        return 0;
+    }
+    if (left < need) {
+        return 0;
+    }
+    *offset = o + 1 + need;
+    return 1;
+}
+
+static int
+check_block(const unsigned char *d, Py_ssize_t size, Py_ssize_t *offset,
+            int is_table, int depth)
+{
+    if (depth > MAX_DEPTH) {
+        return 0;
+    }
+    Py_ssize_t o = *offset;
+    if (size - o < 4) {
+        return 0;
+    }
+    uint32_t length = get_u32(d + o);
+    if ((uint64_t)length > (uint64_t)(size - o - 4)) {
+        return 0;
+    }
+    Py_ssize_t end = o + 4 + (Py_ssize_t)length;
+    o += 4;
+    while (o < end) {
+        if (is_table) {
+            Py_ssize_t n = d[o];
+            if (o + 1 + n >= end || !is_ascii(d + o + 1, n)) {
+                return 0;
+            }
+            o += 1 + n;
+        }
+        if (!check_value(d, end, &o, depth)) {
+            return 0;
+        }
+    }
+    if (o != end) {
+        return 0;
+    }
+    *offset = o;
+    return 1;
+}
+
+/* check_properties(kinds, buf, offset, end) -> bool: True when the
+ * property flags and properties in buf[offset:end] are well formed for the
+ * kinds (as _spec_base.property_kinds writes them), so that the Python
+ * decoder will decode them without an error; False when unsure (malformed
+ * or merely unusual: the caller then decodes at once, which decides). No
+ * object is made: this is what lets a delivery's properties be decoded
+ * lazily and still be refused, with the connection, on arrival. */
+static int
+check_properties(const char *kinds, Py_ssize_t count, const unsigned char *d,
+                 Py_ssize_t size, Py_ssize_t o, Py_ssize_t end)
+{
+    if (count > 15 || o < 0 || end < o || end > size || end - o < 2) {
+        return 0;
+    }
+    unsigned int flags = (unsigned int)d[o] << 8 | d[o + 1];
+    if (flags & ((1u << (16 - count)) - 1)) {
+        return 0;
+    }
+    o += 2;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        if (!(flags & (0x8000u >> k))) {
+            continue;
+        }
+        Py_ssize_t left = end - o;
+        Py_ssize_t need;
+        switch (kinds[k]) {
+        case 's':
+            if (left < 1 || d[o] > left - 1 || !is_ascii(d + o + 1, d[o])) {
+                return 0;
+            }
+            o += 1 + d[o];
+            continue;
+        case 'S': {
+            if (left < 4) {
+                return 0;
+            }
+            uint32_t n = get_u32(d + o);
+            if ((uint64_t)n > (uint64_t)(left - 4)) {
+                return 0;
+            }
+            o += 4 + (Py_ssize_t)n;
+            continue;
+        }
+        case 't':
+            if (!check_block(d, end, &o, 1, 0)) {
+                return 0;
+            }
+            continue;
+        case 'B': need = 1; break;
+        case 'H': need = 2; break;
+        case 'I': need = 4; break;
+        case 'Q': case 'T': need = 8; break;
+        default:
+            return 0;
+        }
+        if (left < need) {
+            return 0;
+        }
+        o += need;
+    }
+    if (o != end) {
+        return 0;
+    }
+    return 1;
+}
+
+static int
+unpack_range(PyObject *const *args, Py_ssize_t *offset, Py_ssize_t *end)
+{
+    if (!PyLong_CheckExact(args[0]) || !PyLong_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "offset and end must be ints");
+        return -1;
+    }
+    *offset = PyLong_AsSsize_t(args[0]);
+    *end = PyLong_AsSsize_t(args[1]);
+    if ((*offset == -1 || *end == -1) && PyErr_Occurred()) {
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+sp_check_properties(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyBytes_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "expected (kinds, buf, offset, end)");
+        return NULL;
+    }
+    Py_ssize_t o, end;
+    if (unpack_range(args + 2, &o, &end) < 0) {
+        return NULL;
+    }
+    if (!PyBytes_CheckExact(args[1])) {
+        Py_RETURN_FALSE;
+    }
+    return PyBool_FromLong(check_properties(
+        PyBytes_AS_STRING(args[0]), PyBytes_GET_SIZE(args[0]),
+        (const unsigned char *)PyBytes_AS_STRING(args[1]),
+        PyBytes_GET_SIZE(args[1]), o, end));
+}
+
+/* lazy_properties(cls, raw_slot, kinds, decode, buf, offset, end): when
+ * check_properties passes, a new cls instance (a lazy subclass, see
+ * _spec_base.lazy_decoder) holding buf[offset:end] in raw_slot, its other
+ * slots unset; otherwise decode(buf, offset, end), which decodes at once
+ * (and raises for malformed input). */
+static PyObject *
+sp_lazy_properties(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7 || !PyType_Check(args[0]) || !PyBytes_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "expected (cls, raw_slot, kinds, decode, buf, offset, end)");
+        return NULL;
+    }
+    Py_ssize_t o, end;
+    if (unpack_range(args + 5, &o, &end) < 0) {
+        return NULL;
+    }
+    PyObject *buf = args[4];
+    if (PyBytes_CheckExact(buf)
+        && check_properties(PyBytes_AS_STRING(args[2]), PyBytes_GET_SIZE(args[2]),
+                            (const unsigned char *)PyBytes_AS_STRING(buf),
+                            PyBytes_GET_SIZE(buf), o, end)) {
+        PyTypeObject *cls = (PyTypeObject *)args[0];
+        PyObject *obj = cls->tp_alloc(cls, 0);
+        if (obj == NULL) {
+            return NULL;
+        }
+        PyObject *raw = PyBytes_FromStringAndSize(PyBytes_AS_STRING(buf) + o, end - o);
+        if (raw == NULL || store(args[1], obj, raw) < 0) {
+            Py_DECREF(obj);
+            return NULL;
+        }
+        return obj;
+    }
+    return PyObject_Vectorcall(args[3], args + 4, 3, NULL);
+}
+
 static PyMethodDef methods[] = {
     {"encode_table", sp_encode_table, METH_O,
      "encode_table(table) -> bytes | None: a dict's encoding with its length "
@@ -981,6 +1217,14 @@ static PyMethodDef methods[] = {
      METH_FASTCALL,
      "decode_properties(cls, layout, buf, offset, end) -> cls instance | None: "
      "property flags and properties filling buf[offset:end]"},
+    {"check_properties", (PyCFunction)(void (*)(void))sp_check_properties,
+     METH_FASTCALL,
+     "check_properties(kinds, buf, offset, end) -> bool: True when the "
+     "property flags and properties in buf[offset:end] will decode"},
+    {"lazy_properties", (PyCFunction)(void (*)(void))sp_lazy_properties,
+     METH_FASTCALL,
+     "lazy_properties(cls, raw_slot, kinds, decode, buf, offset, end) -> "
+     "properties: undecoded when well formed, else decode(buf, offset, end)"},
     {NULL, NULL, 0, NULL},
 };
 

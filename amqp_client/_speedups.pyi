@@ -20,3 +20,14 @@ def decode_properties(
 def encode_properties(
     properties: object, layout: tuple[Any, ...], /
 ) -> bytes | None: ...
+def check_properties(kinds: bytes, buf: bytes, offset: int, end: int, /) -> bool: ...
+def lazy_properties(
+    cls: type[Any],
+    raw_slot: object,
+    kinds: bytes,
+    decode: Any,
+    buf: bytes,
+    offset: int,
+    end: int,
+    /,
+) -> Any: ...

@@ -48,6 +48,8 @@ import struct
 from collections.abc import Callable, Mapping
 from typing import Final, Protocol, TypeAlias, TypeVar, cast
 
+from ._spec_base import Properties as _GeneratedProperties
+from ._spec_base import lazy_decoder
 from .errors import FrameDecodeError
 
 __all__ = [
@@ -430,8 +432,15 @@ class FrameReader:
         self._method_decoders: dict[int, _Decode[Method]] = {
             key: cls.decode_from for key, cls in methods.items()
         }
+        # Generated properties classes are decoded on first access (the
+        # bytes checked here, on arrival: see _spec_base.lazy_decoder).
         self._properties_decoders: dict[int, _Decode[Properties]] = {
-            key: cls.decode_from for key, cls in properties.items()
+            key: (
+                lazy_decoder(cls)
+                if isinstance(cls, type) and issubclass(cls, _GeneratedProperties)
+                else cls.decode_from
+            )
+            for key, cls in properties.items()
         }
         # The methods whose content may be joined to them (none unless
         # coalescing): those that carry content and whose class has a

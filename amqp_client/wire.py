@@ -87,6 +87,13 @@ _c_decode_array: (
 c_decode_fields: Callable[..., Any] | None = None
 c_decode_properties: Callable[..., Any] | None = None
 c_encode_properties: Callable[..., Any] | None = None
+# Whether content properties will decode, without decoding them (so the
+# frame reader can leave a delivery's properties to be decoded on first
+# access): (kinds, buf, offset, end) -> bool, False meaning "unsure".
+c_check_properties: Callable[[bytes, bytes, int, int], bool] | None = None
+# The same check, then a lazy instance or the eager decoder's result (see
+# _spec_base.lazy_decoder).
+c_lazy_properties: Callable[..., Any] | None = None
 if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
     try:
         from amqp_client import _speedups
@@ -101,6 +108,8 @@ if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
             _speedups.decode_fields,
             _speedups.decode_properties,
             _speedups.encode_properties,
+            _speedups.check_properties,
+            _speedups.lazy_properties,
         )
     except (ImportError, AttributeError):  # no C compiler, or a stale build
         pass
@@ -113,6 +122,8 @@ if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
             c_decode_fields,
             c_decode_properties,
             c_encode_properties,
+            c_check_properties,
+            c_lazy_properties,
         ) = _all
 
 __all__ = [
