@@ -63,6 +63,7 @@ __all__ = [
     "FRAME_MIN_SIZE",
     "FRAME_OVERHEAD",
     "HEARTBEAT_FRAME",
+    "JOIN_MAX",
     "PROTOCOL_HEADER",
     "BodyFrame",
     "ContentFrame",
@@ -115,6 +116,13 @@ _BODY_HEAD = struct.Struct(">BHI")
 _END_BODY_HEAD = struct.Struct(">BBHI")
 
 HEARTBEAT_FRAME: Final = b"\x08\x00\x00\x00\x00\x00\x00\xce"
+
+#: A body of this many bytes or more is never copied by the writers: it is
+#: handed over as buffers of its own (memoryview slices, one per body
+#: frame) between the frame heads, for the front to write with
+#: ``writelines``/``sendmsg``. A smaller one is joined with its frame heads
+#: into one ``bytes``, so many small publishes stay few large writes.
+JOIN_MAX: Final = 65536
 
 # A method frame payload starts with class-id and method-id; a header frame
 # payload with class-id, weight, body size and at least one flags word.
@@ -235,13 +243,17 @@ class HeaderFrame:
 
 
 class BodyFrame:
-    """A content body frame: one slice of a message body."""
+    """A content body frame: one slice of a message body.
+
+    ``payload`` is ``bytes``, or for a payload of 64 KiB or more a read-only
+    memoryview of the bytes the reader received (not a copy of them).
+    """
 
     __slots__ = ("channel", "payload")
     __match_args__ = ("channel", "payload")
     frame_type: Final = FRAME_BODY
 
-    def __init__(self, channel: int, payload: bytes) -> None:
+    def __init__(self, channel: int, payload: bytes | memoryview) -> None:
         self.channel = channel
         self.payload = payload
 
@@ -393,7 +405,7 @@ class FrameReader:
     """
 
     __slots__ = (
-        "_buf",
+        "_buffered",
         "_content_keys",
         "_error",
         "_frame_max",
@@ -401,6 +413,7 @@ class FrameReader:
         "_method_decoders",
         "_methods",
         "_need",
+        "_parts",
         "_properties",
         "_properties_decoders",
     )
@@ -458,7 +471,11 @@ class FrameReader:
         # The partial tail of the stream, and how many bytes it must reach
         # before parsing can make progress (so a large frame arriving in
         # small pieces costs no re-parsing, just appends).
-        self._buf = bytearray()
+        # Kept as the pieces received (joined once when the frame is
+        # complete), not appended to one buffer: a large body frame arriving
+        # in many reads is copied once, not once per read.
+        self._parts: list[bytes | memoryview] = []
+        self._buffered = 0
         self._need = 0
         self._error: FrameDecodeError | None = None
 
@@ -480,22 +497,24 @@ class FrameReader:
 
     def receive_buffer_size(self) -> int:
         """How many received bytes are buffered, waiting to complete a frame."""
-        return len(self._buf)
+        return self._buffered
 
     def bytes_needed(self) -> int:
         """A lower bound on the bytes still missing to complete the next frame
         (1 or more when a frame is partially buffered, 0 when nothing is)."""
-        if not self._buf:
+        if not self._buffered:
             return 0
-        return max(self._need - len(self._buf), 1)
+        return max(self._need - self._buffered, 1)
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         """Consume ``data`` and return the frames it completes, in order.
 
-        ``data`` is not kept: a ``bytes`` argument is parsed in place, any
-        other buffer is copied once, and an incomplete tail is copied into
-        the reader's own buffer. Body payloads are ``bytes``, and decoders
-        are always handed a ``bytes`` object.
+        A ``bytes`` argument is parsed in place (and an incomplete tail of
+        it kept, as bytes are immutable); any other buffer is copied once
+        first, so a caller may reuse it. The pieces of a frame that spans
+        several calls are joined once, when it is complete. Decoders are
+        always handed a ``bytes`` object; a large body payload is a
+        memoryview of it (see :class:`BodyFrame`).
 
         Raises:
             FrameDecodeError: the stream is not valid AMQP 0-9-1 framing (or
@@ -503,24 +522,31 @@ class FrameReader:
         """
         if self._error is not None:
             raise self._error
-        buf = self._buf
-        if buf:
-            buf += data
-            if len(buf) < self._need:
-                return []
-            data = bytes(buf)
-            buf.clear()
-        elif data.__class__ is not bytes:
+        if data.__class__ is not bytes:
             data = bytes(memoryview(data))  # TypeError for a non-buffer
+        parts = self._parts
+        if parts:
+            parts.append(data)
+            self._buffered += len(data)
+            if self._buffered < self._need:
+                return []
+            data = b"".join(parts)
+            parts.clear()
+            self._buffered = 0
         try:
             frames, pos, need = self._parse(data)
         except FrameDecodeError as exc:
             self._error = exc
-            buf.clear()
+            parts.clear()
+            self._buffered = 0
             self._need = 0
             raise
-        if pos < len(data):
-            buf += memoryview(data)[pos:]
+        rest = len(data) - pos
+        if rest:
+            # A large tail is kept as a view of ``data`` (no copy); a small
+            # one is copied so it does not pin a whole read.
+            parts.append(memoryview(data)[pos:] if rest >= 4096 else data[pos:])
+            self._buffered = rest
         self._need = need
         return frames
 
@@ -634,7 +660,16 @@ class FrameReader:
                                 continue
                 append(MethodFrame(channel, method))
             elif ftype == 3:
-                append(BodyFrame(channel, data[start:end]))
+                # A large payload is a view: the protocol core joins a
+                # body's frames into one bytes object, its only copy.
+                append(
+                    BodyFrame(
+                        channel,
+                        data[start:end]
+                        if size < 65536
+                        else memoryview(data)[start:end],
+                    )
+                )
             elif ftype == 2:
                 if size < 14:
                     raise FrameDecodeError(
@@ -823,9 +858,9 @@ def body_frames(
 ) -> list[bytes | memoryview]:
     """Return the body frames for ``body``, split at ``frame_max - 8`` bytes.
 
-    A body that fits in one frame comes back as one ``bytes`` buffer; a larger
-    one as a list of headers and memoryview slices of the body (a ``bytes``
-    body is not copied). An empty body yields no frames at all.
+    A body under :data:`JOIN_MAX` that fits in one frame comes back as one
+    ``bytes`` buffer; any other as a list of headers and memoryview slices
+    of the body (a ``bytes`` body is not copied). An empty body yields no frames at all.
 
     Raises:
         TypeError: body is not bytes, bytearray or memoryview.
@@ -837,7 +872,7 @@ def body_frames(
     n = len(payload)
     if not n:
         return []
-    if n <= chunk:
+    if n <= chunk and n < JOIN_MAX:
         return [
             b"".join((_BODY_HEAD.pack(FRAME_BODY, channel, n), payload, FRAME_END_BYTE))
         ]
@@ -858,9 +893,9 @@ def content_frames(
 ) -> list[bytes | memoryview]:
     """Return a content-carrying method with its header and body frames.
 
-    When the body fits in one body frame (the usual small publish) the whole
-    sequence is one joined ``bytes`` buffer; a larger body follows as
-    memoryview slices, not copied. The header's class is the method's class
+    When the body fits in one body frame and is under :data:`JOIN_MAX` (the
+    usual small publish) the whole sequence is one joined ``bytes`` buffer;
+    a larger body follows as memoryview slices, not copied. The header's class is the method's class
     (§4.2.6.1); ``properties=None`` sends no properties (all flags clear).
 
     Raises:
@@ -885,7 +920,7 @@ def content_frames(
     header_head = _END_HEADER_HEAD.pack(
         0xCE, 2, channel, len(props) + 12, class_id, 0, n
     )
-    if n <= chunk:
+    if n <= chunk and n < JOIN_MAX:
         if n:
             return [
                 b"".join(
@@ -901,7 +936,9 @@ def content_frames(
                 )
             ]
         return [b"".join((head, args, header_head, props, b"\xce"))]
-    # The method and header frames share the first buffer with the first
-    # body frame head; the header's frame-end goes in front of that head.
+    # A large body (JOIN_MAX or more) is not copied: the method and header
+    # frames share the first buffer with the first body frame head (the
+    # header's frame-end goes in front of that head), and the body follows
+    # as views.
     prefix = b"".join((head, args, header_head, props, FRAME_END_BYTE))
     return _body_buffers(channel, payload, chunk, prefix)

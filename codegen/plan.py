@@ -668,6 +668,11 @@ def method_codec(
 
 #: The names a content method's ``frames`` uses for itself; a field with one
 #: of them would shadow it.
+#: Bodies of this many bytes or more are left out of the one joined buffer
+#: of the publish fast path (amqp_client.frames.JOIN_MAX, which a test holds
+#: equal).
+JOIN_MAX = 65536
+
 _FRAMES_LOCALS = frozenset(
     {"channel", "frame_max", "properties", "body", "props", "n", "method"}
 )
@@ -790,6 +795,9 @@ def content_frames_lines(
         "frame_max.__class__ is int",
         f"{minimum} <= frame_max <= 0xFFFFFFFF",
         f"0 < len(body) <= frame_max - {overhead}",
+        # A larger body is not copied into the joined buffer: content_frames
+        # hands it over as a buffer of its own (frames.JOIN_MAX).
+        f"len(body) < {JOIN_MAX}",
         f"(properties is None or properties.__class__ is {properties_class})",
         *(_fast_test(f) for f in public),
     ]

@@ -923,6 +923,7 @@ class BasicPublish(Method):
             and frame_max.__class__ is int
             and 4096 <= frame_max <= 0xFFFFFFFF
             and 0 < len(body) <= frame_max - 8
+            and len(body) < 65536
             and (properties is None or properties.__class__ is BasicProperties)
             and exchange.__class__ is str
             and routing_key.__class__ is str
@@ -1136,6 +1137,7 @@ class BasicReturn(Method):
             and frame_max.__class__ is int
             and 4096 <= frame_max <= 0xFFFFFFFF
             and 0 < len(body) <= frame_max - 8
+            and len(body) < 65536
             and (properties is None or properties.__class__ is BasicProperties)
             and reply_code.__class__ is int and 0 <= reply_code < 0x10000
             and reply_text.__class__ is str
@@ -1382,6 +1384,7 @@ class BasicDeliver(Method):
             and frame_max.__class__ is int
             and 4096 <= frame_max <= 0xFFFFFFFF
             and 0 < len(body) <= frame_max - 8
+            and len(body) < 65536
             and (properties is None or properties.__class__ is BasicProperties)
             and consumer_tag.__class__ is str
             and delivery_tag.__class__ is int and 0 <= delivery_tag < 0x10000000000000000
@@ -1717,6 +1720,7 @@ class BasicGetOk(Method):
             and frame_max.__class__ is int
             and 4096 <= frame_max <= 0xFFFFFFFF
             and 0 < len(body) <= frame_max - 8
+            and len(body) < 65536
             and (properties is None or properties.__class__ is BasicProperties)
             and delivery_tag.__class__ is int and 0 <= delivery_tag < 0x10000000000000000
             and (redelivered is True or redelivered is False)

@@ -1,7 +1,8 @@
 """Switch amqp_client to its pure-Python codecs, for a test or a block.
 
 The optional C speedups (amqp_client/_speedups.c) are reached through two
-kinds of module globals: wire's ``_c_*`` functions (field tables) and the
+kinds of module globals: wire's ``_c_*`` functions (field tables, and the
+properties check that lets the frame reader decode properties lazily) and the
 generated modules' ``_L_*`` layouts (method arguments and content
 properties). With all of them None, every codec runs its Python code, as a
 build without a C compiler does.
@@ -22,6 +23,9 @@ WIRE_HOOKS = (
     "_c_encode_array",
     "_c_decode_table",
     "_c_decode_array",
+    # the check behind lazily decoded properties (_spec_base.lazy_decoder)
+    "c_check_properties",
+    "c_lazy_properties",
 )
 
 
