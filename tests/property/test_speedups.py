@@ -543,6 +543,7 @@ def test_check_of_random_bytes(data: bytes) -> None:
 def test_check_properties_bad_calls() -> None:
     with pytest.raises(TypeError):
         _speedups.check_properties(_KINDS, b"", 0)  # type: ignore[call-arg]  # wrong arity on purpose
-    assert _speedups.check_properties(_KINDS, bytearray(b"\x00\x00"), 0, 2) is False
+    not_bytes: Any = bytearray(b"\x00\x00")
+    assert _speedups.check_properties(_KINDS, not_bytes, 0, 2) is False
     assert _speedups.check_properties(_KINDS, b"\x00\x00", 0, 2) is True
     assert _speedups.check_properties(_KINDS, b"\x00\x00", 1, 9) is False

@@ -19,6 +19,7 @@ import decimal
 import pickle
 import struct
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -290,7 +291,15 @@ def test_properties_are_decoded_on_first_access(wire_codec: str) -> None:
 
 
 def test_lazy_properties_copy_pickle_and_compare() -> None:
-    for make in (copy.copy, copy.deepcopy, lambda p: pickle.loads(pickle.dumps(p))):
+    def unpickled(p: spec.BasicProperties) -> spec.BasicProperties:
+        return pickle.loads(pickle.dumps(p))  # type: ignore[no-any-return]  # pickle.loads returns Any
+
+    makers: list[Callable[[spec.BasicProperties], spec.BasicProperties]] = [
+        copy.copy,
+        copy.deepcopy,
+        unpickled,
+    ]
+    for make in makers:
         props = received_properties(PROPS)
         clone = make(props)
         assert type(clone) is spec.BasicProperties
