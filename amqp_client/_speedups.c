@@ -1195,6 +1195,101 @@ sp_lazy_properties(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyObject_Vectorcall(args[3], args + 4, 3, NULL);
 }
 
+/* -- the frame reader's content fast path ----------------------------------- */
+
+/* content_tail(data, hpos, channel, class_id, limit, decode_properties):
+ * the content header frame at data[hpos:] and the one body frame after it
+ * (none for an empty body), when both are complete and well framed on
+ * `channel`, the header of `class_id`, the body frame exactly the declared
+ * body size and no payload over `limit`. Returns (properties, body, next)
+ * with properties = decode_properties(data, start, end) and next the offset
+ * after the last frame; None for anything else, which the Python reader
+ * then takes frame by frame (and reports). The same checks as the Python
+ * code in FrameReader._parse, in one call. */
+static PyObject *
+sp_content_tail(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6 || !PyBytes_CheckExact(args[0]) || !PyLong_CheckExact(args[1])
+        || !PyLong_CheckExact(args[2]) || !PyLong_CheckExact(args[3])
+        || !PyLong_CheckExact(args[4])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "expected (data, hpos, channel, class_id, limit, decode)");
+        return NULL;
+    }
+    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    Py_ssize_t hpos = PyLong_AsSsize_t(args[1]);
+    long channel = PyLong_AsLong(args[2]);
+    long class_id = PyLong_AsLong(args[3]);
+    long long limit = PyLong_AsLongLong(args[4]);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    if (hpos < 0 || n - hpos < 22) {
+        Py_RETURN_NONE;
+    }
+    const unsigned char *h = d + hpos;
+    uint32_t hsize = get_u32(h + 3);
+    Py_ssize_t hend = hpos + 7 + (Py_ssize_t)hsize;
+    if (h[0] != 2 || ((long)h[1] << 8 | h[2]) != channel
+        || ((long)h[7] << 8 | h[8]) != class_id || hsize < 14
+        || (long long)hsize > limit || hend >= n || d[hend] != 0xCE) {
+        Py_RETURN_NONE;
+    }
+    uint64_t body_size = get_u64(h + 11);
+    Py_ssize_t bstart = hend, bend = hend; /* an empty body: no frame */
+    if (body_size) {
+        Py_ssize_t bpos = hend + 1;
+        if (n - bpos < 8) {
+            Py_RETURN_NONE;
+        }
+        const unsigned char *b = d + bpos;
+        uint32_t bsize = get_u32(b + 3);
+        bend = bpos + 7 + (Py_ssize_t)bsize;
+        if (b[0] != 3 || ((long)b[1] << 8 | b[2]) != channel
+            || (uint64_t)bsize != body_size || (long long)bsize > limit
+            || bend >= n || d[bend] != 0xCE) {
+            Py_RETURN_NONE;
+        }
+        bstart = bpos + 7;
+    }
+    PyObject *call_args[3];
+    call_args[0] = args[0];
+    call_args[1] = PyLong_FromSsize_t(hpos + 19);
+    call_args[2] = PyLong_FromSsize_t(hend);
+    PyObject *props = NULL;
+    if (call_args[1] != NULL && call_args[2] != NULL) {
+        props = PyObject_Vectorcall(args[5], call_args, 3, NULL);
+    }
+    Py_XDECREF(call_args[1]);
+    Py_XDECREF(call_args[2]);
+    if (props == NULL) {
+        return NULL;
+    }
+    PyObject *body = PyBytes_FromStringAndSize((const char *)d + bstart, bend - bstart);
+    if (body == NULL) {
+        Py_DECREF(props);
+        return NULL;
+    }
+    PyObject *next = PyLong_FromSsize_t(bend + 1);
+    if (next == NULL) {
+        Py_DECREF(props);
+        Py_DECREF(body);
+        return NULL;
+    }
+    PyObject *result = PyTuple_New(3);
+    if (result == NULL) {
+        Py_DECREF(props);
+        Py_DECREF(body);
+        Py_DECREF(next);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(result, 0, props);
+    PyTuple_SET_ITEM(result, 1, body);
+    PyTuple_SET_ITEM(result, 2, next);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"encode_table", sp_encode_table, METH_O,
      "encode_table(table) -> bytes | None: a dict's encoding with its length "
@@ -1225,6 +1320,9 @@ static PyMethodDef methods[] = {
      METH_FASTCALL,
      "lazy_properties(cls, raw_slot, kinds, decode, buf, offset, end) -> "
      "properties: undecoded when well formed, else decode(buf, offset, end)"},
+    {"content_tail", (PyCFunction)(void (*)(void))sp_content_tail, METH_FASTCALL,
+     "content_tail(data, hpos, channel, class_id, limit, decode) -> "
+     "(properties, body, next) | None: a content header and its one body frame"},
     {NULL, NULL, 0, NULL},
 };
 

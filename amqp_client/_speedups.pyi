@@ -31,3 +31,12 @@ def lazy_properties(
     end: int,
     /,
 ) -> Any: ...
+def content_tail(
+    data: bytes,
+    hpos: int,
+    channel: int,
+    class_id: int,
+    limit: int,
+    decode: Any,
+    /,
+) -> tuple[Any, bytes, int] | None: ...

@@ -48,6 +48,7 @@ import struct
 from collections.abc import Callable, Mapping
 from typing import Final, Protocol, TypeAlias, TypeVar, cast
 
+from . import wire as _wire
 from ._spec_base import Properties as _GeneratedProperties
 from ._spec_base import lazy_decoder
 from .errors import FrameDecodeError
@@ -407,6 +408,7 @@ class FrameReader:
     __slots__ = (
         "_buffered",
         "_content_keys",
+        "_content_tail",
         "_error",
         "_frame_max",
         "_limit",
@@ -468,6 +470,8 @@ class FrameReader:
             if coalesce
             else frozenset()
         )
+        # Its C version, when the speedups are built.
+        self._content_tail = _wire.c_content_tail if coalesce else None
         # The partial tail of the stream, and how many bytes it must reach
         # before parsing can make progress (so a large frame arriving in
         # small pieces costs no re-parsing, just appends).
@@ -564,6 +568,7 @@ class FrameReader:
         unpack_content = _CONTENT_HEAD.unpack_from
         unpack_header = _HEADER_FRAME_HEAD.unpack_from
         content_keys = self._content_keys
+        content_tail = self._content_tail
         method_decoders = self._method_decoders
         properties_decoders = self._properties_decoders
         limit = self._limit
@@ -613,7 +618,27 @@ class FrameReader:
                     # here; anything unusual is left to the frame-by-frame
                     # path below, which reports it.
                     hpos = end + 1
-                    if n - hpos >= 22:
+                    if content_tail is not None:
+                        # The same checks and the same frame, in C.
+                        class_id = key >> 16
+                        try:
+                            tail = content_tail(
+                                data,
+                                hpos,
+                                channel,
+                                class_id,
+                                limit,
+                                properties_decoders[class_id],
+                            )
+                        except FrameDecodeError:
+                            raise
+                        except Exception as exc:
+                            raise _properties_error(class_id, channel, exc) from exc
+                        if tail is not None:
+                            props, body, pos = tail
+                            append(ContentFrame(channel, method, props, body))
+                            continue
+                    elif n - hpos >= 22:
                         htype, hchannel, hsize, class_id, _weight, body_size = (
                             unpack_header(data, hpos)
                         )

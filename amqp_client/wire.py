@@ -94,6 +94,8 @@ c_check_properties: Callable[[bytes, bytes, int, int], bool] | None = None
 # The same check, then a lazy instance or the eager decoder's result (see
 # _spec_base.lazy_decoder).
 c_lazy_properties: Callable[..., Any] | None = None
+# The frame reader's content fast path (a header and its one body frame).
+c_content_tail: Callable[..., Any] | None = None
 if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
     try:
         from amqp_client import _speedups
@@ -110,6 +112,7 @@ if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
             _speedups.encode_properties,
             _speedups.check_properties,
             _speedups.lazy_properties,
+            _speedups.content_tail,
         )
     except (ImportError, AttributeError):  # no C compiler, or a stale build
         pass
@@ -124,6 +127,7 @@ if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
             c_encode_properties,
             c_check_properties,
             c_lazy_properties,
+            c_content_tail,
         ) = _all
 
 __all__ = [

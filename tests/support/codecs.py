@@ -26,6 +26,8 @@ WIRE_HOOKS = (
     # the check behind lazily decoded properties (_spec_base.lazy_decoder)
     "c_check_properties",
     "c_lazy_properties",
+    # the frame reader's content fast path
+    "c_content_tail",
 )
 
 
