@@ -1195,25 +1195,51 @@ sp_lazy_properties(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyObject_Vectorcall(args[3], args + 4, 3, NULL);
 }
 
+/* decode_fields_or(cls, layout, decode, buf, offset, end): decode_fields,
+ * or when it declines, decode(buf, offset, end) (the generated Python
+ * decoder, which decides or raises). What the frame reader calls per method
+ * frame, without a Python call in between. */
+static PyObject *
+sp_decode_fields_or(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError,
+                        "expected (cls, layout, decode, buf, offset, end)");
+        return NULL;
+    }
+    PyObject *fields_args[5] = {args[0], args[1], args[3], args[4], args[5]};
+    PyObject *obj = finish(decode_object(fields_args, 5, 0));
+    if (obj != Py_None) {
+        return obj; /* the object, or NULL with an error set */
+    }
+    Py_DECREF(obj);
+    return PyObject_Vectorcall(args[2], args + 3, 3, NULL);
+}
+
 /* -- the frame reader's content fast path ----------------------------------- */
 
-/* content_tail(data, hpos, channel, class_id, limit, decode_properties):
+/* content_tail(data, hpos, channel, class_id, limit, decode_properties,
+ *              frame_cls, slots, method):
  * the content header frame at data[hpos:] and the one body frame after it
  * (none for an empty body), when both are complete and well framed on
  * `channel`, the header of `class_id`, the body frame exactly the declared
- * body size and no payload over `limit`. Returns (properties, body, next)
- * with properties = decode_properties(data, start, end) and next the offset
- * after the last frame; None for anything else, which the Python reader
- * then takes frame by frame (and reports). The same checks as the Python
- * code in FrameReader._parse, in one call. */
+ * body size and no payload over `limit`. Returns (frame, next): frame a new
+ * frame_cls instance whose slots (channel, method, properties, body) are
+ * set through the member descriptors in `slots`, its properties
+ * decode_properties(data, start, end); next the offset after the last
+ * frame. None for anything else, which the Python reader then takes frame
+ * by frame (and reports). The same checks as the Python code in
+ * FrameReader._parse, in one call. */
 static PyObject *
 sp_content_tail(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 6 || !PyBytes_CheckExact(args[0]) || !PyLong_CheckExact(args[1])
+    if (nargs != 9 || !PyBytes_CheckExact(args[0]) || !PyLong_CheckExact(args[1])
         || !PyLong_CheckExact(args[2]) || !PyLong_CheckExact(args[3])
-        || !PyLong_CheckExact(args[4])) {
+        || !PyLong_CheckExact(args[4]) || !PyType_Check(args[6])
+        || !PyTuple_CheckExact(args[7]) || PyTuple_GET_SIZE(args[7]) != 4) {
         PyErr_SetString(PyExc_TypeError,
-                        "expected (data, hpos, channel, class_id, limit, decode)");
+                        "expected (data, hpos, channel, class_id, limit, decode, "
+                        "frame_cls, slots, method)");
         return NULL;
     }
     const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
@@ -1271,22 +1297,45 @@ sp_content_tail(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(props);
         return NULL;
     }
-    PyObject *next = PyLong_FromSsize_t(bend + 1);
-    if (next == NULL) {
+    PyTypeObject *cls = (PyTypeObject *)args[6];
+    PyObject *frame = cls->tp_alloc(cls, 0);
+    if (frame == NULL) {
         Py_DECREF(props);
         Py_DECREF(body);
         return NULL;
     }
-    PyObject *result = PyTuple_New(3);
-    if (result == NULL) {
+    PyObject *slots = args[7];
+    /* store() takes the value's reference, whether it succeeds or not. */
+    int failed = store(PyTuple_GET_ITEM(slots, 0), frame, Py_NewRef(args[2])) < 0;
+    failed = failed || store(PyTuple_GET_ITEM(slots, 1), frame, Py_NewRef(args[8])) < 0;
+    if (failed) {
         Py_DECREF(props);
         Py_DECREF(body);
+        Py_DECREF(frame);
+        return NULL;
+    }
+    if (store(PyTuple_GET_ITEM(slots, 2), frame, props) < 0) {
+        Py_DECREF(body);
+        Py_DECREF(frame);
+        return NULL;
+    }
+    if (store(PyTuple_GET_ITEM(slots, 3), frame, body) < 0) {
+        Py_DECREF(frame);
+        return NULL;
+    }
+    PyObject *next = PyLong_FromSsize_t(bend + 1);
+    if (next == NULL) {
+        Py_DECREF(frame);
+        return NULL;
+    }
+    PyObject *result = PyTuple_New(2);
+    if (result == NULL) {
+        Py_DECREF(frame);
         Py_DECREF(next);
         return NULL;
     }
-    PyTuple_SET_ITEM(result, 0, props);
-    PyTuple_SET_ITEM(result, 1, body);
-    PyTuple_SET_ITEM(result, 2, next);
+    PyTuple_SET_ITEM(result, 0, frame);
+    PyTuple_SET_ITEM(result, 1, next);
     return result;
 }
 
@@ -1320,9 +1369,14 @@ static PyMethodDef methods[] = {
      METH_FASTCALL,
      "lazy_properties(cls, raw_slot, kinds, decode, buf, offset, end) -> "
      "properties: undecoded when well formed, else decode(buf, offset, end)"},
+    {"decode_fields_or", (PyCFunction)(void (*)(void))sp_decode_fields_or,
+     METH_FASTCALL,
+     "decode_fields_or(cls, layout, decode, buf, offset, end) -> cls instance: "
+     "decode_fields, or decode(buf, offset, end) where it declines"},
     {"content_tail", (PyCFunction)(void (*)(void))sp_content_tail, METH_FASTCALL,
-     "content_tail(data, hpos, channel, class_id, limit, decode) -> "
-     "(properties, body, next) | None: a content header and its one body frame"},
+     "content_tail(data, hpos, channel, class_id, limit, decode, frame_cls, "
+     "slots, method) -> (frame, next) | None: a content method's header and "
+     "its one body frame, as one frame"},
     {NULL, NULL, 0, NULL},
 };
 

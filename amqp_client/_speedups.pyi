@@ -38,5 +38,17 @@ def content_tail(
     class_id: int,
     limit: int,
     decode: Any,
+    frame_cls: type[Any],
+    slots: tuple[Any, Any, Any, Any],
+    method: Any,
     /,
-) -> tuple[Any, bytes, int] | None: ...
+) -> tuple[Any, int] | None: ...
+def decode_fields_or(
+    cls: type[Any],
+    layout: tuple[Any, ...],
+    decode: Any,
+    buf: bytes,
+    offset: int,
+    end: int,
+    /,
+) -> Any: ...

@@ -43,8 +43,10 @@ answers with its own protocol header and closes the socket (§4.2.2).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import struct
+import sys
 from collections.abc import Callable, Mapping
 from typing import Final, Protocol, TypeAlias, TypeVar, cast
 
@@ -341,6 +343,11 @@ class ContentFrame:
 
 Frame: TypeAlias = MethodFrame | HeaderFrame | BodyFrame | HeartbeatFrame | ContentFrame
 
+# How the C content path fills a ContentFrame in (no __init__ call).
+_CONTENT_FRAME_SLOTS: Final = tuple(
+    ContentFrame.__dict__[name] for name in ("channel", "method", "properties", "body")
+)
+
 
 # -- the reader -------------------------------------------------------------------
 
@@ -353,6 +360,22 @@ def _load_registry(module: str, name: str) -> Mapping[int, object]:
     except AttributeError:
         raise ImportError(f"cannot import name {name!r} from {module!r}") from None
     return cast(Mapping[int, object], registry)
+
+
+def _fast_decoder(cls: MethodDecoder) -> _Decode[Method]:
+    """``cls.decode_from``, or with the C speedups the same decoder called
+    straight from C (the generated classmethod is a Python call around it).
+
+    The generated module keeps a class's C layout in ``_L_<class name>``
+    (None without the speedups); a class without one decodes as it is.
+    """
+    decode = cls.decode_from
+    fields_or = _wire.c_decode_fields_or
+    module = sys.modules.get(getattr(cls, "__module__", ""))
+    layout = getattr(module, f"_L_{getattr(cls, '__name__', '')}", None)
+    if fields_or is None or layout is None:
+        return decode
+    return functools.partial(fields_or, cls, layout, decode)
 
 
 def _payload_limit(frame_max: int) -> int:
@@ -445,7 +468,7 @@ class FrameReader:
         # Bound decoders looked up by one dict subscript in the hot loop (the
         # registries are read once, here).
         self._method_decoders: dict[int, _Decode[Method]] = {
-            key: cls.decode_from for key, cls in methods.items()
+            key: _fast_decoder(cls) for key, cls in methods.items()
         }
         # Generated properties classes are decoded on first access (the
         # bytes checked here, on arrival: see _spec_base.lazy_decoder).
@@ -629,14 +652,17 @@ class FrameReader:
                                 class_id,
                                 limit,
                                 properties_decoders[class_id],
+                                ContentFrame,
+                                _CONTENT_FRAME_SLOTS,
+                                method,
                             )
                         except FrameDecodeError:
                             raise
                         except Exception as exc:
                             raise _properties_error(class_id, channel, exc) from exc
                         if tail is not None:
-                            props, body, pos = tail
-                            append(ContentFrame(channel, method, props, body))
+                            frame, pos = tail
+                            append(frame)
                             continue
                     elif n - hpos >= 22:
                         htype, hchannel, hsize, class_id, _weight, body_size = (

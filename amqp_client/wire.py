@@ -94,8 +94,10 @@ c_check_properties: Callable[[bytes, bytes, int, int], bool] | None = None
 # The same check, then a lazy instance or the eager decoder's result (see
 # _spec_base.lazy_decoder).
 c_lazy_properties: Callable[..., Any] | None = None
-# The frame reader's content fast path (a header and its one body frame).
+# The frame reader's content fast path (a header and its one body frame),
+# and its method decoder (decode_fields, else the generated Python code).
 c_content_tail: Callable[..., Any] | None = None
+c_decode_fields_or: Callable[..., Any] | None = None
 if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
     try:
         from amqp_client import _speedups
@@ -113,6 +115,7 @@ if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
             _speedups.check_properties,
             _speedups.lazy_properties,
             _speedups.content_tail,
+            _speedups.decode_fields_or,
         )
     except (ImportError, AttributeError):  # no C compiler, or a stale build
         pass
@@ -128,6 +131,7 @@ if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
             c_check_properties,
             c_lazy_properties,
             c_content_tail,
+            c_decode_fields_or,
         ) = _all
 
 __all__ = [

@@ -28,6 +28,7 @@ WIRE_HOOKS = (
     "c_lazy_properties",
     # the frame reader's content fast path
     "c_content_tail",
+    "c_decode_fields_or",
 )
 
 
