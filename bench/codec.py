@@ -31,7 +31,8 @@ Python code instead; the output says which ran.
   frame cut out of the buffer and passed to ``pamqp.frame.unmarshal``, as
   aiormq's reader does after ``readexactly`` (its socket reads not counted).
 
-Best of several repeats; prints ops/s and the ratios. Not a test: timings
+Best of several rounds, each round timing every library once in turn (so a
+busy machine slows them alike); prints ops/s and the ratios. Not a test: timings
 are never asserted. Run with ``make bench`` or ``python bench/codec.py``.
 """
 
@@ -286,26 +287,41 @@ def codecs() -> str:
     return "pure Python (the C speedups are not built)"
 
 
+def best_rates(
+    fns: dict[str, tuple[Callable[[], object], int]],
+    repeats: int,
+    min_time: float = 0.2,
+) -> dict[str, float]:
+    """Best ops/s of each ``fn`` (each run does ``ops`` ops) over ``repeats``
+    rounds. Each round times every library once, one after the other, so
+    that a busy machine slows them alike and the ratios hold."""
+    loops: dict[str, int] = {}
+    for name, (fn, _) in fns.items():
+        n = 1
+        while True:
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            if time.perf_counter() - start >= min_time:
+                break
+            n *= 2
+        loops[name] = n
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeats):
+        for name, (fn, _) in fns.items():
+            gc.collect()
+            start = time.perf_counter()
+            for _ in range(loops[name]):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - start) / loops[name])
+    return {name: fns[name][1] / best[name] for name in fns}
+
+
 def best_rate(
     fn: Callable[[], object], ops: int, repeats: int, min_time: float = 0.2
 ) -> float:
     """Best ops/s over ``repeats`` runs of ``fn`` (each run does ``ops`` ops)."""
-    loops = 1
-    while True:
-        start = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        if time.perf_counter() - start >= min_time:
-            break
-        loops *= 2
-    best = float("inf")
-    for _ in range(repeats):
-        gc.collect()
-        start = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        best = min(best, (time.perf_counter() - start) / loops)
-    return ops / best
+    return best_rates({"fn": (fn, ops)}, repeats, min_time)["fn"]
 
 
 def check_agreement(stream: bytes) -> None:
@@ -349,26 +365,33 @@ def main() -> None:
         f"stream: {DELIVERIES:,} deliveries, {len(stream):,} bytes, {3 * DELIVERIES:,} frames\n"
     )
 
-    encode = {
-        "amqp_client": best_rate(encode_ours, 1, repeats),
-        "pamqp": best_rate(encode_pamqp, 1, repeats),
-        "pika": best_rate(encode_pika, 1, repeats),
-    }
-    decode = {
-        "amqp_client": best_rate(lambda: decode_ours(ours_pieces), DELIVERIES, repeats),
-        "pamqp": best_rate(lambda: decode_pamqp(stream), DELIVERIES, repeats),
-        "pika": best_rate(lambda: decode_pika(pika_pieces), DELIVERIES, repeats),
-    }
-    touching = {
-        "amqp_client": best_rate(
-            lambda: decode_ours_touching(ours_pieces), DELIVERIES, repeats
-        ),
-        "pamqp": best_rate(lambda: decode_pamqp_touching(stream), DELIVERIES, repeats),
-        "pika": best_rate(
-            lambda: decode_pika_touching(pika_pieces), DELIVERIES, repeats
-        ),
-    }
-    floor = best_rate(lambda: boundaries_only(stream), DELIVERIES, repeats)
+    encode = best_rates(
+        {
+            "amqp_client": (encode_ours, 1),
+            "pamqp": (encode_pamqp, 1),
+            "pika": (encode_pika, 1),
+        },
+        repeats,
+    )
+    decode = best_rates(
+        {
+            "amqp_client": (lambda: decode_ours(ours_pieces), DELIVERIES),
+            "pamqp": (lambda: decode_pamqp(stream), DELIVERIES),
+            "pika": (lambda: decode_pika(pika_pieces), DELIVERIES),
+        },
+        repeats,
+    )
+    touching = best_rates(
+        {
+            "amqp_client": (lambda: decode_ours_touching(ours_pieces), DELIVERIES),
+            "pamqp": (lambda: decode_pamqp_touching(stream), DELIVERIES),
+            "pika": (lambda: decode_pika_touching(pika_pieces), DELIVERIES),
+        },
+        repeats,
+    )
+    floor = best_rates(
+        {"floor": (lambda: boundaries_only(stream), DELIVERIES)}, repeats
+    )["floor"]
 
     for title, rates, unit in (
         (
