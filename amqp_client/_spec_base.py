@@ -527,10 +527,11 @@ def lazy_decoder(cls: type[_P]) -> Callable[[bytes, int, int], _P]:
     value set by the application before the first read is kept).
     """
     make = _wire.c_lazy_properties
+    fill_lazy = _wire.c_fill_lazy
     kinds = "".join(_PROPERTY_KINDS.get(f.type, "?") for f in cls.FIELDS)
-    if make is None or "?" in kinds or len(kinds) > 15:
+    if make is None or fill_lazy is None or "?" in kinds or len(kinds) > 15:
         return cls.decode_from
-    lazy = _lazy_class(cls)
+    lazy = _lazy_class(cls, fill_lazy)
     # One C call: check, then the undecoded instance, or cls.decode_from.
     return functools.partial(
         make, lazy, lazy.__dict__["_amqp_raw"], kinds.encode(), cls.decode_from
@@ -545,25 +546,11 @@ def _plain_properties(cls: type[_P], values: dict[str, Any]) -> _P:
     return obj
 
 
-def _lazy_class(cls: type[_P]) -> type[_P]:
+def _lazy_class(cls: type[_P], fill_lazy: Callable[..., None]) -> type[_P]:
     """A subclass of ``cls`` whose instances hold their encoded properties
     in ``_amqp_raw`` until a property is first read."""
     names = frozenset(f.name for f in cls.FIELDS)
-    slots: tuple[Any, ...] = tuple(cls.__dict__[f.name] for f in cls.FIELDS)
-    decode = cls.decode_from
-
-    def fill(self: Any) -> None:
-        raw = self._amqp_raw
-        if raw is None:
-            return
-        decoded = decode(raw, 0, len(raw))
-        for slot in slots:
-            try:
-                slot.__get__(self, cls)
-            except AttributeError:
-                slot.__set__(self, slot.__get__(decoded, cls))
-        # Last: a thread that finds None knows every property is set.
-        self._amqp_raw = None
+    slots: tuple[object, ...] = tuple(cls.__dict__[f.name] for f in cls.FIELDS)
 
     def __getattr__(self: Any, name: str) -> Any:
         # Only called when normal lookup fails: a property slot not yet set.
@@ -594,4 +581,12 @@ def _lazy_class(cls: type[_P]) -> type[_P]:
         "__hash__": None,
         "__reduce_ex__": __reduce_ex__,
     }
-    return cast(type[_P], type(cls.__name__, (cls,), namespace))
+    lazy = type(cls.__name__, (cls,), namespace)
+    # fill(obj): decode obj._amqp_raw into the slots still unset (a value
+    # the application set first is kept), all at once (no Python code runs
+    # meanwhile: another thread sees none or all of them), then set it to
+    # None; nothing when it is None already. One C call.
+    fill: Callable[[object], None] = functools.partial(
+        fill_lazy, lazy.__dict__["_amqp_raw"], cls.decode_from, slots
+    )
+    return cast(type[_P], lazy)

@@ -20,6 +20,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -1216,6 +1217,108 @@ sp_decode_fields_or(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyObject_Vectorcall(args[2], args + 3, 3, NULL);
 }
 
+/* fill_slots(obj, source, slots): for each member descriptor in `slots`
+ * (object slots of a class both are instances of), give obj's slot
+ * source's value where obj's is unset. No Python code runs meanwhile, so
+ * another thread sees the slots all unset or all filled. How a lazily
+ * decoded properties object takes its decoded values (see
+ * _spec_base.lazy_decoder) without an exception per unset slot. */
+/* The address of the object slot a member descriptor of obj's class
+ * stands for, or NULL with an error set. */
+static PyObject **
+slot_of(PyObject *obj, PyObject *descr)
+{
+    if (!Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyErr_SetString(PyExc_TypeError, "not a member descriptor");
+        return NULL;
+    }
+    PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+    if (member->type != T_OBJECT_EX || !PyObject_TypeCheck(obj, PyDescr_TYPE(descr))) {
+        PyErr_SetString(PyExc_TypeError, "not an object slot of this object");
+        return NULL;
+    }
+    return (PyObject **)((char *)obj + member->offset);
+}
+
+static int
+fill_slots(PyObject *obj, PyObject *source, PyObject *slots)
+{
+    if (!PyTuple_CheckExact(slots)) {
+        PyErr_SetString(PyExc_TypeError, "slots must be a tuple");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(slots); i++) {
+        PyObject *descr = PyTuple_GET_ITEM(slots, i);
+        PyObject **target = slot_of(obj, descr);
+        PyObject **value = target == NULL ? NULL : slot_of(source, descr);
+        if (value == NULL) {
+            return -1;
+        }
+        if (*target == NULL && *value != NULL) {
+            *target = Py_NewRef(*value);
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+sp_fill_slots(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "expected (obj, source, slots)");
+        return NULL;
+    }
+    if (fill_slots(args[0], args[1], args[2]) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* fill_lazy(raw_slot, decode, slots, obj): when obj's raw_slot holds bytes,
+ * decode(raw, 0, len(raw)), give obj's unset slots the decoded values
+ * (fill_slots) and set raw_slot to None; nothing once it is None. The
+ * first read of a lazily decoded properties object, in one call. */
+static PyObject *
+sp_fill_lazy(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "expected (raw_slot, decode, slots, obj)");
+        return NULL;
+    }
+    PyObject *obj = args[3];
+    PyObject **raw_slot = slot_of(obj, args[0]);
+    if (raw_slot == NULL) {
+        return NULL;
+    }
+    PyObject *raw = *raw_slot;
+    if (raw == NULL || !PyBytes_CheckExact(raw)) {
+        Py_RETURN_NONE;
+    }
+    Py_INCREF(raw);
+    PyObject *call_args[3] = {raw, PyLong_FromLong(0),
+                              PyLong_FromSsize_t(PyBytes_GET_SIZE(raw))};
+    PyObject *decoded = NULL;
+    if (call_args[1] != NULL && call_args[2] != NULL) {
+        decoded = PyObject_Vectorcall(args[1], call_args, 3, NULL);
+    }
+    Py_XDECREF(call_args[1]);
+    Py_XDECREF(call_args[2]);
+    Py_DECREF(raw);
+    if (decoded == NULL) {
+        return NULL;
+    }
+    int r = fill_slots(obj, decoded, args[2]);
+    Py_DECREF(decoded);
+    if (r < 0) {
+        return NULL;
+    }
+    /* Last: a thread that finds None knows every property is set. */
+    PyObject *old = *raw_slot;
+    *raw_slot = Py_NewRef(Py_None);
+    Py_XDECREF(old);
+    Py_RETURN_NONE;
+}
+
 /* -- the frame reader's content fast path ----------------------------------- */
 
 /* content_tail(data, hpos, channel, class_id, limit, decode_properties,
@@ -1369,6 +1472,11 @@ static PyMethodDef methods[] = {
      METH_FASTCALL,
      "lazy_properties(cls, raw_slot, kinds, decode, buf, offset, end) -> "
      "properties: undecoded when well formed, else decode(buf, offset, end)"},
+    {"fill_slots", (PyCFunction)(void (*)(void))sp_fill_slots, METH_FASTCALL,
+     "fill_slots(obj, source, slots) -> None: obj's unset slots from source"},
+    {"fill_lazy", (PyCFunction)(void (*)(void))sp_fill_lazy, METH_FASTCALL,
+     "fill_lazy(raw_slot, decode, slots, obj) -> None: decode obj's kept "
+     "bytes into its unset slots, once"},
     {"decode_fields_or", (PyCFunction)(void (*)(void))sp_decode_fields_or,
      METH_FASTCALL,
      "decode_fields_or(cls, layout, decode, buf, offset, end) -> cls instance: "

@@ -94,6 +94,7 @@ c_check_properties: Callable[[bytes, bytes, int, int], bool] | None = None
 # The same check, then a lazy instance or the eager decoder's result (see
 # _spec_base.lazy_decoder).
 c_lazy_properties: Callable[..., Any] | None = None
+c_fill_lazy: Callable[..., None] | None = None
 # The frame reader's content fast path (a header and its one body frame),
 # and its method decoder (decode_fields, else the generated Python code).
 c_content_tail: Callable[..., Any] | None = None
@@ -114,6 +115,7 @@ if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
             _speedups.encode_properties,
             _speedups.check_properties,
             _speedups.lazy_properties,
+            _speedups.fill_lazy,
             _speedups.content_tail,
             _speedups.decode_fields_or,
         )
@@ -130,6 +132,7 @@ if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
             c_encode_properties,
             c_check_properties,
             c_lazy_properties,
+            c_fill_lazy,
             c_content_tail,
             c_decode_fields_or,
         ) = _all

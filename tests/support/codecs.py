@@ -26,6 +26,7 @@ WIRE_HOOKS = (
     # the check behind lazily decoded properties (_spec_base.lazy_decoder)
     "c_check_properties",
     "c_lazy_properties",
+    "c_fill_lazy",
     # the frame reader's content fast path
     "c_content_tail",
     "c_decode_fields_or",
