@@ -547,3 +547,74 @@ def test_check_properties_bad_calls() -> None:
     assert _speedups.check_properties(_KINDS, not_bytes, 0, 2) is False
     assert _speedups.check_properties(_KINDS, b"\x00\x00", 0, 2) is True
     assert _speedups.check_properties(_KINDS, b"\x00\x00", 1, 9) is False
+
+
+# -- the reader's C content path against its Python code --------------------------------
+
+
+def _read_all(data: bytes, chunk: int) -> list[Any] | type[Exception]:
+    from amqp_client.frames import FrameReader
+
+    reader = FrameReader(131072, coalesce=True)
+    frames: list[Any] = []
+    try:
+        for i in range(0, len(data), chunk):
+            frames += reader.feed(data[i : i + chunk])
+    except FrameDecodeError:
+        return FrameDecodeError
+    return frames
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(basic_properties(), st.binary(max_size=300), st.integers(1, 3)),
+        min_size=1,
+        max_size=4,
+    ),
+    st.data(),
+)
+def test_coalescing_reader_in_c_is_the_python_one(
+    messages: list[tuple[spec.BasicProperties, bytes, int]], data: st.DataObject
+) -> None:
+    """Deliveries (possibly mutated) read by the C content path and by the
+    pure-Python reader: the same frames, or the same error."""
+    from amqp_client.frames import content_frames
+
+    stream = b"".join(
+        bytes(b)
+        for props, payload, channel in messages
+        for b in content_frames(
+            channel, spec.BasicDeliver("ct", 1, "ex", "rk"), props, payload, 131072
+        )
+    )
+    if data.draw(st.booleans()):
+        stream = mutated(stream, data, 3)
+    chunk = data.draw(st.sampled_from([1 << 30, 7, 100]))
+    got = _read_all(stream, chunk)
+    expected = python_only(lambda: _read_all(stream, chunk))
+    assert got == expected
+
+
+def test_decode_fields_or_falls_back_to_the_python_decoder() -> None:
+    from amqp_client.spec.methods import basic
+
+    method = spec.BasicDeliver("ct", 5, "ex", "rk")
+    encoded = method.encode()
+    layout = basic._L_BasicDeliver
+    calls: list[tuple[Any, ...]] = []
+
+    def fallback(*args: Any) -> Any:
+        calls.append(args)
+        return "python"
+
+    got = _speedups.decode_fields_or(
+        spec.BasicDeliver, layout, fallback, encoded, 0, len(encoded)
+    )
+    assert got == method and not calls
+    # Declined (bytes left over): the fallback decides.
+    padded = encoded + b"\x00"
+    got = _speedups.decode_fields_or(
+        spec.BasicDeliver, layout, fallback, padded, 0, len(padded)
+    )
+    assert got == "python" and calls == [(padded, 0, len(padded))]
