@@ -602,6 +602,7 @@ def test_decode_fields_or_falls_back_to_the_python_decoder() -> None:
     method = spec.BasicDeliver("ct", 5, "ex", "rk")
     encoded = method.encode()
     layout = basic._L_BasicDeliver
+    assert layout is not None
     calls: list[tuple[Any, ...]] = []
 
     def fallback(*args: Any) -> Any:
