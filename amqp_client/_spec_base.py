@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import functools
 import math
+import sys
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -531,10 +532,18 @@ def lazy_decoder(cls: type[_P]) -> Callable[[bytes, int, int], _P]:
     kinds = "".join(_PROPERTY_KINDS.get(f.type, "?") for f in cls.FIELDS)
     if make is None or fill_lazy is None or "?" in kinds or len(kinds) > 15:
         return cls.decode_from
-    lazy = _lazy_class(cls, fill_lazy)
-    # One C call: check, then the undecoded instance, or cls.decode_from.
+    # The class's decoder called straight from C where the generated module
+    # has its layout (``_L_<name>``): the classmethod is a Python call
+    # around the same C decoder.
+    decode: Callable[[bytes, int, int], _P] = cls.decode_from
+    layout = getattr(sys.modules.get(cls.__module__), f"_L_{cls.__name__}", None)
+    decode_or = _wire.c_decode_properties_or
+    if layout is not None and decode_or is not None:
+        decode = functools.partial(decode_or, cls, layout, cls.decode_from)
+    lazy = _lazy_class(cls, fill_lazy, decode)
+    # One C call: check, then the undecoded instance, or decode at once.
     return functools.partial(
-        make, lazy, lazy.__dict__["_amqp_raw"], kinds.encode(), cls.decode_from
+        make, lazy, lazy.__dict__["_amqp_raw"], kinds.encode(), decode
     )
 
 
@@ -546,7 +555,11 @@ def _plain_properties(cls: type[_P], values: dict[str, Any]) -> _P:
     return obj
 
 
-def _lazy_class(cls: type[_P], fill_lazy: Callable[..., None]) -> type[_P]:
+def _lazy_class(
+    cls: type[_P],
+    fill_lazy: Callable[..., None],
+    decode: Callable[[bytes, int, int], _P],
+) -> type[_P]:
     """A subclass of ``cls`` whose instances hold their encoded properties
     in ``_amqp_raw`` until a property is first read."""
     names = frozenset(f.name for f in cls.FIELDS)
@@ -587,6 +600,6 @@ def _lazy_class(cls: type[_P], fill_lazy: Callable[..., None]) -> type[_P]:
     # meanwhile: another thread sees none or all of them), then set it to
     # None; nothing when it is None already. One C call.
     fill: Callable[[object], None] = functools.partial(
-        fill_lazy, lazy.__dict__["_amqp_raw"], cls.decode_from, slots
+        fill_lazy, lazy.__dict__["_amqp_raw"], decode, slots
     )
     return cast(type[_P], lazy)

@@ -1201,7 +1201,7 @@ sp_lazy_properties(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
  * decoder, which decides or raises). What the frame reader calls per method
  * frame, without a Python call in between. */
 static PyObject *
-sp_decode_fields_or(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+decode_or(PyObject *const *args, Py_ssize_t nargs, int properties)
 {
     if (nargs != 6) {
         PyErr_SetString(PyExc_TypeError,
@@ -1209,12 +1209,25 @@ sp_decode_fields_or(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *fields_args[5] = {args[0], args[1], args[3], args[4], args[5]};
-    PyObject *obj = finish(decode_object(fields_args, 5, 0));
+    PyObject *obj = finish(decode_object(fields_args, 5, properties));
     if (obj != Py_None) {
         return obj; /* the object, or NULL with an error set */
     }
     Py_DECREF(obj);
     return PyObject_Vectorcall(args[2], args + 3, 3, NULL);
+}
+
+static PyObject *
+sp_decode_fields_or(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return decode_or(args, nargs, 0);
+}
+
+/* The same for content properties (decode_properties, else decode). */
+static PyObject *
+sp_decode_properties_or(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return decode_or(args, nargs, 1);
 }
 
 /* fill_slots(obj, source, slots): for each member descriptor in `slots`
@@ -1481,6 +1494,10 @@ static PyMethodDef methods[] = {
      METH_FASTCALL,
      "decode_fields_or(cls, layout, decode, buf, offset, end) -> cls instance: "
      "decode_fields, or decode(buf, offset, end) where it declines"},
+    {"decode_properties_or", (PyCFunction)(void (*)(void))sp_decode_properties_or,
+     METH_FASTCALL,
+     "decode_properties_or(cls, layout, decode, buf, offset, end) -> cls "
+     "instance: decode_properties, or decode(buf, offset, end) where it declines"},
     {"content_tail", (PyCFunction)(void (*)(void))sp_content_tail, METH_FASTCALL,
      "content_tail(data, hpos, channel, class_id, limit, decode, frame_cls, "
      "slots, method) -> (frame, next) | None: a content method's header and "

@@ -56,3 +56,12 @@ def fill_slots(obj: object, source: object, slots: tuple[object, ...], /) -> Non
 def fill_lazy(
     raw_slot: object, decode: Any, slots: tuple[object, ...], obj: object, /
 ) -> None: ...
+def decode_properties_or(
+    cls: type[Any],
+    layout: tuple[Any, ...],
+    decode: Any,
+    buf: bytes,
+    offset: int,
+    end: int,
+    /,
+) -> Any: ...

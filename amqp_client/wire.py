@@ -99,6 +99,7 @@ c_fill_lazy: Callable[..., None] | None = None
 # and its method decoder (decode_fields, else the generated Python code).
 c_content_tail: Callable[..., Any] | None = None
 c_decode_fields_or: Callable[..., Any] | None = None
+c_decode_properties_or: Callable[..., Any] | None = None
 if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
     try:
         from amqp_client import _speedups
@@ -118,6 +119,7 @@ if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
             _speedups.fill_lazy,
             _speedups.content_tail,
             _speedups.decode_fields_or,
+            _speedups.decode_properties_or,
         )
     except (ImportError, AttributeError):  # no C compiler, or a stale build
         pass
@@ -135,6 +137,7 @@ if not _os.environ.get("AMQP_CLIENT_NO_SPEEDUPS"):
             c_fill_lazy,
             c_content_tail,
             c_decode_fields_or,
+            c_decode_properties_or,
         ) = _all
 
 __all__ = [

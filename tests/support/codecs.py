@@ -30,6 +30,7 @@ WIRE_HOOKS = (
     # the frame reader's content fast path
     "c_content_tail",
     "c_decode_fields_or",
+    "c_decode_properties_or",
 )
 
 
