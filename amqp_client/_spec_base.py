@@ -12,12 +12,13 @@ No I/O here, and nothing imports the generated package.
 from __future__ import annotations
 
 import datetime
+import functools
 import math
 import sys
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self, SupportsIndex, TypeVar, cast
 
 from amqp_client import wire as _wire
 from amqp_client.errors import FrameDecodeError
@@ -39,6 +40,7 @@ __all__ = [
     "check_timestamp",
     "decode_error",
     "encode_error",
+    "lazy_decoder",
     "new_object",
 ]
 
@@ -538,3 +540,119 @@ def decode_error(
         return FrameDecodeError(f"{prefix}: the payload has bytes left over")
     detail = str(exc) if isinstance(exc, FrameDecodeError) else repr(exc)
     return FrameDecodeError(f"{prefix}: {detail}")
+
+
+# -- content properties decoded on first access ----------------------------------
+
+_P = TypeVar("_P", bound=Properties)
+
+#: Property types -> the kinds the C checker reads (see _speedups.c).
+_PROPERTY_KINDS = {
+    "shortstr": "s",
+    "longstr": "S",
+    "octet": "B",
+    "short": "H",
+    "long": "I",
+    "longlong": "Q",
+    "timestamp": "T",
+    "table": "t",
+}
+
+
+def lazy_decoder(cls: type[_P]) -> Callable[[bytes, int, int], _P]:
+    """A decoder of ``cls`` that leaves the decoding to the first access.
+
+    The returned ``decode(buf, offset, end)`` checks, without decoding, that
+    ``buf[offset:end]`` holds well-formed property flags and properties
+    (``_speedups.check_properties``: lengths, table structure, tags, names),
+    keeps a copy of those bytes in an instance of a private subclass of
+    ``cls`` and returns it; the properties are decoded, once, when one of
+    them is first read (or the object is compared, copied or pickled). So a
+    consumer that reads only the body does not pay for the header table,
+    and malformed properties are still refused on arrival, which ends the
+    connection with frame-error (501) as before. Input the checker is
+    unsure of (non-ASCII names, deep nesting, a malformed value) is decoded
+    at once, which raises or not as ``cls.decode_from`` decides. Without
+    the C speedups this is ``cls.decode_from`` itself: a Python check would
+    cost about what decoding does.
+
+    Two threads reading a fresh instance at once may both decode it; each
+    fills only what is still unset, so both see the same values (and a
+    value set by the application before the first read is kept).
+    """
+    make = _wire.c_lazy_properties
+    fill_lazy = _wire.c_fill_lazy
+    kinds = "".join(_PROPERTY_KINDS.get(f.type, "?") for f in cls.FIELDS)
+    if make is None or fill_lazy is None or "?" in kinds or len(kinds) > 15:
+        return cls.decode_from
+    # The class's decoder called straight from C where the generated module
+    # has its layout (``_L_<name>``): the classmethod is a Python call
+    # around the same C decoder.
+    decode: Callable[[bytes, int, int], _P] = cls.decode_from
+    layout = getattr(sys.modules.get(cls.__module__), f"_L_{cls.__name__}", None)
+    decode_or = _wire.c_decode_properties_or
+    if layout is not None and decode_or is not None:
+        decode = functools.partial(decode_or, cls, layout, cls.decode_from)
+    lazy = _lazy_class(cls, fill_lazy, decode)
+    # One C call: check, then the undecoded instance, or decode at once.
+    return functools.partial(
+        make, lazy, lazy.__dict__["_amqp_raw"], kinds.encode(), decode
+    )
+
+
+def _plain_properties(cls: type[_P], values: dict[str, Any]) -> _P:
+    """A plain ``cls`` instance with these values (a lazy one, unpickled)."""
+    obj = object.__new__(cls)
+    for name, value in values.items():
+        setattr(obj, name, value)
+    return obj
+
+
+def _lazy_class(
+    cls: type[_P],
+    fill_lazy: Callable[..., None],
+    decode: Callable[[bytes, int, int], _P],
+) -> type[_P]:
+    """A subclass of ``cls`` whose instances hold their encoded properties
+    in ``_amqp_raw`` until a property is first read."""
+    names = frozenset(f.name for f in cls.FIELDS)
+    slots: tuple[object, ...] = tuple(cls.__dict__[f.name] for f in cls.FIELDS)
+
+    def __getattr__(self: Any, name: str) -> Any:
+        # Only called when normal lookup fails: a property slot not yet set.
+        if name in names:
+            fill(self)
+            return object.__getattribute__(self, name)
+        raise AttributeError(
+            f"{cls.__name__!r} object has no attribute {name!r}", name=name, obj=self
+        )
+
+    def __eq__(self: Any, other: object) -> bool:
+        if not isinstance(other, cls):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in names)
+
+    def __reduce_ex__(self: Any, protocol: SupportsIndex) -> Any:
+        # Copied or pickled as the plain class, decoded.
+        fill(self)
+        return _plain_properties, (cls, {n: getattr(self, n, None) for n in names})
+
+    namespace: dict[str, Any] = {
+        "__slots__": ("_amqp_raw",),
+        "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__,
+        "__doc__": cls.__doc__,
+        "__getattr__": __getattr__,
+        "__eq__": __eq__,
+        "__hash__": None,
+        "__reduce_ex__": __reduce_ex__,
+    }
+    lazy = type(cls.__name__, (cls,), namespace)
+    # fill(obj): decode obj._amqp_raw into the slots still unset (a value
+    # the application set first is kept), all at once (no Python code runs
+    # meanwhile: another thread sees none or all of them), then set it to
+    # None; nothing when it is None already. One C call.
+    fill: Callable[[object], None] = functools.partial(
+        fill_lazy, lazy.__dict__["_amqp_raw"], decode, slots
+    )
+    return cast(type[_P], lazy)

@@ -21,6 +21,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -965,6 +966,501 @@ sp_encode_properties(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return out_result(&out, r);
 }
 
+/* -- content properties, validating ----------------------------------------- */
+
+/* A name or shortstr this module accepts without decoding: ASCII only (the
+ * Python decoder accepts any UTF-8; anything else is left to it). */
+static int
+is_ascii(const unsigned char *p, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (p[i] & 0x80) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int check_block(const unsigned char *d, Py_ssize_t size, Py_ssize_t *offset,
+                       int is_table, int depth);
+
+/* The field value whose tag is at *offset: 1 and *offset past it when it
+ * is well formed, 0 when unsure. */
+static int
+check_value(const unsigned char *d, Py_ssize_t size, Py_ssize_t *offset, int depth)
+{
+    Py_ssize_t o = *offset;
+    Py_ssize_t left = size - o - 1;
+    if (left < 0) {
+        return 0;
+    }
+    Py_ssize_t need;
+    switch (d[o]) {
+    case 'S':
+    case 'x': {
+        if (left < 4) {
+            return 0;
+        }
+        uint32_t n = get_u32(d + o + 1);
+        if ((uint64_t)n > (uint64_t)(left - 4)) {
+            return 0;
+        }
+        *offset = o + 5 + (Py_ssize_t)n;
+        return 1;
+    }
+    case 'I': case 'i': case 'f': need = 4; break;
+    case 'l': case 'L': case 'd': case 'T': need = 8; break;
+    case 't': case 'b': case 'B': need = 1; break;
+    case 's': case 'u': need = 2; break;
+    case 'D': need = 5; break;
+    case 'V': need = 0; break;
+    case 'F':
+    case 'A':
+        *offset = o + 1;
+        return check_block(d, size, offset, d[o] == 'F', depth + 1);
+    default:
+        return 0;
+    }
+    if (left < need) {
+        return 0;
+    }
+    *offset = o + 1 + need;
+    return 1;
+}
+
+static int
+check_block(const unsigned char *d, Py_ssize_t size, Py_ssize_t *offset,
+            int is_table, int depth)
+{
+    if (depth > MAX_DEPTH) {
+        return 0;
+    }
+    Py_ssize_t o = *offset;
+    if (size - o < 4) {
+        return 0;
+    }
+    uint32_t length = get_u32(d + o);
+    if ((uint64_t)length > (uint64_t)(size - o - 4)) {
+        return 0;
+    }
+    Py_ssize_t end = o + 4 + (Py_ssize_t)length;
+    o += 4;
+    while (o < end) {
+        if (is_table) {
+            Py_ssize_t n = d[o];
+            if (o + 1 + n >= end || !is_ascii(d + o + 1, n)) {
+                return 0;
+            }
+            o += 1 + n;
+        }
+        if (!check_value(d, end, &o, depth)) {
+            return 0;
+        }
+    }
+    if (o != end) {
+        return 0;
+    }
+    *offset = o;
+    return 1;
+}
+
+/* check_properties(kinds, buf, offset, end) -> bool: True when the
+ * property flags and properties in buf[offset:end] are well formed for the
+ * kinds (as _spec_base.property_kinds writes them), so that the Python
+ * decoder will decode them without an error; False when unsure (malformed
+ * or merely unusual: the caller then decodes at once, which decides). No
+ * object is made: this is what lets a delivery's properties be decoded
+ * lazily and still be refused, with the connection, on arrival. */
+static int
+check_properties(const char *kinds, Py_ssize_t count, const unsigned char *d,
+                 Py_ssize_t size, Py_ssize_t o, Py_ssize_t end)
+{
+    if (count > 15 || o < 0 || end < o || end > size || end - o < 2) {
+        return 0;
+    }
+    unsigned int flags = (unsigned int)d[o] << 8 | d[o + 1];
+    if (flags & ((1u << (16 - count)) - 1)) {
+        return 0;
+    }
+    o += 2;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        if (!(flags & (0x8000u >> k))) {
+            continue;
+        }
+        Py_ssize_t left = end - o;
+        Py_ssize_t need;
+        switch (kinds[k]) {
+        case 's':
+            if (left < 1 || d[o] > left - 1 || !is_ascii(d + o + 1, d[o])) {
+                return 0;
+            }
+            o += 1 + d[o];
+            continue;
+        case 'S': {
+            if (left < 4) {
+                return 0;
+            }
+            uint32_t n = get_u32(d + o);
+            if ((uint64_t)n > (uint64_t)(left - 4)) {
+                return 0;
+            }
+            o += 4 + (Py_ssize_t)n;
+            continue;
+        }
+        case 't':
+            if (!check_block(d, end, &o, 1, 0)) {
+                return 0;
+            }
+            continue;
+        case 'B': need = 1; break;
+        case 'H': need = 2; break;
+        case 'I': need = 4; break;
+        case 'Q': case 'T': need = 8; break;
+        default:
+            return 0;
+        }
+        if (left < need) {
+            return 0;
+        }
+        o += need;
+    }
+    if (o != end) {
+        return 0;
+    }
+    return 1;
+}
+
+static int
+unpack_range(PyObject *const *args, Py_ssize_t *offset, Py_ssize_t *end)
+{
+    if (!PyLong_CheckExact(args[0]) || !PyLong_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "offset and end must be ints");
+        return -1;
+    }
+    *offset = PyLong_AsSsize_t(args[0]);
+    *end = PyLong_AsSsize_t(args[1]);
+    if ((*offset == -1 || *end == -1) && PyErr_Occurred()) {
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+sp_check_properties(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyBytes_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "expected (kinds, buf, offset, end)");
+        return NULL;
+    }
+    Py_ssize_t o, end;
+    if (unpack_range(args + 2, &o, &end) < 0) {
+        return NULL;
+    }
+    if (!PyBytes_CheckExact(args[1])) {
+        Py_RETURN_FALSE;
+    }
+    return PyBool_FromLong(check_properties(
+        PyBytes_AS_STRING(args[0]), PyBytes_GET_SIZE(args[0]),
+        (const unsigned char *)PyBytes_AS_STRING(args[1]),
+        PyBytes_GET_SIZE(args[1]), o, end));
+}
+
+/* lazy_properties(cls, raw_slot, kinds, decode, buf, offset, end): when
+ * check_properties passes, a new cls instance (a lazy subclass, see
+ * _spec_base.lazy_decoder) holding buf[offset:end] in raw_slot, its other
+ * slots unset; otherwise decode(buf, offset, end), which decodes at once
+ * (and raises for malformed input). */
+static PyObject *
+sp_lazy_properties(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7 || !PyType_Check(args[0]) || !PyBytes_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "expected (cls, raw_slot, kinds, decode, buf, offset, end)");
+        return NULL;
+    }
+    Py_ssize_t o, end;
+    if (unpack_range(args + 5, &o, &end) < 0) {
+        return NULL;
+    }
+    PyObject *buf = args[4];
+    if (PyBytes_CheckExact(buf)
+        && check_properties(PyBytes_AS_STRING(args[2]), PyBytes_GET_SIZE(args[2]),
+                            (const unsigned char *)PyBytes_AS_STRING(buf),
+                            PyBytes_GET_SIZE(buf), o, end)) {
+        PyTypeObject *cls = (PyTypeObject *)args[0];
+        PyObject *obj = cls->tp_alloc(cls, 0);
+        if (obj == NULL) {
+            return NULL;
+        }
+        PyObject *raw = PyBytes_FromStringAndSize(PyBytes_AS_STRING(buf) + o, end - o);
+        if (raw == NULL || store(args[1], obj, raw) < 0) {
+            Py_DECREF(obj);
+            return NULL;
+        }
+        return obj;
+    }
+    return PyObject_Vectorcall(args[3], args + 4, 3, NULL);
+}
+
+/* decode_fields_or(cls, layout, decode, buf, offset, end): decode_fields,
+ * or when it declines, decode(buf, offset, end) (the generated Python
+ * decoder, which decides or raises). What the frame reader calls per method
+ * frame, without a Python call in between. */
+static PyObject *
+decode_or(PyObject *const *args, Py_ssize_t nargs, int properties)
+{
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError,
+                        "expected (cls, layout, decode, buf, offset, end)");
+        return NULL;
+    }
+    PyObject *fields_args[5] = {args[0], args[1], args[3], args[4], args[5]};
+    PyObject *obj = finish(decode_object(fields_args, 5, properties));
+    if (obj != Py_None) {
+        return obj; /* the object, or NULL with an error set */
+    }
+    Py_DECREF(obj);
+    return PyObject_Vectorcall(args[2], args + 3, 3, NULL);
+}
+
+static PyObject *
+sp_decode_fields_or(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return decode_or(args, nargs, 0);
+}
+
+/* The same for content properties (decode_properties, else decode). */
+static PyObject *
+sp_decode_properties_or(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return decode_or(args, nargs, 1);
+}
+
+/* fill_slots(obj, source, slots): for each member descriptor in `slots`
+ * (object slots of a class both are instances of), give obj's slot
+ * source's value where obj's is unset. No Python code runs meanwhile, so
+ * another thread sees the slots all unset or all filled. How a lazily
+ * decoded properties object takes its decoded values (see
+ * _spec_base.lazy_decoder) without an exception per unset slot. */
+/* The address of the object slot a member descriptor of obj's class
+ * stands for, or NULL with an error set. */
+static PyObject **
+slot_of(PyObject *obj, PyObject *descr)
+{
+    if (!Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyErr_SetString(PyExc_TypeError, "not a member descriptor");
+        return NULL;
+    }
+    PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+    if (member->type != T_OBJECT_EX || !PyObject_TypeCheck(obj, PyDescr_TYPE(descr))) {
+        PyErr_SetString(PyExc_TypeError, "not an object slot of this object");
+        return NULL;
+    }
+    return (PyObject **)((char *)obj + member->offset);
+}
+
+static int
+fill_slots(PyObject *obj, PyObject *source, PyObject *slots)
+{
+    if (!PyTuple_CheckExact(slots)) {
+        PyErr_SetString(PyExc_TypeError, "slots must be a tuple");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(slots); i++) {
+        PyObject *descr = PyTuple_GET_ITEM(slots, i);
+        PyObject **target = slot_of(obj, descr);
+        PyObject **value = target == NULL ? NULL : slot_of(source, descr);
+        if (value == NULL) {
+            return -1;
+        }
+        if (*target == NULL && *value != NULL) {
+            *target = Py_NewRef(*value);
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+sp_fill_slots(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "expected (obj, source, slots)");
+        return NULL;
+    }
+    if (fill_slots(args[0], args[1], args[2]) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* fill_lazy(raw_slot, decode, slots, obj): when obj's raw_slot holds bytes,
+ * decode(raw, 0, len(raw)), give obj's unset slots the decoded values
+ * (fill_slots) and set raw_slot to None; nothing once it is None. The
+ * first read of a lazily decoded properties object, in one call. */
+static PyObject *
+sp_fill_lazy(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "expected (raw_slot, decode, slots, obj)");
+        return NULL;
+    }
+    PyObject *obj = args[3];
+    PyObject **raw_slot = slot_of(obj, args[0]);
+    if (raw_slot == NULL) {
+        return NULL;
+    }
+    PyObject *raw = *raw_slot;
+    if (raw == NULL || !PyBytes_CheckExact(raw)) {
+        Py_RETURN_NONE;
+    }
+    Py_INCREF(raw);
+    PyObject *call_args[3] = {raw, PyLong_FromLong(0),
+                              PyLong_FromSsize_t(PyBytes_GET_SIZE(raw))};
+    PyObject *decoded = NULL;
+    if (call_args[1] != NULL && call_args[2] != NULL) {
+        decoded = PyObject_Vectorcall(args[1], call_args, 3, NULL);
+    }
+    Py_XDECREF(call_args[1]);
+    Py_XDECREF(call_args[2]);
+    Py_DECREF(raw);
+    if (decoded == NULL) {
+        return NULL;
+    }
+    int r = fill_slots(obj, decoded, args[2]);
+    Py_DECREF(decoded);
+    if (r < 0) {
+        return NULL;
+    }
+    /* Last: a thread that finds None knows every property is set. */
+    PyObject *old = *raw_slot;
+    *raw_slot = Py_NewRef(Py_None);
+    Py_XDECREF(old);
+    Py_RETURN_NONE;
+}
+
+/* -- the frame reader's content fast path ----------------------------------- */
+
+/* content_tail(data, hpos, channel, class_id, limit, decode_properties,
+ *              frame_cls, slots, method):
+ * the content header frame at data[hpos:] and the one body frame after it
+ * (none for an empty body), when both are complete and well framed on
+ * `channel`, the header of `class_id`, the body frame exactly the declared
+ * body size and no payload over `limit`. Returns (frame, next): frame a new
+ * frame_cls instance whose slots (channel, method, properties, body) are
+ * set through the member descriptors in `slots`, its properties
+ * decode_properties(data, start, end); next the offset after the last
+ * frame. None for anything else, which the Python reader then takes frame
+ * by frame (and reports). The same checks as the Python code in
+ * FrameReader._parse, in one call. */
+static PyObject *
+sp_content_tail(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 9 || !PyBytes_CheckExact(args[0]) || !PyLong_CheckExact(args[1])
+        || !PyLong_CheckExact(args[2]) || !PyLong_CheckExact(args[3])
+        || !PyLong_CheckExact(args[4]) || !PyType_Check(args[6])
+        || !PyTuple_CheckExact(args[7]) || PyTuple_GET_SIZE(args[7]) != 4) {
+        PyErr_SetString(PyExc_TypeError,
+                        "expected (data, hpos, channel, class_id, limit, decode, "
+                        "frame_cls, slots, method)");
+        return NULL;
+    }
+    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    Py_ssize_t hpos = PyLong_AsSsize_t(args[1]);
+    long channel = PyLong_AsLong(args[2]);
+    long class_id = PyLong_AsLong(args[3]);
+    long long limit = PyLong_AsLongLong(args[4]);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    if (hpos < 0 || n - hpos < 22) {
+        Py_RETURN_NONE;
+    }
+    const unsigned char *h = d + hpos;
+    uint32_t hsize = get_u32(h + 3);
+    Py_ssize_t hend = hpos + 7 + (Py_ssize_t)hsize;
+    if (h[0] != AMQP_FRAME_HEADER || ((long)h[1] << 8 | h[2]) != channel
+        || ((long)h[7] << 8 | h[8]) != class_id || hsize < 14
+        || (long long)hsize > limit || hend >= n || d[hend] != AMQP_FRAME_END) {
+        Py_RETURN_NONE;
+    }
+    uint64_t body_size = get_u64(h + 11);
+    Py_ssize_t bstart = hend, bend = hend; /* an empty body: no frame */
+    if (body_size) {
+        Py_ssize_t bpos = hend + 1;
+        if (n - bpos < 8) {
+            Py_RETURN_NONE;
+        }
+        const unsigned char *b = d + bpos;
+        uint32_t bsize = get_u32(b + 3);
+        bend = bpos + 7 + (Py_ssize_t)bsize;
+        if (b[0] != AMQP_FRAME_BODY || ((long)b[1] << 8 | b[2]) != channel
+            || (uint64_t)bsize != body_size || (long long)bsize > limit
+            || bend >= n || d[bend] != AMQP_FRAME_END) {
+            Py_RETURN_NONE;
+        }
+        bstart = bpos + 7;
+    }
+    PyObject *call_args[3];
+    call_args[0] = args[0];
+    call_args[1] = PyLong_FromSsize_t(hpos + 19);
+    call_args[2] = PyLong_FromSsize_t(hend);
+    PyObject *props = NULL;
+    if (call_args[1] != NULL && call_args[2] != NULL) {
+        props = PyObject_Vectorcall(args[5], call_args, 3, NULL);
+    }
+    Py_XDECREF(call_args[1]);
+    Py_XDECREF(call_args[2]);
+    if (props == NULL) {
+        return NULL;
+    }
+    PyObject *body = PyBytes_FromStringAndSize((const char *)d + bstart, bend - bstart);
+    if (body == NULL) {
+        Py_DECREF(props);
+        return NULL;
+    }
+    PyTypeObject *cls = (PyTypeObject *)args[6];
+    PyObject *frame = cls->tp_alloc(cls, 0);
+    if (frame == NULL) {
+        Py_DECREF(props);
+        Py_DECREF(body);
+        return NULL;
+    }
+    PyObject *slots = args[7];
+    /* store() takes the value's reference, whether it succeeds or not. */
+    int failed = store(PyTuple_GET_ITEM(slots, 0), frame, Py_NewRef(args[2])) < 0;
+    failed = failed || store(PyTuple_GET_ITEM(slots, 1), frame, Py_NewRef(args[8])) < 0;
+    if (failed) {
+        Py_DECREF(props);
+        Py_DECREF(body);
+        Py_DECREF(frame);
+        return NULL;
+    }
+    if (store(PyTuple_GET_ITEM(slots, 2), frame, props) < 0) {
+        Py_DECREF(body);
+        Py_DECREF(frame);
+        return NULL;
+    }
+    if (store(PyTuple_GET_ITEM(slots, 3), frame, body) < 0) {
+        Py_DECREF(frame);
+        return NULL;
+    }
+    PyObject *next = PyLong_FromSsize_t(bend + 1);
+    if (next == NULL) {
+        Py_DECREF(frame);
+        return NULL;
+    }
+    PyObject *result = PyTuple_New(2);
+    if (result == NULL) {
+        Py_DECREF(frame);
+        Py_DECREF(next);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(result, 0, frame);
+    PyTuple_SET_ITEM(result, 1, next);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"encode_table", sp_encode_table, METH_O,
      "encode_table(table) -> bytes | None: a dict's encoding with its length "
@@ -987,6 +1483,31 @@ static PyMethodDef methods[] = {
      METH_FASTCALL,
      "decode_properties(cls, layout, buf, offset, end) -> cls instance | None: "
      "property flags and properties filling buf[offset:end]"},
+    {"check_properties", (PyCFunction)(void (*)(void))sp_check_properties,
+     METH_FASTCALL,
+     "check_properties(kinds, buf, offset, end) -> bool: True when the "
+     "property flags and properties in buf[offset:end] will decode"},
+    {"lazy_properties", (PyCFunction)(void (*)(void))sp_lazy_properties,
+     METH_FASTCALL,
+     "lazy_properties(cls, raw_slot, kinds, decode, buf, offset, end) -> "
+     "properties: undecoded when well formed, else decode(buf, offset, end)"},
+    {"fill_slots", (PyCFunction)(void (*)(void))sp_fill_slots, METH_FASTCALL,
+     "fill_slots(obj, source, slots) -> None: obj's unset slots from source"},
+    {"fill_lazy", (PyCFunction)(void (*)(void))sp_fill_lazy, METH_FASTCALL,
+     "fill_lazy(raw_slot, decode, slots, obj) -> None: decode obj's kept "
+     "bytes into its unset slots, once"},
+    {"decode_fields_or", (PyCFunction)(void (*)(void))sp_decode_fields_or,
+     METH_FASTCALL,
+     "decode_fields_or(cls, layout, decode, buf, offset, end) -> cls instance: "
+     "decode_fields, or decode(buf, offset, end) where it declines"},
+    {"decode_properties_or", (PyCFunction)(void (*)(void))sp_decode_properties_or,
+     METH_FASTCALL,
+     "decode_properties_or(cls, layout, decode, buf, offset, end) -> cls "
+     "instance: decode_properties, or decode(buf, offset, end) where it declines"},
+    {"content_tail", (PyCFunction)(void (*)(void))sp_content_tail, METH_FASTCALL,
+     "content_tail(data, hpos, channel, class_id, limit, decode, frame_cls, "
+     "slots, method) -> (frame, next) | None: a content method's header and "
+     "its one body frame, as one frame"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -23,3 +23,48 @@ def decode_properties(
 def encode_properties(
     properties: object, layout: tuple[Any, ...], /
 ) -> bytes | None: ...
+def check_properties(kinds: bytes, buf: bytes, offset: int, end: int, /) -> bool: ...
+def lazy_properties(
+    cls: type[Any],
+    raw_slot: object,
+    kinds: bytes,
+    decode: Any,
+    buf: bytes,
+    offset: int,
+    end: int,
+    /,
+) -> Any: ...
+def content_tail(
+    data: bytes,
+    hpos: int,
+    channel: int,
+    class_id: int,
+    limit: int,
+    decode: Any,
+    frame_cls: type[Any],
+    slots: tuple[Any, Any, Any, Any],
+    method: Any,
+    /,
+) -> tuple[Any, int] | None: ...
+def decode_fields_or(
+    cls: type[Any],
+    layout: tuple[Any, ...],
+    decode: Any,
+    buf: bytes,
+    offset: int,
+    end: int,
+    /,
+) -> Any: ...
+def fill_slots(obj: object, source: object, slots: tuple[object, ...], /) -> None: ...
+def fill_lazy(
+    raw_slot: object, decode: Any, slots: tuple[object, ...], obj: object, /
+) -> None: ...
+def decode_properties_or(
+    cls: type[Any],
+    layout: tuple[Any, ...],
+    decode: Any,
+    buf: bytes,
+    offset: int,
+    end: int,
+    /,
+) -> Any: ...

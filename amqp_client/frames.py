@@ -43,11 +43,16 @@ answers with its own protocol header and closes the socket (§4.2.2).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import struct
+import sys
 from collections.abc import Callable, Mapping
 from typing import Final, NamedTuple, Protocol, TypeAlias, TypeVar, cast
 
+from . import wire as _wire
+from ._spec_base import Properties as _GeneratedProperties
+from ._spec_base import lazy_decoder
 from .errors import FrameDecodeError
 from .spec.constants import (
     FRAME_BODY,
@@ -70,6 +75,7 @@ __all__ = [
     "FRAME_MIN_SIZE",
     "FRAME_OVERHEAD",
     "HEARTBEAT_FRAME",
+    "JOIN_MAX",
     "PROTOCOL_HEADER",
     "BodyFrame",
     "ContentFrame",
@@ -117,6 +123,13 @@ _BODY_HEAD = struct.Struct(">BHI")
 _END_BODY_HEAD = struct.Struct(">BBHI")
 
 HEARTBEAT_FRAME: Final = _HEAD.pack(FRAME_HEARTBEAT, 0, 0) + FRAME_END_BYTE
+
+#: A body of this many bytes or more is never copied by the writers: it is
+#: handed over as buffers of its own (memoryview slices, one per body
+#: frame) between the frame heads, for the front to write with
+#: ``writelines``/``sendmsg``. A smaller one is joined with its frame heads
+#: into one ``bytes``, so many small publishes stay few large writes.
+JOIN_MAX: Final = 65536
 
 # A method frame payload starts with class-id and method-id; a header frame
 # payload with class-id, weight, body size and at least one flags word.
@@ -237,13 +250,17 @@ class HeaderFrame:
 
 
 class BodyFrame:
-    """A content body frame: one slice of a message body."""
+    """A content body frame: one slice of a message body.
+
+    ``payload`` is ``bytes``, or for a payload of 64 KiB or more a read-only
+    memoryview of the bytes the reader received (not a copy of them).
+    """
 
     __slots__ = ("channel", "payload")
     __match_args__ = ("channel", "payload")
     frame_type: Final = FRAME_BODY
 
-    def __init__(self, channel: int, payload: bytes) -> None:
+    def __init__(self, channel: int, payload: bytes | memoryview) -> None:
         self.channel = channel
         self.payload = payload
 
@@ -330,6 +347,11 @@ class ContentFrame:
 
 Frame: TypeAlias = MethodFrame | HeaderFrame | BodyFrame | HeartbeatFrame | ContentFrame
 
+# How the C content path fills a ContentFrame in (no __init__ call).
+_CONTENT_FRAME_SLOTS: Final = tuple(
+    ContentFrame.__dict__[name] for name in ("channel", "method", "properties", "body")
+)
+
 
 # -- the reader -------------------------------------------------------------------
 
@@ -342,6 +364,22 @@ def _load_registry(module: str, name: str) -> Mapping[int, object]:
     except AttributeError:
         raise ImportError(f"cannot import name {name!r} from {module!r}") from None
     return cast(Mapping[int, object], registry)
+
+
+def _fast_decoder(cls: MethodDecoder) -> _Decode[Method]:
+    """``cls.decode_from``, or with the C speedups the same decoder called
+    straight from C (the generated classmethod is a Python call around it).
+
+    The generated module keeps a class's C layout in ``_L_<class name>``
+    (None without the speedups); a class without one decodes as it is.
+    """
+    decode = cls.decode_from
+    fields_or = _wire.c_decode_fields_or
+    module = sys.modules.get(getattr(cls, "__module__", ""))
+    layout = getattr(module, f"_L_{getattr(cls, '__name__', '')}", None)
+    if fields_or is None or layout is None:
+        return decode
+    return functools.partial(fields_or, cls, layout, decode)
 
 
 class _Tables(NamedTuple):
@@ -358,11 +396,11 @@ class _Tables(NamedTuple):
     content_keys: frozenset[int]
 
 
-#: The tables of the generated registries, by ``coalesce``: built once and
-#: shared by every reader (never changed after), instead of ~90 bound
-#: methods and their dicts per connection (6.5 KiB, a third of an asyncio
-#: connection's Python heap).
-_DEFAULT_TABLES: dict[bool, _Tables] = {}
+#: The tables of the generated registries, by ``coalesce`` and whether the
+#: C speedups are in use: built once and shared by every reader (never
+#: changed after), instead of ~90 bound methods and their dicts per
+#: connection (6.5 KiB, a third of an asyncio connection's Python heap).
+_DEFAULT_TABLES: dict[tuple[bool, bool], _Tables] = {}
 
 
 def _decoder_tables(
@@ -380,8 +418,15 @@ def _decoder_tables(
             Mapping[int, PropertiesDecoder],
             _load_registry("amqp_client.spec.properties", "PROPERTIES"),
         )
+    # Generated properties classes are decoded on first access (the bytes
+    # checked on arrival: see _spec_base.lazy_decoder).
     properties_decoders: dict[int, _Decode[Properties]] = {
-        key: cls.decode_from for key, cls in properties.items()
+        key: (
+            lazy_decoder(cls)
+            if isinstance(cls, type) and issubclass(cls, _GeneratedProperties)
+            else cls.decode_from
+        )
+        for key, cls in properties.items()
     }
     content_keys = (
         frozenset(
@@ -395,7 +440,7 @@ def _decoder_tables(
     return _Tables(
         methods,
         properties,
-        {key: cls.decode_from for key, cls in methods.items()},
+        {key: _fast_decoder(cls) for key, cls in methods.items()},
         properties_decoders,
         content_keys,
     )
@@ -452,14 +497,16 @@ class FrameReader:
     """
 
     __slots__ = (
-        "_buf",
+        "_buffered",
         "_content_keys",
+        "_content_tail",
         "_error",
         "_frame_max",
         "_limit",
         "_method_decoders",
         "_methods",
         "_need",
+        "_parts",
         "_properties",
         "_properties_decoders",
     )
@@ -475,11 +522,12 @@ class FrameReader:
         self._limit = _payload_limit(frame_max)
         self._frame_max = frame_max
         default = methods is None and properties is None
-        tables = _DEFAULT_TABLES.get(coalesce) if default else None
+        key = (coalesce, _wire.c_decode_fields_or is not None)
+        tables = _DEFAULT_TABLES.get(key) if default else None
         if tables is None:
             tables = _decoder_tables(methods, properties, coalesce)
             if default:
-                _DEFAULT_TABLES[coalesce] = tables
+                _DEFAULT_TABLES[key] = tables
         (
             self._methods,
             self._properties,
@@ -487,10 +535,16 @@ class FrameReader:
             self._properties_decoders,
             self._content_keys,
         ) = tables
+        # Its C version, when the speedups are built.
+        self._content_tail = _wire.c_content_tail if coalesce else None
         # The partial tail of the stream, and how many bytes it must reach
         # before parsing can make progress (so a large frame arriving in
         # small pieces costs no re-parsing, just appends).
-        self._buf = bytearray()
+        # Kept as the pieces received (joined once when the frame is
+        # complete), not appended to one buffer: a large body frame arriving
+        # in many reads is copied once, not once per read.
+        self._parts: list[bytes | memoryview] = []
+        self._buffered = 0
         self._need = 0
         self._error: FrameDecodeError | None = None
 
@@ -512,22 +566,24 @@ class FrameReader:
 
     def receive_buffer_size(self) -> int:
         """How many received bytes are buffered, waiting to complete a frame."""
-        return len(self._buf)
+        return self._buffered
 
     def bytes_needed(self) -> int:
         """A lower bound on the bytes still missing to complete the next frame
         (1 or more when a frame is partially buffered, 0 when nothing is)."""
-        if not self._buf:
+        if not self._buffered:
             return 0
-        return max(self._need - len(self._buf), 1)
+        return max(self._need - self._buffered, 1)
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         """Consume ``data`` and return the frames it completes, in order.
 
-        ``data`` is not kept: a ``bytes`` argument is parsed in place, any
-        other buffer is copied once, and an incomplete tail is copied into
-        the reader's own buffer. Body payloads are ``bytes``, and decoders
-        are always handed a ``bytes`` object.
+        A ``bytes`` argument is parsed in place (and an incomplete tail of
+        it kept, as bytes are immutable); any other buffer is copied once
+        first, so a caller may reuse it. The pieces of a frame that spans
+        several calls are joined once, when it is complete. Decoders are
+        always handed a ``bytes`` object; a large body payload is a
+        memoryview of it (see :class:`BodyFrame`).
 
         Raises:
             FrameDecodeError: the stream is not valid AMQP 0-9-1 framing (or
@@ -535,24 +591,31 @@ class FrameReader:
         """
         if self._error is not None:
             raise self._error
-        buf = self._buf
-        if buf:
-            buf += data
-            if len(buf) < self._need:
-                return []
-            data = bytes(buf)
-            buf.clear()
-        elif data.__class__ is not bytes:
+        if data.__class__ is not bytes:
             data = bytes(memoryview(data))  # TypeError for a non-buffer
+        parts = self._parts
+        if parts:
+            parts.append(data)
+            self._buffered += len(data)
+            if self._buffered < self._need:
+                return []
+            data = b"".join(parts)
+            parts.clear()
+            self._buffered = 0
         try:
             frames, pos, need = self._parse(data)
         except FrameDecodeError as exc:
             self._error = exc
-            buf.clear()
+            parts.clear()
+            self._buffered = 0
             self._need = 0
             raise
-        if pos < len(data):
-            buf += memoryview(data)[pos:]
+        rest = len(data) - pos
+        if rest:
+            # A large tail is kept as a view of ``data`` (no copy); a small
+            # one is copied so it does not pin a whole read.
+            parts.append(memoryview(data)[pos:] if rest >= 4096 else data[pos:])
+            self._buffered = rest
         self._need = need
         return frames
 
@@ -571,6 +634,7 @@ class FrameReader:
         unpack_content = _CONTENT_HEAD.unpack_from
         unpack_header = _HEADER_FRAME_HEAD.unpack_from
         content_keys = self._content_keys
+        content_tail = self._content_tail
         method_decoders = self._method_decoders
         properties_decoders = self._properties_decoders
         limit = self._limit
@@ -625,7 +689,30 @@ class FrameReader:
                     # here; anything unusual is left to the frame-by-frame
                     # path below, which reports it.
                     hpos = end + 1
-                    if n - hpos >= 22:
+                    if content_tail is not None:
+                        # The same checks and the same frame, in C.
+                        class_id = key >> 16
+                        try:
+                            tail = content_tail(
+                                data,
+                                hpos,
+                                channel,
+                                class_id,
+                                limit,
+                                properties_decoders[class_id],
+                                ContentFrame,
+                                _CONTENT_FRAME_SLOTS,
+                                method,
+                            )
+                        except FrameDecodeError:
+                            raise
+                        except Exception as exc:
+                            raise _properties_error(class_id, channel, exc) from exc
+                        if tail is not None:
+                            frame, pos = tail
+                            append(frame)
+                            continue
+                    elif n - hpos >= 22:
                         htype, hchannel, hsize, class_id, _weight, body_size = (
                             unpack_header(data, hpos)
                         )
@@ -672,7 +759,16 @@ class FrameReader:
                                 continue
                 append(MethodFrame(channel, method))
             elif ftype == body_type:
-                append(BodyFrame(channel, data[start:end]))
+                # A large payload is a view: the protocol core joins a
+                # body's frames into one bytes object, its only copy.
+                append(
+                    BodyFrame(
+                        channel,
+                        data[start:end]
+                        if size < JOIN_MAX
+                        else memoryview(data)[start:end],
+                    )
+                )
             elif ftype == header_type:
                 if size < 14:
                     raise FrameDecodeError(
@@ -861,9 +957,9 @@ def body_frames(
 ) -> list[bytes | memoryview]:
     """Return the body frames for ``body``, split at ``frame_max - 8`` bytes.
 
-    A body that fits in one frame comes back as one ``bytes`` buffer; a larger
-    one as a list of headers and memoryview slices of the body (a ``bytes``
-    body is not copied). An empty body yields no frames at all.
+    A body under :data:`JOIN_MAX` that fits in one frame comes back as one
+    ``bytes`` buffer; any other as a list of headers and memoryview slices
+    of the body (a ``bytes`` body is not copied). An empty body yields no frames at all.
 
     Raises:
         TypeError: body is not bytes, bytearray or memoryview.
@@ -875,7 +971,7 @@ def body_frames(
     n = len(payload)
     if not n:
         return []
-    if n <= chunk:
+    if n <= chunk and n < JOIN_MAX:
         return [
             b"".join((_BODY_HEAD.pack(FRAME_BODY, channel, n), payload, FRAME_END_BYTE))
         ]
@@ -896,9 +992,9 @@ def content_frames(
 ) -> list[bytes | memoryview]:
     """Return a content-carrying method with its header and body frames.
 
-    When the body fits in one body frame (the usual small publish) the whole
-    sequence is one joined ``bytes`` buffer; a larger body follows as
-    memoryview slices, not copied. The header's class is the method's class
+    When the body fits in one body frame and is under :data:`JOIN_MAX` (the
+    usual small publish) the whole sequence is one joined ``bytes`` buffer;
+    a larger body follows as memoryview slices, not copied. The header's class is the method's class
     (§4.2.6.1); ``properties=None`` sends no properties (all flags clear).
 
     Raises:
@@ -925,7 +1021,7 @@ def content_frames(
     header_head = _END_HEADER_HEAD.pack(
         FRAME_END, FRAME_HEADER, channel, len(props) + 12, class_id, 0, n
     )
-    if n <= chunk:
+    if n <= chunk and n < JOIN_MAX:
         if n:
             return [
                 b"".join(
@@ -941,7 +1037,9 @@ def content_frames(
                 )
             ]
         return [b"".join((head, args, header_head, props, FRAME_END_BYTE))]
-    # The method and header frames share the first buffer with the first
-    # body frame head; the header's frame-end goes in front of that head.
+    # A large body (JOIN_MAX or more) is not copied: the method and header
+    # frames share the first buffer with the first body frame head (the
+    # header's frame-end goes in front of that head), and the body follows
+    # as views.
     prefix = b"".join((head, args, header_head, props, FRAME_END_BYTE))
     return _body_buffers(channel, payload, chunk, prefix)

@@ -87,6 +87,20 @@ _c_decode_array: (
 c_decode_fields: Callable[..., Any] | None = None
 c_decode_properties: Callable[..., Any] | None = None
 c_encode_properties: Callable[..., Any] | None = None
+# Whether content properties will decode, without decoding them (so the
+# frame reader can leave a delivery's properties to be decoded on first
+# access): (kinds, buf, offset, end) -> bool, False meaning "unsure".
+c_check_properties: Callable[[bytes, bytes, int, int], bool] | None = None
+# The same check, then a lazy instance or the eager decoder's result (see
+# _spec_base.lazy_decoder).
+c_lazy_properties: Callable[..., Any] | None = None
+c_fill_lazy: Callable[..., None] | None = None
+# The frame reader's content fast path (a header and its one body frame),
+# and its method decoder (decode_fields, else the generated Python code).
+c_content_tail: Callable[..., Any] | None = None
+c_decode_fields_or: Callable[..., Any] | None = None
+c_decode_properties_or: Callable[..., Any] | None = None
+
 #: The C functions when the extension is built (and importable), in the
 #: order of the globals above; None otherwise.
 SPEEDUPS: tuple[Callable[..., Any], ...] | None = None
@@ -103,6 +117,12 @@ try:
         _speedups.decode_fields,
         _speedups.decode_properties,
         _speedups.encode_properties,
+        _speedups.check_properties,
+        _speedups.lazy_properties,
+        _speedups.fill_lazy,
+        _speedups.content_tail,
+        _speedups.decode_fields_or,
+        _speedups.decode_properties_or,
     )
 except (ImportError, AttributeError):  # no C compiler, or a stale build
     pass
@@ -111,12 +131,15 @@ except (ImportError, AttributeError):  # no C compiler, or a stale build
 def use_c_codecs(enabled: bool) -> bool:
     """Route this module's codecs to the C speedups (when built) or not.
 
-    The one switch of the field-table codecs; the generated classes' layouts
-    follow through :func:`amqp_client._spec_base.use_speedups`, which calls
-    this. Returns whether the C code is now in use.
+    The one switch of the field-table codecs and the reader's C paths; the
+    generated classes' layouts follow through
+    :func:`amqp_client._spec_base.use_speedups`, which calls this. Returns
+    whether the C code is now in use.
     """
     global _c_encode_table, _c_encode_array, _c_decode_table, _c_decode_array
     global c_decode_fields, c_decode_properties, c_encode_properties
+    global c_check_properties, c_lazy_properties, c_fill_lazy
+    global c_content_tail, c_decode_fields_or, c_decode_properties_or
     chosen = SPEEDUPS if enabled else None
     (
         _c_encode_table,
@@ -126,7 +149,13 @@ def use_c_codecs(enabled: bool) -> bool:
         c_decode_fields,
         c_decode_properties,
         c_encode_properties,
-    ) = chosen if chosen is not None else (None,) * 7
+        c_check_properties,
+        c_lazy_properties,
+        c_fill_lazy,
+        c_content_tail,
+        c_decode_fields_or,
+        c_decode_properties_or,
+    ) = chosen if chosen is not None else (None,) * 13
     return chosen is not None
 
 

@@ -23,6 +23,11 @@ from codegen.model import AMQPClass, Method, Spec, SpecError
 
 _STRUCT_CHARS = {"octet": "B", "short": "H", "long": "I", "longlong": "Q"}
 
+#: Bodies of this many bytes or more are left out of the one joined buffer
+#: of the publish fast path (amqp_client.frames.JOIN_MAX, which a test holds
+#: equal).
+JOIN_MAX = 65536
+
 
 #: The first decode line of a decoder that looks names up: NAMES is keyed
 #: by ``bytes``, which a bytearray slice is not.
@@ -433,6 +438,9 @@ def content_frames_lines(
         "frame_max.__class__ is int",
         f"{minimum} <= frame_max <= 0xFFFFFFFF",
         f"0 < len(body) <= frame_max - {overhead}",
+        # A larger body is not copied into the joined buffer: content_frames
+        # hands it over as a buffer of its own (frames.JOIN_MAX).
+        f"len(body) < {JOIN_MAX}",
         f"(properties is None or properties.__class__ is {properties_class})",
         *(_fast_test(f) for f in public),
     ]

@@ -44,6 +44,7 @@ from amqp_client.errors import (
     ConnectionLost,
     CredentialsError,
 )
+from amqp_client.frames import JOIN_MAX
 from amqp_client.session.api import ConnectionInfo
 from amqp_client.session.channel import GRACEFUL_CLOSE_TIMEOUT, ChannelSession
 from amqp_client.session.connect import (
@@ -60,6 +61,46 @@ from amqp_client.session.restore import Restorer
 from amqp_client.spec import AsyncConnectionMethods, ReplyCode
 
 __all__ = ["Connection", "connect"]
+
+#: The base class's writelines, which joins the buffers into one bytes
+#: object: what CPython 3.11's selector transport still uses (3.12 gave it
+#: a writelines of its own that keeps the buffers, as uvloop's does).
+_JOINING_WRITELINES = asyncio.WriteTransport.writelines
+
+
+def _write_buffers(
+    transport: asyncio.Transport, data: list[bytes | memoryview]
+) -> None:
+    """Hand the core's output to the transport without joining large bodies.
+
+    The buffers are the small frames (joined by the core, many publishes to
+    a buffer) and the large bodies' views (JOIN_MAX or more), which must not
+    be copied into one joined bytes object with their frame heads.
+    """
+    if len(data) > 1:
+        if type(transport).writelines is _JOINING_WRITELINES and (
+            max(map(len, data)) >= JOIN_MAX
+        ):
+            # This writelines would join them all: write each large buffer
+            # by itself, and the small ones between them together.
+            small: list[bytes | memoryview] = []
+            for buf in data[:-1]:
+                if len(buf) >= JOIN_MAX:
+                    if small:
+                        transport.writelines(small)
+                        small = []
+                    transport.write(buf)
+                else:
+                    small.append(buf)
+            if small:
+                transport.writelines(small)
+        else:
+            transport.writelines(data[:-1])
+    # The last buffer through write(): on CPython 3.12.0-3.12.2 writelines()
+    # never calls pause_writing, so a peer that stops reading would let the
+    # buffer grow without bound; write() always checks the high-water mark.
+    transport.write(data[-1])
+
 
 log = logging.getLogger("amqp_client.aio")
 
@@ -217,13 +258,7 @@ class _Driver:
         data = self.session.core.data_to_send()
         transport = self.transport
         if data and transport is not None and not transport.is_closing():
-            if len(data) > 1:
-                transport.writelines(data[:-1])
-            # The last buffer through write(): on CPython 3.12.0-3.12.2
-            # writelines() never calls pause_writing, so a peer that stops
-            # reading would let the buffer grow without bound; write()
-            # always checks the high-water mark.
-            transport.write(data[-1])
+            _write_buffers(transport, data)
         self.reschedule()
 
     def reschedule(self) -> None:

@@ -183,7 +183,7 @@ class _Channel:
         self.content_properties: Properties | None = None
         self.body_size = 0
         self.received = 0
-        self.parts: list[bytes] = []
+        self.parts: list[bytes | memoryview] = []
         self.confirming = False
         self.next_tag = 1
         self.unconfirmed: dict[int, None] = {}
@@ -1032,7 +1032,7 @@ class Connection:
         else:
             ch.content = ContentState.AWAIT_BODY
 
-    def _handle_body(self, ch: _Channel, payload: bytes) -> None:
+    def _handle_body(self, ch: _Channel, payload: bytes | memoryview) -> None:
         if ch.content is not ContentState.AWAIT_BODY:
             raise FrameSequenceError(
                 f"a content body frame on channel {ch.id} without a header before it"
@@ -1044,12 +1044,14 @@ class Connection:
                 f"({received} > {ch.body_size})"
             )
         if received == ch.body_size:
+            # The body is assembled once, at its declared size: one join of
+            # the frames' payloads (views of what was read, for large ones).
             if ch.parts:
                 ch.parts.append(payload)
                 body = b"".join(ch.parts)
                 ch.parts = []
             else:
-                body = payload
+                body = payload if isinstance(payload, bytes) else bytes(payload)
             self._finish_content(ch, body)
         else:
             ch.parts.append(payload)

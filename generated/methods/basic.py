@@ -1002,6 +1002,7 @@ class BasicPublish(Method):
             and frame_max.__class__ is int
             and 4096 <= frame_max <= 0xFFFFFFFF
             and 0 < len(body) <= frame_max - 8
+            and len(body) < 65536
             and (properties is None or properties.__class__ is BasicProperties)
             and exchange.__class__ is str
             and routing_key.__class__ is str

@@ -475,3 +475,147 @@ def test_properties_with_an_unset_slot_are_left_to_python() -> None:
     props = object.__new__(spec.BasicProperties)
     props.content_type = "x"
     assert _speedups.encode_properties(props, layout_of(spec.BasicProperties)) is None
+
+
+# -- the properties check behind lazy decoding ------------------------------------------
+
+_KINDS = b"sstBBssssTssss"  # BasicProperties' fields (_spec_base._PROPERTY_KINDS)
+
+
+def check_properties(data: bytes) -> bool:
+    """C's check of ``data`` as BasicProperties; when it passes, the Python
+    decoder must decode them (a lazy instance never fails on access), and a
+    lazily made instance must equal the Python decoding."""
+    ok = _speedups.check_properties(_KINDS, data, 0, len(data))
+    if ok:
+        expected = python_only(lambda: spec.BasicProperties.decode(data))
+        from amqp_client import _spec_base
+
+        decode = _spec_base.lazy_decoder(spec.BasicProperties)
+        got = decode(data, 0, len(data))
+        assert getattr(got, "_amqp_raw", None) == data
+        assert got == expected
+    return bool(ok)
+
+
+def test_property_kinds_are_basic_properties() -> None:
+    from amqp_client._spec_base import _PROPERTY_KINDS
+
+    kinds = "".join(_PROPERTY_KINDS[f.type] for f in spec.BasicProperties.FIELDS)
+    assert kinds.encode() == _KINDS
+
+
+@settings(max_examples=300, deadline=None)
+@given(basic_properties())
+def test_check_passes_what_it_can_vouch_for(props: spec.BasicProperties) -> None:
+    encoded = props.encode()
+    ok = check_properties(encoded)
+    vouchable = all(
+        not isinstance(v, str) or v.isascii()
+        for v in (getattr(props, f.name) for f in props.FIELDS)
+    ) and not left_to_python(props.headers or {})
+    if vouchable and (props.headers is None or _ascii_keys(props.headers)):
+        assert ok, props
+
+
+def _ascii_keys(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(k.isascii() and _ascii_keys(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(_ascii_keys(v) for v in value)
+    return True
+
+
+@settings(max_examples=500, deadline=None)
+@given(basic_properties(), st.data())
+def test_check_of_mutated_properties(
+    props: spec.BasicProperties, data: st.DataObject
+) -> None:
+    check_properties(mutated(props.encode(), data, 3))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=60))
+def test_check_of_random_bytes(data: bytes) -> None:
+    check_properties(data)
+
+
+def test_check_properties_bad_calls() -> None:
+    with pytest.raises(TypeError):
+        _speedups.check_properties(_KINDS, b"", 0)  # type: ignore[call-arg]  # wrong arity on purpose
+    not_bytes: Any = bytearray(b"\x00\x00")
+    assert _speedups.check_properties(_KINDS, not_bytes, 0, 2) is False
+    assert _speedups.check_properties(_KINDS, b"\x00\x00", 0, 2) is True
+    assert _speedups.check_properties(_KINDS, b"\x00\x00", 1, 9) is False
+
+
+# -- the reader's C content path against its Python code --------------------------------
+
+
+def _read_all(data: bytes, chunk: int) -> list[Any] | type[Exception]:
+    from amqp_client.frames import FrameReader
+
+    reader = FrameReader(131072, coalesce=True)
+    frames: list[Any] = []
+    try:
+        for i in range(0, len(data), chunk):
+            frames += reader.feed(data[i : i + chunk])
+    except FrameDecodeError:
+        return FrameDecodeError
+    return frames
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(basic_properties(), st.binary(max_size=300), st.integers(1, 3)),
+        min_size=1,
+        max_size=4,
+    ),
+    st.data(),
+)
+def test_coalescing_reader_in_c_is_the_python_one(
+    messages: list[tuple[spec.BasicProperties, bytes, int]], data: st.DataObject
+) -> None:
+    """Deliveries (possibly mutated) read by the C content path and by the
+    pure-Python reader: the same frames, or the same error."""
+    from amqp_client.frames import content_frames
+
+    stream = b"".join(
+        bytes(b)
+        for props, payload, channel in messages
+        for b in content_frames(
+            channel, spec.BasicDeliver("ct", 1, "ex", "rk"), props, payload, 131072
+        )
+    )
+    if data.draw(st.booleans()):
+        stream = mutated(stream, data, 3)
+    chunk = data.draw(st.sampled_from([1 << 30, 7, 100]))
+    got = _read_all(stream, chunk)
+    expected = python_only(lambda: _read_all(stream, chunk))
+    assert got == expected
+
+
+def test_decode_fields_or_falls_back_to_the_python_decoder() -> None:
+    from amqp_client.spec.methods import basic
+
+    method = spec.BasicDeliver("ct", 5, "ex", "rk")
+    encoded = method.encode()
+    layout = basic._L_BasicDeliver
+    assert layout is not None
+    calls: list[tuple[Any, ...]] = []
+
+    def fallback(*args: Any) -> Any:
+        calls.append(args)
+        return "python"
+
+    got = _speedups.decode_fields_or(
+        spec.BasicDeliver, layout, fallback, encoded, 0, len(encoded)
+    )
+    assert got == method and not calls
+    # Declined (bytes left over): the fallback decides.
+    padded = encoded + b"\x00"
+    got = _speedups.decode_fields_or(
+        spec.BasicDeliver, layout, fallback, padded, 0, len(padded)
+    )
+    assert got == "python" and calls == [(padded, 0, len(padded))]

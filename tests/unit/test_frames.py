@@ -23,6 +23,7 @@ from amqp_client.frames import (
     FRAME_MIN_SIZE,
     FRAME_OVERHEAD,
     HEARTBEAT_FRAME,
+    JOIN_MAX,
     PROTOCOL_HEADER,
     BodyFrame,
     ContentFrame,
@@ -453,11 +454,17 @@ def test_content_frames_round_trip_through_reader() -> None:
 @pytest.mark.parametrize("frame_max", [4096, 5000, 131072])
 def test_body_exactly_frame_max(frame_max: int) -> None:
     body = b"a" * (frame_max - FRAME_OVERHEAD)
-    (frame,) = body_frames(1, body, frame_max)
+    frame = b"".join(body_frames(1, body, frame_max))
     assert len(frame) == frame_max
     assert frame == raw_frame(3, 1, body)
-    (message,) = content_frames(1, TxSelect(), Props(), body, frame_max)
-    assert isinstance(message, bytes)  # one joined buffer
+    out = content_frames(1, TxSelect(), Props(), body, frame_max)
+    if len(body) < JOIN_MAX:
+        (message,) = out
+        assert isinstance(message, bytes)  # one joined buffer
+    else:  # a large body is its own buffer, not copied
+        message = b"".join(out)
+        assert [len(b) for b in out][1:] == [len(body), 1]
+        assert isinstance(out[1], memoryview) and out[1].obj is body
     assert message.endswith(frame)
 
 

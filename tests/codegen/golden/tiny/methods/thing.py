@@ -520,6 +520,7 @@ class ThingPut(Method):
             and frame_max.__class__ is int
             and 4096 <= frame_max <= 0xFFFFFFFF
             and 0 < len(body) <= frame_max - 8
+            and len(body) < 65536
             and (properties is None or properties.__class__ is ThingProperties)
             and name.__class__ is str
             and (global_ is True or global_ is False)
