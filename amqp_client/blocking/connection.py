@@ -82,11 +82,11 @@ _WRITE_LOW = 1 << 20
 _WRITE_DIRECT = 256 * 1024
 _CLOSE_TIMEOUT = 10.0
 #: How long the I/O thread leaves reading to callers after one took its
-#: reply, unless a thread waits for input meanwhile: a program making one
-#: request after another then reads every reply itself, without waking the
-#: I/O thread twice a request. Input nobody waits for (deliveries to a busy
-#: consumer, confirms nobody waits on, a broker's close) waits that long
-#: at most.
+#: reply, unless a thread waits for input or output waits to be written
+#: meanwhile: a program making one request after another then reads every
+#: reply itself, without waking the I/O thread twice a request. Input
+#: nobody waits for (deliveries to a busy consumer, confirms nobody waits
+#: on, a broker's close) waits that long at most.
 _LEAD_GRACE = 0.002
 _STOP = object()
 
@@ -172,6 +172,10 @@ class _Driver:
         elif self.out and not self.wake_pending:
             self.wake_pending = True
             self.wake()
+            if self.lead_ended and not self.leading:
+                # The I/O thread rests after a caller's read: it writes
+                # this now, not at the end of its rest.
+                self.lead_over.notify_all()
 
     def run_callbacks(self, callbacks: Sequence[Callback], *args: object) -> None:
         if self.callback_thread is None:
@@ -424,14 +428,15 @@ class _Driver:
 
     def rest(self) -> None:
         """The I/O thread, while callers read: wait until none has for
-        ``_LEAD_GRACE`` seconds, or a thread waits for input nobody reads."""
+        ``_LEAD_GRACE`` seconds, a thread waits for input nobody reads, or
+        output waits for the I/O thread (an ack, a publish)."""
         with self.lock:
             while not self.stopping:
                 if self.leading:
                     self.lead_over.wait(_LEAD_GRACE)  # (and see ``stopping``)
                     continue
                 left = self.lead_ended + _LEAD_GRACE - time.monotonic()
-                if left <= 0 or self.followers:
+                if left <= 0 or self.followers or self.out:
                     break
                 self.lead_over.wait(left)
             self.lead_ended = 0.0

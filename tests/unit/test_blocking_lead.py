@@ -219,3 +219,31 @@ def test_requests_in_a_row_leave_the_io_thread_asleep(broker: ScriptedBroker) ->
             ch.queue_declare("q", passive=True, timeout=STEP)
         io_turns = sum(1 for reader in readers if reader != threading.get_ident())
         assert io_turns < 25, f"{io_turns} turns of the I/O thread in 50 requests"
+
+
+def test_output_cuts_the_io_threads_rest_short(
+    broker: ScriptedBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An ack made while the I/O thread rests (after a consumer read for
+    # itself) is written at once, not when the rest ends: here the rest
+    # would last longer than the broker waits for the ack.
+    from amqp_client.blocking import connection as blocking_connection
+
+    monkeypatch.setattr(blocking_connection, "_LEAD_GRACE", 10 * STEP)
+    with blocking.connect(broker.url, connection_timeout=STEP) as conn:
+        peer = broker.wait_connection()
+        ch = conn.channel(timeout=STEP)
+        consumer = ch.basic_consume("q", timeout=STEP)
+
+        def push_later() -> None:
+            wait_until(lambda: _leading(conn), what="a leading consumer")
+            peer.deliver(ch.channel_id, consumer.consumer_tag, b"ack me")
+
+        thread, _ = in_thread(push_later)
+        delivery = consumer.get(timeout=STEP)
+        thread.join(STEP)
+        assert delivery is not None
+        assert conn._driver.lead_ended  # the I/O thread rests
+        delivery.ack()
+        acked = peer.wait_method(spec.BasicAck, timeout=STEP)
+        assert acked.delivery_tag == delivery.delivery_tag
