@@ -39,7 +39,7 @@ import copy
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -48,7 +48,7 @@ from opentelemetry import metrics, propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
-from amqp_client._delivery import DeliveryData
+from amqp_client._delivery import DeliveryData, ReturnedMessage
 from amqp_client._version import __version__
 from amqp_client.spec import BasicProperties
 
@@ -246,7 +246,7 @@ class Telemetry:
         self,
         tracer_provider: trace.TracerProvider | None,
         meter_provider: metrics.MeterProvider | None,
-        buffered_bytes: Any,
+        buffered_bytes: Callable[[], int],
     ) -> None:
         self._tracer_provider = tracer_provider
         self._meter_provider = meter_provider
@@ -407,7 +407,7 @@ class Telemetry:
             self._publish_done(record, None, None)
 
     def publish_confirmed(
-        self, record: PublishTrace, acked: bool, returned: Any | None
+        self, record: PublishTrace, acked: bool, returned: ReturnedMessage | None
     ) -> None:
         """The broker acked or nacked the publish (``returned``: the
         ReturnedMessage that came back before its ack)."""

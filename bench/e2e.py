@@ -1346,6 +1346,19 @@ def run_child(
         text=True,
         env=_child_env(shim),
     )
+    return collect_child(proc, job, hard_timeout, RESULT_MARK)
+
+
+def collect_child(
+    proc: subprocess.Popen[str],
+    job: dict[str, Any],
+    hard_timeout: float,
+    mark: str,
+) -> dict[str, Any]:
+    """Wait (at most ``hard_timeout`` s) for a worker child running ``job``
+    and return its result line (the last stdout line starting with
+    ``mark``); kill it past the deadline. A job that did not end well has
+    its queue deleted. Also used by scale.py."""
     try:
         out, err = proc.communicate(timeout=hard_timeout)
     except subprocess.TimeoutExpired:
@@ -1359,8 +1372,8 @@ def run_child(
         _cleanup(job["url"], job["queue"])
         raise
     for line in reversed(out.splitlines()):
-        if line.startswith(RESULT_MARK):
-            res: dict[str, Any] = json.loads(line[len(RESULT_MARK) :])
+        if line.startswith(mark):
+            res: dict[str, Any] = json.loads(line[len(mark) :])
             if not res["ok"]:
                 _cleanup(job["url"], job["queue"])
             return res

@@ -63,7 +63,7 @@ from dataclasses import dataclass
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import DEFAULT_URL, Admin, BenchError, _versions
+from e2e import DEFAULT_URL, Admin, BenchError, _versions, collect_child
 
 RESULT_MARK = "SCALE-RESULT "
 BODY = bytes(i & 0xFF for i in range(128))
@@ -814,40 +814,11 @@ def worker_main(arg: str) -> int:
 # --- the parent -------------------------------------------------------------------------
 
 
-def _cleanup(url: str, queue: str) -> None:
-    with contextlib.suppress(Exception):
-        admin = Admin(url)
-        try:
-            admin.delete(queue)
-        finally:
-            admin.close()
-
-
 def run_child(job: dict[str, Any], hard_timeout: float) -> dict[str, Any]:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(job)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)  # fmt: skip
-    try:
-        out, err = proc.communicate(timeout=hard_timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        _cleanup(job["url"], job["queue"])
-        return {"ok": False, "error": f"killed after {hard_timeout:.0f} s"}
-    except BaseException:
-        proc.kill()
-        proc.communicate()
-        _cleanup(job["url"], job["queue"])
-        raise
-    for line in reversed(out.splitlines()):
-        if line.startswith(RESULT_MARK):
-            res: dict[str, Any] = json.loads(line[len(RESULT_MARK) :])
-            if not res["ok"]:
-                _cleanup(job["url"], job["queue"])
-            return res
-    _cleanup(job["url"], job["queue"])
-    tail = " | ".join(err.strip().splitlines()[-3:])
-    return {"ok": False, "error": f"worker exit {proc.returncode}: {tail}"[:300]}
+    return collect_child(proc, job, hard_timeout, RESULT_MARK)
 
 
 TITLES = {
