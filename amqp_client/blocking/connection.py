@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import mmap
 import queue
 import selectors
 import socket
@@ -73,6 +74,11 @@ __all__ = ["Connection", "connect"]
 
 log = logging.getLogger("amqp_client.blocking")
 
+#: The most one read takes. Reads go into one buffer per connection (only
+#: one thread reads at a time, under ``read_lock``), not into a new bytes
+#: object each: a fresh 256 KiB object is above glibc's mmap threshold, so
+#: every read would map, fault in and unmap it (about 30 us per read here,
+#: more than the rest of a round trip's client side).
 _RECV_SIZE = 256 * 1024
 #: Bytes waiting for the socket above which publishers wait (and below
 #: which they go on).
@@ -106,10 +112,14 @@ class _Driver:
         self.connection = connection
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
+        self.waiting = 0  # threads in wait_until (waiting on ``changed``)
         self.session: ConnectionSession[Delivery] = ConnectionSession(
             endpoints, options, self
         )
         self.sock: socket.socket | None = None
+        # Anonymous memory: pages are touched only as far as reads reach,
+        # so a connection that only sees small frames holds one or two.
+        self.recv_view = memoryview(mmap.mmap(-1, _RECV_SIZE))
         self.wake_r, self.wake_w = socket.socketpair()
         self.wake_r.setblocking(False)
         self.wake_w.setblocking(False)
@@ -211,8 +221,12 @@ class _Driver:
     def wait_until(
         self, ready: Callable[[], bool], timeout: float | None, what: str
     ) -> None:
-        if not self.changed.wait_for(ready, timeout):
-            raise TimeoutError(f"{what} within {timeout} s")
+        self.waiting += 1
+        try:
+            if not self.changed.wait_for(ready, timeout):
+                raise TimeoutError(f"{what} within {timeout} s")
+        finally:
+            self.waiting -= 1
 
     def until_ready(self, timeout: float | None) -> None:
         session = self.session
@@ -282,8 +296,8 @@ class _Driver:
             self.wake()  # the I/O thread routes the ending
         if not out:
             self.socket_full = False
-        if self.out_bytes <= _WRITE_LOW:
-            self.changed.notify_all()
+        if self.waiting and self.out_bytes <= _WRITE_LOW:
+            self.changed.notify_all()  # a publisher may wait for room
 
     def wake(self) -> None:
         with contextlib.suppress(BlockingIOError, InterruptedError, OSError):
@@ -409,7 +423,8 @@ class _Driver:
                     core.connection_lost(
                         f"connection to {self.session.params.address} lost: {failure}"
                     )
-                core.handle_timers(now)
+                if deadline is not None and now >= deadline:
+                    core.handle_timers(now)
                 self.handle_events()
             except BaseException:
                 # Input half routed (a bug, or a KeyboardInterrupt in a
@@ -419,12 +434,13 @@ class _Driver:
                     self.handle_events()
                 raise
             self.flush_out(core)  # replies, acks, a close or close-ok
-            if core.is_closed:
+            closed = core.is_closed
+            if closed:
                 self.handle_events()  # a write that failed just now
             deferred, self.deferred = self.deferred, []
         for wake in deferred:
             wake()
-        return not core.is_closed
+        return not closed
 
     def rest(self) -> None:
         """The I/O thread, while callers read: wait until none has for
@@ -541,7 +557,10 @@ class _Driver:
 
     def flush_out(self, core: Core) -> None:
         """Write what the core produced from the I/O thread (lock held)."""
-        for buf in core.data_to_send():
+        data = core.data_to_send()
+        if not data and not self.out:
+            return
+        for buf in data:
             view = memoryview(buf)
             self.out.append(view)
             self.out_bytes += view.nbytes
@@ -553,9 +572,10 @@ class _Driver:
         selector: selectors.BaseSelector,
         sock: socket.socket,
         timeout: float | None,
-    ) -> tuple[bytes, bool, str]:
-        """Wait for the socket (or a wake-up); what it read."""
-        data = b""
+    ) -> tuple[bytes | memoryview, bool, str]:
+        """Wait for the socket (or a wake-up); what it read (a view of
+        ``recv_view``, good until the next read)."""
+        data: bytes | memoryview = b""
         eof = False
         failure = ""
         for key, mask in selector.select(timeout):
@@ -570,8 +590,10 @@ class _Driver:
                 if self.leading and self.reader_ident == self.io_ident:
                     continue  # a caller takes over: the input is its to read
                 try:
-                    data = sock.recv(_RECV_SIZE)
-                    eof = not data
+                    view = self.recv_view
+                    size = sock.recv_into(view)
+                    data = view[:size]  # copied by the core's reader
+                    eof = not size
                 except (BlockingIOError, InterruptedError, _ssl.SSLWantReadError):
                     pass
                 except OSError as exc:
