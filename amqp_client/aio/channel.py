@@ -550,6 +550,8 @@ class Channel(
             await self._link.until_ready(timeout)
         waiter: asyncio.Future[Reply] = self._loop.create_future()
         state.request(method, waiter, consumer=consumer)
+        if timeout is None:
+            return await waiter  # (what wait() does, without its frame)
         return await wait(waiter, timeout, method.NAME)
 
     def _settle(self, method: Method, epoch: int) -> None:

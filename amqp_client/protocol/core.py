@@ -114,6 +114,12 @@ _CAPABILITIES: dict[str, object] = {
     "direct_reply_to": True,
 }
 
+#: The classes whose methods :meth:`Connection._check_fits` looks at more
+#: closely (connection's belong on channel 0, channel's open and close go
+#: through open_channel()/close_channel()); any other class's methods need
+#: no check beyond an open channel.
+_CLASSES_CHECKED = frozenset({spec.ConnectionStart.CLASS_ID, spec.ChannelOpen.CLASS_ID})
+
 #: Methods the broker sends on its own initiative on a channel; any other
 #: method must be the reply to an outstanding request.
 _SERVER_INITIATED = frozenset(
@@ -344,9 +350,10 @@ class Connection:
             self._fail(exc)
             return
         try:
+            closed = ConnectionState.CLOSED
             for frame in frames:
                 self._handle_frame(frame)
-                if self.is_closed:
+                if self.state is closed:
                     break
         except ProtocolError as exc:
             self._fail(exc)
@@ -485,8 +492,7 @@ class Connection:
         """
         if not method.RESPONSES:
             raise UsageError(f"{method.NAME} has no reply; use send()")
-        self._check_fits(channel, method)
-        ch = self._usable(channel)
+        ch = self._open_channel(channel, method)
         # Encode now, even when the request must wait behind another: a bad
         # argument raises to the caller here, never later out of
         # receive_data when the earlier reply arrives.
@@ -503,8 +509,7 @@ class Connection:
         """Send a method that expects no reply (or one sent with no-wait)."""
         if method.HAS_CONTENT:
             raise UsageError(f"{method.NAME} carries content; use publish()")
-        self._check_fits(channel, method)
-        ch = self._usable(channel)
+        ch = self._open_channel(channel, method)
         frame = method_frame(channel, method)  # before anything changes (see call)
         if isinstance(method, spec.ConfirmSelect):
             self._start_confirms(ch)
@@ -666,6 +671,22 @@ class Connection:
                 raise self.error
             raise UsageError(f"the connection is {self.state.value}, not open")
 
+    def _open_channel(self, channel: int, method: Method) -> _Channel:
+        """The open channel ``method`` may be sent on: :meth:`_check_fits`
+        and :meth:`_usable` in one, the common case (an open channel of an
+        open connection, a method of a class other than connection and
+        channel's open and close) decided with two lookups."""
+        ch = self._channels.get(channel)
+        if (
+            ch is not None
+            and ch.state is ChannelState.OPEN
+            and self.state is ConnectionState.OPEN
+            and method.CLASS_ID not in _CLASSES_CHECKED
+        ):
+            return ch
+        self._check_fits(channel, method)
+        return self._usable(channel)
+
     def _usable(self, channel: int) -> _Channel:
         if channel == 0:
             self._require_open()
@@ -702,6 +723,16 @@ class Connection:
         frame: MethodFrame | HeaderFrame | BodyFrame | HeartbeatFrame | ContentFrame,
     ) -> None:
         channel = frame.channel
+        if type(frame) is MethodFrame and channel:
+            # The common case first: a method on an open channel (a reply,
+            # a confirm), with the checks of the general path below.
+            ch = self._channels.get(channel)
+            if ch is not None and self.state is ConnectionState.OPEN:
+                method = cast(Method, frame.method)
+                if ch.content is not ContentState.IDLE:
+                    self._check_between_contents(ch, method)
+                self._handle_channel_method(ch, method)
+                return
         if channel == 0:
             if isinstance(frame, MethodFrame | ContentFrame):
                 self._handle_connection_method(cast(Method, frame.method))
@@ -963,7 +994,8 @@ class Connection:
             )
         ch.pending = None
         self._events.append(ev.ReplyReceived(ch.id, method))
-        self._drain(ch)
+        if ch.held:
+            self._drain(ch)
 
     def _on_confirm(self, ch: _Channel, method: Method) -> None:
         assert isinstance(method, spec.BasicAck | spec.BasicNack)

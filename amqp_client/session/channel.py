@@ -626,7 +626,8 @@ class ChannelSession(Generic[D]):
         waiter = pending.waiter
         if not waiter.done():
             waiter.set_result(result)
-        self.connection.reading_may_change()
+        # (Whether reading may pause again is decided once for all these
+        # events, at the end of the connection's handle_events.)
 
     def on_delivery(self, event: ev.DeliveryReceived) -> None:
         method = event.method

@@ -305,6 +305,8 @@ class ConnectionSession(Generic[D]):
     def reading_may_change(self) -> None:
         """Pause reading while consumers hold more than the budget allows,
         unless a reply is awaited: replies are never stuck behind a pause."""
+        if not self.budget.over and not self.reading_paused:
+            return  # the common case, decided without a call
         pause = self.budget.over and not self._awaiting_reply()
         if pause != self.reading_paused:
             self.reading_paused = pause

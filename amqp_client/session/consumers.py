@@ -139,7 +139,7 @@ class DeliveryBudget:
     not flap on every delivery).
     """
 
-    __slots__ = ("_over", "max_bytes", "max_messages", "messages", "on_change", "size")
+    __slots__ = ("max_bytes", "max_messages", "messages", "on_change", "over", "size")
 
     def __init__(
         self,
@@ -150,7 +150,10 @@ class DeliveryBudget:
         self.max_messages = checks.at_least_one("max_buffered_messages", max_messages)
         self.messages = 0
         self.size = 0
-        self._over = False
+        #: Whether reading should pause for the consumers to catch up (set
+        #: here only; an attribute, not a property: it is read on every
+        #: request and reply).
+        self.over = False
         #: Called when ``over`` changes (the connection reconsiders reading).
         self.on_change: Callable[[], None] = _nothing
 
@@ -160,29 +163,24 @@ class DeliveryBudget:
             f"{self.size}/{self.max_bytes} bytes>"
         )
 
-    @property
-    def over(self) -> bool:
-        """Whether reading should pause for the consumers to catch up."""
-        return self._over
-
     def add(self, size: int) -> None:
         self.messages += 1
         self.size += size
-        if not self._over and (
+        if not self.over and (
             self.messages >= self.max_messages or self.size >= self.max_bytes
         ):
-            self._over = True
+            self.over = True
             self.on_change()
 
     def release(self, messages: int, size: int) -> None:
         self.messages -= messages
         self.size -= size
         if (
-            self._over
+            self.over
             and self.messages <= self.max_messages // 2
             and self.size <= self.max_bytes // 2
         ):
-            self._over = False
+            self.over = False
             self.on_change()
 
 
