@@ -13,6 +13,11 @@ W4  2,000 passive queue.declare round trips on one channel: p50 and p99.
 W5  200 x 1 MiB published without confirms, then consumed (prefetch 1,000,
     one ack each); MB/s = 200 MiB / (publish + consume time), in 10^6 bytes.
 
+The runs of a workload are always interleaved: run 1 of every client, then
+run 2 in the reverse order, and so on, so that drift in the load of a
+shared machine between the start and the end of a workload hits every
+client alike instead of the ones that happen to run last.
+
 Every (client, workload, run) runs in its own child process (``--worker``)
 on a fresh, uniquely named, non-durable queue that the child deletes at the
 end (and the parent again if the child failed; ``x-expires`` is the last
@@ -35,10 +40,7 @@ code: their children get a shim directory first on ``PYTHONPATH`` whose
 ``amqp_client`` is a directory of symlinks to DIR's package, plus the
 sub-packages DIR's ``pyproject.toml`` maps elsewhere (``amqp_client.spec``
 is ``generated/``), and every ``amqp_client`` module such a child loaded is
-checked to come from DIR. With a baseline the runs of a workload are
-interleaved (run 1 of every client, then run 2 in the reverse order, ...)
-so that drift on a noisy machine hits both sides alike, and each table gets
-a "cur/base" column: current / baseline for the same front (baseline p50 /
+checked to come from DIR. Each table then gets a "cur/base" column: current / baseline for the same front (baseline p50 /
 current p50 in W4), so above 1.00 means the current code is faster.
 
 Adding a client is one adapter class (sync: the five methods below; asyncio:
@@ -1543,14 +1545,10 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _schedule(
-    clients: Sequence[str], runs: int, interleave: bool
-) -> list[tuple[int, str]]:
-    """The order of one workload's (run, client) jobs: each client's runs one
-    after another, or interleaved (run 1 of every client, run 2 in the
-    reverse order, ...) so that drift in the machine's load hits all alike."""
-    if not interleave:
-        return [(r, c) for c in clients for r in range(runs)]
+def _schedule(clients: Sequence[str], runs: int) -> list[tuple[int, str]]:
+    """The order of one workload's (run, client) jobs, always interleaved:
+    run 1 of every client, run 2 in the reverse order, ..., so that drift in
+    the machine's load hits all alike (and no client always runs first)."""
     return [(r, c) for r in range(runs) for c in (clients[::-1] if r % 2 else clients)]
 
 
@@ -1592,12 +1590,19 @@ def _vs_telemetry_off(wl: Workload, cells: dict[str, Cell]) -> dict[str, float |
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        description="End-to-end benchmark of AMQP clients against a real RabbitMQ."
+        description="End-to-end benchmark of AMQP clients against a real RabbitMQ. "
+        "The runs of a workload are interleaved: run 1 of every client, run 2 "
+        "in the reverse order, ..."
     )
     ap.add_argument(
         "--url", default=os.environ.get("AMQP_URL", DEFAULT_URL), help="broker URL"
     )
-    ap.add_argument("--runs", type=int, default=None, help="runs per cell (3)")
+    ap.add_argument(
+        "--runs",
+        type=int,
+        default=None,
+        help="runs per cell (3), interleaved over the clients",
+    )
     ap.add_argument(
         "--quick", action="store_true", help="every N / 10 and 1 run: a smoke test"
     )
@@ -1621,14 +1626,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--baseline",
         metavar="DIR",
         help="DIR is another checkout of this project, built in place: also run "
-        f"{' and '.join(BASELINE_FRONTS)} with its code (as X{BASE_SUFFIX}), "
-        "interleaved with the others, and report current / baseline",
+        f"{' and '.join(BASELINE_FRONTS)} with its code (as X{BASE_SUFFIX}) "
+        "and report current / baseline",
     )
     ap.add_argument(
         "--telemetry-cost",
         action="store_true",
         help="also run each amqp_client front of --clients with "
-        f"connect(telemetry=False) (as X{NOTEL_SUFFIX}), interleaved, and "
+        f"connect(telemetry=False) (as X{NOTEL_SUFFIX}) and "
         "report telemetry on (opentelemetry-api installed, no SDK) / off",
     )
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -1738,22 +1743,22 @@ def run_bench(
                   flush=True)  # fmt: skip
         git = meta["baseline"]["git"]
         base_label = base + (f" (git {git})" if git else "")
-        meta["order"] = "interleaved"
-        print("runs interleaved: run 1 of every client, run 2 in the reverse "
-              "order, ...", flush=True)  # fmt: skip
         probe = meta["baseline"]["code"]
         if not probe["ok"] or "amqp_client" not in probe["files"]:
             print(f"--baseline {base}: its amqp_client does not import in a child",
                   file=sys.stderr)  # fmt: skip
             return 2
+    meta["order"] = "interleaved"
+    if runs > 1 and len(clients) > 1:
+        print("runs interleaved: run 1 of every client, run 2 in the reverse "
+              "order, ...", flush=True)  # fmt: skip
     results: dict[str, Any] = {}
     tag = uuid.uuid4().hex[:8]
     for wkey in workloads:
         wl = WORKLOADS[wkey]
         n = max(1, wl.n // scale)
         cells = {client: Cell() for client in clients}
-        interleave = base is not None or any(c.endswith(NOTEL_SUFFIX) for c in clients)
-        for r, client in _schedule(clients, runs, interleave=interleave):
+        for r, client in _schedule(clients, runs):
             cell = cells[client]
             if cell.error is not None:
                 continue  # a failed client sits out its remaining runs
