@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 SOURCES := amqp_client codegen generated tests bench examples
 
 .DEFAULT_GOAL := help
-.PHONY: help install generate check-generated lint typecheck test unit broker demo bench soak fuzz clean tools test-matrix
+.PHONY: help install generate check-generated lint typecheck test unit broker demo bench bench-go soak fuzz clean tools test-matrix
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -57,10 +57,14 @@ test-matrix: ## the fast tests (those of `make unit`) on Python 3.11, 3.12 and 3
 demo: $(STAMP) broker ## publish and consume a few thousand messages with confirms, print the rates
 	$(PY) examples/demo.py
 
-bench: $(STAMP) broker ## benchmarks against the peer clients: codec, then end to end
+bench: $(STAMP) broker bench-go ## benchmarks against the peer clients: codec, then end to end
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/codec.py
 	$(PY) bench/e2e.py
+
+bench-go: $(STAMP) ## install Go and amqp091-go (Debian packages) when missing, build e2e.py's Go peer into build/bench-go
+	@bash bench/go/ensure-go.sh
+	$(PY) bench/e2e.py --build-go
 
 soak: $(STAMP) broker ## 10 min publish + consume with confirms, checks RSS growth and losses (SOAK_ARGS, e.g. --front blocking); not CI
 	$(PY) bench/soak.py $(SOAK_ARGS)

@@ -1,4 +1,7 @@
-"""End-to-end benchmark against a real RabbitMQ: amqp_client and its Python peers.
+"""End-to-end benchmark against a real RabbitMQ: amqp_client and its peers.
+
+The peers are the Python clients pika, aio-pika, py-amqp and AMQPStorm, and
+the Go client amqp091-go; "vs best peer" compares with the best of them.
 
 Workloads (N for a full run; ``--quick`` divides every N by 10 and does 1 run):
 
@@ -13,6 +16,11 @@ W4  2,000 passive queue.declare round trips on one channel: p50 and p99.
 W5  200 x 1 MiB published without confirms, then consumed (prefetch 1,000,
     one ack each); MB/s = 200 MiB / (publish + consume time), in 10^6 bytes.
 
+The runs of a workload are always interleaved: run 1 of every client, then
+run 2 in the reverse order, and so on, so that drift in the load of a
+shared machine between the start and the end of a workload hits every
+client alike instead of the ones that happen to run last.
+
 Every (client, workload, run) runs in its own child process (``--worker``)
 on a fresh, uniquely named, non-durable queue that the child deletes at the
 end (and the parent again if the child failed; ``x-expires`` is the last
@@ -23,6 +31,15 @@ helper connection (pika), the same for every client. CPU share is the
 child's process CPU time over the timed wall time, minus the CPU the
 polling helper spent; the broker runs on the same cores, so a client that
 keeps the CPU busy also slows the broker.
+
+amqp091-go runs as bench/go/main.go, a Go worker built once per run with
+the local toolchain, offline, against Debian's packaged source (``make
+bench-go`` installs both; ``--build-go`` only builds). Its Python worker
+child stays the wrapper, exactly as for the Python clients (helper
+connection, clock, CPU share), and drives the Go worker over a pipe
+(``GoAdapter`` says how the figures stay the same measurement). Without Go
+or the library the client is reported as unavailable, with the reason, in
+every table it was asked for (the exit status is then 1, as for a failure).
 
 Not a test: timings are never asserted, only message counts.
 ``python bench/e2e.py --help`` lists the options.
@@ -35,11 +52,9 @@ code: their children get a shim directory first on ``PYTHONPATH`` whose
 ``amqp_client`` is a directory of symlinks to DIR's package, plus the
 sub-packages DIR's ``pyproject.toml`` maps elsewhere (``amqp_client.spec``
 is ``generated/``), and every ``amqp_client`` module such a child loaded is
-checked to come from DIR. With a baseline the runs of a workload are
-interleaved (run 1 of every client, then run 2 in the reverse order, ...)
-so that drift on a noisy machine hits both sides alike, and each table gets
-a "cur/base" column: current / baseline for the same front (baseline p50 /
-current p50 in W4), so above 1.00 means the current code is faster.
+checked to come from DIR. Each table then gets a "cur/base" column:
+current / baseline for the same front (baseline p50 / current p50 in W4),
+so above 1.00 means the current code is faster.
 
 Adding a client is one adapter class (sync: the five methods below; asyncio:
 subclass ``AsyncAdapter`` and write the five ``a...`` coroutines) plus one
@@ -56,6 +71,8 @@ import importlib.metadata
 import json
 import os
 import platform
+import select
+import shutil
 import statistics
 import subprocess
 import sys
@@ -67,7 +84,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import IO, Any, ClassVar, Protocol, TypeVar
 
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2f"
 
@@ -77,7 +94,7 @@ PREFETCH = 1_000  # W3, W5: basic.qos prefetch_count
 POLL_INTERVAL = 0.002  # seconds between two broker-count polls
 QUEUE_EXPIRES_MS = 900_000  # x-expires: the broker drops a forgotten queue
 RESULT_MARK = "E2E-RESULT "
-PEERS = ("pika", "aio-pika", "py-amqp", "AMQPStorm")
+PEERS = ("pika", "aio-pika", "py-amqp", "AMQPStorm", "amqp091-go")
 BASE_SUFFIX = "@base"  # a client run with the --baseline checkout's code
 BASELINE_FRONTS = ("amqp_client", "amqp_client.blocking")  # have an @base twin
 NOTEL_SUFFIX = "/notel"  # the same front with connect(telemetry=False)
@@ -153,6 +170,11 @@ class Ctx:
     poll_cpu: float = 0.0
     counted: int = -1
     notes: list[str] = field(default_factory=list)
+    #: The built amqp091-go worker (bench/go), for GoAdapter; from the job.
+    go_worker: str | None = None
+    #: CPU seconds another process spent for the client between start() and
+    #: stop() (the Go worker), added to this process's own.
+    child_cpu: float = 0.0
 
     def arm(self) -> None:
         self.deadline = time.monotonic() + self.timeout
@@ -215,7 +237,8 @@ class Adapter(Protocol):
 
     @property
     def peer(self) -> bool:
-        """True for the Python peers the ratios are taken against."""
+        """True for the peers the ratios are taken against (the Python
+        clients and amqp091-go; not this project's fronts)."""
         ...
 
     @property
@@ -772,6 +795,276 @@ class AmqpStormAdapter:
             self._close(conn)
 
 
+# --- the Go peer: amqp091-go -----------------------------------------------------
+
+#: bench/go: the Go worker's source (main.go, go.mod).
+GO_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "go")
+#: Where the worker is built (build/ is git-ignored; ``make clean`` drops it).
+GO_WORKER = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    "build",
+    "bench-go",
+    "amqp091-go-worker",
+)
+GO_CLIENT = "amqp091-go"
+GO_DEB = "golang-github-rabbitmq-amqp091-go-dev"  # Debian's amqp091-go source
+UNAVAILABLE = "unavailable: "  # how a cell's error says the client never ran
+#: An offline, reproducible build: no module proxy, no toolchain download,
+#: go.mod never rewritten (its replace points at Debian's source).
+GO_BUILD_ENV = {
+    "GOPROXY": "off",
+    "GOFLAGS": "-mod=readonly",
+    "GOTOOLCHAIN": "local",
+    "GOWORK": "off",
+    "GO111MODULE": "on",
+}
+
+
+class GoProcess:
+    """The Go worker of one workload, driven line by line over its stdin and
+    stdout (the protocol is in bench/go/main.go); its stderr goes to the
+    file ``stderr``, quoted when it dies."""
+
+    def __init__(self, binary: str, spec: dict[str, Any], stderr: IO[bytes]) -> None:
+        self._stderr = stderr
+        self._buf = b""
+        self.proc = subprocess.Popen(
+            [binary, json.dumps(spec)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+        )
+
+    def __enter__(self) -> GoProcess:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if exc_type is not None:  # a failed or late workload: no grace
+            self.proc.kill()
+        self.close()
+
+    def send(self, word: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(word.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def _line(self, ctx: Ctx) -> str:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buf:
+            ready, _, _ = select.select([fd], [], [], ctx.remaining())
+            if not ready:
+                continue  # ctx.remaining() raises once the deadline is past
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                raise BenchError(f"{GO_CLIENT} worker died: {self._died()}")
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        return line.decode()
+
+    def expect(self, ctx: Ctx, word: str) -> str:
+        """Wait (within ctx's deadline) for the worker's next line, which
+        must be ``word`` (an ``ERROR`` line raises); returns what follows."""
+        line = self._line(ctx)
+        head, _, rest = line.partition(" ")
+        if head == "ERROR":
+            raise BenchError(f"{GO_CLIENT}: {rest}")
+        if head != word:
+            raise BenchError(f"{GO_CLIENT} worker said {line[:100]!r}, not {word}")
+        return rest
+
+    def _died(self) -> str:
+        try:
+            code = self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            return "closed its stdout but did not exit"
+        self._stderr.seek(0)
+        tail = self._stderr.read().decode(errors="replace").strip().splitlines()
+        return f"exit {code}" + (f": {' | '.join(tail[-3:])}"[:300] if tail else "")
+
+    def close(self) -> None:
+        """Close its stdin, wait a little for its exit, then kill it."""
+        for f in (self.proc.stdin, self.proc.stdout):
+            if f is not None:
+                with contextlib.suppress(OSError):
+                    f.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class GoAdapter:
+    """The Go client amqp091-go (``amqp.Dial``, one channel), run by the Go
+    worker bench/go/main.go in a process of its own.
+
+    This process stays the wrapper, as for every Python client: run_worker's
+    neutral helper connection declares, prefills, polls and deletes the
+    queue, and ``ctx.start()`` / ``ctx.stop()`` take the wall time here, at
+    the same points of the workload as the Python adapters (the worker is
+    told GO just after start(); stop() follows its STOP, or W1/W2's broker
+    count). Only the client's part runs in Go, connection setup and close
+    outside the clock as elsewhere. The CPU share adds the worker's CPU
+    between GO and STOP (getrusage, every thread) to this process's own,
+    minus the polling as for everyone. W4's latencies are taken in Go around
+    each call, on its monotonic clock. The pipe adds tens of microseconds at
+    each end of the timed span, not to W4's round trips."""
+
+    name = GO_CLIENT
+    peer = True
+    confirm_mode = "window"
+    confirm_note = (
+        "Confirm(false) + NotifyPublish, which hands confirmations over in "
+        "publish order: the oldest received at 1,000 outstanding"
+    )
+    w2_max = None
+
+    def _run(self, ctx: Ctx, op: str) -> dict[str, Any]:
+        if ctx.go_worker is None:
+            raise BenchError(f"no {GO_CLIENT} worker in the job (the parent builds it)")
+        spec = {
+            "op": op,
+            "url": ctx.url,
+            "queue": ctx.queue,
+            "n": ctx.n,
+            "body_size": len(ctx.body),
+            "window": ctx.window,
+            "prefetch": ctx.prefetch,
+            "timeout": ctx.remaining(),
+        }
+        with (
+            tempfile.TemporaryFile() as stderr,
+            GoProcess(ctx.go_worker, spec, stderr) as go,
+        ):
+            go.expect(ctx, "READY")
+            ctx.start()
+            go.send("GO")
+            if op in ("publish", "publish_confirmed"):
+                go.expect(ctx, "SENT")
+                ctx.wait_count(ctx.n)
+                ctx.stop()
+                go.send("STOP")
+            else:
+                go.expect(ctx, "STOP")
+                ctx.stop()
+            res: dict[str, Any] = json.loads(go.expect(ctx, "RESULT"))
+        ctx.child_cpu = float(res["cpu_s"])
+        return res
+
+    def publish(self, ctx: Ctx) -> None:
+        self._run(ctx, "publish")
+
+    def publish_confirmed(self, ctx: Ctx) -> None:
+        self._run(ctx, "publish_confirmed")
+
+    def consume(self, ctx: Ctx) -> int:
+        return int(self._run(ctx, "consume")["consumed"])
+
+    def passive_declare(self, ctx: Ctx) -> list[int]:
+        return [int(ns) for ns in self._run(ctx, "passive_declare")["latencies_ns"]]
+
+    def publish_consume(self, ctx: Ctx) -> int:
+        return int(self._run(ctx, "publish_consume")["bytes"])
+
+
+@dataclass
+class GoBuild:
+    """What build_go_worker made: the worker's path and versions, or why
+    there is none (the client is then reported unavailable)."""
+
+    path: str | None
+    reason: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+def _go_library() -> str:
+    """The amqp091-go source that bench/go/go.mod's replace names."""
+    with open(os.path.join(GO_SOURCE, "go.mod")) as f:
+        for line in f:
+            words = line.split()
+            if words[:2] == ["replace", "github.com/rabbitmq/amqp091-go"]:
+                return words[-1]
+    raise BenchError("bench/go/go.mod has no replace for amqp091-go")
+
+
+def _go_env() -> dict[str, str]:
+    env = {**os.environ, **GO_BUILD_ENV}
+    if not any(env.get(k) for k in ("GOCACHE", "XDG_CACHE_HOME", "HOME")):
+        env["GOCACHE"] = os.path.join(os.path.dirname(GO_WORKER), "cache")
+    return env
+
+
+def build_go_worker(out: str = GO_WORKER) -> GoBuild:
+    """Build bench/go into ``out`` with the local Go toolchain, offline
+    (``go build`` only recompiles what changed). Never raises: a missing
+    toolchain or library, or a failed build, is a GoBuild with a reason."""
+    hint = "`make bench-go` installs it"
+    go = shutil.which("go")
+    if go is None:
+        return GoBuild(None, f"no `go` on PATH ({hint}: Debian's golang-go)")
+    try:
+        library = _go_library()
+    except (OSError, BenchError) as exc:
+        return GoBuild(None, str(exc))
+    if not os.path.isfile(os.path.join(library, "go.mod")):
+        return GoBuild(None, f"amqp091-go source not at {library} ({hint}: {GO_DEB})")
+    env = _go_env()
+    try:
+        proc = subprocess.run(
+            [go, "build", "-o", out, "."],
+            cwd=GO_SOURCE,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        version = subprocess.run(
+            [go, "env", "GOVERSION"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return GoBuild(None, f"go build: {exc}")
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        return GoBuild(None, f"go build failed: {tail}"[:300])
+    return GoBuild(
+        out,
+        versions={"go": version or "?", "amqp091-go": _go_library_version(library)},
+    )
+
+
+def _go_library_version(library: str) -> str:
+    """Debian's package version of the amqp091-go source, else its path."""
+    try:
+        proc = subprocess.run(
+            ["dpkg-query", "-W", "-f", "${Version}", GO_DEB],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return f"source at {library}"
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return f"source at {library}"
+    return f"{proc.stdout.strip()} ({GO_DEB})"
+
+
+def build_go_main() -> int:
+    """``--build-go`` (what ``make bench-go`` runs): build the worker, say
+    where and with what, or why not."""
+    built = build_go_worker()
+    if built.path is None:
+        print(f"{GO_CLIENT}: {built.reason}", file=sys.stderr)
+        return 1
+    versions = ", ".join(f"{k} {v}" for k, v in built.versions.items())
+    print(f"{GO_CLIENT} worker: {built.path} ({versions})")
+    return 0
+
+
 # --- project clients -----------------------------------------------------------
 
 
@@ -997,6 +1290,7 @@ ADAPTERS: dict[str, Callable[[], Adapter]] = {
     "aio-pika": AioPikaAdapter,
     "py-amqp": PyAmqpAdapter,
     "AMQPStorm": AmqpStormAdapter,
+    GO_CLIENT: GoAdapter,
     "amqp_client": AmqpClientAdapter,
     "amqp_client+uvloop": AmqpClientUvloopAdapter,
     "amqp_client.blocking": AmqpClientBlockingAdapter,
@@ -1250,6 +1544,7 @@ def run_worker(job: dict[str, Any]) -> dict[str, Any]:
             prefetch=PREFETCH,
             timeout=float(job["timeout"]),
             admin=admin,
+            go_worker=job.get("go_worker"),
         )
         if wl.prefill:
             ctx.arm()
@@ -1260,7 +1555,7 @@ def run_worker(job: dict[str, Any]) -> dict[str, Any]:
         if ctx.t0 is None or ctx.t1 is None:
             raise BenchError("the adapter never started or stopped the clock")
         wall = ctx.t1 - ctx.t0
-        cpu = max(0.0, ctx.cpu1 - ctx.cpu0 - ctx.poll_cpu)
+        cpu = max(0.0, ctx.cpu1 - ctx.cpu0 - ctx.poll_cpu) + ctx.child_cpu
         res: dict[str, Any] = {"n": n, "wall_s": wall, "cpu_share": cpu / wall}
         if wl.key in ("W1", "W2"):
             if ctx.counted != n:
@@ -1274,6 +1569,7 @@ def run_worker(job: dict[str, Any]) -> dict[str, Any]:
             lat = sorted(out)
             if len(lat) != n:
                 raise BenchError(f"{len(lat)} round trips, expected {n}")
+            res["round_trips"] = len(lat)
             res["p50_us"] = lat[len(lat) // 2] / 1e3
             res["p99_us"] = lat[min(len(lat) - 1, (len(lat) * 99) // 100)] / 1e3
             res["value"] = res["p50_us"]
@@ -1456,7 +1752,8 @@ def print_table(
     print(head, file=file)
     for name, c in cells.items():
         if c.error is not None or not c.runs:
-            print(f"{name:<{w}}FAILED: {c.error}", file=file)
+            status = "" if (c.error or "").startswith(UNAVAILABLE) else "FAILED: "
+            print(f"{name:<{w}}{status}{c.error}", file=file)
             continue
         v = c.median("value")
         if wl.unit == "us":
@@ -1489,7 +1786,8 @@ def print_table(
     if best:
         what = "lowest p50" if wl.unit == "us" else "fastest"
         print(f"(medians of {max(len(c.runs) for c in cells.values())} runs; "
-              f"'vs best peer' = speed relative to the {what} Python peer, "
+              f"'vs best peer' = speed relative to the {what} peer "
+              f"({', '.join(p for p in PEERS if p in cells and cells[p].runs)}), "
               f"{best[0]}; >1 is faster)", file=file)  # fmt: skip
     if vs_base:
         how = "baseline p50 / current p50" if wl.unit == "us" else "current / baseline"
@@ -1543,14 +1841,10 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _schedule(
-    clients: Sequence[str], runs: int, interleave: bool
-) -> list[tuple[int, str]]:
-    """The order of one workload's (run, client) jobs: each client's runs one
-    after another, or interleaved (run 1 of every client, run 2 in the
-    reverse order, ...) so that drift in the machine's load hits all alike."""
-    if not interleave:
-        return [(r, c) for c in clients for r in range(runs)]
+def _schedule(clients: Sequence[str], runs: int) -> list[tuple[int, str]]:
+    """The order of one workload's (run, client) jobs, always interleaved:
+    run 1 of every client, run 2 in the reverse order, ..., so that drift in
+    the machine's load hits all alike (and no client always runs first)."""
     return [(r, c) for r in range(runs) for c in (clients[::-1] if r % 2 else clients)]
 
 
@@ -1592,12 +1886,19 @@ def _vs_telemetry_off(wl: Workload, cells: dict[str, Cell]) -> dict[str, float |
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        description="End-to-end benchmark of AMQP clients against a real RabbitMQ."
+        description="End-to-end benchmark of AMQP clients against a real RabbitMQ. "
+        "The runs of a workload are interleaved: run 1 of every client, run 2 "
+        "in the reverse order, ..."
     )
     ap.add_argument(
         "--url", default=os.environ.get("AMQP_URL", DEFAULT_URL), help="broker URL"
     )
-    ap.add_argument("--runs", type=int, default=None, help="runs per cell (3)")
+    ap.add_argument(
+        "--runs",
+        type=int,
+        default=None,
+        help="runs per cell (3), interleaved over the clients",
+    )
     ap.add_argument(
         "--quick", action="store_true", help="every N / 10 and 1 run: a smoke test"
     )
@@ -1621,15 +1922,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--baseline",
         metavar="DIR",
         help="DIR is another checkout of this project, built in place: also run "
-        f"{' and '.join(BASELINE_FRONTS)} with its code (as X{BASE_SUFFIX}), "
-        "interleaved with the others, and report current / baseline",
+        f"{' and '.join(BASELINE_FRONTS)} with its code (as X{BASE_SUFFIX}) "
+        "and report current / baseline",
     )
     ap.add_argument(
         "--telemetry-cost",
         action="store_true",
         help="also run each amqp_client front of --clients with "
-        f"connect(telemetry=False) (as X{NOTEL_SUFFIX}), interleaved, and "
+        f"connect(telemetry=False) (as X{NOTEL_SUFFIX}) and "
         "report telemetry on (opentelemetry-api installed, no SDK) / off",
+    )
+    ap.add_argument(
+        "--build-go",
+        action="store_true",
+        help=f"only build the {GO_CLIENT} worker (bench/go) and say where; "
+        "a run builds it itself when it is among --clients",
     )
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
@@ -1638,6 +1945,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return worker_main(args.worker)
     if args.probe:
         return probe_main(args.baseline)
+    if args.build_go:
+        return build_go_main()
 
     clients = [c.strip() for c in args.clients.split(",") if c.strip()]
     workloads = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
@@ -1717,6 +2026,16 @@ def run_bench(
         + (" (quick: N / 10)" if args.quick else ""),
         flush=True,
     )
+    go: GoBuild | None = None
+    if GO_CLIENT in clients:  # built once per run, before any child starts
+        go = build_go_worker()
+        if go.path is None:
+            meta["versions"][GO_CLIENT] = UNAVAILABLE + go.reason
+            print(f"{GO_CLIENT}: {UNAVAILABLE}{go.reason}", flush=True)
+        else:
+            meta["versions"].update(go.versions)
+            print(f"{GO_CLIENT}: {go.versions[GO_CLIENT]}, {go.versions['go']}, "
+                  f"worker {go.path}", flush=True)  # fmt: skip
     base_label = ""
     if base is not None:
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -1738,22 +2057,24 @@ def run_bench(
                   flush=True)  # fmt: skip
         git = meta["baseline"]["git"]
         base_label = base + (f" (git {git})" if git else "")
-        meta["order"] = "interleaved"
-        print("runs interleaved: run 1 of every client, run 2 in the reverse "
-              "order, ...", flush=True)  # fmt: skip
         probe = meta["baseline"]["code"]
         if not probe["ok"] or "amqp_client" not in probe["files"]:
             print(f"--baseline {base}: its amqp_client does not import in a child",
                   file=sys.stderr)  # fmt: skip
             return 2
+    meta["order"] = "interleaved"
+    if runs > 1 and len(clients) > 1:
+        print("runs interleaved: run 1 of every client, run 2 in the reverse "
+              "order, ...", flush=True)  # fmt: skip
     results: dict[str, Any] = {}
     tag = uuid.uuid4().hex[:8]
     for wkey in workloads:
         wl = WORKLOADS[wkey]
         n = max(1, wl.n // scale)
         cells = {client: Cell() for client in clients}
-        interleave = base is not None or any(c.endswith(NOTEL_SUFFIX) for c in clients)
-        for r, client in _schedule(clients, runs, interleave=interleave):
+        if go is not None and go.path is None:  # in the tables, never left out
+            cells[GO_CLIENT].error = UNAVAILABLE + go.reason
+        for r, client in _schedule(clients, runs):
             cell = cells[client]
             if cell.error is not None:
                 continue  # a failed client sits out its remaining runs
@@ -1770,6 +2091,8 @@ def run_bench(
             on_base = client.endswith(BASE_SUFFIX)
             if on_base:
                 job["baseline"] = base
+            if client == GO_CLIENT and go is not None:
+                job["go_worker"] = go.path
             res = run_child(job, args.timeout * 2 + 60, shim if on_base else None)
             if not res["ok"]:
                 cell.error = res["error"]
@@ -1839,7 +2162,7 @@ def run_bench(
             json.dump({"meta": meta, "results": results}, f, indent=2)
         print(f"\nJSON written to {args.json}")
     failed = [
-        f"{w}/{name}"
+        f"{w}/{name}" + (" (unavailable)" if c["error"].startswith(UNAVAILABLE) else "")
         for w, r in results.items()
         for name, c in r["clients"].items()
         if not c["ok"]
