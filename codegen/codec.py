@@ -95,12 +95,19 @@ class _Emitter:
             return
         # Only True/False (and the ints 0/1) make a bit; bit_value raises
         # TypeError for anything else, so a bad value assigned after
-        # construction cannot leak into a neighbouring bit.
+        # construction cannot leak into a neighbouring bit. True and False
+        # (what the constructor leaves) are told apart inline: a call per
+        # bit is most of a small method's encoding.
         exprs = []
         for e, p in self.bits:
-            if not self.checked_bits:
+            if self.checked_bits:
+                value = f"self.{e}"
+            else:
                 self.uses.add("bit_value")
-            value = f"self.{e}" if self.checked_bits else f"bit_value(self.{e})"
+                value = (
+                    f"(self.{e} is True or (self.{e} is not False "
+                    f"and bit_value(self.{e})))"
+                )
             exprs.append(f"{value} << {p}" if p else value)
         # An octet of reserved bits only: written as 0, read and dropped.
         target = self.bit_target if exprs else "_"

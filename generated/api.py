@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
-from typing import Any, Generic, Literal, TypeVar, cast, overload
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from amqp_client._spec_base import Method, check_timeout
 
@@ -82,6 +82,8 @@ GetT = TypeVar("GetT")
 ConsumerT = TypeVar("ConsumerT")
 #: What basic_consume takes as its callback (the front's callable type).
 CallbackT = TypeVar("CallbackT")
+#: The reply a request waits for (the method class ``_rpc`` is given).
+ReplyT = TypeVar("ReplyT", bound=Method)
 
 
 class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
@@ -90,8 +92,11 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]
     __slots__ = ()
 
     @abc.abstractmethod
-    async def _rpc(self, method: Method, timeout: float | None) -> Method:
-        """Send ``method``, wait for its reply and return it (runtime hook)."""
+    async def _rpc(
+        self, method: Method, timeout: float | None, reply: type[ReplyT]
+    ) -> ReplyT:
+        """Send ``method``, wait for its reply (an instance of ``reply``, the
+        class the method's response is) and return it (runtime hook)."""
 
     @abc.abstractmethod
     async def _send(self, method: Method) -> None:
@@ -161,8 +166,9 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]
                 range; nothing was sent.
         """
         method = ChannelFlow(active=active)
-        timeout = check_timeout(timeout)
-        return cast("ChannelFlowOk", await self._rpc(method, timeout))
+        if timeout is not None:
+            timeout = check_timeout(timeout)
+        return await self._rpc(method, timeout, ChannelFlowOk)
 
     @overload
     async def exchange_declare(
@@ -277,11 +283,12 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]
             no_wait=no_wait,
             arguments=arguments,
         )
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if no_wait:
             await self._send(method)
             return None
-        return cast("ExchangeDeclareOk", await self._rpc(method, timeout))
+        return await self._rpc(method, timeout, ExchangeDeclareOk)
 
     @overload
     async def exchange_delete(
@@ -348,11 +355,12 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]
                 range; nothing was sent.
         """
         method = ExchangeDelete(exchange, if_unused=if_unused, no_wait=no_wait)
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if no_wait:
             await self._send(method)
             return None
-        return cast("ExchangeDeleteOk", await self._rpc(method, timeout))
+        return await self._rpc(method, timeout, ExchangeDeleteOk)
 
     @overload
     async def exchange_bind(
@@ -433,11 +441,12 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]
         method = ExchangeBind(
             destination, source, routing_key, no_wait=no_wait, arguments=arguments
         )
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if no_wait:
             await self._send(method)
             return None
-        return cast("ExchangeBindOk", await self._rpc(method, timeout))
+        return await self._rpc(method, timeout, ExchangeBindOk)
 
     @overload
     async def exchange_unbind(
@@ -512,11 +521,12 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]
         method = ExchangeUnbind(
             destination, source, routing_key, no_wait=no_wait, arguments=arguments
         )
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if no_wait:
             await self._send(method)
             return None
-        return cast("ExchangeUnbindOk", await self._rpc(method, timeout))
+        return await self._rpc(method, timeout, ExchangeUnbindOk)
 
     @overload
     async def queue_declare(
@@ -633,11 +643,12 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]
             no_wait=no_wait,
             arguments=arguments,
         )
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if no_wait:
             await self._send(method)
             return None
-        return cast("QueueDeclareOk", await self._rpc(method, timeout))
+        return await self._rpc(method, timeout, QueueDeclareOk)
 
     @overload
     async def queue_bind(
@@ -726,11 +737,12 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]
         method = QueueBind(
             queue, exchange, routing_key, no_wait=no_wait, arguments=arguments
         )
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if no_wait:
             await self._send(method)
             return None
-        return cast("QueueBindOk", await self._rpc(method, timeout))
+        return await self._rpc(method, timeout, QueueBindOk)
 
     async def queue_unbind(
         self,
@@ -772,8 +784,9 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]
                 range; nothing was sent.
         """
         method = QueueUnbind(queue, exchange, routing_key, arguments=arguments)
-        timeout = check_timeout(timeout)
-        return cast("QueueUnbindOk", await self._rpc(method, timeout))
+        if timeout is not None:
+            timeout = check_timeout(timeout)
+        return await self._rpc(method, timeout, QueueUnbindOk)
 
     @overload
     async def queue_purge(
@@ -832,11 +845,12 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]
                 range; nothing was sent.
         """
         method = QueuePurge(queue, no_wait=no_wait)
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if no_wait:
             await self._send(method)
             return None
-        return cast("QueuePurgeOk", await self._rpc(method, timeout))
+        return await self._rpc(method, timeout, QueuePurgeOk)
 
     @overload
     async def queue_delete(
@@ -910,11 +924,12 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]
         method = QueueDelete(
             queue, if_unused=if_unused, if_empty=if_empty, no_wait=no_wait
         )
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if no_wait:
             await self._send(method)
             return None
-        return cast("QueueDeleteOk", await self._rpc(method, timeout))
+        return await self._rpc(method, timeout, QueueDeleteOk)
 
     async def basic_qos(
         self,
@@ -970,8 +985,9 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]
                 range; nothing was sent.
         """
         method = BasicQos(prefetch_size, prefetch_count, global_=global_)
-        timeout = check_timeout(timeout)
-        return cast("BasicQosOk", await self._rpc(method, timeout))
+        if timeout is not None:
+            timeout = check_timeout(timeout)
+        return await self._rpc(method, timeout, BasicQosOk)
 
     async def basic_consume(
         self,
@@ -1120,11 +1136,12 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]
                 range; nothing was sent.
         """
         method = BasicCancel(consumer_tag, no_wait=no_wait)
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if no_wait:
             await self._send(method)
             return None
-        return cast("BasicCancelOk", await self._rpc(method, timeout))
+        return await self._rpc(method, timeout, BasicCancelOk)
 
     async def basic_publish(
         self,
@@ -1381,8 +1398,9 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]
                 range; nothing was sent.
         """
         method = BasicRecover(requeue=requeue)
-        timeout = check_timeout(timeout)
-        return cast("BasicRecoverOk", await self._rpc(method, timeout))
+        if timeout is not None:
+            timeout = check_timeout(timeout)
+        return await self._rpc(method, timeout, BasicRecoverOk)
 
     async def basic_nack(
         self,
@@ -1458,8 +1476,9 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]
                 range; nothing was sent.
         """
         method = TxSelect()
-        timeout = check_timeout(timeout)
-        return cast("TxSelectOk", await self._rpc(method, timeout))
+        if timeout is not None:
+            timeout = check_timeout(timeout)
+        return await self._rpc(method, timeout, TxSelectOk)
 
     async def tx_commit(self, *, timeout: float | None = None) -> TxCommitOk:
         """Commit the current transaction.
@@ -1487,8 +1506,9 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]
                 range; nothing was sent.
         """
         method = TxCommit()
-        timeout = check_timeout(timeout)
-        return cast("TxCommitOk", await self._rpc(method, timeout))
+        if timeout is not None:
+            timeout = check_timeout(timeout)
+        return await self._rpc(method, timeout, TxCommitOk)
 
     async def tx_rollback(self, *, timeout: float | None = None) -> TxRollbackOk:
         """Abandon the current transaction.
@@ -1518,8 +1538,9 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]
                 range; nothing was sent.
         """
         method = TxRollback()
-        timeout = check_timeout(timeout)
-        return cast("TxRollbackOk", await self._rpc(method, timeout))
+        if timeout is not None:
+            timeout = check_timeout(timeout)
+        return await self._rpc(method, timeout, TxRollbackOk)
 
     @overload
     async def confirm_select(
@@ -1571,11 +1592,12 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]
                 range; nothing was sent.
         """
         method = ConfirmSelect(nowait=nowait)
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if nowait:
             await self._send(method)
             return None
-        return cast("ConfirmSelectOk", await self._rpc(method, timeout))
+        return await self._rpc(method, timeout, ConfirmSelectOk)
 
 
 class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
@@ -1584,8 +1606,11 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
     __slots__ = ()
 
     @abc.abstractmethod
-    def _rpc(self, method: Method, timeout: float | None) -> Method:
-        """Send ``method``, wait for its reply and return it (runtime hook)."""
+    def _rpc(
+        self, method: Method, timeout: float | None, reply: type[ReplyT]
+    ) -> ReplyT:
+        """Send ``method``, wait for its reply (an instance of ``reply``, the
+        class the method's response is) and return it (runtime hook)."""
 
     @abc.abstractmethod
     def _send(self, method: Method) -> None:
@@ -1655,8 +1680,9 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
                 range; nothing was sent.
         """
         method = ChannelFlow(active=active)
-        timeout = check_timeout(timeout)
-        return cast("ChannelFlowOk", self._rpc(method, timeout))
+        if timeout is not None:
+            timeout = check_timeout(timeout)
+        return self._rpc(method, timeout, ChannelFlowOk)
 
     @overload
     def exchange_declare(
@@ -1771,11 +1797,12 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
             no_wait=no_wait,
             arguments=arguments,
         )
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if no_wait:
             self._send(method)
             return None
-        return cast("ExchangeDeclareOk", self._rpc(method, timeout))
+        return self._rpc(method, timeout, ExchangeDeclareOk)
 
     @overload
     def exchange_delete(
@@ -1842,11 +1869,12 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
                 range; nothing was sent.
         """
         method = ExchangeDelete(exchange, if_unused=if_unused, no_wait=no_wait)
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if no_wait:
             self._send(method)
             return None
-        return cast("ExchangeDeleteOk", self._rpc(method, timeout))
+        return self._rpc(method, timeout, ExchangeDeleteOk)
 
     @overload
     def exchange_bind(
@@ -1927,11 +1955,12 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
         method = ExchangeBind(
             destination, source, routing_key, no_wait=no_wait, arguments=arguments
         )
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if no_wait:
             self._send(method)
             return None
-        return cast("ExchangeBindOk", self._rpc(method, timeout))
+        return self._rpc(method, timeout, ExchangeBindOk)
 
     @overload
     def exchange_unbind(
@@ -2006,11 +2035,12 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
         method = ExchangeUnbind(
             destination, source, routing_key, no_wait=no_wait, arguments=arguments
         )
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if no_wait:
             self._send(method)
             return None
-        return cast("ExchangeUnbindOk", self._rpc(method, timeout))
+        return self._rpc(method, timeout, ExchangeUnbindOk)
 
     @overload
     def queue_declare(
@@ -2127,11 +2157,12 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
             no_wait=no_wait,
             arguments=arguments,
         )
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if no_wait:
             self._send(method)
             return None
-        return cast("QueueDeclareOk", self._rpc(method, timeout))
+        return self._rpc(method, timeout, QueueDeclareOk)
 
     @overload
     def queue_bind(
@@ -2220,11 +2251,12 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
         method = QueueBind(
             queue, exchange, routing_key, no_wait=no_wait, arguments=arguments
         )
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if no_wait:
             self._send(method)
             return None
-        return cast("QueueBindOk", self._rpc(method, timeout))
+        return self._rpc(method, timeout, QueueBindOk)
 
     def queue_unbind(
         self,
@@ -2266,8 +2298,9 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
                 range; nothing was sent.
         """
         method = QueueUnbind(queue, exchange, routing_key, arguments=arguments)
-        timeout = check_timeout(timeout)
-        return cast("QueueUnbindOk", self._rpc(method, timeout))
+        if timeout is not None:
+            timeout = check_timeout(timeout)
+        return self._rpc(method, timeout, QueueUnbindOk)
 
     @overload
     def queue_purge(
@@ -2326,11 +2359,12 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
                 range; nothing was sent.
         """
         method = QueuePurge(queue, no_wait=no_wait)
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if no_wait:
             self._send(method)
             return None
-        return cast("QueuePurgeOk", self._rpc(method, timeout))
+        return self._rpc(method, timeout, QueuePurgeOk)
 
     @overload
     def queue_delete(
@@ -2404,11 +2438,12 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
         method = QueueDelete(
             queue, if_unused=if_unused, if_empty=if_empty, no_wait=no_wait
         )
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if no_wait:
             self._send(method)
             return None
-        return cast("QueueDeleteOk", self._rpc(method, timeout))
+        return self._rpc(method, timeout, QueueDeleteOk)
 
     def basic_qos(
         self,
@@ -2464,8 +2499,9 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
                 range; nothing was sent.
         """
         method = BasicQos(prefetch_size, prefetch_count, global_=global_)
-        timeout = check_timeout(timeout)
-        return cast("BasicQosOk", self._rpc(method, timeout))
+        if timeout is not None:
+            timeout = check_timeout(timeout)
+        return self._rpc(method, timeout, BasicQosOk)
 
     def basic_consume(
         self,
@@ -2614,11 +2650,12 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
                 range; nothing was sent.
         """
         method = BasicCancel(consumer_tag, no_wait=no_wait)
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if no_wait:
             self._send(method)
             return None
-        return cast("BasicCancelOk", self._rpc(method, timeout))
+        return self._rpc(method, timeout, BasicCancelOk)
 
     def basic_publish(
         self,
@@ -2870,8 +2907,9 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
                 range; nothing was sent.
         """
         method = BasicRecover(requeue=requeue)
-        timeout = check_timeout(timeout)
-        return cast("BasicRecoverOk", self._rpc(method, timeout))
+        if timeout is not None:
+            timeout = check_timeout(timeout)
+        return self._rpc(method, timeout, BasicRecoverOk)
 
     def basic_nack(
         self,
@@ -2947,8 +2985,9 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
                 range; nothing was sent.
         """
         method = TxSelect()
-        timeout = check_timeout(timeout)
-        return cast("TxSelectOk", self._rpc(method, timeout))
+        if timeout is not None:
+            timeout = check_timeout(timeout)
+        return self._rpc(method, timeout, TxSelectOk)
 
     def tx_commit(self, *, timeout: float | None = None) -> TxCommitOk:
         """Commit the current transaction.
@@ -2976,8 +3015,9 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
                 range; nothing was sent.
         """
         method = TxCommit()
-        timeout = check_timeout(timeout)
-        return cast("TxCommitOk", self._rpc(method, timeout))
+        if timeout is not None:
+            timeout = check_timeout(timeout)
+        return self._rpc(method, timeout, TxCommitOk)
 
     def tx_rollback(self, *, timeout: float | None = None) -> TxRollbackOk:
         """Abandon the current transaction.
@@ -3007,8 +3047,9 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
                 range; nothing was sent.
         """
         method = TxRollback()
-        timeout = check_timeout(timeout)
-        return cast("TxRollbackOk", self._rpc(method, timeout))
+        if timeout is not None:
+            timeout = check_timeout(timeout)
+        return self._rpc(method, timeout, TxRollbackOk)
 
     @overload
     def confirm_select(
@@ -3060,11 +3101,12 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
                 range; nothing was sent.
         """
         method = ConfirmSelect(nowait=nowait)
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if nowait:
             self._send(method)
             return None
-        return cast("ConfirmSelectOk", self._rpc(method, timeout))
+        return self._rpc(method, timeout, ConfirmSelectOk)
 
 
 class AsyncConnectionMethods(abc.ABC):
@@ -3073,8 +3115,11 @@ class AsyncConnectionMethods(abc.ABC):
     __slots__ = ()
 
     @abc.abstractmethod
-    async def _rpc(self, method: Method, timeout: float | None) -> Method:
-        """Send ``method``, wait for its reply and return it (runtime hook)."""
+    async def _rpc(
+        self, method: Method, timeout: float | None, reply: type[ReplyT]
+    ) -> ReplyT:
+        """Send ``method``, wait for its reply (an instance of ``reply``, the
+        class the method's response is) and return it (runtime hook)."""
 
     @abc.abstractmethod
     async def _send(self, method: Method) -> None:
@@ -3114,8 +3159,9 @@ class AsyncConnectionMethods(abc.ABC):
                 range; nothing was sent.
         """
         method = ConnectionUpdateSecret(new_secret, reason)
-        timeout = check_timeout(timeout)
-        return cast("ConnectionUpdateSecretOk", await self._rpc(method, timeout))
+        if timeout is not None:
+            timeout = check_timeout(timeout)
+        return await self._rpc(method, timeout, ConnectionUpdateSecretOk)
 
 
 class ConnectionMethods(abc.ABC):
@@ -3124,8 +3170,11 @@ class ConnectionMethods(abc.ABC):
     __slots__ = ()
 
     @abc.abstractmethod
-    def _rpc(self, method: Method, timeout: float | None) -> Method:
-        """Send ``method``, wait for its reply and return it (runtime hook)."""
+    def _rpc(
+        self, method: Method, timeout: float | None, reply: type[ReplyT]
+    ) -> ReplyT:
+        """Send ``method``, wait for its reply (an instance of ``reply``, the
+        class the method's response is) and return it (runtime hook)."""
 
     @abc.abstractmethod
     def _send(self, method: Method) -> None:
@@ -3165,5 +3214,6 @@ class ConnectionMethods(abc.ABC):
                 range; nothing was sent.
         """
         method = ConnectionUpdateSecret(new_secret, reason)
-        timeout = check_timeout(timeout)
-        return cast("ConnectionUpdateSecretOk", self._rpc(method, timeout))
+        if timeout is not None:
+            timeout = check_timeout(timeout)
+        return self._rpc(method, timeout, ConnectionUpdateSecretOk)

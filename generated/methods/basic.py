@@ -174,7 +174,12 @@ class BasicQos(Method):
         """The method's arguments in wire format (no class and method ids)."""
         try:
             return _S_IHB.pack(
-                self.prefetch_size, self.prefetch_count, bit_value(self.global_)
+                self.prefetch_size,
+                self.prefetch_count,
+                (
+                    self.global_ is True
+                    or (self.global_ is not False and bit_value(self.global_))
+                ),
             )
         except Exception as exc:
             raise encode_error(self, exc) from None
@@ -453,10 +458,28 @@ class BasicConsume(Method):
                     OCTETS[len(consumer_tag_)],
                     consumer_tag_,
                     OCTETS[
-                        bit_value(self.no_local)
-                        | bit_value(self.no_ack) << 1
-                        | bit_value(self.exclusive) << 2
-                        | bit_value(self.no_wait) << 3
+                        (
+                            self.no_local is True
+                            or (self.no_local is not False and bit_value(self.no_local))
+                        )
+                        | (
+                            self.no_ack is True
+                            or (self.no_ack is not False and bit_value(self.no_ack))
+                        )
+                        << 1
+                        | (
+                            self.exclusive is True
+                            or (
+                                self.exclusive is not False
+                                and bit_value(self.exclusive)
+                            )
+                        )
+                        << 2
+                        | (
+                            self.no_wait is True
+                            or (self.no_wait is not False and bit_value(self.no_wait))
+                        )
+                        << 3
                     ],
                     encode_table(self.arguments, "arguments"),
                 )
@@ -673,7 +696,12 @@ class BasicCancel(Method):
                 (
                     OCTETS[len(consumer_tag_)],
                     consumer_tag_,
-                    OCTETS[bit_value(self.no_wait)],
+                    OCTETS[
+                        (
+                            self.no_wait is True
+                            or (self.no_wait is not False and bit_value(self.no_wait))
+                        )
+                    ],
                 )
             )
         except Exception as exc:
@@ -927,7 +955,23 @@ class BasicPublish(Method):
                     exchange_,
                     OCTETS[len(routing_key_)],
                     routing_key_,
-                    OCTETS[bit_value(self.mandatory) | bit_value(self.immediate) << 1],
+                    OCTETS[
+                        (
+                            self.mandatory is True
+                            or (
+                                self.mandatory is not False
+                                and bit_value(self.mandatory)
+                            )
+                        )
+                        | (
+                            self.immediate is True
+                            or (
+                                self.immediate is not False
+                                and bit_value(self.immediate)
+                            )
+                        )
+                        << 1
+                    ],
                 )
             )
         except Exception as exc:
@@ -1373,7 +1417,15 @@ class BasicDeliver(Method):
                     OCTETS[len(consumer_tag_)],
                     consumer_tag_,
                     _S_QBB.pack(
-                        self.delivery_tag, bit_value(self.redelivered), len(exchange_)
+                        self.delivery_tag,
+                        (
+                            self.redelivered is True
+                            or (
+                                self.redelivered is not False
+                                and bit_value(self.redelivered)
+                            )
+                        ),
+                        len(exchange_),
                     ),
                     exchange_,
                     OCTETS[len(routing_key_)],
@@ -1496,7 +1548,16 @@ class BasicGet(Method):
         try:
             queue_ = self.queue.encode()
             return b"".join(
-                (_S_HB.pack(0, len(queue_)), queue_, OCTETS[bit_value(self.no_ack)])
+                (
+                    _S_HB.pack(0, len(queue_)),
+                    queue_,
+                    OCTETS[
+                        (
+                            self.no_ack is True
+                            or (self.no_ack is not False and bit_value(self.no_ack))
+                        )
+                    ],
+                )
             )
         except Exception as exc:
             raise encode_error(self, exc) from None
@@ -1671,7 +1732,15 @@ class BasicGetOk(Method):
             return b"".join(
                 (
                     _S_QBB.pack(
-                        self.delivery_tag, bit_value(self.redelivered), len(exchange_)
+                        self.delivery_tag,
+                        (
+                            self.redelivered is True
+                            or (
+                                self.redelivered is not False
+                                and bit_value(self.redelivered)
+                            )
+                        ),
+                        len(exchange_),
                     ),
                     exchange_,
                     OCTETS[len(routing_key_)],
@@ -1854,7 +1923,13 @@ class BasicAck(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return _S_QB.pack(self.delivery_tag, bit_value(self.multiple))
+            return _S_QB.pack(
+                self.delivery_tag,
+                (
+                    self.multiple is True
+                    or (self.multiple is not False and bit_value(self.multiple))
+                ),
+            )
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -1964,7 +2039,13 @@ class BasicReject(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return _S_QB.pack(self.delivery_tag, bit_value(self.requeue))
+            return _S_QB.pack(
+                self.delivery_tag,
+                (
+                    self.requeue is True
+                    or (self.requeue is not False and bit_value(self.requeue))
+                ),
+            )
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -2042,7 +2123,12 @@ class BasicRecoverAsync(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return OCTETS[bit_value(self.requeue)]
+            return OCTETS[
+                (
+                    self.requeue is True
+                    or (self.requeue is not False and bit_value(self.requeue))
+                )
+            ]
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -2123,7 +2209,12 @@ class BasicRecover(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return OCTETS[bit_value(self.requeue)]
+            return OCTETS[
+                (
+                    self.requeue is True
+                    or (self.requeue is not False and bit_value(self.requeue))
+                )
+            ]
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -2319,7 +2410,15 @@ class BasicNack(Method):
         try:
             return _S_QB.pack(
                 self.delivery_tag,
-                bit_value(self.multiple) | bit_value(self.requeue) << 1,
+                (
+                    self.multiple is True
+                    or (self.multiple is not False and bit_value(self.multiple))
+                )
+                | (
+                    self.requeue is True
+                    or (self.requeue is not False and bit_value(self.requeue))
+                )
+                << 1,
             )
         except Exception as exc:
             raise encode_error(self, exc) from None

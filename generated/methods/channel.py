@@ -215,7 +215,12 @@ class ChannelFlow(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return OCTETS[bit_value(self.active)]
+            return OCTETS[
+                (
+                    self.active is True
+                    or (self.active is not False and bit_value(self.active))
+                )
+            ]
         except Exception as exc:
             raise encode_error(self, exc) from None
 
@@ -283,7 +288,12 @@ class ChannelFlowOk(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return OCTETS[bit_value(self.active)]
+            return OCTETS[
+                (
+                    self.active is True
+                    or (self.active is not False and bit_value(self.active))
+                )
+            ]
         except Exception as exc:
             raise encode_error(self, exc) from None
 

@@ -88,7 +88,12 @@ class ConfirmSelect(Method):
     def encode(self) -> bytes:
         """The method's arguments in wire format (no class and method ids)."""
         try:
-            return OCTETS[bit_value(self.nowait)]
+            return OCTETS[
+                (
+                    self.nowait is True
+                    or (self.nowait is not False and bit_value(self.nowait))
+                )
+            ]
         except Exception as exc:
             raise encode_error(self, exc) from None
 

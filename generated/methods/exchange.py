@@ -293,11 +293,33 @@ class ExchangeDeclare(Method):
                     OCTETS[len(type_)],
                     type_,
                     OCTETS[
-                        bit_value(self.passive)
-                        | bit_value(self.durable) << 1
-                        | bit_value(self.auto_delete) << 2
-                        | bit_value(self.internal) << 3
-                        | bit_value(self.no_wait) << 4
+                        (
+                            self.passive is True
+                            or (self.passive is not False and bit_value(self.passive))
+                        )
+                        | (
+                            self.durable is True
+                            or (self.durable is not False and bit_value(self.durable))
+                        )
+                        << 1
+                        | (
+                            self.auto_delete is True
+                            or (
+                                self.auto_delete is not False
+                                and bit_value(self.auto_delete)
+                            )
+                        )
+                        << 2
+                        | (
+                            self.internal is True
+                            or (self.internal is not False and bit_value(self.internal))
+                        )
+                        << 3
+                        | (
+                            self.no_wait is True
+                            or (self.no_wait is not False and bit_value(self.no_wait))
+                        )
+                        << 4
                     ],
                     encode_table(self.arguments, "arguments"),
                 )
@@ -500,7 +522,20 @@ class ExchangeDelete(Method):
                 (
                     _S_HB.pack(0, len(exchange_)),
                     exchange_,
-                    OCTETS[bit_value(self.if_unused) | bit_value(self.no_wait) << 1],
+                    OCTETS[
+                        (
+                            self.if_unused is True
+                            or (
+                                self.if_unused is not False
+                                and bit_value(self.if_unused)
+                            )
+                        )
+                        | (
+                            self.no_wait is True
+                            or (self.no_wait is not False and bit_value(self.no_wait))
+                        )
+                        << 1
+                    ],
                 )
             )
         except Exception as exc:
@@ -748,7 +783,12 @@ class ExchangeBind(Method):
                     source_,
                     OCTETS[len(routing_key_)],
                     routing_key_,
-                    OCTETS[bit_value(self.no_wait)],
+                    OCTETS[
+                        (
+                            self.no_wait is True
+                            or (self.no_wait is not False and bit_value(self.no_wait))
+                        )
+                    ],
                     encode_table(self.arguments, "arguments"),
                 )
             )
@@ -999,7 +1039,12 @@ class ExchangeUnbind(Method):
                     source_,
                     OCTETS[len(routing_key_)],
                     routing_key_,
-                    OCTETS[bit_value(self.no_wait)],
+                    OCTETS[
+                        (
+                            self.no_wait is True
+                            or (self.no_wait is not False and bit_value(self.no_wait))
+                        )
+                    ],
                     encode_table(self.arguments, "arguments"),
                 )
             )

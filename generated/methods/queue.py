@@ -286,11 +286,36 @@ class QueueDeclare(Method):
                     _S_HB.pack(0, len(queue_)),
                     queue_,
                     OCTETS[
-                        bit_value(self.passive)
-                        | bit_value(self.durable) << 1
-                        | bit_value(self.exclusive) << 2
-                        | bit_value(self.auto_delete) << 3
-                        | bit_value(self.no_wait) << 4
+                        (
+                            self.passive is True
+                            or (self.passive is not False and bit_value(self.passive))
+                        )
+                        | (
+                            self.durable is True
+                            or (self.durable is not False and bit_value(self.durable))
+                        )
+                        << 1
+                        | (
+                            self.exclusive is True
+                            or (
+                                self.exclusive is not False
+                                and bit_value(self.exclusive)
+                            )
+                        )
+                        << 2
+                        | (
+                            self.auto_delete is True
+                            or (
+                                self.auto_delete is not False
+                                and bit_value(self.auto_delete)
+                            )
+                        )
+                        << 3
+                        | (
+                            self.no_wait is True
+                            or (self.no_wait is not False and bit_value(self.no_wait))
+                        )
+                        << 4
                     ],
                     encode_table(self.arguments, "arguments"),
                 )
@@ -646,7 +671,12 @@ class QueueBind(Method):
                     exchange_,
                     OCTETS[len(routing_key_)],
                     routing_key_,
-                    OCTETS[bit_value(self.no_wait)],
+                    OCTETS[
+                        (
+                            self.no_wait is True
+                            or (self.no_wait is not False and bit_value(self.no_wait))
+                        )
+                    ],
                     encode_table(self.arguments, "arguments"),
                 )
             )
@@ -1057,7 +1087,16 @@ class QueuePurge(Method):
         try:
             queue_ = self.queue.encode()
             return b"".join(
-                (_S_HB.pack(0, len(queue_)), queue_, OCTETS[bit_value(self.no_wait)])
+                (
+                    _S_HB.pack(0, len(queue_)),
+                    queue_,
+                    OCTETS[
+                        (
+                            self.no_wait is True
+                            or (self.no_wait is not False and bit_value(self.no_wait))
+                        )
+                    ],
+                )
             )
         except Exception as exc:
             raise encode_error(self, exc) from None
@@ -1295,9 +1334,23 @@ class QueueDelete(Method):
                     _S_HB.pack(0, len(queue_)),
                     queue_,
                     OCTETS[
-                        bit_value(self.if_unused)
-                        | bit_value(self.if_empty) << 1
-                        | bit_value(self.no_wait) << 2
+                        (
+                            self.if_unused is True
+                            or (
+                                self.if_unused is not False
+                                and bit_value(self.if_unused)
+                            )
+                        )
+                        | (
+                            self.if_empty is True
+                            or (self.if_empty is not False and bit_value(self.if_empty))
+                        )
+                        << 1
+                        | (
+                            self.no_wait is True
+                            or (self.no_wait is not False and bit_value(self.no_wait))
+                        )
+                        << 2
                     ],
                 )
             )

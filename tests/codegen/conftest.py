@@ -11,6 +11,7 @@ from types import ModuleType
 
 import pytest
 
+from amqp_client._spec_base import Method
 from codegen.api import HOOKS
 from codegen.loader import load
 from codegen.render import write
@@ -62,7 +63,9 @@ class Recorder:
         self.sent: list[tuple[object, ...]] = []
         self.reply = reply
 
-    def _rpc(self, method: object, timeout: float | None) -> object:
+    def _rpc(self, method: Method, timeout: float | None, reply: type) -> object:
+        # The generated API names the class of the method's reply.
+        assert reply in method.RESPONSES, (method, reply)
         self.sent.append(("rpc", method, timeout))
         return self.reply
 

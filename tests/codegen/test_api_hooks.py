@@ -31,6 +31,7 @@ from amqp_client.spec import (
     ChannelMethods,
     ConnectionMethods,
 )
+from amqp_client.spec.api import ReplyT
 
 from amqp_client._spec_base import Method
 from codegen import api as api_plan
@@ -290,9 +291,12 @@ class Runtime(ChannelMethods[str, str, str, Callable[[str], object]]):
     def __init__(self) -> None:
         self.sent: list[tuple[object, ...]] = []
 
-    def _rpc(self, method: Method, timeout: float | None) -> Method:
+    def _rpc(
+        self, method: Method, timeout: float | None, reply: type[ReplyT]
+    ) -> ReplyT:
+        assert reply in method.RESPONSES, (method, reply)  # the method's reply class
         self.sent.append(("rpc", method, timeout))
-        return method
+        return reply.__new__(reply)
 
     def _send(self, method: Method) -> None:
         self.sent.append(("send", method))
@@ -332,9 +336,12 @@ class AsyncRuntime(AsyncChannelMethods[str, str, str, Callable[[str], object]]):
     def __init__(self) -> None:
         self.sent: list[tuple[object, ...]] = []
 
-    async def _rpc(self, method: Method, timeout: float | None) -> Method:
+    async def _rpc(
+        self, method: Method, timeout: float | None, reply: type[ReplyT]
+    ) -> ReplyT:
+        assert reply in method.RESPONSES, (method, reply)  # the method's reply class
         self.sent.append(("rpc", method, timeout))
-        return method
+        return reply.__new__(reply)
 
     async def _send(self, method: Method) -> None:
         self.sent.append(("send", method))

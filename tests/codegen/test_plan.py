@@ -89,8 +89,12 @@ def test_fixed_fields_share_one_struct_and_bits_fold() -> None:
     # short, long, two bit octets and the shortstr length in one run; the
     # longlong after the string in another.
     assert structs == {"HIBBB", "Q"}
-    assert "bit_value(self.bit0) | bit_value(self.bit1) << 1" in encode[-1]
-    assert "<< 7, bit_value(self.bit8), len(s_)" in encode[-1]  # alone in octet 2
+
+    def bit(name: str) -> str:  # True/False inline, anything else checked
+        return f"(self.{name} is True or (self.{name} is not False and bit_value(self.{name})))"
+
+    assert f"{bit('bit0')} | {bit('bit1')} << 1" in encode[-1]
+    assert f"<< 7, {bit('bit8')}, len(s_)" in encode[-1]  # alone in octet 2
     assert any("obj.bit8 = (bits" in line and "& 0x01)" in line for line in decode)
 
 

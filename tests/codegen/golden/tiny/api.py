@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
-from typing import Any, Generic, Literal, TypeVar, cast, overload
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from amqp_client._spec_base import Method, check_timeout
 
@@ -46,6 +46,8 @@ GetT = TypeVar("GetT")
 ConsumerT = TypeVar("ConsumerT")
 #: What basic_consume takes as its callback (the front's callable type).
 CallbackT = TypeVar("CallbackT")
+#: The reply a request waits for (the method class ``_rpc`` is given).
+ReplyT = TypeVar("ReplyT", bound=Method)
 
 
 class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
@@ -54,8 +56,11 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]
     __slots__ = ()
 
     @abc.abstractmethod
-    async def _rpc(self, method: Method, timeout: float | None) -> Method:
-        """Send ``method``, wait for its reply and return it (runtime hook)."""
+    async def _rpc(
+        self, method: Method, timeout: float | None, reply: type[ReplyT]
+    ) -> ReplyT:
+        """Send ``method``, wait for its reply (an instance of ``reply``, the
+        class the method's response is) and return it (runtime hook)."""
 
     @abc.abstractmethod
     async def _send(self, method: Method) -> None:
@@ -196,11 +201,12 @@ class AsyncChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]
             no_wait=no_wait,
             arguments=arguments,
         )
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if no_wait:
             await self._send(method)
             return None
-        return cast("ThingMakeOk", await self._rpc(method, timeout))
+        return await self._rpc(method, timeout, ThingMakeOk)
 
     async def thing_put(
         self,
@@ -345,8 +351,11 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
     __slots__ = ()
 
     @abc.abstractmethod
-    def _rpc(self, method: Method, timeout: float | None) -> Method:
-        """Send ``method``, wait for its reply and return it (runtime hook)."""
+    def _rpc(
+        self, method: Method, timeout: float | None, reply: type[ReplyT]
+    ) -> ReplyT:
+        """Send ``method``, wait for its reply (an instance of ``reply``, the
+        class the method's response is) and return it (runtime hook)."""
 
     @abc.abstractmethod
     def _send(self, method: Method) -> None:
@@ -487,11 +496,12 @@ class ChannelMethods(abc.ABC, Generic[PublishT, GetT, ConsumerT, CallbackT]):
             no_wait=no_wait,
             arguments=arguments,
         )
-        timeout = check_timeout(timeout)
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         if no_wait:
             self._send(method)
             return None
-        return cast("ThingMakeOk", self._rpc(method, timeout))
+        return self._rpc(method, timeout, ThingMakeOk)
 
     def thing_put(
         self,
@@ -636,8 +646,11 @@ class AsyncConnectionMethods(abc.ABC):
     __slots__ = ()
 
     @abc.abstractmethod
-    async def _rpc(self, method: Method, timeout: float | None) -> Method:
-        """Send ``method``, wait for its reply and return it (runtime hook)."""
+    async def _rpc(
+        self, method: Method, timeout: float | None, reply: type[ReplyT]
+    ) -> ReplyT:
+        """Send ``method``, wait for its reply (an instance of ``reply``, the
+        class the method's response is) and return it (runtime hook)."""
 
     @abc.abstractmethod
     async def _send(self, method: Method) -> None:
@@ -672,8 +685,9 @@ class AsyncConnectionMethods(abc.ABC):
                 range; nothing was sent.
         """
         method = ConnectionPing(payload)
-        timeout = check_timeout(timeout)
-        return cast("ConnectionPong", await self._rpc(method, timeout))
+        if timeout is not None:
+            timeout = check_timeout(timeout)
+        return await self._rpc(method, timeout, ConnectionPong)
 
 
 class ConnectionMethods(abc.ABC):
@@ -682,8 +696,11 @@ class ConnectionMethods(abc.ABC):
     __slots__ = ()
 
     @abc.abstractmethod
-    def _rpc(self, method: Method, timeout: float | None) -> Method:
-        """Send ``method``, wait for its reply and return it (runtime hook)."""
+    def _rpc(
+        self, method: Method, timeout: float | None, reply: type[ReplyT]
+    ) -> ReplyT:
+        """Send ``method``, wait for its reply (an instance of ``reply``, the
+        class the method's response is) and return it (runtime hook)."""
 
     @abc.abstractmethod
     def _send(self, method: Method) -> None:
@@ -718,5 +735,6 @@ class ConnectionMethods(abc.ABC):
                 range; nothing was sent.
         """
         method = ConnectionPing(payload)
-        timeout = check_timeout(timeout)
-        return cast("ConnectionPong", self._rpc(method, timeout))
+        if timeout is not None:
+            timeout = check_timeout(timeout)
+        return self._rpc(method, timeout, ConnectionPong)

@@ -284,14 +284,43 @@ class ThingMake(Method):
                     name_,
                     _S_IBBQ.pack(
                         self.count,
-                        bit_value(self.a)
-                        | bit_value(self.b) << 1
-                        | bit_value(self.c) << 3
-                        | bit_value(self.d) << 4
-                        | bit_value(self.e) << 5
-                        | bit_value(self.f) << 6
-                        | bit_value(self.g) << 7,
-                        bit_value(self.h) | bit_value(self.no_wait) << 1,
+                        (self.a is True or (self.a is not False and bit_value(self.a)))
+                        | (
+                            self.b is True
+                            or (self.b is not False and bit_value(self.b))
+                        )
+                        << 1
+                        | (
+                            self.c is True
+                            or (self.c is not False and bit_value(self.c))
+                        )
+                        << 3
+                        | (
+                            self.d is True
+                            or (self.d is not False and bit_value(self.d))
+                        )
+                        << 4
+                        | (
+                            self.e is True
+                            or (self.e is not False and bit_value(self.e))
+                        )
+                        << 5
+                        | (
+                            self.f is True
+                            or (self.f is not False and bit_value(self.f))
+                        )
+                        << 6
+                        | (
+                            self.g is True
+                            or (self.g is not False and bit_value(self.g))
+                        )
+                        << 7,
+                        (self.h is True or (self.h is not False and bit_value(self.h)))
+                        | (
+                            self.no_wait is True
+                            or (self.no_wait is not False and bit_value(self.no_wait))
+                        )
+                        << 1,
                         self.tag,
                     ),
                     encode_table(self.arguments, "arguments"),
@@ -462,7 +491,16 @@ class ThingPut(Method):
         try:
             name_ = self.name.encode()
             return b"".join(
-                (OCTETS[len(name_)], name_, OCTETS[bit_value(self.global_)])
+                (
+                    OCTETS[len(name_)],
+                    name_,
+                    OCTETS[
+                        (
+                            self.global_ is True
+                            or (self.global_ is not False and bit_value(self.global_))
+                        )
+                    ],
+                )
             )
         except Exception as exc:
             raise encode_error(self, exc) from None
@@ -843,7 +881,16 @@ class ThingWatch(Method):
         try:
             name_ = self.name.encode()
             return b"".join(
-                (OCTETS[len(name_)], name_, OCTETS[bit_value(self.no_wait)])
+                (
+                    OCTETS[len(name_)],
+                    name_,
+                    OCTETS[
+                        (
+                            self.no_wait is True
+                            or (self.no_wait is not False and bit_value(self.no_wait))
+                        )
+                    ],
+                )
             )
         except Exception as exc:
             raise encode_error(self, exc) from None
