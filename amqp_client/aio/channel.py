@@ -44,6 +44,7 @@ from amqp_client.spec import (
     BasicReject,
     ReplyCode,
 )
+from amqp_client.spec.api import ReplyT
 
 if TYPE_CHECKING:
     from amqp_client.aio.connection import Connection
@@ -469,10 +470,12 @@ class Channel(
 
     # --- generated API hooks ---------------------------------------------------------
 
-    async def _rpc(self, method: Method, timeout: float | None) -> Method:
-        reply = await self._request(method, timeout)
-        assert isinstance(reply, Method)
-        return reply
+    async def _rpc(
+        self, method: Method, timeout: float | None, reply: type[ReplyT]
+    ) -> ReplyT:
+        result = await self._request(method, timeout)
+        assert isinstance(result, reply)
+        return result
 
     async def _send(self, method: Method) -> None:
         state = self._state
@@ -545,7 +548,8 @@ class Channel(
         consumer: ConsumerSession[Delivery] | None = None,
     ) -> Reply:
         state = self._state
-        state.check_open()
+        if state.error is not None:  # (check_open, without its call)
+            raise state.error
         if state.connection.recovering:
             await self._link.until_ready(timeout)
         waiter: asyncio.Future[Reply] = self._loop.create_future()

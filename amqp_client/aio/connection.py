@@ -60,6 +60,7 @@ from amqp_client.session.link import Callback, Reply, Waiter, run_callbacks
 from amqp_client.session.recovery import Sleep, recovery_loop, restore_timeout
 from amqp_client.session.restore import Restorer
 from amqp_client.spec import AsyncConnectionMethods, ReplyCode
+from amqp_client.spec.api import ReplyT
 
 __all__ = ["Connection", "connect"]
 
@@ -284,17 +285,18 @@ class _Driver:
             self._flush_handle = None
         self._unflushed = 0
         data = self.session.core.data_to_send()
-        if not data and self._timer is not None:
-            # Nothing to write, and the heartbeat timer set is no later
-            # than any deadline now (see reschedule): after most input.
-            return
         transport = self.transport
         if data and transport is not None and not transport.is_closing():
             if len(data) == 1:
                 transport.write(data[0])
             else:
                 _write_buffers(transport, data)
-        self.reschedule()
+        if self._timer is None:
+            self.reschedule()
+        # Else the timer is kept: a write or read only moves this core's
+        # deadlines later (each attempt starts with no timer, see
+        # on_transport), so it fires early, finds nothing due, and sets the
+        # next.
 
     def reschedule(self) -> None:
         """Keep a timer for the core's next deadline. Every write and read
@@ -325,6 +327,7 @@ class _Driver:
     # --- transport callbacks ---------------------------------------------------------------
 
     def on_transport(self, transport: asyncio.Transport) -> None:
+        self.cancel_timer()  # an earlier attempt's, if any
         self.transport = transport
         transport.set_write_buffer_limits(high=1 << 20, low=1 << 18)
         self.session.initiate(self.loop.time())
@@ -756,13 +759,15 @@ class Connection(ConnectionInfo[Delivery], AsyncConnectionMethods):
 
     # --- generated API hooks (connection-level methods) -----------------------------
 
-    async def _rpc(self, method: Method, timeout: float | None) -> Method:
+    async def _rpc(
+        self, method: Method, timeout: float | None, reply: type[ReplyT]
+    ) -> ReplyT:
         await self._driver.until_ready(timeout)
         waiter: asyncio.Future[Reply] = self._driver.loop.create_future()
         self._session.call(method, waiter)
-        reply = await wait(waiter, timeout, method.NAME)
-        assert isinstance(reply, Method)
-        return reply
+        outcome = await wait(waiter, timeout, method.NAME)
+        assert isinstance(outcome, reply)
+        return outcome
 
     async def _send(self, method: Method) -> None:
         await self._driver.until_ready(None)

@@ -45,6 +45,7 @@ from amqp_client.spec import (
     ChannelMethods,
     ReplyCode,
 )
+from amqp_client.spec.api import ReplyT
 
 if TYPE_CHECKING:
     from amqp_client.blocking.connection import Connection
@@ -536,10 +537,12 @@ class Channel(
 
     # --- generated API hooks ---------------------------------------------------------
 
-    def _rpc(self, method: Method, timeout: float | None) -> Method:
-        reply = self._request(method, timeout)
-        assert isinstance(reply, Method)
-        return reply
+    def _rpc(
+        self, method: Method, timeout: float | None, reply: type[ReplyT]
+    ) -> ReplyT:
+        result = self._request(method, timeout)
+        assert isinstance(result, reply)
+        return result
 
     def _send(self, method: Method) -> None:
         state = self._state
@@ -616,7 +619,8 @@ class Channel(
         consumer: ConsumerSession[Delivery] | None = None,
     ) -> Reply:
         state = self._state
-        state.check_open()
+        if state.error is not None:  # (check_open, without its call)
+            raise state.error
         self._link.check_not_io_thread()
         if state.connection.recovering:
             self._link.until_ready(timeout)

@@ -69,6 +69,7 @@ from amqp_client.session.link import Waiter as AnyWaiter
 from amqp_client.session.recovery import Sleep, recovery_loop, restore_timeout
 from amqp_client.session.restore import Restorer
 from amqp_client.spec import ConnectionMethods, ReplyCode
+from amqp_client.spec.api import ReplyT
 
 __all__ = ["Connection", "connect"]
 
@@ -1106,16 +1107,18 @@ class Connection(ConnectionInfo[Delivery], ConnectionMethods):
 
     # --- generated API hooks (connection-level methods) ------------------------------
 
-    def _rpc(self, method: Method, timeout: float | None) -> Method:
+    def _rpc(
+        self, method: Method, timeout: float | None, reply: type[ReplyT]
+    ) -> ReplyT:
         driver = self._driver
         driver.check_not_io_thread()
         driver.until_ready(timeout)
         waiter: Waiter[Reply] = Waiter()
         with driver.lock:
             self._session.call(method, waiter)
-        reply = result(driver, waiter, timeout, method.NAME)
-        assert isinstance(reply, Method)
-        return reply
+        outcome = result(driver, waiter, timeout, method.NAME)
+        assert isinstance(outcome, reply)
+        return outcome
 
     def _send(self, method: Method) -> None:
         self._driver.until_ready(None)

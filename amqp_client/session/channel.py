@@ -363,10 +363,12 @@ class ChannelSession(Generic[D]):
         except UsageError:
             self._raise_closed()
             raise
-        recorded = not internal and self._records()
+        connection = self.connection
+        recorded = not internal and self.recorded and connection.topology is not None
         self._pending.append(_Pending(waiter, method, recorded, consumer))
-        self.connection.reading_may_change()
-        self.connection.flush(urgent=True)
+        if connection.reading_paused:
+            connection.reading_may_change()  # a reply is awaited: read on
+        connection.flush(urgent=True)
 
     def send(self, method: Method) -> None:
         """Send a method that waits for no reply (or no-wait)."""
