@@ -48,8 +48,9 @@ unit: $(STAMP) ## the fast tests only: no broker, no wheel build
 broker: ## make sure a RabbitMQ broker listens on 127.0.0.1:5672
 	@bash scripts/ensure-broker.sh
 
-tools: ## make sure amqp-tools (rabbitmq-c's amqp-publish, amqp-get, ...) are installed, for tests/interop
+tools: ## make sure amqp-tools (for tests/interop), valgrind and Go with amqp091-go (for the benchmarks' tests) are installed
 	@bash scripts/ensure-amqp-tools.sh
+	@bash scripts/ensure-bench-tools.sh
 
 test-matrix: ## the fast tests (those of `make unit`) on Python 3.11, 3.12 and 3.13, each in its .venv-<version>
 	@FAST_TESTS="$(FAST_TESTS)" bash scripts/test-matrix.sh

@@ -10,7 +10,7 @@ thread may wait on it.
 from __future__ import annotations
 
 import threading
-from typing import Generic, TypeVar, cast
+from typing import Generic, TypeVar
 
 __all__ = ["Waiter"]
 
@@ -22,31 +22,33 @@ _create_lock = threading.Lock()
 class Waiter(Generic[T]):
     """One result or one exception, set once by the I/O thread."""
 
-    __slots__ = ("_done", "_error", "_event", "_result")
+    __slots__ = ("_error", "_event", "_result", "settled")
 
     def __init__(self) -> None:
-        self._done = False
+        #: Whether the outcome is there (what done() says, without a call;
+        #: read-only).
+        self.settled = False
         self._result: T | None = None
         self._error: BaseException | None = None
         self._event: threading.Event | None = None
 
     def done(self) -> bool:
-        return self._done
+        return self.settled
 
     def set_result(self, result: T) -> None:
-        if self._done:
+        if self.settled:
             return
         self._result = result
-        self._done = True
+        self.settled = True
         event = self._event  # read after _done is set: see result()
         if event is not None:
             event.set()
 
     def set_exception(self, error: BaseException) -> None:
-        if self._done:
+        if self.settled:
             return
         self._error = error
-        self._done = True
+        self.settled = True
         event = self._event
         if event is not None:
             event.set()
@@ -55,25 +57,25 @@ class Waiter(Generic[T]):
         """Give up waiting; a result that arrives later is dropped. False
         if the outcome was already there (call it with the connection lock
         held, which the I/O thread holds to settle waiters)."""
-        if self._done:
+        if self.settled:
             return False
         self.set_exception(TimeoutError("cancelled"))
         return True
 
     def exception(self) -> BaseException | None:
-        return self._error if self._done else None
+        return self._error if self.settled else None
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait up to ``timeout`` seconds for the outcome; whether it is there."""
-        if not self._done:
+        if not self.settled:
             with _create_lock:
                 if self._event is None:
                     self._event = threading.Event()
             # The setter stores _done before reading _event; we store _event
             # before reading _done: one of us sees the other.
-            if not self._done:
+            if not self.settled:
                 self._event.wait(timeout)
-        return self._done
+        return self.settled
 
     def result(self, timeout: float | None = None) -> T:
         """The result, waiting up to ``timeout`` seconds for it.
@@ -82,8 +84,8 @@ class Waiter(Generic[T]):
             TimeoutError: not set within ``timeout``.
             BaseException: the exception that was set.
         """
-        if not self._done and not self.wait(timeout):
+        if not self.settled and not self.wait(timeout):
             raise TimeoutError(f"no result within {timeout} s")
         if self._error is not None:
             raise self._error
-        return cast(T, self._result)  # set with the result, so a T
+        return self._result  # type: ignore[return-value]  # set with the result, so a T

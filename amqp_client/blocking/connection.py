@@ -468,13 +468,13 @@ class _Driver:
         thread that waits for it, with no hand-off from the I/O thread.
         Otherwise it waits for whoever reads to settle it.
         """
-        if waiter.done():
+        if waiter.settled:
             return True
         if timeout == 0:
             return waiter.wait(0)
         deadline = None if timeout is None else time.monotonic() + timeout
         self.read_until(waiter.done, deadline)
-        if waiter.done():
+        if waiter.settled:
             return True
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         with self.following():
