@@ -501,7 +501,19 @@ class _Driver:
         if not self.take_lead(deadline):
             return False
         try:
-            self.lead(done, deadline)
+            # Read (``read_lock`` held) until done, the deadline, or the
+            # end of reading this socket.
+            sock = self.sock
+            core = self.session.core
+            if sock is not None and self.selector is not None:
+                while not done() and not self.stopping:
+                    limit = None
+                    if deadline is not None:
+                        limit = deadline - time.monotonic()
+                        if limit <= 0:
+                            break
+                    if not self.read_once(sock, core, limit):
+                        break
         finally:
             self.end_lead()
         return True
@@ -530,22 +542,6 @@ class _Driver:
             self.lead_ended = time.monotonic()
             self.lead_over.notify_all()
         return False
-
-    def lead(self, done: Callable[[], bool], deadline: float | None) -> None:
-        """Read the socket (``read_lock`` held) until ``done()``,
-        ``deadline`` passes or reading this socket is over."""
-        sock = self.sock
-        core = self.session.core
-        if sock is None or self.selector is None:
-            return
-        while not done() and not self.stopping:
-            limit = None
-            if deadline is not None:
-                limit = deadline - time.monotonic()
-                if limit <= 0:
-                    return
-            if not self.read_once(sock, core, limit):
-                return
 
     def end_lead(self) -> None:
         self.reader_ident = None
