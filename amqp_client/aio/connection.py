@@ -24,7 +24,6 @@ import contextlib
 import inspect
 import logging
 import ssl as _ssl
-import threading
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import Any, Unpack, cast
 
@@ -116,46 +115,19 @@ _FLUSH_BYTES = 64 * 1024
 _CLOSE_TIMEOUT = 10.0
 
 
-#: The receive buffer of each thread's event loop (see ``_Protocol``).
-_receive_buffers = threading.local()
-
-#: The size of that buffer: what one read takes at most (asyncio's own).
-_RECV_SIZE = 256 * 1024
-
-
-def _receive_buffer() -> memoryview:
-    """This thread's receive buffer: the connections of one event loop
-    share it, since each read is handed over (and copied by the core's
-    reader) before the loop does anything else."""
-    view: memoryview | None = getattr(_receive_buffers, "view", None)
-    if view is None:
-        view = _receive_buffers.view = memoryview(bytearray(_RECV_SIZE))
-    return view
-
-
-class _Protocol(asyncio.BufferedProtocol):
-    """The transport side: bytes in and out, nothing else.
-
-    A buffered protocol: the transport reads into one buffer per thread.
-    With ``data_received`` it would make a 256 KiB bytes object per read,
-    above glibc's mmap threshold, so every read would map, fault in and
-    unmap it (about 30 us a read here: as much as the rest of a round
-    trip's client side)."""
+class _Protocol(asyncio.Protocol):
+    """The transport side: bytes in and out, nothing else."""
 
     def __init__(self, driver: _Driver) -> None:
         self._driver = driver
-        self._buffer = _receive_buffer()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport; not always an asyncio.Transport subclass
         # (uvloop's is not), so no isinstance check.
         self._driver.on_transport(cast(asyncio.Transport, transport))
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self._buffer
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self._driver.on_data(self._buffer[:nbytes])
+    def data_received(self, data: bytes) -> None:
+        self._driver.on_data(data)
 
     def eof_received(self) -> bool | None:
         self._driver.on_eof()
@@ -333,7 +305,7 @@ class _Driver:
         self.session.initiate(self.loop.time())
         self.write()
 
-    def on_data(self, data: bytes | memoryview) -> None:
+    def on_data(self, data: bytes) -> None:
         self.session.core.receive_data(data, self.loop.time())
         self.after_input()
 

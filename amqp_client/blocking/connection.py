@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import mmap
 import queue
 import selectors
 import socket
@@ -75,11 +74,6 @@ __all__ = ["Connection", "connect"]
 
 log = logging.getLogger("amqp_client.blocking")
 
-#: The most one read takes. Reads go into one buffer per connection (only
-#: one thread reads at a time, under ``read_lock``), not into a new bytes
-#: object each: a fresh 256 KiB object is above glibc's mmap threshold, so
-#: every read would map, fault in and unmap it (about 30 us per read here,
-#: more than the rest of a round trip's client side).
 _RECV_SIZE = 256 * 1024
 #: Bytes waiting for the socket above which publishers wait (and below
 #: which they go on).
@@ -118,9 +112,6 @@ class _Driver:
             endpoints, options, self
         )
         self.sock: socket.socket | None = None
-        # Anonymous memory: pages are touched only as far as reads reach,
-        # so a connection that only sees small frames holds one or two.
-        self.recv_view = memoryview(mmap.mmap(-1, _RECV_SIZE))
         self.wake_r, self.wake_w = socket.socketpair()
         self.wake_r.setblocking(False)
         self.wake_w.setblocking(False)
@@ -569,10 +560,9 @@ class _Driver:
         selector: selectors.BaseSelector,
         sock: socket.socket,
         timeout: float | None,
-    ) -> tuple[bytes | memoryview, bool, str]:
-        """Wait for the socket (or a wake-up); what it read (a view of
-        ``recv_view``, good until the next read)."""
-        data: bytes | memoryview = b""
+    ) -> tuple[bytes, bool, str]:
+        """Wait for the socket (or a wake-up); what it read."""
+        data = b""
         eof = False
         failure = ""
         for key, mask in selector.select(timeout):
@@ -587,10 +577,8 @@ class _Driver:
                 if self.leading and self.reader_ident == self.io_ident:
                     continue  # a caller takes over: the input is its to read
                 try:
-                    view = self.recv_view
-                    size = sock.recv_into(view)
-                    data = view[:size]  # copied by the core's reader
-                    eof = not size
+                    data = sock.recv(_RECV_SIZE)
+                    eof = not data
                 except (BlockingIOError, InterruptedError, _ssl.SSLWantReadError):
                     pass
                 except OSError as exc:
