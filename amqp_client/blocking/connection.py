@@ -415,8 +415,7 @@ class _Driver:
                     core.connection_lost(
                         f"connection to {self.session.params.address} lost: {failure}"
                     )
-                if deadline is not None and now >= deadline:
-                    core.handle_timers(now)
+                core.handle_timers(now)  # (also the core's clock for what it sends)
                 self.handle_events()
             except BaseException:
                 # Input half routed (a bug, or a KeyboardInterrupt in a
