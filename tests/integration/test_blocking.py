@@ -333,6 +333,10 @@ def test_ctrl_c_in_a_consume_loop_exits_cleanly(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
+        # Ctrl-C reaches the child even when this run ignores SIGINT (a job
+        # started with & from a script does): Python keeps an inherited
+        # SIG_IGN and would never raise KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert process.stdout is not None

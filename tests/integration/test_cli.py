@@ -74,6 +74,13 @@ def run(
 
 
 MODULE = [sys.executable, "-m", "amqp_client"]
+
+
+def _default_sigint() -> None:
+    """In a child before exec: SIGINT back to its default disposition."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 SCRIPT = [str(CONSOLE_SCRIPT)]
 
 
@@ -504,6 +511,10 @@ def test_ctrl_c_exits_130_quietly(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
+        # Ctrl-C reaches the child even when this run ignores SIGINT (a job
+        # started with & from a script does): Python keeps an inherited
+        # SIG_IGN and would never raise KeyboardInterrupt.
+        preexec_fn=_default_sigint,
     )
     try:
         deadline = time.monotonic() + PROCESS_TIMEOUT
