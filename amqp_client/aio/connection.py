@@ -25,7 +25,7 @@ import inspect
 import logging
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Generator, Sequence
-from typing import Any, Unpack, cast
+from typing import Any, Protocol, TypeGuard, Unpack, cast
 
 from amqp_client import uri
 from amqp_client._spec_base import Method, check_timeout
@@ -55,7 +55,14 @@ from amqp_client.session.connect import (
 )
 from amqp_client.session.connection import ConnectionSession, Ending
 from amqp_client.session.credentials import Fetch, refresh_plan
-from amqp_client.session.link import Callback, Reply, Waiter, run_callbacks
+from amqp_client.session.link import (
+    READ_SMALL,
+    Callback,
+    Reply,
+    Waiter,
+    next_read_size,
+    run_callbacks,
+)
 from amqp_client.session.recovery import Sleep, recovery_loop, restore_timeout
 from amqp_client.session.restore import Restorer
 from amqp_client.spec import AsyncConnectionMethods, ReplyCode
@@ -115,6 +122,18 @@ _FLUSH_BYTES = 64 * 1024
 _CLOSE_TIMEOUT = 10.0
 
 
+class _ReadSized(Protocol):
+    """A transport whose reads ask for ``max_size`` bytes: asyncio's own
+    selector transport (an attribute it has had since Python 3.4; uvloop's
+    transport reads into a buffer of its own and has none)."""
+
+    max_size: int
+
+
+def _read_sized(transport: object) -> TypeGuard[_ReadSized]:
+    return isinstance(getattr(transport, "max_size", None), int)
+
+
 class _Protocol(asyncio.Protocol):
     """The transport side: bytes in and out, nothing else."""
 
@@ -168,6 +187,8 @@ class _Driver:
         self._timer_at: float | None = None
         self._flush_handle: asyncio.Handle | None = None
         self._unflushed = 0
+        # The transport, when it lets us size its reads (``_read_sized``).
+        self._reads: _ReadSized | None = None
         self.recovery_task: asyncio.Task[None] | None = None
         self.wake_recovery = asyncio.Event()
         self.refresh_task: asyncio.Task[None] | None = None
@@ -302,10 +323,20 @@ class _Driver:
         self.cancel_timer()  # an earlier attempt's, if any
         self.transport = transport
         transport.set_write_buffer_limits(high=1 << 20, low=1 << 18)
+        self._reads = None
+        if _read_sized(transport):
+            self._reads = transport
+            transport.max_size = READ_SMALL
         self.session.initiate(self.loop.time())
         self.write()
 
     def on_data(self, data: bytes) -> None:
+        reads = self._reads
+        if reads is not None:
+            size = reads.max_size
+            want = next_read_size(size, len(data))
+            if want != size:
+                reads.max_size = want
         self.session.core.receive_data(data, self.loop.time())
         self.after_input()
 

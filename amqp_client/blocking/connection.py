@@ -63,7 +63,13 @@ from amqp_client.session.connect import (
 )
 from amqp_client.session.connection import ConnectionSession, Ending
 from amqp_client.session.credentials import Fetch, is_async_provider, refresh_plan
-from amqp_client.session.link import Callback, Reply, run_callbacks
+from amqp_client.session.link import (
+    READ_SMALL,
+    Callback,
+    Reply,
+    next_read_size,
+    run_callbacks,
+)
 from amqp_client.session.link import Waiter as AnyWaiter
 from amqp_client.session.recovery import Sleep, recovery_loop, restore_timeout
 from amqp_client.session.restore import Restorer
@@ -74,7 +80,6 @@ __all__ = ["Connection", "connect"]
 
 log = logging.getLogger("amqp_client.blocking")
 
-_RECV_SIZE = 256 * 1024
 #: Bytes waiting for the socket above which publishers wait (and below
 #: which they go on).
 _WRITE_HIGH = 4 << 20
@@ -141,6 +146,7 @@ class _Driver:
         self.reader_ident: int | None = None
         self.selector: selectors.BaseSelector | None = None
         self.interest = 0  # what ``selector`` watches the socket for
+        self.read_size = READ_SMALL  # the next recv's (``next_read_size``)
         self.leading = False  # a caller reads (or is about to): lock held
         self.lead_ended = 0.0  # when the last caller stopped reading
         self.followers = 0  # threads waiting for input someone else reads
@@ -576,7 +582,9 @@ class _Driver:
                 if self.leading and self.reader_ident == self.io_ident:
                     continue  # a caller takes over: the input is its to read
                 try:
-                    data = sock.recv(_RECV_SIZE)
+                    size = self.read_size
+                    data = sock.recv(size)
+                    self.read_size = next_read_size(size, len(data))
                     eof = not data
                 except (BlockingIOError, InterruptedError, _ssl.SSLWantReadError):
                     pass
