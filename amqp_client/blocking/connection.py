@@ -499,16 +499,17 @@ class _Driver:
         try:
             # Read (``read_lock`` held) until done, the deadline, or the
             # end of reading this socket.
+            # A deadline already past still reads once, without waiting:
+            # a caller polling with timeout=0 gets what the socket holds
+            # (it also keeps the I/O thread resting, so nobody else reads).
             sock = self.sock
             core = self.session.core
             if sock is not None and self.selector is not None:
                 while not done() and not self.stopping:
                     limit = None
                     if deadline is not None:
-                        limit = deadline - time.monotonic()
-                        if limit <= 0:
-                            break
-                    if not self.read_once(sock, core, limit):
+                        limit = max(0.0, deadline - time.monotonic())
+                    if not self.read_once(sock, core, limit) or limit == 0.0:
                         break
         finally:
             self.end_lead()
@@ -534,8 +535,10 @@ class _Driver:
             self.reader_ident = me
             return True
         with self.lock:
+            # Never led: ``lead_ended`` stays, so the I/O thread reads on
+            # at once (a new one would have it rest, and a caller polling
+            # with timeout=0 would keep it resting).
             self.leading = False
-            self.lead_ended = time.monotonic()
             self.lead_over.notify_all()
         return False
 

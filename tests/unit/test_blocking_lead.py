@@ -247,3 +247,43 @@ def test_output_cuts_the_io_threads_rest_short(
         delivery.ack()
         acked = peer.wait_method(spec.BasicAck, timeout=STEP)
         assert acked.delivery_tag == delivery.delivery_tag
+
+
+def test_polling_with_a_zero_timeout_reads_what_arrived(broker: ScriptedBroker) -> None:
+    # get(timeout=0) in a loop, as a program that visits many consumers
+    # does: each call reads what the socket holds without waiting, and does
+    # not keep the I/O thread resting either (each call used to take the
+    # lead, read nothing and end it, so nobody read at all).
+    with blocking.connect(broker.url, connection_timeout=STEP) as conn:
+        peer = broker.wait_connection()
+        ch = conn.channel(timeout=STEP)
+        consumers = [ch.basic_consume("q", timeout=STEP) for _ in range(3)]
+        for index in range(30):
+            consumer = consumers[index % 3]
+            peer.deliver(ch.channel_id, consumer.consumer_tag, b"%d" % index)
+        got: list[bytes] = []
+        polls = 0
+        while len(got) < 30 and polls < 30_000:
+            for consumer in consumers:
+                polls += 1
+                try:
+                    while (delivery := consumer.get(timeout=0)) is not None:
+                        got.append(delivery.body)
+                except TimeoutError:
+                    pass
+        assert sorted(got, key=int) == [b"%d" % i for i in range(30)], polls
+
+
+def test_a_zero_timeout_read_reads_without_waiting(broker: ScriptedBroker) -> None:
+    with blocking.connect(broker.url, connection_timeout=STEP) as conn:
+        peer = broker.wait_connection()
+        ch = conn.channel(timeout=STEP)
+        consumer = ch.basic_consume("q", timeout=STEP)
+        readers = spy_readers(conn)
+        with pytest.raises(TimeoutError):
+            consumer.get(timeout=0)
+        assert threading.get_ident() in readers  # it looked at the socket
+        assert not _leading(conn)
+        peer.deliver(ch.channel_id, consumer.consumer_tag, b"later")
+        delivery = consumer.get(timeout=STEP)
+        assert delivery is not None and delivery.body == b"later"
