@@ -548,8 +548,7 @@ class Channel(
         consumer: ConsumerSession[Delivery] | None = None,
     ) -> Reply:
         state = self._state
-        if state.error is not None:  # (check_open, without its call)
-            raise state.error
+        state.check_open()
         if state.connection.recovering:
             await self._link.until_ready(timeout)
         waiter: asyncio.Future[Reply] = self._loop.create_future()

@@ -619,8 +619,7 @@ class Channel(
         consumer: ConsumerSession[Delivery] | None = None,
     ) -> Reply:
         state = self._state
-        if state.error is not None:  # (check_open, without its call)
-            raise state.error
+        state.check_open()
         self._link.check_not_io_thread()
         if state.connection.recovering:
             self._link.until_ready(timeout)

@@ -498,10 +498,10 @@ class _Driver:
             return False
         try:
             # Read (``read_lock`` held) until done, the deadline, or the
-            # end of reading this socket.
-            # A deadline already past still reads once, without waiting:
-            # a caller polling with timeout=0 gets what the socket holds
-            # (it also keeps the I/O thread resting, so nobody else reads).
+            # end of reading this socket. A deadline already past still
+            # reads once, without waiting: a caller polling with timeout=0
+            # gets what the socket holds (it also keeps the I/O thread
+            # resting, so nobody else would read it).
             sock = self.sock
             core = self.session.core
             if sock is not None and self.selector is not None:

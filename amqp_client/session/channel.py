@@ -364,7 +364,7 @@ class ChannelSession(Generic[D]):
             self._raise_closed()
             raise
         connection = self.connection
-        recorded = not internal and self.recorded and connection.topology is not None
+        recorded = not internal and self._records()
         self._pending.append(_Pending(waiter, method, recorded, consumer))
         if connection.reading_paused:
             connection.reading_may_change()  # a reply is awaited: read on

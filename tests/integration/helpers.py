@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import signal
 import threading
 import time
 import uuid
@@ -418,6 +419,14 @@ async def wait_count(conn: Any, queue: str, expected: int, timeout: float = 5) -
                 await asyncio.sleep(0.01)
     except TimeoutError:
         raise AssertionError(f"{queue}: {count} messages, not {expected}") from None
+
+
+def default_sigint() -> None:
+    """In a child before exec (``preexec_fn``): SIGINT back to its default
+    disposition, so Ctrl-C reaches it even when the test run ignores SIGINT
+    (Python keeps an inherited SIG_IGN, and would never raise
+    KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def threads_left(before: set[threading.Thread], timeout: float = 5.0) -> list[str]:

@@ -24,7 +24,7 @@ import pytest
 
 import amqp_client
 from amqp_client import blocking
-from tests.integration.helpers import amqp_url, unique
+from tests.integration.helpers import amqp_url, default_sigint, unique
 from tests.support.broker import BrokerNode
 
 pytestmark = pytest.mark.integration
@@ -336,7 +336,7 @@ def test_ctrl_c_in_a_consume_loop_exits_cleanly(tmp_path: Path) -> None:
         # Ctrl-C reaches the child even when this run ignores SIGINT (a job
         # started with & from a script does): Python keeps an inherited
         # SIG_IGN and would never raise KeyboardInterrupt.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=default_sigint,
     )
     try:
         assert process.stdout is not None

@@ -25,7 +25,14 @@ import pytest
 
 from amqp_client import _cli_format, blocking
 from amqp_client.cli import main
-from tests.integration.helpers import FRONTS, STEP, Resources, amqp_url, unique
+from tests.integration.helpers import (
+    FRONTS,
+    STEP,
+    Resources,
+    amqp_url,
+    default_sigint,
+    unique,
+)
 from tests.support.broker import free_port
 
 pytestmark = pytest.mark.integration
@@ -74,11 +81,6 @@ def run(
 
 
 MODULE = [sys.executable, "-m", "amqp_client"]
-
-
-def _default_sigint() -> None:
-    """In a child before exec: SIGINT back to its default disposition."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 SCRIPT = [str(CONSOLE_SCRIPT)]
@@ -514,7 +516,7 @@ def test_ctrl_c_exits_130_quietly(
         # Ctrl-C reaches the child even when this run ignores SIGINT (a job
         # started with & from a script does): Python keeps an inherited
         # SIG_IGN and would never raise KeyboardInterrupt.
-        preexec_fn=_default_sigint,
+        preexec_fn=default_sigint,
     )
     try:
         deadline = time.monotonic() + PROCESS_TIMEOUT
