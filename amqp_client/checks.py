@@ -21,10 +21,12 @@ from amqp_client.spec.constants import FRAME_MIN_SIZE
 
 __all__ = [
     "FRAME_MIN_SIZE",
+    "BUSY_POLL_MAX",
     "SHORTSTR_MAX",
     "U16_MAX",
     "U32_MAX",
     "at_least_one",
+    "busy_poll",
     "frame_max",
     "integer",
     "optional_integer",
@@ -39,6 +41,11 @@ __all__ = [
 U16_MAX = 0xFFFF
 U32_MAX = 0xFFFF_FFFF
 SHORTSTR_MAX = 255
+
+#: The longest ``busy_poll``, seconds: a spin avoids the wake-up of a
+#: sleeping thread (tens of microseconds), so only replies that come
+#: within a few hundred microseconds gain from one.
+BUSY_POLL_MAX = 0.01
 
 
 def type_error(key: str, expected: str, value: object) -> TypeError:
@@ -98,3 +105,12 @@ def at_least_one(key: str, value: object) -> int:
     if value < 1:
         raise ValueError(f"{key}: must be at least 1, got {value}")
     return value
+
+
+def busy_poll(value: object) -> float:
+    """Seconds in ``0..BUSY_POLL_MAX`` (an ``int`` or ``float``; 0 is off)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise type_error("busy_poll", "seconds (float)", value)
+    if not 0 <= value <= BUSY_POLL_MAX:  # (NaN fails this too)
+        raise ValueError(f"busy_poll: expected 0..{BUSY_POLL_MAX:g} s, got {value!r}")
+    return float(value)

@@ -105,6 +105,17 @@ class AsyncLink(Protocol):
     async def until_ready(self, timeout: float | None) -> None:
         """Raise if the connection is over; wait while it recovers."""
 
+    @property
+    def busy_poll(self) -> float:
+        """``connect(busy_poll=)``: 0 when waits never poll."""
+
+    async def poll_for(
+        self, waiter: asyncio.Future[Any], timeout: float | None
+    ) -> None:
+        """Read the socket on this task for at most ``busy_poll`` seconds
+        (and ``timeout``), until ``waiter`` is settled; one loop turn
+        follows when it is."""
+
 
 class Delivery(DeliveryData):
     """A delivered message (see :class:`amqp_client._delivery.DeliveryData`)."""
@@ -197,19 +208,32 @@ class Confirmation:
     never changes its outcome for anyone else.
     """
 
-    __slots__ = ("_future", "delivery_tag")
+    __slots__ = ("_future", "_poll", "delivery_tag")
 
-    def __init__(self, future: asyncio.Future[None], delivery_tag: int) -> None:
+    def __init__(
+        self,
+        future: asyncio.Future[None],
+        delivery_tag: int,
+        poll: AsyncLink | None = None,
+    ) -> None:
         self._future = future
         self.delivery_tag = delivery_tag
+        self._poll = poll  # its connection, when it has busy_poll
 
     def __await__(self) -> Generator[object, None, None]:
         future = self._future
+        if self._poll is not None and not future.done():
+            return self._polled(self._poll).__await__()
         if future.done():
             return future.__await__()
         # A waiter cancelled by its own timeout or task cancels the shield,
         # never the shared future that holds the broker's verdict.
         return asyncio.shield(future).__await__()
+
+    async def _polled(self, link: AsyncLink) -> None:
+        future = self._future
+        await link.poll_for(future, None)
+        await (future if future.done() else asyncio.shield(future))
 
     def done(self) -> bool:
         return self._future.done()
@@ -287,9 +311,12 @@ class Consumer(ConsumerInfo[Delivery]):
                     state.error = None  # raised once; then the iteration is over
                     raise error
                 raise StopAsyncIteration
-            waiter = self._channel._loop.create_future()
+            channel = self._channel
+            waiter = channel._loop.create_future()
             self._waiter = waiter
             try:
+                if channel._link.busy_poll:
+                    await channel._link.poll_for(waiter, None)
                 await waiter
             finally:
                 self._waiter = None
@@ -513,7 +540,7 @@ class Channel(
         future: asyncio.Future[None] = self._loop.create_future()
         future.add_done_callback(_retrieve)
         state.track(tag, future, mandatory, exchange, routing_key, bytes(body))
-        return Confirmation(future, tag)
+        return Confirmation(future, tag, link if link.busy_poll else None)
 
     async def _get(self, method: BasicGet, timeout: float | None) -> Delivery | None:
         reply = await self._request(method, timeout)
@@ -553,6 +580,9 @@ class Channel(
             await self._link.until_ready(timeout)
         waiter: asyncio.Future[Reply] = self._loop.create_future()
         state.request(method, waiter, consumer=consumer)
+        link = self._link
+        if link.busy_poll:
+            await link.poll_for(waiter, timeout)
         if timeout is None:
             return await waiter  # (what wait() does, without its frame)
         return await wait(waiter, timeout, method.NAME)

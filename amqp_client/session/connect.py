@@ -54,6 +54,7 @@ class ConnectOptions:
 
     __slots__ = (
         "backoff",
+        "busy_poll",
         "credentials",
         "max_buffered_bytes",
         "max_buffered_messages",
@@ -76,8 +77,12 @@ class ConnectOptions:
         telemetry: bool = True,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
+        busy_poll: float = 0.0,
     ) -> None:
         check_telemetry(telemetry, tracer_provider, meter_provider)
+        #: How long a caller waiting for a reply polls the socket before it
+        #: sleeps, seconds (0: it sleeps at once).
+        self.busy_poll = checks.busy_poll(busy_poll)
         #: Report to OpenTelemetry (when opentelemetry-api is installed).
         self.telemetry = telemetry
         self.tracer_provider = tracer_provider
@@ -135,7 +140,8 @@ class ConnectKeywords(TypedDict, total=False):
     max_message_size (128 MiB), credentials (a ``Credentials`` or a
     callable returning one; an async one in asyncio only), telemetry (True:
     report to OpenTelemetry when opentelemetry-api is installed),
-    tracer_provider and meter_provider (None: the global ones).
+    tracer_provider and meter_provider (None: the global ones),
+    busy_poll (0 s: off; at most 0.01 s).
     """
 
     hosts: Sequence[str] | None
@@ -160,6 +166,7 @@ class ConnectKeywords(TypedDict, total=False):
     tracer_provider: TracerProvider | None
     meter_provider: MeterProvider | None
     credentials: CredentialsSource | None
+    busy_poll: float
 
 
 def parse_connect(
@@ -204,6 +211,7 @@ def parse_connect(
     options.telemetry = telemetry
     options.tracer_provider = tracer_provider
     options.meter_provider = meter_provider
+    options.busy_poll = checks.busy_poll(keywords.get("busy_poll", 0.0))
     return params, options
 
 

@@ -28,6 +28,7 @@ CORE = [
     "test_concurrency.py",
     "test_limits.py",
     "test_session_defects.py",
+    "test_busy_poll.py",
 ]
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -119,3 +119,30 @@ def test_hosts_port_past_the_int_digit_limit_names_hosts(
     # int() refuses 4,300 digits with a message that names no argument.
     with pytest.raises(ValueError, match=r"^hosts: the port of .* is over 65535"):
         connect(f"amqp://127.0.0.1:{closed_port}", hosts=[f"127.0.0.1:{port}"])
+
+
+@pytest.mark.parametrize("value", [-1e-6, 0.0101, 1, float("nan"), float("inf")])
+def test_busy_poll_out_of_range_is_refused(
+    connect: Callable[..., None], closed_port: int, value: float
+) -> None:
+    with pytest.raises(ValueError, match=r"^busy_poll: expected 0\.\.0\.01 s"):
+        connect(f"amqp://127.0.0.1:{closed_port}", busy_poll=value)
+
+
+@pytest.mark.parametrize("value", ["0.001", True, None, [0.001]])
+def test_busy_poll_of_the_wrong_type_is_refused(
+    connect: Callable[..., None], closed_port: int, value: object
+) -> None:
+    with pytest.raises(TypeError, match=r"^busy_poll: expected seconds"):
+        connect(f"amqp://127.0.0.1:{closed_port}", busy_poll=value)
+
+
+@pytest.mark.parametrize("value", [0, 0.0, 50e-6, 0.01])
+def test_busy_poll_in_range_passes_the_checks(
+    connect: Callable[..., None], closed_port: int, value: float
+) -> None:
+    # Past the checks: what it meets is the closed port.
+    with pytest.raises(amqp_client.ConnectionLost):
+        connect(
+            f"amqp://127.0.0.1:{closed_port}", busy_poll=value, connection_timeout=5
+        )

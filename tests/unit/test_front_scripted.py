@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import inspect
 import math
+import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
@@ -30,6 +31,7 @@ import pytest
 
 import amqp_client
 from amqp_client import aio, blocking, spec
+from tests.support import scripted_peer as sp
 from tests.support.socket_peer import (
     STEP,
     ScriptedBroker,
@@ -641,5 +643,39 @@ def test_recovery_replays_channel_modes_topology_and_consumers(
             assert (delivery.body, delivery.delivery_tag) == (b"after", 1)
             await delivery.ack()
             assert await second.wait_method_async(spec.BasicAck, 1) == spec.BasicAck(1)
+
+    run(scenario)
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 12),
+    reason="asyncio.eager_task_factory is new in 3.12 (make test-matrix runs this)",
+)
+def test_aio_busy_poll_in_a_task_a_callback_starts_eagerly(
+    broker: ScriptedBroker,
+) -> None:
+    """With an eager task factory, a task that a return callback starts
+    runs its first request inside the routing of the return: its spin must
+    not read (and route) there; the reply is read after, in order."""
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined,unused-ignore]  # 3.12+
+        async with connected("aio", broker, busy_poll=0.01) as (conn, peer):
+            ch = await conn.channel(timeout=STEP)
+            tasks: list[asyncio.Task[spec.QueueDeclareOk]] = []
+
+            def on_return(*_: object) -> None:
+                declare = ch.queue_declare("from-callback", passive=True, timeout=STEP)
+                tasks.append(loop.create_task(declare))
+
+            ch.add_on_return_callback(on_return)
+            returned = spec.BasicReturn(312, "NO_ROUTE", "", "nowhere")
+            peer.send_raw(sp.content(ch.channel_id, returned, b"back"))
+            await wait_until_async(lambda: bool(tasks), what="the return callback")
+            ok = await asyncio.wait_for(tasks[0], STEP)
+            assert ok.queue == "from-callback"
+            for name in ("after-1", "after-2"):
+                assert (await ch.queue_declare(name, timeout=STEP)).queue == name
 
     run(scenario)
