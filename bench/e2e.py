@@ -98,6 +98,10 @@ PEERS = ("pika", "aio-pika", "py-amqp", "AMQPStorm", "amqp091-go")
 BASE_SUFFIX = "@base"  # a client run with the --baseline checkout's code
 BASELINE_FRONTS = ("amqp_client", "amqp_client.blocking")  # have an @base twin
 NOTEL_SUFFIX = "/notel"  # the same front with connect(telemetry=False)
+POLL_SUFFIX = "/poll"  # the same front with connect(busy_poll=BUSY_POLL)
+#: The spin of the /poll twins, seconds: a few times what a broker on this
+#: machine takes to answer a passive queue.declare (30-50 us here).
+BUSY_POLL = 200e-6
 
 
 # --- the context an adapter works in -------------------------------------------
@@ -1284,6 +1288,27 @@ class AmqpClientBlockingNoTelemetryAdapter(AmqpClientBlockingAdapter):
     connect_keywords: ClassVar[dict[str, Any]] = {"telemetry": False}
 
 
+class AmqpClientPollAdapter(AmqpClientAdapter):
+    """``amqp_client`` with ``connect(busy_poll=BUSY_POLL)``."""
+
+    name = "amqp_client" + POLL_SUFFIX
+    connect_keywords: ClassVar[dict[str, Any]] = {"busy_poll": BUSY_POLL}
+
+
+class AmqpClientUvloopPollAdapter(AmqpClientUvloopAdapter):
+    """``amqp_client`` on uvloop with ``connect(busy_poll=BUSY_POLL)``."""
+
+    name = "amqp_client+uvloop" + POLL_SUFFIX
+    connect_keywords: ClassVar[dict[str, Any]] = {"busy_poll": BUSY_POLL}
+
+
+class AmqpClientBlockingPollAdapter(AmqpClientBlockingAdapter):
+    """``amqp_client.blocking`` with ``connect(busy_poll=BUSY_POLL)``."""
+
+    name = "amqp_client.blocking" + POLL_SUFFIX
+    connect_keywords: ClassVar[dict[str, Any]] = {"busy_poll": BUSY_POLL}
+
+
 # The registry: adding a client is one adapter class plus one line here.
 ADAPTERS: dict[str, Callable[[], Adapter]] = {
     "pika": PikaAdapter,
@@ -1294,6 +1319,9 @@ ADAPTERS: dict[str, Callable[[], Adapter]] = {
     "amqp_client": AmqpClientAdapter,
     "amqp_client+uvloop": AmqpClientUvloopAdapter,
     "amqp_client.blocking": AmqpClientBlockingAdapter,
+    "amqp_client" + POLL_SUFFIX: AmqpClientPollAdapter,
+    "amqp_client+uvloop" + POLL_SUFFIX: AmqpClientUvloopPollAdapter,
+    "amqp_client.blocking" + POLL_SUFFIX: AmqpClientBlockingPollAdapter,
     "amqp_client" + NOTEL_SUFFIX: AmqpClientNoTelemetryAdapter,
     "amqp_client.blocking" + NOTEL_SUFFIX: AmqpClientBlockingNoTelemetryAdapter,
 }
