@@ -26,6 +26,7 @@ from tests.integration.helpers import (
     AioFront,
     Front,
     amqp_url,
+    first_call,
     next_delivery,
     unique,
     within,
@@ -237,6 +238,39 @@ def test_a_connection_lost_during_the_spin_ends_the_wait(
     front: Front, rst: bool
 ) -> None:
     front.run(lost_during_spin_scenario, rst)
+
+
+async def recovery_scenario(front: Front) -> tuple[int, int]:
+    """Round trips, a cut, recovery through the same proxy, round trips:
+    what the spins read before and after (the new socket is the one spun
+    on)."""
+    queue = unique("busy-poll-recover")
+    with Proxy(("127.0.0.1", 5672)) as proxy:
+        async with front.connect(
+            proxy.url(amqp_url()),
+            busy_poll=BUSY_POLL_MAX,
+            recover=True,
+            recovery_delay=0.05,
+        ) as conn:
+            recovered = asyncio.get_running_loop().create_future()
+            conn.add_on_recovered_callback(first_call(recovered))
+            ch = await within(conn.channel())
+            await within(ch.queue_declare(queue, auto_delete=False))
+            for _ in range(ROUND_TRIPS):
+                await within(ch.queue_declare(queue, passive=True))
+            before = conn._driver.polled
+            proxy.cut(rst=True)
+            await within(recovered)
+            for _ in range(ROUND_TRIPS):
+                assert (await within(ch.queue_declare(queue, passive=True))).queue
+            after = conn._driver.polled - before
+            await within(ch.queue_delete(queue))
+            return before, after
+
+
+def test_spins_go_on_after_recovery(front: Front) -> None:
+    before, after = front.run(recovery_scenario)
+    assert before > 0 and after > 0
 
 
 async def end_of_input_scenario(front: Front, rst: bool) -> None:
