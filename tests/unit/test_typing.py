@@ -207,6 +207,7 @@ async def misuse() -> None:
     amqp_client.connect("amqp://localhost", credentials="guest:guest")  # E: arg-type
     amqp_client.Credentials("u", "p", expires_at="tomorrow")  # E: arg-type
     amqp_client.connect("amqp://localhost", credentials=lambda: ("u", "p"))  # E: arg-type
+    amqp_client.connect("amqp://localhost", busy_poll="200us")  # E: arg-type
 
 
 def plain(delivery: amqp_client.Delivery) -> None:
@@ -240,6 +241,7 @@ def misuse() -> None:
             delivery.ack(multiple="yes")  # E: arg-type
         version: int = conn.server_version  # E: assignment
     blocking.connect("amqp://localhost", credentials=42)  # E: arg-type
+    blocking.connect("amqp://localhost", busy_poll=None)  # E: arg-type
 
 
 def takes_bytes(body: bytes) -> None:
