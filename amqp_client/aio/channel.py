@@ -208,22 +208,22 @@ class Confirmation:
     never changes its outcome for anyone else.
     """
 
-    __slots__ = ("_future", "_poll", "delivery_tag")
+    __slots__ = ("_future", "_link", "delivery_tag")
 
     def __init__(
         self,
         future: asyncio.Future[None],
         delivery_tag: int,
-        poll: AsyncLink | None = None,
+        link: AsyncLink | None = None,
     ) -> None:
         self._future = future
         self.delivery_tag = delivery_tag
-        self._poll = poll  # its connection, when it has busy_poll
+        self._link = link  # its connection when busy_poll is on, else None
 
     def __await__(self) -> Generator[object, None, None]:
         future = self._future
-        if self._poll is not None and not future.done():
-            return self._polled(self._poll).__await__()
+        if self._link is not None and not future.done():
+            return self._polled(self._link).__await__()
         if future.done():
             return future.__await__()
         # A waiter cancelled by its own timeout or task cancels the shield,

@@ -37,6 +37,7 @@ from tests.integration.helpers import (
     STEP,
     Front,
     amqp_url,
+    broker_address,
     first_call,
     unique,
     within,
@@ -44,11 +45,6 @@ from tests.integration.helpers import (
 from tests.support.proxy import Proxy
 
 pytestmark = pytest.mark.integration
-
-
-def broker_address() -> tuple[str, int]:
-    parts = urlsplit(amqp_url())
-    return parts.hostname or "127.0.0.1", parts.port or 5672
 
 
 @pytest.fixture(params=sorted(FRONTS))

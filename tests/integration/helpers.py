@@ -22,6 +22,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import amqp_client
 from amqp_client import blocking
@@ -39,6 +40,13 @@ STEP = 10.0
 
 def amqp_url() -> str:
     return os.environ.get("AMQP_URL") or DEFAULT_URL
+
+
+def broker_address() -> tuple[str, int]:
+    """Host and port of the shared broker (``AMQP_URL`` or 127.0.0.1:5672):
+    what a test's proxy forwards to."""
+    url = urlsplit(amqp_url())
+    return url.hostname or "127.0.0.1", url.port or 5672
 
 
 def unique(prefix: str) -> str:

@@ -14,7 +14,9 @@ started eagerly from a callback), nor on TLS (test_tls.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -26,6 +28,7 @@ from tests.integration.helpers import (
     AioFront,
     Front,
     amqp_url,
+    broker_address,
     first_call,
     next_delivery,
     unique,
@@ -173,20 +176,37 @@ def test_other_input_read_by_the_spin_is_routed_in_order(front: Front) -> None:
     front.run(interleaved_scenario)
 
 
-async def slow_reply_scenario(front: Front) -> None:
-    """Replies that come 50 ms late, after a 1 ms spin: read the usual way."""
-    queue = unique("busy-poll-slow")
-    with Proxy(("127.0.0.1", 5672)) as proxy:
-        async with front.connect(proxy.url(amqp_url()), busy_poll=0.001) as conn:
+@contextlib.asynccontextmanager
+async def through_proxy(
+    front: Front, prefix: str, **keywords: Any
+) -> AsyncIterator[tuple[Proxy, Any, Any, str]]:
+    """A proxy to the broker, a connection of ``front`` through it (with
+    ``busy_poll=BUSY_POLL_MAX`` unless ``keywords`` say otherwise), a
+    channel and an exclusive queue named from ``prefix``."""
+    keywords.setdefault("busy_poll", BUSY_POLL_MAX)
+    queue = unique(prefix)
+    with Proxy(broker_address()) as proxy:
+        async with front.connect(proxy.url(amqp_url()), **keywords) as conn:
             ch = await within(conn.channel())
             await within(ch.queue_declare(queue, exclusive=True))
-            before = conn._driver.polled
-            proxy.slow(delay=0.05)
-            for _ in range(5):
-                ok = await within(ch.queue_declare(queue, passive=True))
-                assert ok.queue == queue
-            assert conn._driver.polled == before  # no spin caught one
-            proxy.slow()
+            yield proxy, conn, ch, queue
+
+
+async def slow_reply_scenario(front: Front) -> None:
+    """Replies that come 50 ms late, after a 1 ms spin: read the usual way."""
+    async with through_proxy(front, "busy-poll-slow", busy_poll=0.001) as (
+        proxy,
+        conn,
+        ch,
+        queue,
+    ):
+        before = conn._driver.polled
+        proxy.slow(delay=0.05)
+        for _ in range(5):
+            ok = await within(ch.queue_declare(queue, passive=True))
+            assert ok.queue == queue
+        assert conn._driver.polled == before  # no spin caught one
+        proxy.slow()
 
 
 def test_a_reply_slower_than_the_spin_is_still_read(front: Front) -> None:
@@ -195,19 +215,13 @@ def test_a_reply_slower_than_the_spin_is_still_read(front: Front) -> None:
 
 async def timeout_scenario(front: Front) -> None:
     """A timeout shorter than the spin ends the wait; the connection lives."""
-    queue = unique("busy-poll-timeout")
-    with Proxy(("127.0.0.1", 5672)) as proxy:
-        async with front.connect(
-            proxy.url(amqp_url()), busy_poll=BUSY_POLL_MAX
-        ) as conn:
-            ch = await within(conn.channel())
-            await within(ch.queue_declare(queue, exclusive=True))
-            proxy.stall()
-            with pytest.raises(TimeoutError):
-                await within(ch.queue_declare(queue, passive=True, timeout=0.002))
-            proxy.resume()
-            ok = await within(ch.queue_declare(queue, passive=True))
-            assert ok.queue == queue
+    async with through_proxy(front, "busy-poll-timeout") as (proxy, _, ch, queue):
+        proxy.stall()
+        with pytest.raises(TimeoutError):
+            await within(ch.queue_declare(queue, passive=True, timeout=0.002))
+        proxy.resume()
+        ok = await within(ch.queue_declare(queue, passive=True))
+        assert ok.queue == queue
 
 
 def test_a_timeout_shorter_than_the_spin_ends_the_wait(front: Front) -> None:
@@ -217,20 +231,14 @@ def test_a_timeout_shorter_than_the_spin_ends_the_wait(front: Front) -> None:
 async def lost_during_spin_scenario(front: Front, rst: bool) -> None:
     """The broker's side goes away while a caller waits (and spins): the
     wait ends with ConnectionLost, as it does without a spin."""
-    queue = unique("busy-poll-lost")
-    with Proxy(("127.0.0.1", 5672)) as proxy:
-        async with front.connect(
-            proxy.url(amqp_url()), busy_poll=BUSY_POLL_MAX
-        ) as conn:
-            ch = await within(conn.channel())
-            await within(ch.queue_declare(queue, exclusive=True))
-            proxy.stall()
-            waiting = asyncio.ensure_future(ch.queue_declare(queue, passive=True))
-            await asyncio.sleep(0.05)
-            proxy.cut(rst=rst)
-            with pytest.raises(amqp_client.ConnectionLost):
-                await within(waiting)
-            assert isinstance(await within(conn.closed), amqp_client.ConnectionLost)
+    async with through_proxy(front, "busy-poll-lost") as (proxy, conn, ch, queue):
+        proxy.stall()
+        waiting = asyncio.ensure_future(ch.queue_declare(queue, passive=True))
+        await asyncio.sleep(0.05)
+        proxy.cut(rst=rst)
+        with pytest.raises(amqp_client.ConnectionLost):
+            await within(waiting)
+        assert isinstance(await within(conn.closed), amqp_client.ConnectionLost)
 
 
 @pytest.mark.parametrize("rst", [False, True], ids=["fin", "rst"])
@@ -245,7 +253,7 @@ async def recovery_scenario(front: Front) -> tuple[int, int]:
     what the spins read before and after (the new socket is the one spun
     on)."""
     queue = unique("busy-poll-recover")
-    with Proxy(("127.0.0.1", 5672)) as proxy:
+    with Proxy(broker_address()) as proxy:
         async with front.connect(
             proxy.url(amqp_url()),
             busy_poll=BUSY_POLL_MAX,
@@ -276,7 +284,7 @@ def test_spins_go_on_after_recovery(front: Front) -> None:
 async def end_of_input_scenario(front: Front, rst: bool) -> None:
     """asyncio: a spin that reads the end of input (or a reset) returns at
     once, and the transport still reports the loss."""
-    with Proxy(("127.0.0.1", 5672)) as proxy:
+    with Proxy(broker_address()) as proxy:
         async with front.connect(
             proxy.url(amqp_url()), busy_poll=BUSY_POLL_MAX
         ) as conn:

@@ -36,6 +36,7 @@ from tests.integration.helpers import (
     STEP,
     Front,
     amqp_url,
+    broker_address,
     first_call,
     next_delivery,
     resources,
@@ -338,15 +339,8 @@ def test_recovery_counted_and_unconfirmed_spans_ended(front: Front, otel: Otel) 
         assert dict(span.attributes or {})["error.type"] == "ConnectionLost"
         assert otel.total("amqp_client.connection.recoveries") == 1
 
-    with Proxy(_broker_address()) as proxy:
+    with Proxy(broker_address()) as proxy:
         front.run(scenario, proxy)
-
-
-def _broker_address() -> tuple[str, int]:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(amqp_url())
-    return (parts.hostname or "127.0.0.1", parts.port or 5672)
 
 
 def test_without_the_package_nothing_is_imported() -> None:
